@@ -1,0 +1,79 @@
+# Every target sets up what it needs on a fresh machine (idempotent, fast when done).
+# `make test` is the command CI runs (.ci/run) and the README gives.
+
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+MODEL ?=
+ENGINE ?= transformers
+OUT ?= model.tar.gz
+PYTEST_ARGS ?=
+
+.PHONY: help setup ffmpeg node test test-fast lint types check demo bench package synth deploy clean
+
+help:
+	@echo "make demo     offline S3 -> Lambda -> endpoint -> S3 flow on this machine"
+	@echo "make test     set up and run the whole test suite"
+	@echo "make check    lint + types + tests"
+	@echo "make bench    throughput/WER benchmark against the baselines"
+	@echo "make package  MODEL=<dir> [ENGINE=transformers|ctranslate2] -> model.tar.gz"
+	@echo "make synth    synthesize the CDK stack (offline)   make deploy   cdk deploy"
+
+# --- set-up ----------------------------------------------------------------------------
+$(STAMP): pyproject.toml
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -e ".[endpoint,infra,dev]"
+	@touch $(STAMP)
+
+setup: $(STAMP) ffmpeg
+
+# ffmpeg decodes what libsndfile cannot (m4a, opus-in-webm, amr...). The SageMaker DLC has it.
+ffmpeg:
+	@command -v ffmpeg >/dev/null 2>&1 || { \
+	  echo "installing ffmpeg (Debian package)"; \
+	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+	  $$SUDO apt-get install -y -q ffmpeg >/dev/null 2>&1 || \
+	  { $$SUDO apt-get update -q >/dev/null && $$SUDO apt-get install -y -q ffmpeg >/dev/null; }; \
+	  command -v ffmpeg >/dev/null; }
+
+# The CDK CLI, pinned in infra/package.json.
+node: infra/node_modules/.installed
+infra/node_modules/.installed: infra/package.json
+	cd infra && npm install --no-audit --no-fund --loglevel=error
+	@touch $@
+
+# --- quality ---------------------------------------------------------------------------
+test: setup node
+	$(PY) -m pytest $(PYTEST_ARGS)
+
+lint: $(STAMP)
+	$(PY) -m ruff check .
+	$(PY) -m ruff format --check .
+
+types: $(STAMP)
+	$(PY) -m mypy
+
+check: lint types test
+
+# --- product ---------------------------------------------------------------------------
+demo: setup
+	$(PY) -m twi_asr.demo $(if $(MODEL),--model $(MODEL))
+
+bench: setup
+	$(PY) -m twi_asr.bench
+
+package: setup
+	@test -n "$(MODEL)" || { echo "usage: make package MODEL=<model dir> [ENGINE=transformers|ctranslate2]"; exit 2; }
+	$(PY) -m twi_asr.package --model "$(MODEL)" --engine $(ENGINE) --out $(OUT)
+
+synth: setup node
+	cd infra && npx cdk synth --quiet && echo "template: $$(pwd)/cdk.out/TwiAsrStack.template.json"
+
+deploy: setup node
+	cd infra && npx cdk deploy
+
+clean:
+	rm -rf $(VENV) .cache infra/cdk.out infra/node_modules .pytest_cache .mypy_cache .ruff_cache

@@ -39,10 +39,11 @@ ffmpeg:
 	  { $$SUDO apt-get update -q >/dev/null && $$SUDO apt-get install -y -q ffmpeg >/dev/null; }; \
 	  command -v ffmpeg >/dev/null; }
 
-# The CDK CLI, pinned in infra/package.json.
+# The CDK CLI, pinned in infra/package.json (+ package-lock.json): `npm ci` installs exactly that.
 node: infra/node_modules/.installed
-infra/node_modules/.installed: infra/package.json
-	cd infra && npm install --no-audit --no-fund --loglevel=error
+infra/node_modules/.installed: infra/package.json infra/package-lock.json
+	@command -v npm >/dev/null || { echo "the CDK CLI needs Node.js >= 20 and npm (e.g. apt-get install nodejs npm)"; exit 2; }
+	cd infra && npm ci --no-audit --no-fund --loglevel=error
 	@touch $@
 
 # --- quality ---------------------------------------------------------------------------
@@ -69,11 +70,13 @@ package: setup
 	@test -n "$(MODEL)" || { echo "usage: make package MODEL=<model dir> [ENGINE=transformers|ctranslate2]"; exit 2; }
 	$(PY) -m twi_asr.package --model "$(MODEL)" --engine $(ENGINE) --out $(OUT)
 
+# Offline: no AWS credentials, no lookups, no version check, no notices or telemetry.
+# Options: CDK_ARGS='-c min_instances=1 -c model_data=s3://bucket/model.tar.gz' (see README).
 synth: setup node
-	cd infra && npx cdk synth --quiet && echo "template: $$(pwd)/cdk.out/TwiAsrStack.template.json"
+	cd infra && CDK_DISABLE_VERSION_CHECK=1 CDK_DISABLE_CLI_TELEMETRY=1 npx cdk synth --quiet $(CDK_ARGS) && echo "template: $$(pwd)/cdk.out/TwiAsrStack.template.json"
 
 deploy: setup node
-	cd infra && npx cdk deploy
+	cd infra && CDK_DISABLE_VERSION_CHECK=1 CDK_DISABLE_CLI_TELEMETRY=1 npx cdk deploy $(CDK_ARGS)
 
 clean:
 	rm -rf $(VENV) .cache infra/cdk.out infra/node_modules .pytest_cache .mypy_cache .ruff_cache

@@ -1,1 +1,1 @@
-"""The CDK app: one stack with the bucket, queues, Lambdas, async endpoint and dashboard."""
+"""The AWS CDK app: one stack (TwiAsrStack) for S3 -> SQS -> Lambda -> SageMaker async -> S3."""

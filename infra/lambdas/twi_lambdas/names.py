@@ -12,6 +12,7 @@ TRANSCRIPTS_PREFIX: Final = "transcripts/"  # complete Lambda: <path>.json (+ .s
 FAILED_PREFIX: Final = "failed/"  # submit/complete Lambda: <path>.json with a reason
 ASYNC_OUTPUT_PREFIX: Final = "async-output/"  # SageMaker: raw <uuid>.out
 ASYNC_FAILURE_PREFIX: Final = "async-failures/"  # SageMaker: raw <uuid>-error.out
+ASYNC_INPUT_PREFIX: Final = "async-input/"  # direct invoke_endpoint_async inputs (client); never triggers
 
 # --- Environment variables read by the Lambda functions ----------------------------------
 ENV_ENDPOINT_NAME: Final = "ENDPOINT_NAME"
@@ -37,3 +38,31 @@ METRICS_NAMESPACE: Final = "TwiAsr"
 MAX_ASYNC_INPUT_BYTES: Final = 1024**3  # 1 GB payload limit
 MAX_INVOCATION_TIMEOUT_SECONDS: Final = 3600
 MAX_CUSTOM_ATTRIBUTES_CHARS: Final = 1024
+
+# --- Lambda SQS event source mappings (CDK stack and the local stack's poller) ------------
+SUBMIT_BATCH_SIZE: Final = 10  # S3 events per submit invocation
+RESULT_BATCH_SIZE: Final = 10  # SNS notifications per complete invocation
+
+# --- Upload metadata and what submit forwards to the endpoint ------------------------------
+# Users may set `x-amz-meta-language` / `x-amz-meta-task` on an upload; boto3 shows them
+# without the prefix in HeadObject's Metadata. Submit forwards them (or the env defaults) in
+# CustomAttributes as `language=<code>;task=<task>`, the format inference.py parses.
+META_LANGUAGE: Final = "language"
+META_TASK: Final = "task"
+CUSTOM_ATTRIBUTE_LANGUAGE: Final = "language"
+CUSTOM_ATTRIBUTE_TASK: Final = "task"
+CUSTOM_ATTRIBUTES_SEPARATOR: Final = ";"
+TASKS: Final = ("transcribe", "translate")
+
+# --- Result files written by the complete Lambda -----------------------------------------
+RESULT_SUFFIX: Final = ".json"
+SRT_SUFFIX: Final = ".srt"
+VTT_SUFFIX: Final = ".vtt"
+# User metadata on every transcripts/ and failed/ object: which event produced it, so a
+# duplicate or older event never replaces a newer result (see twi_lambdas.store).
+META_REVISION_AT: Final = "revision-at"
+META_REVISION_ID: Final = "revision-id"
+
+ENV_REQUEST_TTL_SECONDS: Final = "REQUEST_TTL_SECONDS"  # optional: queue-age limit per request
+CUSTOM_ATTRIBUTE_FILENAME: Final = "filename"  # the upload's file name, for the endpoint's error messages
+ENV_LOG_LEVEL: Final = "LOG_LEVEL"  # the Lambda functions' log level (default INFO)

@@ -1,0 +1,279 @@
+"""Request bytes -> mono float32 at 16 kHz.
+
+The content type is only a hint (clients send ``application/octet-stream`` or
+``audio/x-audio`` for anything), so the bytes are sniffed. libsndfile (via soundfile) reads
+wav/flac/ogg/mp3 in-process; everything else (m4a/aac, webm, amr, ...) goes through ffmpeg
+over stdin/stdout. MP4-family files whose index (``moov``) sits after the audio cannot be
+demuxed from a pipe; only for those we retry from a private temporary directory that is
+always removed.
+"""
+
+from __future__ import annotations
+
+import io
+import logging
+import os
+import shutil
+import subprocess
+import tempfile
+from dataclasses import dataclass
+from typing import Final
+
+import numpy as np
+
+from twi_endpoint.errors import AudioTooLongError, AudioTooShortError, UnsupportedAudioError
+from twi_endpoint.types import SAMPLE_RATE
+
+logger = logging.getLogger(__name__)
+
+SOXR_QUALITY: Final = "HQ"  # soxr "high quality": 20-bit precision, flat passband to 0.91 Nyquist
+_SNIFF_BYTES: Final = 64  # bytes inspected to guess the container
+_TEXT_PROBE_BYTES: Final = 512  # bytes inspected to decide the body is text
+# Containers libsndfile cannot read: go straight to ffmpeg.
+_FFMPEG_ONLY: Final = frozenset({"mp4", "webm", "amr", "aac", "3gp"})
+# Containers that may need a seekable input (index at the end of the file).
+_NEEDS_SEEK: Final = frozenset({"mp4", "3gp"})
+# Things that are certainly not audio, with the words used in the error.
+_NOT_AUDIO: Final = {
+    "text": "text",
+    "pdf": "a PDF document",
+    "png": "a PNG image",
+    "jpeg": "a JPEG image",
+    "gif": "a GIF image",
+    "zip": "a ZIP archive",
+    "gzip": "a gzip archive",
+}
+
+
+@dataclass(frozen=True)
+class DecodedAudio:
+    samples: np.ndarray  # mono float32 at SAMPLE_RATE
+    format: str  # sniffed container, "unknown" when nothing matched
+    decoder: str  # "soundfile" or "ffmpeg"
+
+    @property
+    def duration(self) -> float:
+        return len(self.samples) / SAMPLE_RATE
+
+
+def sniff(data: bytes) -> str:
+    """Guess the container from the first bytes ("wav", "mp3", "mp4", ..., "text", "unknown")."""
+    head = data[:_SNIFF_BYTES]
+    if head[:4] == b"RIFF" and head[8:12] in (b"WAVE", b"RF64"):
+        return "wav"
+    if head[:4] == b"RF64" or head[:4] == b"BW64":
+        return "wav"
+    if head[:4] == b"fLaC":
+        return "flac"
+    if head[:4] == b"OggS":
+        return "opus" if b"OpusHead" in head else "ogg"
+    if head[:4] == b"FORM" and head[8:12] in (b"AIFF", b"AIFC"):
+        return "aiff"
+    if head[4:8] == b"ftyp":
+        return "3gp" if head[8:11] == b"3gp" else "mp4"
+    if head[:4] == b"\x1a\x45\xdf\xa3":
+        return "webm"
+    if head[:5] == b"#!AMR":
+        return "amr"
+    if head[:3] == b"ID3":
+        return "mp3"
+    if len(head) >= 2 and head[0] == 0xFF and head[1] & 0xF6 == 0xF0:
+        return "aac"  # ADTS sync word (layer bits 00)
+    if len(head) >= 2 and head[0] == 0xFF and head[1] & 0xE0 == 0xE0:
+        return "mp3"  # MPEG audio frame sync
+    for magic, kind in (
+        (b"%PDF", "pdf"),
+        (b"\x89PNG", "png"),
+        (b"\xff\xd8\xff", "jpeg"),
+        (b"GIF8", "gif"),
+        (b"PK\x03\x04", "zip"),
+        (b"\x1f\x8b", "gzip"),
+    ):
+        if head.startswith(magic):
+            return kind
+    if _looks_like_text(data[:_TEXT_PROBE_BYTES]):
+        return "text"
+    return "unknown"
+
+
+def _looks_like_text(probe: bytes) -> bool:
+    try:
+        text = probe.decode("utf-8")
+    except UnicodeDecodeError:
+        try:  # a probe cut in the middle of a multi-byte character
+            text = probe[:-3].decode("utf-8")
+        except UnicodeDecodeError:
+            return False
+    if not text:
+        return False
+    printable = sum(ch.isprintable() or ch in "\r\n\t" for ch in text)
+    return printable / len(text) > 0.95
+
+
+def decode_audio(
+    data: bytes | bytearray | memoryview,
+    content_type: str | None = None,
+    name: str | None = None,
+    *,
+    max_seconds: float = float("inf"),
+    min_seconds: float = 0.0,
+    ffmpeg: str = "ffmpeg",
+    timeout: float = 600.0,
+) -> DecodedAudio:
+    """Decode any audio ffmpeg or libsndfile reads to mono float32 at 16 kHz.
+
+    ``content_type`` and ``name`` only make error messages precise; the bytes decide.
+    Raises :class:`UnsupportedAudioError`, :class:`AudioTooShortError` or
+    :class:`AudioTooLongError` with a message that names the input and the problem.
+    """
+    data = bytes(data)
+    what = _describe(name, content_type, len(data))
+    if not data:
+        raise UnsupportedAudioError(f"unsupported audio: {what} is empty (0 bytes)")
+    kind = sniff(data)
+    if kind in _NOT_AUDIO:
+        raise UnsupportedAudioError(f"unsupported audio: {what} is {_NOT_AUDIO[kind]}, not audio")
+
+    decoded: DecodedAudio | None = None
+    if kind not in _FFMPEG_ONLY:
+        samples = _decode_soundfile(data, what, max_seconds)
+        if samples is not None:
+            decoded = DecodedAudio(samples, kind, "soundfile")
+    if decoded is None:
+        samples = _decode_ffmpeg(data, what, kind, ffmpeg, max_seconds, timeout)
+        decoded = DecodedAudio(samples, kind, "ffmpeg")
+
+    duration = decoded.duration
+    if duration > max_seconds:
+        raise AudioTooLongError(
+            f"audio too long: {what} lasts more than {max_seconds:g} s, the configured maximum "
+            "(TWI_ASR_MAX_AUDIO_SECONDS)"
+        )
+    if duration < min_seconds:
+        raise AudioTooShortError(
+            f"audio too short: {what} lasts {duration:.2f} s, less than the {min_seconds:g} s "
+            "needed to hold a word"
+        )
+    return decoded
+
+
+def _describe(name: str | None, content_type: str | None, size: int) -> str:
+    if name:
+        return repr(name)
+    hint = f"{content_type}, " if content_type else ""
+    return f"the request body ({hint}{size} bytes)"
+
+
+def _decode_soundfile(data: bytes, what: str, max_seconds: float) -> np.ndarray | None:
+    """libsndfile in-process; ``None`` when it cannot read the bytes (ffmpeg will try)."""
+    import soundfile as sf
+
+    try:
+        with sf.SoundFile(io.BytesIO(data)) as f:
+            rate = f.samplerate
+            if f.frames > 0 and f.frames / rate > max_seconds:
+                raise AudioTooLongError(
+                    f"audio too long: {what} lasts {f.frames / rate:.1f} s, more than the configured "
+                    f"maximum of {max_seconds:g} s (TWI_ASR_MAX_AUDIO_SECONDS)"
+                )
+            frames = f.read(dtype="float32", always_2d=True)
+    except (sf.LibsndfileError, RuntimeError, TypeError, ValueError) as exc:
+        logger.debug("soundfile could not read %s: %s", what, exc)
+        return None
+    if frames.shape[0] == 0:
+        return None  # let ffmpeg have a go; it reports what is wrong
+    return _to_mono_16k(frames, rate)
+
+
+def _to_mono_16k(frames: np.ndarray, rate: int) -> np.ndarray:
+    mono = frames.mean(axis=1, dtype=np.float32) if frames.shape[1] > 1 else frames[:, 0]
+    if rate != SAMPLE_RATE:
+        import soxr
+
+        mono = soxr.resample(mono, rate, SAMPLE_RATE, quality=SOXR_QUALITY)
+    return _finite(mono)
+
+
+def _finite(samples: np.ndarray) -> np.ndarray:
+    samples = np.ascontiguousarray(samples, dtype=np.float32)
+    if not np.isfinite(samples).all():
+        samples = np.nan_to_num(samples, nan=0.0, posinf=1.0, neginf=-1.0)
+    return samples
+
+
+def _decode_ffmpeg(
+    data: bytes, what: str, kind: str, ffmpeg: str, max_seconds: float, timeout: float
+) -> np.ndarray:
+    exe = shutil.which(ffmpeg)
+    if exe is None:
+        raise UnsupportedAudioError(
+            f"unsupported audio: could not decode {what} ({kind}): libsndfile cannot read it and "
+            f"ffmpeg ({ffmpeg!r}) is not installed"
+        )
+    try:
+        return _run_ffmpeg(exe, "pipe:0", data, max_seconds, timeout)
+    except _FfmpegFailed as exc:
+        if kind not in _NEEDS_SEEK:
+            raise UnsupportedAudioError(f"unsupported audio: could not decode {what} (ffmpeg: {exc})") from None
+        first = str(exc)
+    # MP4 with its index at the end: ffmpeg must seek, which a pipe cannot do.
+    with tempfile.TemporaryDirectory(prefix="twi-asr-") as tmp:
+        path = os.path.join(tmp, "input")
+        with open(path, "wb") as f:
+            f.write(data)
+        try:
+            return _run_ffmpeg(exe, path, None, max_seconds, timeout)
+        except _FfmpegFailed as exc:
+            reason = str(exc) if str(exc) else first
+            raise UnsupportedAudioError(
+                f"unsupported audio: could not decode {what} (ffmpeg: {reason})"
+            ) from None
+
+
+class _FfmpegFailed(Exception):
+    pass
+
+
+def _run_ffmpeg(exe: str, source: str, data: bytes | None, max_seconds: float, timeout: float) -> np.ndarray:
+    cmd = [exe, "-nostdin", "-hide_banner", "-loglevel", "error", "-threads", "0", "-i", source]
+    cmd += ["-map", "0:a:0", "-vn", "-sn", "-dn", "-ac", "1", "-ar", str(SAMPLE_RATE)]
+    cmd += ["-af", f"aresample=resampler={_resampler(exe)}"]
+    if max_seconds != float("inf"):
+        cmd += ["-t", f"{max_seconds + 1:.3f}"]  # one second more, so "too long" is detectable
+    cmd += ["-f", "f32le", "-acodec", "pcm_f32le", "pipe:1"]
+    try:
+        proc = subprocess.run(cmd, input=data if data is not None else b"", capture_output=True, timeout=timeout)
+    except subprocess.TimeoutExpired:
+        raise _FfmpegFailed(f"decoding took longer than {timeout:g} s") from None
+    message = _last_error_line(proc.stderr, source)
+    if proc.returncode != 0:
+        raise _FfmpegFailed(message or f"exit status {proc.returncode}")
+    if len(proc.stdout) < 4:
+        raise _FfmpegFailed(message or "no audio samples in the input")
+    usable = len(proc.stdout) - len(proc.stdout) % 4
+    return _finite(np.frombuffer(proc.stdout[:usable], dtype=np.float32))
+
+
+def _last_error_line(stderr: bytes, source: str) -> str:
+    lines = [ln.strip() for ln in stderr.decode("utf-8", "replace").splitlines() if ln.strip()]
+    lines = [ln for ln in lines if not ln.startswith("Last message repeated")]
+    if not lines:
+        return ""
+    # "<input>: Invalid data found..." is generic; the line before usually says why.
+    specific = [ln for ln in lines if not ln.startswith((f"{source}:", "Error opening input"))]
+    line = specific[-1] if specific else lines[-1].replace(source, "input")
+    return line.split("] ", 1)[1] if line.startswith("[") and "] " in line else line
+
+
+_RESAMPLER: dict[str, str] = {}
+
+
+def _resampler(exe: str) -> str:
+    """``soxr`` (high quality) when this ffmpeg was built with libsoxr, else its own ``swr``."""
+    if exe not in _RESAMPLER:
+        try:
+            out = subprocess.run([exe, "-hide_banner", "-version"], capture_output=True, timeout=30).stdout
+        except (OSError, subprocess.TimeoutExpired):
+            out = b""
+        _RESAMPLER[exe] = "soxr" if b"--enable-libsoxr" in out else "swr"
+    return _RESAMPLER[exe]

@@ -1,0 +1,103 @@
+"""Endpoint configuration, read from the environment once per process.
+
+All environment variable names live here. Explicit arguments (the CLI's ``--language``, a
+request's CustomAttributes) beat these values; these beat the defaults.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Final
+
+from twi_endpoint.errors import InvalidRequestError
+
+ENV_LANGUAGE: Final = "TWI_ASR_LANGUAGE"  # e.g. "yo" for a Twi fine-tune; "auto"/unset = detect
+ENV_TASK: Final = "TWI_ASR_TASK"  # "transcribe" or "translate"
+ENV_ENGINE: Final = "TWI_ASR_ENGINE"  # "transformers" or "ctranslate2"; unset = from model files
+ENV_DEVICE: Final = "TWI_ASR_DEVICE"  # "cuda", "cpu"; unset = cuda when present
+ENV_BATCH_SIZE: Final = "TWI_ASR_BATCH_SIZE"  # 30 s windows decoded together; unset = automatic
+ENV_MAX_AUDIO_SECONDS: Final = "TWI_ASR_MAX_AUDIO_SECONDS"
+ENV_MIN_AUDIO_SECONDS: Final = "TWI_ASR_MIN_AUDIO_SECONDS"
+ENV_SILENCE_DBFS: Final = "TWI_ASR_SILENCE_DBFS"  # loudest 30 ms frame below this = silence
+ENV_VAD: Final = "TWI_ASR_VAD"  # "1"/"0": Silero VAD gate (needs faster-whisper)
+ENV_MIN_SPEECH_SECONDS: Final = "TWI_ASR_MIN_SPEECH_SECONDS"
+ENV_FFMPEG: Final = "TWI_ASR_FFMPEG"  # path of the ffmpeg binary; unset = from PATH
+ENV_DECODE_TIMEOUT_SECONDS: Final = "TWI_ASR_DECODE_TIMEOUT_SECONDS"
+
+TASKS: Final = ("transcribe", "translate")
+AUTO_LANGUAGE: Final = ("", "auto", "detect", "none")  # spellings of "let the model detect"
+
+
+@dataclass(frozen=True)
+class EndpointSettings:
+    language: str | None = None  # None: the model detects it (recorded as "detected")
+    task: str = "transcribe"
+    engine: str | None = None
+    device: str | None = None
+    batch_size: int | None = None
+    max_audio_seconds: float = 4 * 3600.0  # async endpoints process for up to 1 h
+    min_audio_seconds: float = 0.25  # shorter cannot hold a word
+    silence_dbfs: float = -50.0  # dB relative to full scale; room tone is about -60
+    vad: bool = True
+    min_speech_seconds: float = 0.2
+    ffmpeg: str = "ffmpeg"
+    decode_timeout_seconds: float = 600.0
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None) -> EndpointSettings:
+        """Build settings from ``env`` (default ``os.environ``); bad values raise with the name."""
+        env = os.environ if env is None else env
+        d = cls()
+        return cls(
+            language=normalize_language(env.get(ENV_LANGUAGE)),
+            task=normalize_task(env.get(ENV_TASK) or d.task),
+            engine=(env.get(ENV_ENGINE) or "").strip().lower() or None,
+            device=(env.get(ENV_DEVICE) or "").strip().lower() or None,
+            batch_size=_int(env, ENV_BATCH_SIZE, None, minimum=1),
+            max_audio_seconds=_float(env, ENV_MAX_AUDIO_SECONDS, d.max_audio_seconds),
+            min_audio_seconds=_float(env, ENV_MIN_AUDIO_SECONDS, d.min_audio_seconds),
+            silence_dbfs=_float(env, ENV_SILENCE_DBFS, d.silence_dbfs),
+            vad=(env.get(ENV_VAD) or "1").strip().lower() not in ("0", "false", "no", "off"),
+            min_speech_seconds=_float(env, ENV_MIN_SPEECH_SECONDS, d.min_speech_seconds),
+            ffmpeg=env.get(ENV_FFMPEG) or d.ffmpeg,
+            decode_timeout_seconds=_float(env, ENV_DECODE_TIMEOUT_SECONDS, d.decode_timeout_seconds),
+        )
+
+
+def normalize_language(value: str | None) -> str | None:
+    """``None`` for "detect", otherwise the code lower-cased (validated later against the model)."""
+    if value is None or value.strip().lower() in AUTO_LANGUAGE:
+        return None
+    return value.strip().lower()
+
+
+def normalize_task(value: str) -> str:
+    task = value.strip().lower()
+    if task not in TASKS:
+        raise InvalidRequestError(f"invalid task {value!r}: expected one of {', '.join(TASKS)}")
+    return task
+
+
+def _float(env: Mapping[str, str], name: str, default: float) -> float:
+    raw = env.get(name)
+    if raw is None or not raw.strip():
+        return default
+    try:
+        return float(raw)
+    except ValueError:
+        raise InvalidRequestError(f"{name}={raw!r} is not a number") from None
+
+
+def _int(env: Mapping[str, str], name: str, default: int | None, minimum: int) -> int | None:
+    raw = env.get(name)
+    if raw is None or not raw.strip() or raw.strip().lower() == "auto":
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise InvalidRequestError(f"{name}={raw!r} is not an integer") from None
+    if value < minimum:
+        raise InvalidRequestError(f"{name}={raw!r} must be at least {minimum}")
+    return value

@@ -1,0 +1,38 @@
+"""The three ways a record can go wrong, and what the batch does with each.
+
+- ``Rejected``: the input itself is the problem (not audio, empty, too large, the endpoint
+  failed on it). Retrying cannot help: a ``failed/<path>.json`` record tells the user why
+  and the SQS message is consumed.
+- ``Transient``: something outside the input failed (throttling, a 5xx, a race). The
+  message is reported as a batch item failure so SQS retries it with back-off.
+- ``Poison``: the message cannot even be parsed, so there is no path to write a record
+  for. It is reported as a batch item failure; after ``MAX_RECEIVE_COUNT`` receives SQS
+  moves it to the DLQ where an operator sees it.
+"""
+
+from __future__ import annotations
+
+
+class TwiLambdaError(Exception):
+    """Base of every error the Lambda functions raise on purpose."""
+
+
+class Rejected(TwiLambdaError):
+    """Permanent, caused by the input: write ``failed/<path>.json`` and consume the message."""
+
+    def __init__(self, reason: str, stage: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+        self.stage = stage  # "submit", "endpoint" or "complete": where it was found
+
+
+class Transient(TwiLambdaError):
+    """Worth retrying: the message goes back to the queue."""
+
+
+class Poison(TwiLambdaError):
+    """The message is not one we can read: it goes back to the queue, then to the DLQ."""
+
+
+class ConfigurationError(TwiLambdaError):
+    """The function is deployed without a setting it needs; every message would fail."""

@@ -1,0 +1,103 @@
+"""The Lambda functions' settings: read from the environment once per container, frozen.
+
+Explicit arguments beat the environment: the record-level functions take a ``Settings``
+and the handlers build it with ``load_settings()`` only when none is given.
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+from twi_lambdas import names
+from twi_lambdas.errors import ConfigurationError
+
+DEFAULT_INVOCATION_TIMEOUT_SECONDS = 3600  # long recordings on a cold GPU: the async maximum
+DEFAULT_TASK = "transcribe"
+_LANGUAGE_RE = re.compile(r"^([A-Za-z]{2,3}([-_][A-Za-z0-9]{2,8})?|auto|detect)$")
+
+
+def valid_language(value: str) -> bool:
+    """A language code such as ``tw``, ``en`` or ``ak-GH``, or ``auto`` for the model's own
+    detection (ASCII, so it fits CustomAttributes; the endpoint checks it against the model)."""
+    return bool(_LANGUAGE_RE.match(value))
+
+
+@dataclass(frozen=True)
+class Settings:
+    endpoint_name: str | None  # submit needs it; complete takes it from the notification
+    bucket_name: str | None  # where results go; None: the bucket of the input
+    default_language: str | None  # forwarded when the upload names none; None: endpoint's own
+    default_task: str = DEFAULT_TASK
+    max_input_bytes: int = names.MAX_ASYNC_INPUT_BYTES
+    invocation_timeout_seconds: int = DEFAULT_INVOCATION_TIMEOUT_SECONDS
+    request_ttl_seconds: int | None = None
+    metrics_namespace: str = names.METRICS_NAMESPACE
+
+    def __post_init__(self) -> None:
+        if self.default_language is not None and not valid_language(self.default_language):
+            raise ConfigurationError(
+                f"{names.ENV_DEFAULT_LANGUAGE}={self.default_language!r} is not a language code "
+                "such as 'tw' or 'en'"
+            )
+        if self.default_task not in names.TASKS:
+            raise ConfigurationError(
+                f"{names.ENV_DEFAULT_TASK}={self.default_task!r}: expected one of {', '.join(names.TASKS)}"
+            )
+        if not 0 < self.max_input_bytes <= names.MAX_ASYNC_INPUT_BYTES:
+            raise ConfigurationError(
+                f"{names.ENV_MAX_INPUT_BYTES}={self.max_input_bytes}: must be between 1 and "
+                f"{names.MAX_ASYNC_INPUT_BYTES} (the asynchronous inference payload limit)"
+            )
+        if not 1 <= self.invocation_timeout_seconds <= names.MAX_INVOCATION_TIMEOUT_SECONDS:
+            raise ConfigurationError(
+                f"{names.ENV_INVOCATION_TIMEOUT_SECONDS}={self.invocation_timeout_seconds}: must be "
+                f"between 1 and {names.MAX_INVOCATION_TIMEOUT_SECONDS}"
+            )
+        if self.request_ttl_seconds is not None and not 60 <= self.request_ttl_seconds <= 21600:
+            raise ConfigurationError(
+                f"{names.ENV_REQUEST_TTL_SECONDS}={self.request_ttl_seconds}: must be between 60 and 21600"
+            )
+
+    def require_endpoint(self) -> str:
+        if not self.endpoint_name:
+            raise ConfigurationError(f"{names.ENV_ENDPOINT_NAME} is not set: submit has no endpoint to call")
+        return self.endpoint_name
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str]) -> Settings:
+        return cls(
+            endpoint_name=env.get(names.ENV_ENDPOINT_NAME) or None,
+            bucket_name=env.get(names.ENV_BUCKET_NAME) or None,
+            default_language=env.get(names.ENV_DEFAULT_LANGUAGE) or None,
+            default_task=env.get(names.ENV_DEFAULT_TASK) or DEFAULT_TASK,
+            max_input_bytes=_or(_opt_int(env, names.ENV_MAX_INPUT_BYTES), names.MAX_ASYNC_INPUT_BYTES),
+            invocation_timeout_seconds=_or(
+                _opt_int(env, names.ENV_INVOCATION_TIMEOUT_SECONDS), DEFAULT_INVOCATION_TIMEOUT_SECONDS
+            ),
+            request_ttl_seconds=_opt_int(env, names.ENV_REQUEST_TTL_SECONDS),
+            metrics_namespace=env.get(names.ENV_METRICS_NAMESPACE) or names.METRICS_NAMESPACE,
+        )
+
+
+def _opt_int(env: Mapping[str, str], name: str) -> int | None:
+    raw = env.get(name)
+    if raw is None or raw.strip() == "":
+        return None
+    try:
+        return int(raw)
+    except ValueError:
+        raise ConfigurationError(f"{name}={raw!r} is not a whole number") from None
+
+
+def _or(value: int | None, default: int) -> int:
+    return default if value is None else value
+
+
+@functools.cache
+def load_settings() -> Settings:
+    """Settings from ``os.environ``, built once per Lambda container."""
+    return Settings.from_env(os.environ)

@@ -1,0 +1,273 @@
+"""Lambda ``submit``: S3 ObjectCreated (through SQS) -> InvokeEndpointAsync.
+
+For each upload under ``audio/`` it checks what can be checked before paying for a GPU
+request (exists, not empty, under the size limit, looks like audio, valid language/task
+metadata), then asks the asynchronous endpoint to read it from S3. Anything wrong with the
+upload itself ends as ``failed/<path>.json``; anything wrong around it is retried.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from botocore.exceptions import BotoCoreError, ClientError
+
+from twi_lambdas import audio_types, keys, metrics, names
+from twi_lambdas.aws import s3_client, sagemaker_runtime_client
+from twi_lambdas.batch import BatchResponse, process_batch
+from twi_lambdas.errors import Rejected, Transient
+from twi_lambdas.events import S3ObjectCreated, SqsRecord, format_time, parse_s3_notification
+from twi_lambdas.ids import inference_id as make_inference_id
+from twi_lambdas.logs import configure_logging
+from twi_lambdas.results import JSON_CONTENT_TYPE, Source, failed_document, to_json_bytes
+from twi_lambdas.settings import Settings, load_settings, valid_language
+from twi_lambdas.store import Revision, head_revision, is_not_found, put_if_newer
+
+logger = logging.getLogger(__name__)
+
+STAGE = "submit"
+# InvokeEndpointAsync errors worth retrying (the rest are about the request itself).
+_TRANSIENT_CODES = frozenset(
+    {
+        "ThrottlingException",
+        "ServiceUnavailable",
+        "InternalFailure",
+        "InternalDependencyException",
+        "ModelNotReadyException",
+        "RequestTimeout",
+        "SlowDown",
+    }
+)
+
+
+@dataclass(frozen=True)
+class SubmitResult:
+    status: str  # "submitted", "rejected", "duplicate", "ignored"
+    key: str
+    detail: str = ""
+    inference_id: str | None = None
+    request: dict[str, Any] = field(default_factory=dict)  # what InvokeEndpointAsync got
+    output_location: str | None = None  # where the endpoint will write the result
+
+
+def handler(event: dict[str, Any], context: object) -> BatchResponse:
+    configure_logging()
+    settings = load_settings()
+    settings.require_endpoint()
+    s3, sagemaker = s3_client(), sagemaker_runtime_client()
+    return process_batch(event, lambda record: submit_message(record, settings, s3, sagemaker))
+
+
+def submit_message(record: SqsRecord, settings: Settings, s3: Any, sagemaker: Any) -> list[SubmitResult]:
+    """Every upload in one SQS message (S3 sends one per message; more are allowed)."""
+    return [
+        submit_object(obj, settings, s3, sagemaker, receive_count=record.receive_count)
+        for obj in parse_s3_notification(record.body)
+    ]
+
+
+def submit_object(
+    obj: S3ObjectCreated, settings: Settings, s3: Any, sagemaker: Any, receive_count: int = 1
+) -> SubmitResult:
+    path = keys.audio_path(obj.key)
+    if path is None:
+        logger.info("ignoring s3://%s/%s: not under %s", obj.bucket, obj.key, names.AUDIO_PREFIX)
+        return SubmitResult("ignored", obj.key, f"not under {names.AUDIO_PREFIX}")
+    if keys.is_folder_marker(obj.key):
+        logger.info("ignoring folder marker s3://%s/%s", obj.bucket, obj.key)
+        return SubmitResult("ignored", obj.key, "folder marker")
+    results_bucket = settings.bucket_name or obj.bucket
+    source = Source(obj.bucket, obj.key, obj.size, obj.etag, obj.version_id)
+    when = obj.event_time or datetime.now(UTC)
+    try:
+        return _submit(obj, path, settings, s3, sagemaker)
+    except Rejected as exc:
+        _write_failed(s3, results_bucket, path, exc.reason, source, when, _id_or_none(obj))
+        _emit(settings, "Rejected", obj)
+        logger.warning("rejected s3://%s/%s: %s", obj.bucket, obj.key, exc.reason)
+        return SubmitResult("rejected", obj.key, exc.reason)
+    except (Transient, ClientError, BotoCoreError) as exc:
+        if receive_count >= names.MAX_RECEIVE_COUNT:  # last try: tell the user, then the DLQ
+            reason = f"could not submit after {receive_count} attempts: {exc}"
+            _write_failed(s3, results_bucket, path, reason, source, when, _id_or_none(obj))
+        if isinstance(exc, Transient):
+            raise
+        raise Transient(f"s3://{obj.bucket}/{obj.key}: {exc}") from exc
+
+
+def _id_or_none(obj: S3ObjectCreated) -> str | None:
+    return make_inference_id(obj.bucket, obj.key, obj.etag, obj.version_id) if obj.etag else None
+
+
+def _submit(obj: S3ObjectCreated, path: str, settings: Settings, s3: Any, sagemaker: Any) -> SubmitResult:
+    name = keys.file_name(obj.key)
+    try:
+        head = s3.head_object(Bucket=obj.bucket, Key=obj.key)
+    except ClientError as exc:
+        if is_not_found(exc):  # deleted since: nothing left to transcribe, nothing to report
+            logger.info("ignoring s3://%s/%s: deleted before it was submitted", obj.bucket, obj.key)
+            return SubmitResult("ignored", obj.key, "deleted before submission")
+        raise
+    etag = str(head["ETag"]).strip('"')
+    version_id = head.get("VersionId") or obj.version_id
+    if obj.etag and etag != obj.etag:
+        # replaced by a newer upload, whose own event submits it
+        logger.info(
+            "ignoring stale event for s3://%s/%s (ETag %s, now %s)", obj.bucket, obj.key, obj.etag, etag
+        )
+        return SubmitResult("ignored", obj.key, "replaced by a newer upload")
+
+    size = int(head.get("ContentLength", 0))
+    if size == 0:
+        raise Rejected(f"empty file: '{name}' has 0 bytes", STAGE)
+    if size > settings.max_input_bytes:
+        raise Rejected(
+            f"too large: '{name}' is {_human(size)}, over the {_human(settings.max_input_bytes)} limit "
+            "of asynchronous inference; split the recording or compress it (e.g. to Opus or MP3)",
+            STAGE,
+        )
+    language, task = _language_and_task(head.get("Metadata") or {}, settings)
+    inference_id = make_inference_id(obj.bucket, obj.key, etag, version_id)
+
+    results_bucket = settings.bucket_name or obj.bucket
+    existing = head_revision(s3, results_bucket, keys.transcript_key(path))
+    if existing is not None and existing[0] is not None and existing[0].id == inference_id:
+        logger.info("s3://%s/%s is already transcribed (%s)", obj.bucket, obj.key, inference_id)
+        return SubmitResult("duplicate", obj.key, "already transcribed", inference_id)
+
+    content_type = _content_type(obj, head, s3)
+    request: dict[str, Any] = {
+        "EndpointName": settings.require_endpoint(),
+        "InputLocation": keys.s3_uri(obj.bucket, obj.key),
+        "ContentType": content_type,
+        "Accept": "application/json",
+        "InferenceId": inference_id,
+        "InvocationTimeoutSeconds": settings.invocation_timeout_seconds,
+        "CustomAttributes": custom_attributes(language, task, name),
+    }
+    if settings.request_ttl_seconds is not None:
+        request["RequestTTLSeconds"] = settings.request_ttl_seconds
+    try:
+        response = sagemaker.invoke_endpoint_async(**request)
+    except ClientError as exc:
+        raise _classify(exc, name) from exc
+    logger.info(
+        "submitted s3://%s/%s as %s (%s, %s) -> %s",
+        obj.bucket,
+        obj.key,
+        inference_id,
+        content_type,
+        _human(size),
+        response.get("OutputLocation"),
+    )
+    _emit(settings, "Submitted", obj)
+    return SubmitResult("submitted", obj.key, "", inference_id, request, response.get("OutputLocation"))
+
+
+def custom_attributes(language: str | None, task: str, filename: str | None = None) -> str:
+    """``language=tw;task=transcribe;filename=x.m4a``: printable ASCII, <= 1024 characters.
+
+    The file name only lets the endpoint name the input in its error messages; characters
+    the header cannot carry (non-ASCII such as ɔ, ``;`` and ``=``) become ``_``.
+    """
+    parts = []
+    if language:
+        parts.append(f"{names.CUSTOM_ATTRIBUTE_LANGUAGE}={language}")
+    parts.append(f"{names.CUSTOM_ATTRIBUTE_TASK}={task}")
+    if filename:
+        safe = "".join(c if c.isascii() and c.isprintable() and c not in ";=" else "_" for c in filename)
+        parts.append(f"{names.CUSTOM_ATTRIBUTE_FILENAME}={safe[:200]}")
+    value = names.CUSTOM_ATTRIBUTES_SEPARATOR.join(parts)
+    if len(value) > names.MAX_CUSTOM_ATTRIBUTES_CHARS or not (value.isascii() and value.isprintable()):
+        raise ValueError(f"CustomAttributes must be <= 1024 printable ASCII characters: {value!r}")
+    return value
+
+
+def _language_and_task(metadata: dict[str, str], settings: Settings) -> tuple[str | None, str]:
+    language = (metadata.get(names.META_LANGUAGE) or "").strip() or settings.default_language
+    task = (metadata.get(names.META_TASK) or "").strip().lower() or settings.default_task
+    if language is not None and not valid_language(language):
+        raise Rejected(
+            f"invalid x-amz-meta-{names.META_LANGUAGE} {language!r}: "
+            "expected a language code such as 'tw' or 'en', or 'auto'",
+            STAGE,
+        )
+    if task not in names.TASKS:
+        raise Rejected(
+            f"invalid x-amz-meta-{names.META_TASK} {task!r}: expected one of {', '.join(names.TASKS)}", STAGE
+        )
+    return language, task
+
+
+def _content_type(obj: S3ObjectCreated, head: dict[str, Any], s3: Any) -> str:
+    """Decide from the first bytes, the extension and the upload's Content-Type, in that order."""
+    name = keys.file_name(obj.key)
+    sample = s3.get_object(Bucket=obj.bucket, Key=obj.key, Range=f"bytes=0-{audio_types.SNIFF_BYTES - 1}")
+    first_bytes = sample["Body"].read()
+    container = audio_types.sniff(first_bytes)
+    by_extension = audio_types.EXTENSIONS.get(keys.extension(obj.key))
+    if container is not None:
+        if by_extension is not None and by_extension.container == container:
+            return by_extension.content_type
+        return audio_types.CONTAINER_CONTENT_TYPES[container]
+    what = audio_types.describe_non_audio(first_bytes)
+    if what is not None:
+        raise Rejected(f"not audio: '{name}' is {what}", STAGE)
+    if by_extension is not None:  # unknown bytes, known extension: let the decoder have a go
+        return by_extension.content_type
+    uploaded_type = str(head.get("ContentType") or "").split(";")[0].strip().lower()
+    if uploaded_type.startswith(("audio/", "video/")):
+        return uploaded_type
+    supported = ", ".join(sorted(audio_types.EXTENSIONS))
+    raise Rejected(
+        f"not audio: '{name}' is not in a recognised audio format (supported: {supported})",
+        STAGE,
+    )
+
+
+def _classify(exc: ClientError, name: str) -> Exception:
+    error = exc.response.get("Error", {})
+    code = str(error.get("Code", ""))
+    message = str(error.get("Message", ""))
+    status = int(exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0))
+    if code in _TRANSIENT_CODES or status >= 500 or status == 429:
+        return Transient(f"endpoint busy or unavailable ({code}: {message})")
+    if code == "ValidationError" and "not found" in message.lower():
+        # the endpoint is being (re)deployed or misconfigured: not the upload's fault
+        return Transient(f"endpoint not available ({message})")
+    return Rejected(f"the endpoint refused '{name}' ({code}: {message})", STAGE)
+
+
+def _write_failed(
+    s3: Any,
+    bucket: str,
+    path: str,
+    reason: str,
+    source: Source,
+    when: datetime,
+    inference_id: str | None,
+) -> None:
+    document = failed_document(reason, STAGE, source, when, inference_id=inference_id)
+    revision = Revision(format_time(when), inference_id or f"{STAGE}:{source.etag}")
+    put_if_newer(s3, bucket, keys.failed_key(path), to_json_bytes(document), JSON_CONTENT_TYPE, revision)
+
+
+def _emit(settings: Settings, metric: str, obj: S3ObjectCreated) -> None:
+    metrics.emit(
+        settings.metrics_namespace,
+        {"EndpointName": settings.endpoint_name or "unset"},
+        {metric: 1},
+        {"key": obj.key},
+    )
+
+
+def _human(size: int) -> str:
+    value = float(size)
+    for unit in ("bytes", "KB", "MB", "GB"):
+        if value < 1024 or unit == "GB":
+            return f"{int(value)} {unit}" if unit == "bytes" else f"{value:.1f} {unit}"
+        value /= 1024
+    return f"{size} bytes"

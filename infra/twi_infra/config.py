@@ -1,0 +1,271 @@
+"""The stack's configuration: CDK context parsed once into a frozen, validated dataclass.
+
+Values come from ``cdk.json`` (typed JSON) or ``cdk synth -c key=value`` (always strings), so
+every field accepts both spellings. A bad value fails synthesis with a message naming the
+context key and what would be accepted, before any resource is built.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Final
+
+from twi_lambdas import names
+
+# --- Context keys (cdk.json "context" or `-c key=value`) ----------------------------------
+CTX_REGION: Final = "region"
+CTX_ACCOUNT: Final = "account"
+CTX_ENDPOINT_NAME: Final = "endpoint_name"
+CTX_INSTANCE_TYPE: Final = "instance_type"
+CTX_MIN_INSTANCES: Final = "min_instances"
+CTX_MAX_INSTANCES: Final = "max_instances"
+CTX_MODEL_DATA: Final = "model_data"
+CTX_HF_MODEL_ID: Final = "hf_model_id"
+CTX_LANGUAGE: Final = "language"
+CTX_TASK: Final = "task"
+CTX_MAX_CONCURRENT: Final = "max_concurrent_invocations_per_instance"
+CTX_BACKLOG_TARGET: Final = "backlog_per_instance_target"
+CTX_ALARM_EMAIL: Final = "alarm_email"
+CTX_RTF_ALARM: Final = "rtf_p90_alarm_threshold"
+CTX_OLDEST_REQUEST_ALARM: Final = "oldest_request_alarm_seconds"
+CTX_OUTPUT_EXPIRY_DAYS: Final = "async_output_expiry_days"
+CONTEXT_KEYS: Final = (
+    CTX_REGION,
+    CTX_ACCOUNT,
+    CTX_ENDPOINT_NAME,
+    CTX_INSTANCE_TYPE,
+    CTX_MIN_INSTANCES,
+    CTX_MAX_INSTANCES,
+    CTX_MODEL_DATA,
+    CTX_HF_MODEL_ID,
+    CTX_LANGUAGE,
+    CTX_TASK,
+    CTX_MAX_CONCURRENT,
+    CTX_BACKLOG_TARGET,
+    CTX_ALARM_EMAIL,
+    CTX_RTF_ALARM,
+    CTX_OLDEST_REQUEST_ALARM,
+    CTX_OUTPUT_EXPIRY_DAYS,
+)
+
+# Environment the CDK CLI sets from the caller's profile; synthesis needs neither.
+ENV_CDK_REGION: Final = "CDK_DEFAULT_REGION"
+ENV_CDK_ACCOUNT: Final = "CDK_DEFAULT_ACCOUNT"
+
+DEFAULT_REGION: Final = "us-east-1"  # only for synthesis without a profile; deploy uses yours
+DEFAULT_INSTANCE_TYPE: Final = "ml.g4dn.xlarge"  # T4 16 GB: Whisper large-v3 fits in FP16
+DEFAULT_HF_MODEL_ID: Final = "openai/whisper-base"  # used when neither model source is set
+MAX_ENDPOINT_INSTANCES: Final = 100  # a guard against typos, far below account quotas
+
+_REGION_RE = re.compile(r"^[a-z]{2}(-gov|-iso[a-z]*)?-[a-z]+-\d$")
+_ACCOUNT_RE = re.compile(r"^\d{12}$")
+_INSTANCE_RE = re.compile(r"^ml\.[a-z0-9]+\.[a-z0-9]+$")
+_ENDPOINT_NAME_RE = re.compile(r"^[a-zA-Z0-9](-*[a-zA-Z0-9]){0,62}$")  # SageMaker's own rule
+_S3_URI_RE = re.compile(r"^s3://[a-z0-9][a-z0-9.\-]{1,61}[a-z0-9]/.+\.tar\.gz$")
+_HF_ID_RE = re.compile(r"^[A-Za-z0-9][\w.\-]*(/[\w.\-]+)?$")
+_LANGUAGE_RE = re.compile(r"^[A-Za-z]{2,3}([-_][A-Za-z0-9]{2,8})?$")
+_EMAIL_RE = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+
+
+class ConfigError(ValueError):
+    """A context value the stack cannot use; the message names the key and the fix."""
+
+
+@dataclass(frozen=True)
+class StackSettings:
+    region: str = DEFAULT_REGION
+    account: str | None = None  # None: an environment-agnostic template
+    endpoint_name: str = "twi-asr"
+    instance_type: str = DEFAULT_INSTANCE_TYPE
+    min_instances: int = 0  # 0: scale to zero when idle (cold start on the next upload)
+    max_instances: int = 2
+    # Exactly one model source: an S3 URI of a model.tar.gz, a local model.tar.gz or model
+    # directory (uploaded as a CDK asset), or a Hugging Face model id the container downloads.
+    model_data: str | None = None
+    hf_model_id: str | None = None
+    language: str | None = None  # None: the model detects it; a Twi fine-tune sets its token
+    task: str = "transcribe"
+    max_concurrent_invocations_per_instance: int = 1  # one GPU, one decoder at a time
+    backlog_per_instance_target: float = 2.0  # queued requests per instance before scaling out
+    alarm_email: str | None = None
+    rtf_p90_alarm_threshold: float = 0.5  # processing / audio seconds; above: overloaded
+    oldest_request_alarm_seconds: int = 1800
+    async_output_expiry_days: int = 7
+
+    def __post_init__(self) -> None:
+        _check(_REGION_RE.match(self.region), CTX_REGION, self.region, "an AWS region such as us-east-1")
+        if self.account is not None:
+            _check(_ACCOUNT_RE.match(self.account), CTX_ACCOUNT, self.account, "a 12-digit account id")
+        _check(
+            _ENDPOINT_NAME_RE.match(self.endpoint_name),
+            CTX_ENDPOINT_NAME,
+            self.endpoint_name,
+            "1-63 letters, digits and hyphens, starting and ending with a letter or digit",
+        )
+        _check(
+            _INSTANCE_RE.match(self.instance_type),
+            CTX_INSTANCE_TYPE,
+            self.instance_type,
+            "a SageMaker instance type such as ml.g4dn.xlarge",
+        )
+        _check(self.min_instances >= 0, CTX_MIN_INSTANCES, self.min_instances, "0 or more")
+        _check(
+            1 <= self.max_instances <= MAX_ENDPOINT_INSTANCES,
+            CTX_MAX_INSTANCES,
+            self.max_instances,
+            f"between 1 and {MAX_ENDPOINT_INSTANCES}",
+        )
+        _check(
+            self.min_instances <= self.max_instances,
+            CTX_MIN_INSTANCES,
+            self.min_instances,
+            f"at most {CTX_MAX_INSTANCES} ({self.max_instances})",
+        )
+        if self.model_data is not None and self.hf_model_id is not None:
+            raise ConfigError(
+                f"set either {CTX_MODEL_DATA} ({self.model_data!r}) or {CTX_HF_MODEL_ID} "
+                f"({self.hf_model_id!r}), not both"
+            )
+        if self.model_data is not None and self.model_data.startswith("s3://"):
+            _check(
+                _S3_URI_RE.match(self.model_data),
+                CTX_MODEL_DATA,
+                self.model_data,
+                "s3://bucket/key.tar.gz (a model.tar.gz built by `make package`)",
+            )
+        elif self.model_data is not None:
+            path = Path(self.model_data)
+            _check(
+                path.is_dir() or (path.is_file() and path.name.endswith(".tar.gz")),
+                CTX_MODEL_DATA,
+                self.model_data,
+                "an existing model directory, a model.tar.gz file, or an s3:// URI",
+            )
+        if self.hf_model_id is not None:
+            _check(
+                _HF_ID_RE.match(self.hf_model_id),
+                CTX_HF_MODEL_ID,
+                self.hf_model_id,
+                "a Hugging Face model id such as openai/whisper-large-v3",
+            )
+        if self.language is not None:
+            _check(
+                _LANGUAGE_RE.match(self.language), CTX_LANGUAGE, self.language, "a language code such as en"
+            )
+        _check(self.task in names.TASKS, CTX_TASK, self.task, f"one of {', '.join(names.TASKS)}")
+        _check(
+            1 <= self.max_concurrent_invocations_per_instance <= 1000,
+            CTX_MAX_CONCURRENT,
+            self.max_concurrent_invocations_per_instance,
+            "between 1 and 1000",
+        )
+        _check(
+            self.backlog_per_instance_target > 0, CTX_BACKLOG_TARGET, self.backlog_per_instance_target, "> 0"
+        )
+        if self.alarm_email is not None:
+            _check(_EMAIL_RE.match(self.alarm_email), CTX_ALARM_EMAIL, self.alarm_email, "an e-mail address")
+        _check(self.rtf_p90_alarm_threshold > 0, CTX_RTF_ALARM, self.rtf_p90_alarm_threshold, "> 0")
+        _check(
+            self.oldest_request_alarm_seconds >= 60,
+            CTX_OLDEST_REQUEST_ALARM,
+            self.oldest_request_alarm_seconds,
+            "at least 60 seconds",
+        )
+        _check(
+            1 <= self.async_output_expiry_days <= 3650,
+            CTX_OUTPUT_EXPIRY_DAYS,
+            self.async_output_expiry_days,
+            "between 1 and 3650 days",
+        )
+
+    @property
+    def model_source(self) -> str:
+        """``"s3"``, ``"local"`` or ``"hub"``: where the endpoint gets its weights."""
+        if self.model_data is None:
+            return "hub"
+        return "s3" if self.model_data.startswith("s3://") else "local"
+
+    @property
+    def effective_hf_model_id(self) -> str | None:
+        """The Hub id the container downloads; the default when no model source is set."""
+        if self.model_data is not None:
+            return None
+        return self.hf_model_id or DEFAULT_HF_MODEL_ID
+
+    @classmethod
+    def from_context(cls, get: Callable[[str], Any], env: Mapping[str, str] | None = None) -> StackSettings:
+        """Parse ``get(key)`` (``app.node.try_get_context``); ``env`` supplies the CDK region/account."""
+        env = env or {}
+        d = cls()
+        return cls(
+            region=_str(get, CTX_REGION) or env.get(ENV_CDK_REGION) or DEFAULT_REGION,
+            account=_str(get, CTX_ACCOUNT) or env.get(ENV_CDK_ACCOUNT) or None,
+            endpoint_name=_str(get, CTX_ENDPOINT_NAME) or d.endpoint_name,
+            instance_type=_str(get, CTX_INSTANCE_TYPE) or d.instance_type,
+            min_instances=_int(get, CTX_MIN_INSTANCES, d.min_instances),
+            max_instances=_int(get, CTX_MAX_INSTANCES, d.max_instances),
+            model_data=_str(get, CTX_MODEL_DATA),
+            hf_model_id=_str(get, CTX_HF_MODEL_ID),
+            language=_language(_str(get, CTX_LANGUAGE)),
+            task=(_str(get, CTX_TASK) or d.task).lower(),
+            max_concurrent_invocations_per_instance=_int(
+                get, CTX_MAX_CONCURRENT, d.max_concurrent_invocations_per_instance
+            ),
+            backlog_per_instance_target=_float(get, CTX_BACKLOG_TARGET, d.backlog_per_instance_target),
+            alarm_email=_str(get, CTX_ALARM_EMAIL),
+            rtf_p90_alarm_threshold=_float(get, CTX_RTF_ALARM, d.rtf_p90_alarm_threshold),
+            oldest_request_alarm_seconds=_int(get, CTX_OLDEST_REQUEST_ALARM, d.oldest_request_alarm_seconds),
+            async_output_expiry_days=_int(get, CTX_OUTPUT_EXPIRY_DAYS, d.async_output_expiry_days),
+        )
+
+
+def _invalid(key: str, value: object, expected: str) -> ConfigError:
+    return ConfigError(f"context {key}={value!r} is invalid: expected {expected} (set it with -c {key}=...)")
+
+
+def _check(ok: object, key: str, value: object, expected: str) -> None:
+    if not ok:
+        raise _invalid(key, value, expected)
+
+
+def _str(get: Callable[[str], Any], key: str) -> str | None:
+    raw = get(key)
+    if raw is None:
+        return None
+    if not isinstance(raw, str):
+        raise _invalid(key, raw, "a string")
+    return raw.strip() or None
+
+
+def _language(value: str | None) -> str | None:
+    """``auto``/``detect`` mean "let the model detect", as on the endpoint."""
+    if value is None or value.lower() in ("auto", "detect", "none"):
+        return None
+    return value
+
+
+def _int(get: Callable[[str], Any], key: str, default: int) -> int:
+    raw = get(key)
+    if raw is None or raw == "":
+        return default
+    if isinstance(raw, bool) or not isinstance(raw, int | str):
+        raise _invalid(key, raw, "an integer")
+    try:
+        return int(raw)
+    except ValueError:
+        raise _invalid(key, raw, "an integer") from None
+
+
+def _float(get: Callable[[str], Any], key: str, default: float) -> float:
+    raw = get(key)
+    if raw is None or raw == "":
+        return default
+    if isinstance(raw, bool) or not isinstance(raw, int | float | str):
+        raise _invalid(key, raw, "a number")
+    try:
+        return float(raw)
+    except ValueError:
+        raise _invalid(key, raw, "a number") from None

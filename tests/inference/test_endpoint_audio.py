@@ -1,0 +1,137 @@
+"""Audio front end: every format to mono float32 16 kHz, bad input to a clear error."""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from twi_endpoint.audio import decode_audio, sniff
+from twi_endpoint.errors import AudioTooLongError, AudioTooShortError, UnsupportedAudioError
+from twi_endpoint.types import SAMPLE_RATE
+
+DATA = Path(__file__).resolve().parents[1] / "data"
+
+
+@pytest.fixture
+def private_tmp(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """Point tempfile at an empty folder, so a leftover temp file would be seen."""
+    folder = tmp_path / "tmp"
+    folder.mkdir()
+    monkeypatch.setattr(tempfile, "tempdir", str(folder))
+    return folder
+
+
+@pytest.mark.parametrize(
+    ("name", "fmt", "decoder"),
+    [
+        ("librivox_0870.wav", "wav", "soundfile"),
+        ("jfk.mp3", "mp3", "soundfile"),
+        ("jfk.opus", "opus", "soundfile"),
+        ("sonnet1.ogg", "ogg", "soundfile"),
+        ("sonnet1.webm", "webm", "ffmpeg"),
+        ("sonnet1.m4a", "mp4", "ffmpeg"),  # index after the audio: needs the seekable retry
+    ],
+)
+def test_decodes_every_format_to_16k_mono(
+    name: str, fmt: str, decoder: str, data_clips: dict, private_tmp: Path
+) -> None:
+    decoded = decode_audio((DATA / name).read_bytes(), "application/octet-stream", name)
+    assert (decoded.format, decoder) == (fmt, decoded.decoder)
+    assert decoded.samples.dtype == np.float32 and decoded.samples.ndim == 1
+    assert decoded.duration == pytest.approx(data_clips[name].duration_s, abs=0.05)
+    assert 0.01 < float(np.abs(decoded.samples).max()) <= 1.0
+    assert os.listdir(private_tmp) == []  # the m4a retry cleaned up after itself
+
+
+def test_resampling_keeps_the_pitch(wav_bytes: Callable[..., bytes]) -> None:
+    """A 1 kHz tone at 44.1 kHz stays a 1 kHz tone at 16 kHz (soxr, no aliasing)."""
+    rate = 44_100
+    t = np.arange(rate * 2) / rate
+    tone = (0.5 * np.sin(2 * np.pi * 1000 * t)).astype(np.float32)
+    samples = decode_audio(wav_bytes(tone, rate)).samples
+    assert len(samples) == 2 * SAMPLE_RATE
+    spectrum = np.abs(np.fft.rfft(samples))
+    peak_hz = np.argmax(spectrum) * SAMPLE_RATE / len(samples)
+    assert peak_hz == pytest.approx(1000, abs=1)
+
+
+def test_stereo_is_downmixed(wav_bytes: Callable[..., bytes]) -> None:
+    left = np.full(SAMPLE_RATE, 0.5, dtype=np.float32)
+    stereo = np.stack([left, -left * 0.0], axis=1)
+    samples = decode_audio(wav_bytes(stereo)).samples
+    assert samples.shape == (SAMPLE_RATE,)
+    assert float(samples.mean()) == pytest.approx(0.25, abs=1e-3)
+
+
+@pytest.mark.parametrize(
+    ("body", "content_type", "message"),
+    [
+        (b"", "audio/wav", "is empty (0 bytes)"),
+        (b"Hello, this is a text file.\nNot audio at all.\n", "text/plain", "is text, not audio"),
+        (b'{"inputs": "s3://bucket/audio/a.wav"}', "application/json", "is text, not audio"),
+        (b"%PDF-1.4 binary", "application/pdf", "is a PDF document, not audio"),
+        (bytes(np.random.default_rng(0).integers(0, 256, 4096, dtype=np.uint8)), "audio/wav", "could not decode"),
+    ],
+)
+def test_bad_bodies_name_the_problem(body: bytes, content_type: str, message: str, private_tmp: Path) -> None:
+    with pytest.raises(UnsupportedAudioError, match="unsupported audio") as err:
+        decode_audio(body, content_type)
+    assert message in str(err.value)
+    assert content_type in str(err.value) or not body  # the hint is named, to help the caller
+    assert os.listdir(private_tmp) == []
+
+
+def test_truncated_m4a_reports_ffmpeg_reason(private_tmp: Path) -> None:
+    body = (DATA / "sonnet1.m4a").read_bytes()[:3000]
+    with pytest.raises(UnsupportedAudioError) as err:
+        decode_audio(body, "audio/mp4", "x.m4a")
+    assert str(err.value).startswith("unsupported audio: could not decode 'x.m4a' (ffmpeg: ")
+    assert "moov atom not found" in str(err.value)
+    assert os.listdir(private_tmp) == []
+
+
+def test_truncated_header_is_refused() -> None:
+    with pytest.raises(UnsupportedAudioError, match="could not decode 'cut.wav'"):
+        decode_audio((DATA / "librivox_0880.wav").read_bytes()[:30], "audio/wav", "cut.wav")
+
+
+def test_truncated_mp3_keeps_what_is_there() -> None:
+    """A cut-off MP3 decodes up to the cut (like every player), it does not crash."""
+    body = (DATA / "jfk.mp3").read_bytes()
+    decoded = decode_audio(body[: len(body) // 2], "audio/mpeg")
+    assert 4.0 < decoded.duration < 7.0
+
+
+def test_too_short_and_too_long(wav_bytes: Callable[..., bytes]) -> None:
+    tenth = wav_bytes(np.zeros(SAMPLE_RATE // 10, dtype=np.float32))
+    with pytest.raises(AudioTooShortError, match=r"lasts 0\.10 s"):
+        decode_audio(tenth, "audio/wav", min_seconds=0.25)
+    with pytest.raises(AudioTooLongError, match="TWI_ASR_MAX_AUDIO_SECONDS"):
+        decode_audio((DATA / "jfk.mp3").read_bytes(), "audio/mpeg", max_seconds=5)
+    with pytest.raises(AudioTooLongError, match="TWI_ASR_MAX_AUDIO_SECONDS"):  # ffmpeg path
+        decode_audio((DATA / "sonnet1.webm").read_bytes(), "audio/webm", max_seconds=5)
+
+
+def test_missing_ffmpeg_is_explained() -> None:
+    with pytest.raises(UnsupportedAudioError, match="ffmpeg .* is not installed"):
+        decode_audio((DATA / "sonnet1.webm").read_bytes(), "audio/webm", ffmpeg="no-such-ffmpeg-binary")
+
+
+@pytest.mark.parametrize(
+    ("name", "kind"),
+    [
+        ("librivox_0880.wav", "wav"),
+        ("jfk.mp3", "mp3"),
+        ("jfk.opus", "opus"),
+        ("sonnet1.ogg", "ogg"),
+        ("sonnet1.webm", "webm"),
+        ("sonnet1.m4a", "mp4"),
+    ],
+)
+def test_sniff_ignores_the_extension(name: str, kind: str) -> None:
+    assert sniff((DATA / name).read_bytes()) == kind

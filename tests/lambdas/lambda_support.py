@@ -1,0 +1,22 @@
+"""Constants and helpers shared by the Lambda tests (kept out of conftest.py so that test
+modules import them by a name no other test folder uses)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+REGION = "us-east-1"
+BUCKET = "twi-asr-data-123456789012-us-east-1"
+ENDPOINT = "twi-asr-whisper"
+
+
+@dataclass
+class Invocations:
+    """What the functions sent to InvokeEndpointAsync, captured by a botocore event hook on
+    the real client (the request still goes to moto)."""
+
+    calls: list[dict[str, Any]] = field(default_factory=list)
+
+    def capture(self, params: dict[str, Any], **_: Any) -> None:
+        self.calls.append(dict(params))

@@ -1,0 +1,77 @@
+"""The unchanged handlers against moto in server mode, reached through ``AWS_ENDPOINT_URL``
+as the offline local stack runs them: real HTTP, real headers (a Twi key in the
+InputLocation header included), no in-process mocking of botocore."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import boto3
+import pytest
+from lambda_events import async_notification, s3_put, sns_envelope, sqs_event
+from lambda_support import BUCKET, ENDPOINT, Invocations
+from moto.server import ThreadedMotoServer
+from twi_lambdas import aws, complete, keys, submit
+
+DATA = Path(__file__).resolve().parents[1] / "data"
+
+
+@pytest.fixture
+def moto_server(aws_env: None, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    server.start()
+    try:
+        host, port = server.get_host_and_port()
+        url = f"http://{host}:{port}"
+        monkeypatch.setenv("AWS_ENDPOINT_URL", url)
+        yield url
+    finally:
+        server.stop()
+
+
+def test_submit_then_complete_over_http(moto_server: str) -> None:
+    s3: Any = boto3.client("s3")  # endpoint from AWS_ENDPOINT_URL, like the handlers' clients
+    s3.create_bucket(Bucket=BUCKET)
+    key = "audio/Ɛnnɛ/Kɔfi ne Ama + nnɛ.mp3"
+    s3.put_object(
+        Bucket=BUCKET, Key=key, Body=(DATA / "twi_36831073.mp3").read_bytes(), Metadata={"task": "transcribe"}
+    )
+    head = s3.head_object(Bucket=BUCKET, Key=key)
+
+    sent = Invocations()
+    aws.sagemaker_runtime_client().meta.events.register(
+        "provide-client-params.sagemaker-runtime.InvokeEndpointAsync", sent.capture
+    )
+    assert aws.sagemaker_runtime_client().meta.endpoint_url == moto_server
+    event = sqs_event(s3_put(BUCKET, key, head["ContentLength"], head["ETag"]))
+    assert submit.handler(event, None) == {"batchItemFailures": []}
+    (call,) = sent.calls
+    assert call["InputLocation"] == f"s3://{BUCKET}/{key}"
+    assert call["ContentType"] == "audio/mpeg" and call["EndpointName"] == ENDPOINT
+
+    output = "async-output/over-http.out"
+    result = {
+        "transcript": "Dɛn na Bible ka wɔ ho?",
+        "language": "tw",
+        "segments": [{"start": 0.0, "end": 4.7, "text": "Dɛn na Bible ka wɔ ho?"}],
+        "metadata": {"audio_duration_sec": 4.723, "processing_time_sec": 0.5, "rtf": 0.5 / 4.723},
+    }
+    s3.put_object(Bucket=BUCKET, Key=output, Body=json.dumps(result, ensure_ascii=False).encode())
+    message = async_notification(
+        "Completed", BUCKET, key, call["InferenceId"], f"s3://{BUCKET}/{output}", ENDPOINT
+    )
+    assert complete.handler(sqs_event(sns_envelope(message), template="sqs-sns-async-success"), None) == {
+        "batchItemFailures": []
+    }
+    path = keys.audio_path(key)
+    assert path is not None
+    doc = json.loads(
+        s3.get_object(Bucket=BUCKET, Key=keys.transcript_key(path))["Body"].read().decode("utf-8")
+    )
+    assert doc["transcript"] == "Dɛn na Bible ka wɔ ho?"
+    assert doc["source"]["key"] == key and doc["source"]["size"] == head["ContentLength"]
+    vtt = s3.get_object(Bucket=BUCKET, Key=keys.transcript_key(path, ".vtt"))["Body"].read().decode("utf-8")
+    assert "00:00:00.000 --> 00:00:04.700\nDɛn na Bible ka wɔ ho?" in vtt

@@ -1,0 +1,71 @@
+"""Subtitles from segments: timestamp formats, wrapping, splitting; parsed back by `srt`."""
+
+from __future__ import annotations
+
+import itertools
+from datetime import timedelta
+
+import pytest
+import srt
+from twi_lambdas.subtitles import (
+    MAX_LINE_CHARS,
+    MAX_LINES,
+    cues,
+    srt_timestamp,
+    to_srt,
+    to_vtt,
+    vtt_timestamp,
+)
+
+TWI = (
+    "Ɛnnɛ yɛbɛkasa afa Kɔfi ne Ama adwuma ho, na yɛahu sɛnea ɔman no bɛtumi aboa wɔn ma wɔanya nkɔsoɔ kɛseɛ."
+)
+
+
+def test_timestamp_formats() -> None:
+    assert srt_timestamp(1.0) == "00:00:01,000"
+    assert vtt_timestamp(1.0) == "00:00:01.000"
+    assert srt_timestamp(3723.4567) == "01:02:03,457"
+    assert vtt_timestamp(0.0004) == "00:00:00.000"
+    assert srt_timestamp(59.9996) == "00:01:00,000"  # rounding carries into the minutes
+
+
+def test_a_long_segment_is_wrapped_and_split_into_timed_cues() -> None:
+    result = cues([{"start": 10.0, "end": 20.0, "text": TWI}])
+    assert len(result) >= 2
+    assert all(len(c.lines) <= MAX_LINES and all(len(x) <= MAX_LINE_CHARS for x in c.lines) for c in result)
+    assert " ".join(" ".join(c.lines) for c in result) == TWI  # no word lost or changed
+    assert result[0].start == 10.0 and result[-1].end == 20.0
+    assert all(a.end == pytest.approx(b.start, abs=0.001) for a, b in itertools.pairwise(result))
+
+
+def test_srt_parses_back_with_the_srt_library() -> None:
+    segments = [
+        {"start": 0.0, "end": 2.4, "text": " Me din de Kɔfi."},
+        {"start": 2.4, "end": 14.0, "text": TWI},
+        {"start": 14.0, "end": 14.0, "text": "Yoo."},  # zero length: still shown
+        {"start": 15.0, "end": 16.0, "text": "   "},  # nothing to show
+    ]
+    text = to_srt(segments)
+    subs = list(srt.parse(text))
+    assert [s.index for s in subs] == list(range(1, len(subs) + 1))
+    assert subs[0].start == timedelta(0) and subs[0].end == timedelta(seconds=2.4)
+    assert subs[0].content == "Me din de Kɔfi."
+    assert subs[-1].content == "Yoo." and subs[-1].end - subs[-1].start == timedelta(seconds=0.5)
+    assert all(s.end > s.start for s in subs)
+    assert all(b.start >= a.end for a, b in itertools.pairwise(subs))
+    assert srt.compose(subs) == text  # canonical: what the library itself would write
+
+
+def test_vtt_has_its_header_and_escapes_markup() -> None:
+    text = to_vtt([{"start": 1.0, "end": 2.5, "text": "a < b & c --> d"}])
+    assert text == "WEBVTT\n\n00:00:01.000 --> 00:00:02.500\na &lt; b &amp; c --&gt; d\n"
+    assert to_vtt([]) == "WEBVTT\n\n"
+    assert to_srt([]) == ""
+
+
+def test_bad_segments_are_refused_with_the_reason() -> None:
+    with pytest.raises(ValueError, match="numeric 'start'"):
+        cues([{"start": "soon", "end": 1, "text": "x"}])
+    with pytest.raises(ValueError, match="finite"):
+        cues([{"start": float("nan"), "end": 1, "text": "x"}])

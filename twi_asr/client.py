@@ -1,0 +1,290 @@
+"""A small client for a deployed (or local) stack: upload and wait, invoke directly, fetch results.
+
+The same code talks to AWS and to the offline local stack; only the endpoint URLs differ
+(boto3 honours ``AWS_ENDPOINT_URL`` and ``AWS_ENDPOINT_URL_SAGEMAKER_RUNTIME``).
+
+Two ways in, as users reach the product:
+
+* :meth:`TwiAsrClient.submit` drops files under ``audio/`` and waits for
+  ``transcripts/<path>.json`` (or ``failed/<path>.json``): the S3-triggered flow.
+* :meth:`TwiAsrClient.invoke` uploads one file and calls ``invoke_endpoint_async`` itself,
+  then polls the ``OutputLocation`` / ``FailureLocation`` the endpoint answered with: the
+  direct boto3 path, for notebooks, backends and batch scripts.
+"""
+
+from __future__ import annotations
+
+import json
+import mimetypes
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlparse
+
+import boto3
+from botocore.exceptions import ClientError
+from twi_lambdas import names
+from twi_lambdas.keys import content_type_for_key
+
+DEFAULT_TIMEOUT_S = 900.0  # an endpoint scaled to zero needs several minutes to start
+FIRST_POLL_S = 0.5
+MAX_POLL_S = 10.0
+COLD_START_HINT_S = 30.0  # after this long without a result, say why it may take a while
+
+
+class ClientFailure(RuntimeError):
+    """A file the stack could not transcribe; the message is the stack's reason, in words."""
+
+
+@dataclass(frozen=True)
+class StackRef:
+    """What a client needs to know of a stack: its bucket, and its endpoint for direct calls."""
+
+    bucket: str
+    endpoint_name: str | None = None
+    region: str | None = None
+
+    @classmethod
+    def from_cloudformation(cls, stack_name: str, region: str | None = None) -> StackRef:
+        """Read the names from the deployed CDK stack's outputs."""
+        from twi_infra.output_keys import OutputKeys
+
+        cfn = boto3.client("cloudformation", region_name=region)
+        stack = cfn.describe_stacks(StackName=stack_name)["Stacks"][0]
+        outputs = {o["OutputKey"]: o["OutputValue"] for o in stack.get("Outputs", [])}
+        return cls(
+            bucket=outputs[OutputKeys.BUCKET_NAME],
+            endpoint_name=outputs.get(OutputKeys.ENDPOINT_NAME),
+            region=region,
+        )
+
+
+@dataclass
+class Result:
+    """One file's outcome: the transcript document, or the failure document."""
+
+    key: str  # the audio key under audio/
+    document: dict[str, Any] = field(default_factory=dict)
+    failed: bool = False
+    location: str = ""  # s3:// URI of the document
+
+    @property
+    def transcript(self) -> str:
+        return str(self.document.get("transcript", ""))
+
+    @property
+    def reason(self) -> str:
+        return str(self.document.get("reason") or self.document.get("failureReason") or "")
+
+
+def relative_path(audio_key: str) -> str:
+    """``audio/a/b.m4a`` -> ``a/b.m4a``: the path shared by transcripts/ and failed/."""
+    if not audio_key.startswith(names.AUDIO_PREFIX):
+        raise ValueError(f"not an audio key (must start with {names.AUDIO_PREFIX!r}): {audio_key!r}")
+    return audio_key[len(names.AUDIO_PREFIX) :]
+
+
+def transcript_key(audio_key: str, suffix: str = ".json") -> str:
+    return f"{names.TRANSCRIPTS_PREFIX}{relative_path(audio_key)}{suffix}"
+
+
+def failed_key(audio_key: str) -> str:
+    return f"{names.FAILED_PREFIX}{relative_path(audio_key)}.json"
+
+
+def custom_attributes(language: str | None, task: str | None) -> str:
+    """The ``CustomAttributes`` string the endpoint reads: ``language=tw;task=transcribe``."""
+    parts = [f"language={language}" if language else "", f"task={task}" if task else ""]
+    return ";".join(p for p in parts if p)
+
+
+def _split_s3_uri(uri: str) -> tuple[str, str]:
+    parsed = urlparse(uri)
+    if parsed.scheme != "s3" or not parsed.netloc:
+        raise ValueError(f"not an s3:// URI: {uri!r}")
+    return parsed.netloc, parsed.path.lstrip("/")
+
+
+class TwiAsrClient:
+    """Upload audio, wait for transcripts, invoke the endpoint, list and fetch results."""
+
+    def __init__(self, stack: StackRef, session: boto3.Session | None = None) -> None:
+        self.stack = stack
+        session = session or boto3.Session(region_name=stack.region)
+        self._s3 = session.client("s3")
+        self._runtime = session.client("sagemaker-runtime")
+        self._session = session
+
+    # --- the S3-triggered flow -------------------------------------------------------------
+    def upload(
+        self, path: Path, key: str | None = None, language: str | None = None, task: str | None = None
+    ) -> str:
+        """Put ``path`` under ``audio/`` (its file name by default); language/task as metadata."""
+        key = key or f"{names.AUDIO_PREFIX}{path.name}"
+        relative_path(key)  # validates the prefix
+        metadata = {k: v for k, v in (("language", language), ("task", task)) if v}
+        extra: dict[str, Any] = {"Metadata": metadata}
+        guessed = content_type_for_key(key) or mimetypes.guess_type(path.name)[0]
+        if guessed:
+            extra["ContentType"] = guessed
+        self._s3.upload_file(str(path), self.stack.bucket, key, ExtraArgs=extra)
+        return key
+
+    def wait_for_result(
+        self,
+        key: str,
+        timeout_s: float = DEFAULT_TIMEOUT_S,
+        not_before: float | None = None,
+        on_wait: Callable[[float], None] | None = None,
+    ) -> Result:
+        """Poll for ``transcripts/<path>.json`` or ``failed/<path>.json`` with backoff.
+
+        ``not_before`` (epoch seconds) ignores documents older than this upload, so a result
+        left by an earlier upload of the same name is not mistaken for the new one.
+        """
+        candidates = ((transcript_key(key), False), (failed_key(key), True))
+        start = time.monotonic()
+        delay = FIRST_POLL_S
+        while True:
+            for doc_key, failed in candidates:
+                doc = self._get_json_if_newer(doc_key, not_before)
+                if doc is not None:
+                    return Result(key, doc, failed, f"s3://{self.stack.bucket}/{doc_key}")
+            waited = time.monotonic() - start
+            if waited > timeout_s:
+                raise TimeoutError(
+                    f"no result for s3://{self.stack.bucket}/{key} after {timeout_s:.0f} s "
+                    "(is the stack running? an endpoint scaled to zero takes minutes to start)"
+                )
+            if on_wait is not None:
+                on_wait(waited)
+            time.sleep(delay)
+            delay = min(delay * 1.5, MAX_POLL_S)
+
+    def submit(
+        self,
+        paths: list[Path],
+        wait: bool = True,
+        language: str | None = None,
+        task: str | None = None,
+        timeout_s: float = DEFAULT_TIMEOUT_S,
+        workers: int = 4,
+        on_done: Callable[[Result], None] | None = None,
+    ) -> list[Result]:
+        """Upload many files in parallel; with ``wait``, return their results in input order."""
+
+        def one(path: Path) -> Result:
+            started = time.time()
+            key = self.upload(path, language=language, task=task)
+            if not wait:
+                result = Result(key)
+            else:
+                result = self.wait_for_result(key, timeout_s, not_before=started - 1)
+            if on_done is not None:
+                on_done(result)
+            return result
+
+        with ThreadPoolExecutor(max_workers=max(1, min(workers, len(paths)))) as pool:
+            return list(pool.map(one, paths))
+
+    # --- the direct boto3 path -------------------------------------------------------------
+    def invoke(
+        self,
+        path: Path,
+        endpoint_name: str | None = None,
+        language: str | None = None,
+        task: str | None = None,
+        timeout_s: float = DEFAULT_TIMEOUT_S,
+        on_wait: Callable[[str], None] | None = None,
+    ) -> dict[str, Any]:
+        """Upload ``path`` as an endpoint input, call ``invoke_endpoint_async``, wait, return JSON.
+
+        The input goes under ``async-input/`` (not ``audio/``) so that it does not also start
+        the S3-triggered flow. Raises :class:`ClientFailure` with the endpoint's reason.
+        """
+        endpoint = endpoint_name or self.stack.endpoint_name
+        if not endpoint:
+            raise ValueError("no endpoint name: pass --endpoint or use a stack with an endpoint output")
+        key = f"{names.ASYNC_INPUT_PREFIX}{uuid.uuid4().hex}/{path.name}"
+        self._s3.upload_file(str(path), self.stack.bucket, key)
+        params: dict[str, Any] = {
+            "EndpointName": endpoint,
+            "InputLocation": f"s3://{self.stack.bucket}/{key}",
+            "ContentType": content_type_for_key(path.name) or "application/octet-stream",
+            "Accept": "application/json",
+        }
+        attributes = custom_attributes(language, task)
+        if attributes:
+            params["CustomAttributes"] = attributes
+        response = self._runtime.invoke_endpoint_async(**params)
+        output_uri = response["OutputLocation"]
+        failure_uri = response.get("FailureLocation")
+        start = time.monotonic()
+        delay = FIRST_POLL_S
+        hinted = False
+        while True:
+            body = self._read_uri(output_uri)
+            if body is not None:
+                return dict(json.loads(body))
+            if failure_uri:
+                failure = self._read_uri(failure_uri)
+                if failure is not None:
+                    raise ClientFailure(f"{path.name}: {failure.decode('utf-8', 'replace').strip()}")
+            waited = time.monotonic() - start
+            if waited > timeout_s:
+                raise TimeoutError(f"no answer from endpoint {endpoint!r} after {timeout_s:.0f} s")
+            if not hinted and waited > COLD_START_HINT_S and on_wait is not None:
+                on_wait(self._warming_message(endpoint))
+                hinted = True
+            time.sleep(delay)
+            delay = min(delay * 1.5, MAX_POLL_S)
+
+    def _warming_message(self, endpoint: str) -> str:
+        try:
+            described = self._session.client("sagemaker").describe_endpoint(EndpointName=endpoint)
+            count = sum(v.get("CurrentInstanceCount", 0) for v in described.get("ProductionVariants", []))
+        except Exception:  # the control plane is optional here (e.g. the local stack)
+            return f"still waiting for {endpoint!r}..."
+        if count == 0:
+            return (
+                f"endpoint {endpoint!r} is scaled to zero and is starting an instance for this "
+                "request: the first answer takes several minutes"
+            )
+        return f"endpoint {endpoint!r} has {count} instance(s) busy with earlier requests; still waiting..."
+
+    # --- results ---------------------------------------------------------------------------
+    def list_results(self, prefix: str = "") -> Iterator[tuple[str, bool]]:
+        """Yield ``(key, failed)`` for every result document whose path starts with ``prefix``."""
+        paginator = self._s3.get_paginator("list_objects_v2")
+        for root, failed in ((names.TRANSCRIPTS_PREFIX, False), (names.FAILED_PREFIX, True)):
+            for page in paginator.paginate(Bucket=self.stack.bucket, Prefix=root + prefix):
+                for obj in page.get("Contents", []):
+                    if obj["Key"].endswith(".json"):
+                        yield obj["Key"], failed
+
+    def get_object(self, key: str) -> bytes:
+        return bytes(self._s3.get_object(Bucket=self.stack.bucket, Key=key)["Body"].read())
+
+    def _get_json_if_newer(self, key: str, not_before: float | None) -> dict[str, Any] | None:
+        try:
+            obj = self._s3.get_object(Bucket=self.stack.bucket, Key=key)
+        except ClientError as exc:
+            if exc.response.get("Error", {}).get("Code") in ("NoSuchKey", "404"):
+                return None
+            raise
+        if not_before is not None and obj["LastModified"].timestamp() < not_before:
+            return None
+        return dict(json.loads(obj["Body"].read()))
+
+    def _read_uri(self, uri: str) -> bytes | None:
+        bucket, key = _split_s3_uri(uri)
+        try:
+            return bytes(self._s3.get_object(Bucket=bucket, Key=key)["Body"].read())
+        except ClientError as exc:
+            if exc.response.get("Error", {}).get("Code") in ("NoSuchKey", "404"):
+                return None
+            raise

@@ -1,0 +1,1 @@
+"""Sub-commands of ``twi-asr``; each module has ``register(subparsers)`` (see ``twi_asr.cli``)."""

@@ -1,0 +1,328 @@
+"""``LocalStack``: the whole serverless flow on 127.0.0.1, started and stopped as one context.
+
+    with LocalStack(model_dir=default_model_dir(), workdir=Path(".demo/stack")) as stack:
+        stack.upload(Path("jfk.mp3"), "audio/jfk.mp3")
+        doc = stack.wait_for_result("audio/jfk.mp3")
+
+What runs: moto (S3, SQS, SNS) provisioned like the CDK stack; the SageMaker async endpoint
+(runtime server + request queue + container processes with the model); the two Lambda
+functions in their own processes behind SQS event source pollers. The Lambda and inference
+code is the code that ships, unchanged: only the endpoint URLs in its environment differ.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+import os
+import shutil
+import time
+from collections.abc import Callable
+from pathlib import Path
+from types import TracebackType
+from typing import Any
+
+from botocore.exceptions import ClientError
+from twi_lambdas import names
+
+from twi_asr.local.config import (
+    COMPLETE_HANDLER,
+    FAKE_ACCESS_KEY_ID,
+    FAKE_SECRET_ACCESS_KEY,
+    SUBMIT_HANDLER,
+    LocalConfig,
+    default_workdir,
+)
+from twi_asr.local.container import ContainerInvoker
+from twi_asr.local.endpoint import Invoker, LocalAsyncEndpoint
+from twi_asr.local.event_source import SqsEventSource
+from twi_asr.local.lambda_runtime import FunctionSpec, LocalFunction
+from twi_asr.local.moto_server import MotoServer
+from twi_asr.local.provision import Resources, provision
+from twi_asr.local.runtime_server import RuntimeServer
+from twi_asr.local.state import StackState
+
+log = logging.getLogger(__name__)
+
+SUBMIT_FUNCTION = "twi-asr-submit"
+COMPLETE_FUNCTION = "twi-asr-complete"
+ENV_SAGEMAKER_PROGRAM = "SAGEMAKER_PROGRAM"  # the toolkit's switch naming the entry module
+ENV_LANGUAGE = "TWI_ASR_LANGUAGE"  # twi_endpoint.settings: the endpoint's language
+ENV_TASK = "TWI_ASR_TASK"
+
+
+class LocalStack:
+    """Start everything on enter, stop everything (and forget all state) on exit."""
+
+    def __init__(
+        self,
+        model_dir: Path | str | None = None,
+        workdir: Path | str | None = None,
+        config: LocalConfig | None = None,
+        invoker: Invoker | None = None,
+    ) -> None:
+        """``invoker`` replaces the model container (tests of the plumbing alone); otherwise
+        ``model_dir`` is served (default: the offline Whisper base)."""
+        self.config = config or LocalConfig()
+        self.workdir = Path(workdir) if workdir is not None else default_workdir()
+        self._model_dir = Path(model_dir) if model_dir is not None else None
+        self._invoker = invoker
+        self._exit = contextlib.ExitStack()
+        self.moto = MotoServer()
+        self.resources: Resources | None = None
+        self.endpoint: LocalAsyncEndpoint | None = None
+        self.runtime: RuntimeServer | None = None
+        self.container: ContainerInvoker | None = None
+        self.functions: dict[str, LocalFunction] = {}
+        self.sources: dict[str, SqsEventSource] = {}
+        self.state: StackState | None = None
+        self.s3: Any = None
+        self.sqs: Any = None
+        self.sns: Any = None
+
+    # --- lifecycle -----------------------------------------------------------------------
+    def __enter__(self) -> LocalStack:
+        return self.start()
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.stop()
+
+    def start(self) -> LocalStack:
+        try:
+            self._start()
+        except BaseException:
+            self.stop()
+            raise
+        return self
+
+    def _start(self) -> None:
+        config = self.config
+        self.workdir.mkdir(parents=True, exist_ok=True)
+        logs = self.workdir / "logs"
+        shutil.rmtree(logs, ignore_errors=True)
+        logs.mkdir()
+        _quiet_werkzeug()
+
+        self.moto.start()
+        self._exit.callback(self.moto.stop)
+        session = self.moto.session(config.region)
+        self.s3 = session.client("s3", endpoint_url=self.moto.url)
+        self.sqs = session.client("sqs", endpoint_url=self.moto.url)
+        self.sns = session.client("sns", endpoint_url=self.moto.url)
+        resources = self.resources = provision(session, self.moto.url, config)
+
+        invoker = self._invoker
+        if invoker is None:
+            if self._model_dir is None:
+                from twi_asr.models import default_model_dir
+
+                self._model_dir = default_model_dir()
+            container = self.container = ContainerInvoker(
+                self._model_dir,
+                self._container_environment(),
+                workers=config.max_concurrent_invocations,
+                log_path=logs / "endpoint.log",
+            )
+            container.start()
+            self._exit.callback(container.stop)
+            invoker = container
+        endpoint = self.endpoint = LocalAsyncEndpoint(
+            name=config.endpoint_name,
+            region=config.region,
+            s3=self.s3,
+            sns=self.sns,
+            invoker=invoker,
+            success_topic_arn=resources.success_topic_arn,
+            error_topic_arn=resources.error_topic_arn,
+            max_concurrent_invocations=config.max_concurrent_invocations,
+        )
+        endpoint.start()
+        self._exit.callback(endpoint.stop)
+        runtime = self.runtime = RuntimeServer(endpoint, config).start()
+        self._exit.callback(runtime.stop)
+
+        for function_name, handler, queue_url, queue_arn, batch_size in (
+            (SUBMIT_FUNCTION, SUBMIT_HANDLER, resources.submit_queue_url, resources.submit_queue_arn,
+             config.submit_batch_size),
+            (COMPLETE_FUNCTION, COMPLETE_HANDLER, resources.result_queue_url, resources.result_queue_arn,
+             config.result_batch_size),
+        ):  # fmt: skip
+            function = LocalFunction(
+                FunctionSpec(
+                    name=function_name,
+                    handler=handler,
+                    environment=self._lambda_environment(function_name),
+                    timeout_s=config.lambda_timeout_s,
+                    log_path=logs / f"{function_name}.log",
+                ),
+                concurrency=config.lambda_concurrency,
+            )
+            function.start()
+            self._exit.callback(function.stop)
+            self.functions[function_name] = function
+            source = SqsEventSource(
+                name=function_name,
+                sqs=self.sqs,
+                queue_url=queue_url,
+                queue_arn=queue_arn,
+                region=config.region,
+                invoke=function.invoke,
+                batch_size=batch_size,
+                wait_s=config.poll_wait_s,
+                retry_delay_s=config.retry_delay_s,
+                pollers=config.lambda_concurrency,
+            )
+            source.start()
+            self._exit.callback(source.stop)
+            self.sources[function_name] = source
+
+        self.state = StackState(
+            aws_endpoint_url=self.moto.url,
+            sagemaker_runtime_url=runtime.url,
+            region=config.region,
+            bucket=resources.bucket,
+            endpoint_name=config.endpoint_name,
+            queues={config.queue_name(k): v for k, v in resources.queue_urls.items()},
+            model_dir=str(self._model_dir or ""),
+            pid=os.getpid(),
+            workdir=str(self.workdir.resolve()),
+        )
+        state_file = self.state.write()
+        self._exit.callback(state_file.unlink, missing_ok=True)
+
+    def stop(self) -> None:
+        """Stop pollers, functions, endpoint and moto in reverse order; idempotent."""
+        self._exit.close()
+        self.functions.clear()
+        self.sources.clear()
+
+    # --- environments: what the CDK stack gives each function and the model -------------------
+    def _aws_environment(self) -> dict[str, str]:
+        assert self.runtime is not None
+        return {
+            "AWS_ACCESS_KEY_ID": FAKE_ACCESS_KEY_ID,
+            "AWS_SECRET_ACCESS_KEY": FAKE_SECRET_ACCESS_KEY,
+            "AWS_REGION": self.config.region,
+            "AWS_DEFAULT_REGION": self.config.region,
+            "AWS_ENDPOINT_URL": self.moto.url,
+            "AWS_ENDPOINT_URL_SAGEMAKER_RUNTIME": self.runtime.url,
+            "AWS_CONFIG_FILE": os.devnull,  # a user's ~/.aws must not redirect anything
+            "AWS_SHARED_CREDENTIALS_FILE": os.devnull,
+        }
+
+    def _lambda_environment(self, function_name: str) -> dict[str, str]:
+        env = {
+            **self._aws_environment(),
+            "AWS_LAMBDA_FUNCTION_NAME": function_name,
+            "AWS_LAMBDA_FUNCTION_VERSION": "$LATEST",
+            "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": "512",
+            names.ENV_ENDPOINT_NAME: self.config.endpoint_name,
+            names.ENV_BUCKET_NAME: self.config.bucket,
+            names.ENV_METRICS_NAMESPACE: names.METRICS_NAMESPACE,
+            names.ENV_INVOCATION_TIMEOUT_SECONDS: str(self.config.invocation_timeout_s),
+        }
+        if self.config.language:
+            env[names.ENV_DEFAULT_LANGUAGE] = self.config.language
+        if self.config.task:
+            env[names.ENV_DEFAULT_TASK] = self.config.task
+        return env
+
+    def _container_environment(self) -> dict[str, str]:
+        env = {ENV_SAGEMAKER_PROGRAM: "inference.py"}
+        if self.config.language:
+            env[ENV_LANGUAGE] = self.config.language
+        if self.config.task:
+            env[ENV_TASK] = self.config.task
+        return env
+
+    # --- conveniences for the CLI, the demo and tests -------------------------------------------
+    @property
+    def bucket(self) -> str:
+        return self.config.bucket
+
+    def upload(self, path: Path, key: str, metadata: dict[str, str] | None = None) -> None:
+        """Put a local file at ``key`` (an ``audio/...`` key starts the flow)."""
+        self.s3.upload_file(str(path), self.bucket, key, ExtraArgs={"Metadata": metadata or {}})
+
+    def get_json(self, key: str) -> dict[str, Any] | None:
+        try:
+            body = self.s3.get_object(Bucket=self.bucket, Key=key)["Body"].read()
+        except ClientError as exc:
+            if exc.response.get("Error", {}).get("Code") in ("NoSuchKey", "404"):
+                return None
+            raise
+        document: dict[str, Any] = json.loads(body)
+        return document
+
+    def wait_for_result(
+        self,
+        audio_key: str,
+        timeout_s: float = 300.0,
+        on_wait: Callable[[float], None] | None = None,
+    ) -> tuple[str, dict[str, Any]]:
+        """Wait for ``transcripts/<path>.json`` or ``failed/<path>.json``; return (key, document)."""
+        path = audio_key[len(names.AUDIO_PREFIX) :]
+        candidates = (f"{names.TRANSCRIPTS_PREFIX}{path}.json", f"{names.FAILED_PREFIX}{path}.json")
+        start = time.monotonic()
+        while True:
+            for key in candidates:
+                document = self.get_json(key)
+                if document is not None:
+                    return key, document
+            waited = time.monotonic() - start
+            if waited > timeout_s:
+                raise TimeoutError(f"no result for s3://{self.bucket}/{audio_key} after {timeout_s:.0f} s")
+            if on_wait is not None:
+                on_wait(waited)
+            time.sleep(0.25)
+
+    def queue_depths(self) -> dict[str, int]:
+        """Messages (visible + in flight + delayed) in every queue, by physical name."""
+        assert self.resources is not None
+        depths = {}
+        for logical, url in self.resources.queue_urls.items():
+            attributes = self.sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["All"])["Attributes"]
+            depths[self.config.queue_name(logical)] = sum(
+                int(attributes.get(name, 0))
+                for name in (
+                    "ApproximateNumberOfMessages",
+                    "ApproximateNumberOfMessagesNotVisible",
+                    "ApproximateNumberOfMessagesDelayed",
+                )
+            )
+        return depths
+
+    def is_idle(self) -> bool:
+        """Nothing queued, in flight, being inferred or being handled anywhere."""
+        assert self.endpoint is not None
+        if any(source.busy for source in self.sources.values()):
+            return False
+        if self.endpoint.snapshot().pending:
+            return False
+        depths = self.queue_depths()
+        work_queues = (self.config.queue_name(names.SUBMIT_QUEUE), self.config.queue_name(names.RESULT_QUEUE))
+        return not any(depths[name] for name in work_queues)
+
+    def wait_until_idle(self, timeout_s: float = 120.0, settle_s: float = 1.5) -> None:
+        """Wait until the stack has been idle for ``settle_s`` (no hop in between)."""
+        deadline = time.monotonic() + timeout_s
+        idle_since: float | None = None
+        while time.monotonic() < deadline:
+            if self.is_idle():
+                idle_since = idle_since or time.monotonic()
+                if time.monotonic() - idle_since >= settle_s:
+                    return
+            else:
+                idle_since = None
+            time.sleep(0.2)
+        raise TimeoutError(f"the local stack did not become idle in {timeout_s:.0f} s: {self.queue_depths()}")
+
+
+def _quiet_werkzeug() -> None:
+    """moto's server logs every request at INFO; keep that out of the user's terminal."""
+    logger = logging.getLogger("werkzeug")
+    if logger.level == logging.NOTSET:
+        logger.setLevel(logging.WARNING)

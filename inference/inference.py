@@ -12,7 +12,14 @@ from __future__ import annotations
 from typing import Any
 
 from twi_endpoint.request import custom_attributes_from_context
-from twi_endpoint.service import AudioRequest, LoadedModel, encode_output, load_model, prepare_request, transcribe
+from twi_endpoint.service import (
+    AudioRequest,
+    LoadedModel,
+    encode_output,
+    load_model,
+    prepare_request,
+    transcribe,
+)
 
 
 def model_fn(model_dir: str, context: Any = None) -> LoadedModel:

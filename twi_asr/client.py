@@ -23,12 +23,11 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlparse
 
 import boto3
 from botocore.exceptions import ClientError
-from twi_lambdas import names
-from twi_lambdas.keys import content_type_for_key
+from twi_lambdas import keys, names
+from twi_lambdas.submit import custom_attributes
 
 DEFAULT_TIMEOUT_S = 900.0  # an endpoint scaled to zero needs several minutes to start
 FIRST_POLL_S = 0.5
@@ -83,30 +82,10 @@ class Result:
 
 def relative_path(audio_key: str) -> str:
     """``audio/a/b.m4a`` -> ``a/b.m4a``: the path shared by transcripts/ and failed/."""
-    if not audio_key.startswith(names.AUDIO_PREFIX):
+    path = keys.audio_path(audio_key)
+    if path is None:
         raise ValueError(f"not an audio key (must start with {names.AUDIO_PREFIX!r}): {audio_key!r}")
-    return audio_key[len(names.AUDIO_PREFIX) :]
-
-
-def transcript_key(audio_key: str, suffix: str = ".json") -> str:
-    return f"{names.TRANSCRIPTS_PREFIX}{relative_path(audio_key)}{suffix}"
-
-
-def failed_key(audio_key: str) -> str:
-    return f"{names.FAILED_PREFIX}{relative_path(audio_key)}.json"
-
-
-def custom_attributes(language: str | None, task: str | None) -> str:
-    """The ``CustomAttributes`` string the endpoint reads: ``language=tw;task=transcribe``."""
-    parts = [f"language={language}" if language else "", f"task={task}" if task else ""]
-    return ";".join(p for p in parts if p)
-
-
-def _split_s3_uri(uri: str) -> tuple[str, str]:
-    parsed = urlparse(uri)
-    if parsed.scheme != "s3" or not parsed.netloc:
-        raise ValueError(f"not an s3:// URI: {uri!r}")
-    return parsed.netloc, parsed.path.lstrip("/")
+    return path
 
 
 class TwiAsrClient:
@@ -128,7 +107,7 @@ class TwiAsrClient:
         relative_path(key)  # validates the prefix
         metadata = {k: v for k, v in (("language", language), ("task", task)) if v}
         extra: dict[str, Any] = {"Metadata": metadata}
-        guessed = content_type_for_key(key) or mimetypes.guess_type(path.name)[0]
+        guessed = keys.content_type_for_key(key) or mimetypes.guess_type(path.name)[0]
         if guessed:
             extra["ContentType"] = guessed
         self._s3.upload_file(str(path), self.stack.bucket, key, ExtraArgs=extra)
@@ -146,7 +125,8 @@ class TwiAsrClient:
         ``not_before`` (epoch seconds) ignores documents older than this upload, so a result
         left by an earlier upload of the same name is not mistaken for the new one.
         """
-        candidates = ((transcript_key(key), False), (failed_key(key), True))
+        path = relative_path(key)
+        candidates = ((keys.transcript_key(path), False), (keys.failed_key(path), True))
         start = time.monotonic()
         delay = FIRST_POLL_S
         while True:
@@ -180,10 +160,7 @@ class TwiAsrClient:
         def one(path: Path) -> Result:
             started = time.time()
             key = self.upload(path, language=language, task=task)
-            if not wait:
-                result = Result(key)
-            else:
-                result = self.wait_for_result(key, timeout_s, not_before=started - 1)
+            result = self.wait_for_result(key, timeout_s, not_before=started - 1) if wait else Result(key)
             if on_done is not None:
                 on_done(result)
             return result
@@ -214,12 +191,10 @@ class TwiAsrClient:
         params: dict[str, Any] = {
             "EndpointName": endpoint,
             "InputLocation": f"s3://{self.stack.bucket}/{key}",
-            "ContentType": content_type_for_key(path.name) or "application/octet-stream",
+            "ContentType": keys.content_type_for_key(path.name) or "application/octet-stream",
             "Accept": "application/json",
         }
-        attributes = custom_attributes(language, task)
-        if attributes:
-            params["CustomAttributes"] = attributes
+        params["CustomAttributes"] = custom_attributes(language, task or "transcribe", filename=path.name)
         response = self._runtime.invoke_endpoint_async(**params)
         output_uri = response["OutputLocation"]
         failure_uri = response.get("FailureLocation")
@@ -281,7 +256,7 @@ class TwiAsrClient:
         return dict(json.loads(obj["Body"].read()))
 
     def _read_uri(self, uri: str) -> bytes | None:
-        bucket, key = _split_s3_uri(uri)
+        bucket, key = keys.parse_s3_uri(uri)
         try:
             return bytes(self._s3.get_object(Bucket=bucket, Key=key)["Body"].read())
         except ClientError as exc:

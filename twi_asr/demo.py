@@ -149,13 +149,15 @@ def main(argv: list[str] | None = None) -> int:
         progress.done()
         elapsed = time.monotonic() - started
 
-    return _report(outcomes, reference, elapsed)
+    return _report(outcomes, reference, elapsed, stack.bucket)
 
 
-def _report(outcomes: list[tuple[str, str, dict[str, object]]], reference: Reference, elapsed: float) -> int:
+def _report(
+    outcomes: list[tuple[str, str, dict[str, object]]], reference: Reference, elapsed: float, bucket: str
+) -> int:
     ok = True
     for index, (key, result_key, document) in enumerate(outcomes):
-        print(f"\n=== s3://.../{result_key}  (from {key})")
+        print(f"\n=== s3://{bucket}/{result_key}  (from {key})")
         if result_key.startswith(names.FAILED_PREFIX):
             ok = False
             print(json.dumps(document, ensure_ascii=False, indent=2))

@@ -90,7 +90,9 @@ class LocalModel:
         prediction = self.handler.predict_fn(data, self.model, context)
         return bytes(self.handler.output_fn(prediction, accept, context))
 
-    def transcribe(self, body: bytes, content_type: str = "application/octet-stream", **attributes: str) -> Any:
+    def transcribe(
+        self, body: bytes, content_type: str = "application/octet-stream", **attributes: str
+    ) -> Any:
         """Convenience: ``invoke`` with keyword CustomAttributes, JSON result parsed."""
         custom = ";".join(f"{k}={v}" for k, v in attributes.items() if v)
         return json.loads(self.invoke(body, content_type, custom))

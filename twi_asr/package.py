@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import gzip
+import json
 import os
 import sys
 import tarfile
@@ -64,6 +65,11 @@ def model_format(model_dir: Path) -> str:
     if (model_dir / CT2_MARKER).is_file():
         return "ctranslate2"
     if (model_dir / "config.json").is_file() and any((model_dir / w).is_file() for w in TRANSFORMERS_WEIGHTS):
+        model_type = json.loads((model_dir / "config.json").read_text(encoding="utf-8")).get("model_type")
+        if model_type != "whisper":
+            raise PackageError(
+                f"{model_dir} holds a {model_type!r} model, not Whisper (config.json model_type)"
+            )
         return "transformers"
     present = ", ".join(sorted(p.name for p in model_dir.iterdir())) or "nothing"
     raise PackageError(

@@ -214,7 +214,9 @@ def _decode_ffmpeg(
         return _run_ffmpeg(exe, "pipe:0", data, max_seconds, timeout)
     except _FfmpegFailed as exc:
         if kind not in _NEEDS_SEEK:
-            raise UnsupportedAudioError(f"unsupported audio: could not decode {what} (ffmpeg: {exc})") from None
+            raise UnsupportedAudioError(
+                f"unsupported audio: could not decode {what} (ffmpeg: {exc})"
+            ) from None
         first = str(exc)
     # MP4 with its index at the end: ffmpeg must seek, which a pipe cannot do.
     with tempfile.TemporaryDirectory(prefix="twi-asr-") as tmp:
@@ -242,7 +244,9 @@ def _run_ffmpeg(exe: str, source: str, data: bytes | None, max_seconds: float, t
         cmd += ["-t", f"{max_seconds + 1:.3f}"]  # one second more, so "too long" is detectable
     cmd += ["-f", "f32le", "-acodec", "pcm_f32le", "pipe:1"]
     try:
-        proc = subprocess.run(cmd, input=data if data is not None else b"", capture_output=True, timeout=timeout)
+        proc = subprocess.run(
+            cmd, input=data if data is not None else b"", capture_output=True, timeout=timeout
+        )
     except subprocess.TimeoutExpired:
         raise _FfmpegFailed(f"decoding took longer than {timeout:g} s") from None
     message = _last_error_line(proc.stderr, source)

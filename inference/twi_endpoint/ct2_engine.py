@@ -62,7 +62,9 @@ class Ct2DecodeSettings:
     # (partly) skipped and is decoded again in shorter windows. Read speech runs at
     # 13-19 characters per second; the skips seen in testing left under 6.
     min_chars_per_speech_s: float = 7.0
+    min_relative_rate: float = 0.6  # ... or less than this share of the recording's median rate
     coverage_min_speech_s: float = 5.0  # too little speech to judge below this
+    max_resplits: int = 2  # rounds of re-decoding (30 s -> ~15 s -> ~8 s windows)
 
 
 class _RequestState:
@@ -178,9 +180,32 @@ class CTranslate2Engine:
         whole sentence deleted). The VAD tells how much speech a window holds, so a text of
         a few characters per second of speech gives the skip away; shorter windows fix it.
         """
-        suspects = [i for i, (w, d) in enumerate(pairs) if self._looks_skipped(w, d)]
-        if not suspects:
-            return pairs
+        rates = [len(d.text.strip()) / w.speech_s for w, d in pairs if self._judgeable(w, d)]
+        floor = self.decode.min_chars_per_speech_s
+        if len(rates) >= 3:  # this speaker's own pace, when there is enough to tell
+            floor = max(floor, self.decode.min_relative_rate * float(np.median(rates)))
+        tried: set[Window] = set()
+        for _ in range(self.decode.max_resplits):
+            suspects = [
+                i
+                for i, (w, d) in enumerate(pairs)
+                if w not in tried and self._judgeable(w, d) and len(d.text.strip()) < floor * w.speech_s
+            ]
+            if not suspects:
+                break
+            tried.update(pairs[i][0] for i in suspects)
+            pairs = self._resplit(audio, probs, pairs, suspects, state)
+        return pairs
+
+    def _resplit(
+        self,
+        audio: np.ndarray,
+        probs: np.ndarray,
+        pairs: list[tuple[Window, _Decoded]],
+        suspects: list[int],
+        state: _RequestState,
+    ) -> list[tuple[Window, _Decoded]]:
+        """Decode the ``suspects`` again as about half-length windows; keep what says more."""
         splits = {i: split_window(pairs[i][0], probs, audio.size, self.segmentation) for i in suspects}
         flat = [w for i in suspects for w in splits[i]]
         log.info("re-decoding %d window(s) that look incomplete as %d shorter ones", len(suspects), len(flat))
@@ -198,10 +223,8 @@ class CTranslate2Engine:
                 out.append(pair)
         return out
 
-    def _looks_skipped(self, window: Window, d: _Decoded) -> bool:
-        if self._is_silence(d) or window.speech_s < self.decode.coverage_min_speech_s:
-            return False
-        return len(d.text.strip()) < self.decode.min_chars_per_speech_s * window.speech_s
+    def _judgeable(self, window: Window, d: _Decoded) -> bool:
+        return not self._is_silence(d) and window.speech_s >= self.decode.coverage_min_speech_s
 
     def _log_mel(self, chunk: np.ndarray) -> np.ndarray:
         """Log-mel features of one <=30 s window, padded to Whisper's 3000 frames."""

@@ -32,7 +32,9 @@ class TransformersEngine:
 
     name = ENGINE_NAME
 
-    def __init__(self, model_dir: str | Path, device: str | None = None, batch_size: int | None = None) -> None:
+    def __init__(
+        self, model_dir: str | Path, device: str | None = None, batch_size: int | None = None
+    ) -> None:
         import torch
         from transformers import WhisperForConditionalGeneration, WhisperProcessor
 
@@ -45,12 +47,16 @@ class TransformersEngine:
         )
         self._model = model.to(self.device).eval()
         self._processor = WhisperProcessor.from_pretrained(path)
-        self.batch_size = batch_size or (AUTO_BATCH_CUDA if self.device.startswith("cuda") else AUTO_BATCH_CPU)
+        self.batch_size = batch_size or (
+            AUTO_BATCH_CUDA if self.device.startswith("cuda") else AUTO_BATCH_CPU
+        )
         self.model_name = path.name
         self.dtype = str(next(model.parameters()).dtype).removeprefix("torch.")
         gen = model.generation_config
         self.multilingual = bool(getattr(gen, "is_multilingual", True))
-        self._id_to_language = {i: tok.strip("<|>") for tok, i in (getattr(gen, "lang_to_id", None) or {}).items()}
+        self._id_to_language = {
+            i: tok.strip("<|>") for tok, i in (getattr(gen, "lang_to_id", None) or {}).items()
+        }
         self._timestamp_begin = int(gen.no_timestamps_token_id) + 1
         self._eos = int(gen.eos_token_id if isinstance(gen.eos_token_id, int) else gen.eos_token_id[0])
 
@@ -76,6 +82,7 @@ class TransformersEngine:
                 sequences = self._model.generate(features, **kwargs)
             for (start, end), tokens in zip(batch, sequences.tolist(), strict=True):
                 segments += self._segments(tokens, start / SAMPLE_RATE, end / SAMPLE_RATE)
+        language: str | None
         if options.language:
             language, source = options.language, "config"
         elif languages:

@@ -55,7 +55,11 @@ def build_result(
         "transcript": transcription.text.strip(),
         "language": transcription.language,
         "segments": [
-            {"start": round(s.start, ROUND_SECONDS), "end": round(s.end, ROUND_SECONDS), "text": s.text.strip()}
+            {
+                "start": round(s.start, ROUND_SECONDS),
+                "end": round(s.end, ROUND_SECONDS),
+                "text": s.text.strip(),
+            }
             for s in transcription.segments
         ],
         "metadata": metadata,

@@ -14,6 +14,7 @@ from typing import Any
 import aws_cdk as cdk
 from cdk_nag import AwsSolutionsChecks
 
+from twi_asr.models import cache_dir
 from twi_infra.config import StackSettings
 from twi_infra.output_keys import STACK_NAME
 from twi_infra.stack import TwiAsrStack
@@ -43,7 +44,7 @@ def build_app(
         app,
         STACK_NAME,
         settings=settings,
-        staging_dir=Path(app.outdir),
+        staging_dir=cache_dir() / "model-packages",
         env=cdk.Environment(account=settings.account, region=settings.region),
         description="Twi speech recognition: S3 audio/ -> SageMaker async Whisper -> S3 transcripts/",
     )

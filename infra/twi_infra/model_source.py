@@ -1,14 +1,19 @@
 """Turn the configured model source into an S3 location the endpoint can download.
 
-A local model directory is packaged (``twi_asr.package``) into a deterministic model.tar.gz
-under ``cdk.out``, then uploaded as a file asset: a directory asset would be zipped, and
-SageMaker only unpacks tar.gz. With a Hugging Face model id the archive holds our code
-alone and the container downloads the weights.
+A local model directory is packaged (``twi_asr.package``) into a deterministic model.tar.gz,
+then uploaded as a file asset: a directory asset would be zipped, and SageMaker only unpacks
+tar.gz. With a Hugging Face model id the archive holds our code alone and the container
+downloads the weights. The archive is cached by a fingerprint of its inputs (names, sizes,
+modification times), so synthesizing again with a multi-gigabyte model does not gzip it again.
+
+CDK names the uploaded object ``<hash>.gz`` (it keeps only the last suffix); SageMaker reads
+the content, not the name (the same holds for the SageMaker L2 alpha module's assets).
 """
 
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -16,10 +21,8 @@ from aws_cdk import Stack
 from aws_cdk import aws_s3_assets as s3_assets
 from constructs import Construct
 
-from twi_asr.package import package
+from twi_asr.package import CODE_DIR, CT2_MARKER, package
 from twi_infra.config import StackSettings
-
-STAGING_DIR = "model-packages"  # below the cloud assembly directory (cdk.out)
 
 
 @dataclass(frozen=True)
@@ -33,21 +36,39 @@ def s3_object_arn(uri: str, partition: str = "aws") -> str:
     return f"arn:{partition}:s3:::{bucket}/{key}"
 
 
-def resolve_model_data(scope: Construct, settings: StackSettings, staging_root: Path) -> ModelData:
+def fingerprint(folders: Iterable[Path]) -> str:
+    """Changes when any file below ``folders`` is added, removed, resized or touched."""
+    digest = hashlib.sha256()
+    for folder in folders:
+        digest.update(str(folder).encode())
+        for path in sorted(p for p in folder.rglob("*") if p.is_file() and "__pycache__" not in p.parts):
+            stat = path.stat()
+            digest.update(f"{path.relative_to(folder)}\0{stat.st_size}\0{stat.st_mtime_ns}\n".encode())
+    return digest.hexdigest()[:16]
+
+
+def packaged_archive(model_dir: Path | None, cache_dir: Path, code_dir: Path = CODE_DIR) -> Path:
+    """model.tar.gz for ``model_dir`` (None: code only), built once per fingerprint."""
+    inputs = [code_dir] if model_dir is None else [model_dir, code_dir]
+    archive = cache_dir / fingerprint(inputs) / "model.tar.gz"
+    if not archive.is_file():
+        engine = (
+            "ctranslate2" if model_dir is not None and (model_dir / CT2_MARKER).is_file() else "transformers"
+        )
+        package(model_dir, archive, engine=engine, code_dir=code_dir)
+    return archive
+
+
+def resolve_model_data(scope: Construct, settings: StackSettings, cache_dir: Path) -> ModelData:
     """An S3 URI as given; a local archive uploaded; a directory (or nothing) packaged, then uploaded."""
     stack = Stack.of(scope)
     if settings.model_source == "s3":
         assert settings.model_data is not None
         return ModelData(settings.model_data, s3_object_arn(settings.model_data, stack.partition))
-    if settings.model_source == "local" and str(settings.model_data).endswith(".tar.gz"):
-        archive = Path(str(settings.model_data)).resolve()
+    if settings.model_data is not None and settings.model_data.endswith(".tar.gz"):
+        archive = Path(settings.model_data).resolve()
     else:
         model_dir = Path(settings.model_data).resolve() if settings.model_data else None
-        tag = hashlib.sha256(str(model_dir or "code-only").encode()).hexdigest()[:12]
-        archive = staging_root / STAGING_DIR / tag / "model.tar.gz"
-        engine = (
-            "ctranslate2" if model_dir is not None and (model_dir / "model.bin").is_file() else "transformers"
-        )
-        package(model_dir, archive, engine=engine)
+        archive = packaged_archive(model_dir, cache_dir)
     asset = s3_assets.Asset(scope, "ModelArchive", path=str(archive))
     return ModelData(asset.s3_object_url, asset.bucket.arn_for_objects(asset.s3_object_key))

@@ -81,7 +81,7 @@ class TwiAsrStack(Stack):
         )
         bucket = storage.bucket
 
-        model_data = resolve_model_data(self, settings, staging_dir)
+        model_data = resolve_model_data(self, settings, staging_dir)  # model.tar.gz cache
         endpoint = AsyncWhisperEndpoint(
             self,
             "Whisper",

@@ -13,10 +13,10 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-
-from twi_asr.handler import LocalModel
 from twi_endpoint.audio import decode_audio
 from twi_endpoint.types import SAMPLE_RATE
+
+from twi_asr.handler import LocalModel
 
 pytestmark = pytest.mark.shared
 Clip = tuple[Path, float, str]  # path, duration_s, reference
@@ -26,6 +26,7 @@ def _has_cuda() -> bool:
     import torch
 
     return bool(torch.cuda.is_available())
+
 
 # Measured 2026-11-25 on the 18 clips of ../shared/data/en (122 s), CPU, language=en:
 # transformers whisper-base fp32 0.0XX, CTranslate2 whisper-base int8 0.0YY.
@@ -48,9 +49,7 @@ def en_clips(shared_clips: Callable[[str], list[Clip]]) -> list[Clip]:
 
 
 @pytest.fixture(scope="module")
-def long_recording(
-    en_clips: list[Clip], shared_clips: Callable[[str], list[Clip]]
-) -> tuple[np.ndarray, str]:
+def long_recording(en_clips: list[Clip], shared_clips: Callable[[str], list[Clip]]) -> tuple[np.ndarray, str]:
     """>= 5 min: three Shakespeare sonnets (2.6 min) then every English clip, with pauses."""
     long_en = [c for c in shared_clips("long") if c[0].name.startswith("librivox_en")]
     parts, refs = [], []

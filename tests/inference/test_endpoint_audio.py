@@ -9,7 +9,6 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-
 from twi_endpoint.audio import decode_audio, sniff
 from twi_endpoint.errors import AudioTooLongError, AudioTooShortError, UnsupportedAudioError
 from twi_endpoint.types import SAMPLE_RATE
@@ -75,7 +74,11 @@ def test_stereo_is_downmixed(wav_bytes: Callable[..., bytes]) -> None:
         (b"Hello, this is a text file.\nNot audio at all.\n", "text/plain", "is text, not audio"),
         (b'{"inputs": "s3://bucket/audio/a.wav"}', "application/json", "is text, not audio"),
         (b"%PDF-1.4 binary", "application/pdf", "is a PDF document, not audio"),
-        (bytes(np.random.default_rng(0).integers(0, 256, 4096, dtype=np.uint8)), "audio/wav", "could not decode"),
+        (
+            bytes(np.random.default_rng(0).integers(0, 256, 4096, dtype=np.uint8)),
+            "audio/wav",
+            "could not decode",
+        ),
     ],
 )
 def test_bad_bodies_name_the_problem(body: bytes, content_type: str, message: str, private_tmp: Path) -> None:
@@ -96,7 +99,7 @@ def test_truncated_m4a_reports_ffmpeg_reason(private_tmp: Path) -> None:
 
 
 def test_truncated_header_is_refused() -> None:
-    with pytest.raises(UnsupportedAudioError, match="could not decode 'cut.wav'"):
+    with pytest.raises(UnsupportedAudioError, match=r"could not decode 'cut\.wav'"):
         decode_audio((DATA / "librivox_0880.wav").read_bytes()[:30], "audio/wav", "cut.wav")
 
 
@@ -118,7 +121,7 @@ def test_too_short_and_too_long(wav_bytes: Callable[..., bytes]) -> None:
 
 
 def test_missing_ffmpeg_is_explained() -> None:
-    with pytest.raises(UnsupportedAudioError, match="ffmpeg .* is not installed"):
+    with pytest.raises(UnsupportedAudioError, match=r"ffmpeg .* is not installed"):
         decode_audio((DATA / "sonnet1.webm").read_bytes(), "audio/webm", ffmpeg="no-such-ffmpeg-binary")
 
 

@@ -8,10 +8,10 @@ from collections.abc import Callable
 
 import numpy as np
 import pytest
-
-from twi_asr.handler import LocalModel
 from twi_endpoint.errors import AudioTooShortError, InvalidRequestError, TwiAsrError
 from twi_endpoint.types import SAMPLE_RATE
+
+from twi_asr.handler import LocalModel
 
 ENGLISH = ("jfk.mp3", "librivox_0870.wav", "librivox_0880.wav", "sonnet1.ogg")
 # Measured 2026-11-25, Whisper base CT2 int8, CPU: corpus WER 0.074 on these four clips
@@ -56,7 +56,9 @@ def test_twi_text_is_utf8_json(ct2_model: LocalModel, data_clips: dict) -> None:
     assert result["transcript"]
 
 
-def test_silence_and_noise_give_empty_transcripts(ct2_model: LocalModel, wav_bytes: Callable[..., bytes]) -> None:
+def test_silence_and_noise_give_empty_transcripts(
+    ct2_model: LocalModel, wav_bytes: Callable[..., bytes]
+) -> None:
     ten_minutes = wav_bytes(np.zeros(SAMPLE_RATE * 600, dtype=np.float32))
     result = json.loads(ct2_model.invoke(ten_minutes, "audio/wav"))
     assert result["transcript"] == "" and result["segments"] == []
@@ -68,18 +70,24 @@ def test_silence_and_noise_give_empty_transcripts(ct2_model: LocalModel, wav_byt
     assert result["transcript"] == "" and result["metadata"]["gate"] == "no speech"
 
 
-def test_bad_requests_raise_domain_errors(ct2_model: LocalModel, data_clips: dict, wav_bytes: Callable[..., bytes]) -> None:
+def test_bad_requests_raise_domain_errors(
+    ct2_model: LocalModel, data_clips: dict, wav_bytes: Callable[..., bytes]
+) -> None:
     with pytest.raises(AudioTooShortError, match="audio too short"):
         ct2_model.invoke(wav_bytes(np.zeros(SAMPLE_RATE // 10, dtype=np.float32)), "audio/wav")
     with pytest.raises(InvalidRequestError, match="unsupported Accept 'image/png'"):
-        ct2_model.invoke(data_clips["jfk.mp3"].path.read_bytes(), "audio/mpeg", "language=en", accept="image/png")
+        ct2_model.invoke(
+            data_clips["jfk.mp3"].path.read_bytes(), "audio/mpeg", "language=en", accept="image/png"
+        )
     with pytest.raises(TwiAsrError) as err:
         ct2_model.invoke(b"RIFF\x00\x00", "audio/wav", "filename=broken.wav")
     assert err.value.status == 400 and "could not decode 'broken.wav'" in str(err.value)
 
 
 def test_unknown_content_type_is_only_a_hint(ct2_model: LocalModel, data_clips: dict) -> None:
-    result = ct2_model.transcribe(data_clips["sonnet1.ogg"].path.read_bytes(), "application/x-whatever", language="en")
+    result = ct2_model.transcribe(
+        data_clips["sonnet1.ogg"].path.read_bytes(), "application/x-whatever", language="en"
+    )
     assert "fairest" in result["transcript"].lower()
 
 

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
+import itertools
 from pathlib import Path
 
 import numpy as np
 import pytest
-
-from twi_endpoint.errors import InvalidRequestError, ModelLoadError
 from twi_endpoint.engines import detect_engine
+from twi_endpoint.errors import InvalidRequestError, ModelLoadError
 from twi_endpoint.gate import check_speech, peak_frame_dbfs
 from twi_endpoint.request import (
     check_language,
@@ -90,7 +90,9 @@ def test_language_checked_against_the_model(ct2_model_dir: Path) -> None:
     assert len(known) == 99 and {"en", "yo", "sw", "haw"} <= known and "tw" not in known
     check_language("yo", known, "request")
     check_language(None, known, "config")
-    with pytest.raises(InvalidRequestError, match=r"invalid language 'tw' \(from CustomAttributes\).*<\|tw\|>"):
+    with pytest.raises(
+        InvalidRequestError, match=r"invalid language 'tw' \(from CustomAttributes\).*<\|tw\|>"
+    ):
         check_language("tw", known, "request")
 
 
@@ -126,7 +128,7 @@ def test_windows_cover_the_audio_at_pauses() -> None:
     audio[SAMPLE_RATE * 25 : SAMPLE_RATE * 26] = 0.0  # a pause at 25-26 s
     windows = split_windows(audio)
     assert windows[0][0] == 0 and windows[-1][1] == len(audio)
-    assert all(a[1] == b[0] for a, b in zip(windows, windows[1:], strict=False))
+    assert all(a[1] == b[0] for a, b in itertools.pairwise(windows))
     assert all(0 < e - s <= N_SAMPLES for s, e in windows)
     assert SAMPLE_RATE * 25 <= windows[0][1] <= SAMPLE_RATE * 26  # cut inside the pause
     assert split_windows(audio[: SAMPLE_RATE * 10]) == [(0, SAMPLE_RATE * 10)]

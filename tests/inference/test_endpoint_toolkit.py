@@ -16,7 +16,14 @@ from typing import Any
 import pytest
 
 CODE_DIR = Path(__file__).resolve().parents[2] / "inference"
-CONTENT_TYPES = ("audio/wav", "audio/x-wav", "application/octet-stream", "audio/ogg", "audio/mpeg", "audio/x-audio")
+CONTENT_TYPES = (
+    "audio/wav",
+    "audio/x-wav",
+    "application/octet-stream",
+    "audio/ogg",
+    "audio/mpeg",
+    "audio/x-audio",
+)
 
 
 def _model_dir(tmp: Path, model: Path) -> Path:
@@ -91,10 +98,14 @@ def _check_answer(raw: Any, engine: str) -> dict[str, Any]:
 
 
 @pytest.mark.parametrize("content_type", CONTENT_TYPES)
-def test_ct2_answers_every_audio_content_type(ct2_toolkit: Toolkit, data_clips: dict, content_type: str) -> None:
+def test_ct2_answers_every_audio_content_type(
+    ct2_toolkit: Toolkit, data_clips: dict, content_type: str
+) -> None:
     name, word = CLIPS[content_type]
     body = data_clips[name].path.read_bytes()
-    result = _check_answer(ct2_toolkit.handle(body, content_type, "language=en", "application/json"), "ctranslate2")
+    result = _check_answer(
+        ct2_toolkit.handle(body, content_type, "language=en", "application/json"), "ctranslate2"
+    )
     assert ct2_toolkit.context.get_response_content_type(0) == "application/json"
     assert word in result["transcript"].lower()
 
@@ -105,7 +116,9 @@ def test_transformers_answers_every_audio_content_type(
     hf_toolkit: Toolkit, data_clips: dict, content_type: str
 ) -> None:
     name, word = CLIPS[content_type]
-    result = _check_answer(hf_toolkit.handle(data_clips[name].path.read_bytes(), content_type, "language=en"), "transformers")
+    result = _check_answer(
+        hf_toolkit.handle(data_clips[name].path.read_bytes(), content_type, "language=en"), "transformers"
+    )
     assert word in result["transcript"].lower()
     assert result["metadata"]["dtype"] == "float32"  # CPU here; FP16 on CUDA (test_endpoint_gpu)
 
@@ -122,7 +135,12 @@ def test_transformers_answers_every_audio_content_type(
     ],
 )
 def test_errors_reach_the_caller_as_400(
-    ct2_toolkit: Toolkit, data_clips: dict, body: bytes | None, content_type: str, attributes: str, message: str
+    ct2_toolkit: Toolkit,
+    data_clips: dict,
+    body: bytes | None,
+    content_type: str,
+    attributes: str,
+    message: str,
 ) -> None:
     from mms.service import PredictionException
 
@@ -134,5 +152,7 @@ def test_errors_reach_the_caller_as_400(
 
 
 def test_text_accept_returns_the_transcript(ct2_toolkit: Toolkit, data_clips: dict) -> None:
-    raw = ct2_toolkit.handle(data_clips["jfk.mp3"].path.read_bytes(), "audio/mpeg", "language=en", "text/plain")
+    raw = ct2_toolkit.handle(
+        data_clips["jfk.mp3"].path.read_bytes(), "audio/mpeg", "language=en", "text/plain"
+    )
     assert raw.decode("utf-8").startswith("And so my fellow Americans")

@@ -130,22 +130,23 @@ def test_async_config_builder() -> None:
         error_topic_arn="arn:err",
         max_concurrent_invocations_per_instance=4,
     )
-    output = config.output_config
+    output: Any = config.output_config  # jsii unions (value | IResolvable): plain values here
+    client: Any = config.client_config
     assert output.s3_output_path == "s3://b/async-output/"
     assert output.s3_failure_path == "s3://b/async-failures/"
     assert (output.notification_config.success_topic, output.notification_config.error_topic) == (
         "arn:ok",
         "arn:err",
     )
-    assert config.client_config.max_concurrent_invocations_per_instance == 4
+    assert client.max_concurrent_invocations_per_instance == 4
 
 
 def test_scaling_builders() -> None:
     tracking = builders.backlog_target_tracking(endpoint_name="e", target_backlog_per_instance=2.0)
-    metric = tracking.customized_metric_specification
+    metric: Any = tracking.customized_metric_specification
     assert (metric.namespace, metric.metric_name) == ("AWS/SageMaker", "ApproximateBacklogSizePerInstance")
     assert metric.dimensions[0].name == "EndpointName" and metric.dimensions[0].value == "e"
-    step = builders.leave_zero_step_scaling()
+    step: Any = builders.leave_zero_step_scaling()
     assert step.adjustment_type == "ChangeInCapacity"
     assert step.step_adjustments[0].scaling_adjustment == 1
     assert builders.scaling_resource_id("e") == "endpoint/e/variant/AllTraffic"
@@ -166,20 +167,24 @@ def test_unknown_region_or_instance_family_is_a_config_error() -> None:
     assert "-cpu-py312-" in builders.image_uri("us-east-1", "ml.m5.xlarge")
 
 
-def test_cdk_app_reports_bad_context_in_one_line(
-    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
-) -> None:
+def test_cdk_app_reports_bad_context_in_one_line(tmp_path: Path) -> None:
     """What `cdk synth -c max_instances=x` shows: the key and the fix, not a jsii traceback."""
-    import importlib.util
     import json
+    import os
+    import subprocess
+    import sys
 
-    app_py = Path(__file__).resolve().parents[2] / "infra" / "app.py"
-    spec = importlib.util.spec_from_file_location("twi_cdk_app", app_py)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    monkeypatch.setenv("CDK_CONTEXT_JSON", json.dumps({"max_instances": "x"}))
-    assert module.main() == 2
-    assert capsys.readouterr().err.strip() == (
+    infra = Path(__file__).resolve().parents[2] / "infra"
+    env = {
+        **os.environ,
+        "CDK_CONTEXT_JSON": json.dumps({"max_instances": "x"}),  # how the CDK CLI passes -c
+        "CDK_OUTDIR": str(tmp_path),
+        "JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION": "20",
+    }
+    proc = subprocess.run(
+        [sys.executable, "app.py"], cwd=infra, env=env, capture_output=True, text=True, timeout=120
+    )
+    assert proc.returncode == 2
+    assert proc.stderr.strip().splitlines()[-1] == (
         "error: context max_instances='x' is invalid: expected an integer (set it with -c max_instances=...)"
     )

@@ -40,7 +40,9 @@ def test_ct2_model_with_project_code(ct2_model_dir: Path, tmp_path: Path) -> Non
     expected_code = {
         "code/" + p.relative_to(CODE_DIR).as_posix()
         for p in CODE_DIR.rglob("*")
-        if p.is_file() and "__pycache__" not in p.parts and p.suffix != ".pyc"
+        if p.is_file()
+        and not any(part == "__pycache__" or part.endswith("_cache") for part in p.parts)
+        and p.suffix != ".pyc"
     }
     assert {n for n in names if n.startswith("code/")} == expected_code
     with tarfile.open(out, "r:gz") as tar:
@@ -105,6 +107,10 @@ def test_bad_inputs_name_the_problem(code_dir: Path, tmp_path: Path) -> None:
     not_a_model.mkdir()
     (not_a_model / "readme.txt").write_text("hello")
     with pytest.raises(PackageError, match=r"not a Whisper model directory.*readme\.txt"):
+        package(not_a_model, tmp_path / "m.tar.gz", code_dir=code_dir)
+    (not_a_model / "config.json").write_text('{"model_type": "bert"}')
+    (not_a_model / "model.safetensors").write_bytes(b"\0")
+    with pytest.raises(PackageError, match="holds a 'bert' model, not Whisper"):
         package(not_a_model, tmp_path / "m.tar.gz", code_dir=code_dir)
     with pytest.raises(PackageError, match="does not exist"):
         package(tmp_path / "missing", tmp_path / "m.tar.gz", code_dir=code_dir)

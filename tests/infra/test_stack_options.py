@@ -80,7 +80,7 @@ def test_local_model_directory_is_packaged_and_uploaded(ct2_model_dir: Path, tmp
     """A model directory becomes model.tar.gz (model at the root, our code as code/), then an asset."""
     import aws_cdk as cdk
     from twi_infra.config import StackSettings
-    from twi_infra.model_source import resolve_model_data
+    from twi_infra.model_source import packaged_archive, resolve_model_data
 
     app = cdk.App(outdir=str(tmp_path / "cdk.out"))
     stack = cdk.Stack(app, "ModelOnly", env=cdk.Environment(region="us-east-1"))
@@ -95,3 +95,7 @@ def test_local_model_directory_is_packaged_and_uploaded(ct2_model_dir: Path, tmp
     assert {"model.bin", "config.json", "tokenizer.json", "code/inference.py"} <= names
     staged = list((tmp_path / "cdk.out").glob("asset.*.gz"))
     assert len(staged) == 1 and staged[0].stat().st_size == archive.stat().st_size
+    # Synthesizing again reuses the archive instead of compressing the model again.
+    built_at = archive.stat().st_mtime_ns
+    assert packaged_archive(ct2_model_dir, tmp_path / "staging") == archive
+    assert archive.stat().st_mtime_ns == built_at

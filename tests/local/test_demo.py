@@ -26,7 +26,7 @@ def test_demo_prints_the_transcript_and_exits_0(tmp_path: Path) -> None:
         check=False,
     )
     assert done.returncode == 0, done.stderr
-    assert "transcripts/demo/jfk.mp3.json" in done.stdout
+    assert "=== s3://twi-asr-local-bucket/transcripts/demo/jfk.mp3.json" in done.stdout
     assert "transcripts/demo/Ɔkɔmfo ɛnnɛ.mp3.json" in done.stdout
     assert "source key: audio/demo/Ɔkɔmfo ɛnnɛ.mp3" in done.stdout
     assert '"rtf":' in done.stdout

@@ -173,3 +173,23 @@ def test_the_endpoint_output_matches_the_transcript(
     raw = json.loads(stack.s3.get_object(Bucket=bucket, Key=key)["Body"].read())
     assert raw["transcript"] == document["transcript"]
     assert raw["metadata"] == document["metadata"]
+
+
+def test_the_direct_boto3_path_reaches_the_local_endpoint(
+    stack: LocalStack, data_clips: dict[str, Any]
+) -> None:
+    """Power users call InvokeEndpointAsync themselves (the project's client does): same stack."""
+    from twi_asr.client import StackRef, TwiAsrClient
+
+    assert stack.state is not None
+    client = TwiAsrClient(
+        StackRef(stack.bucket, stack.config.endpoint_name, stack.config.region), session=stack.state.session()
+    )
+    clip = data_clips["librivox_0870.wav"]
+    submitted_before = stack.sources[SUBMIT_FUNCTION].stats.records
+    document = client.invoke(clip.path, language="en", timeout_s=RESULT_TIMEOUT_S)
+    assert word_error_rate(clip.reference, document["transcript"]) <= 0.1  # measured 0.0
+    assert document["language"] == "en"
+    stack.wait_until_idle()
+    # An input under async-input/ is not an upload: it must not have started the S3 flow too.
+    assert stack.sources[SUBMIT_FUNCTION].stats.records == submitted_before

@@ -18,7 +18,7 @@ def test_resources_match_the_shared_names(moto_aws: MotoAws) -> None:
         redrive = json.loads(attributes["RedrivePolicy"])
         assert redrive["deadLetterTargetArn"] == config.queue_arn(dlq)
         assert int(redrive["maxReceiveCount"]) == config.max_receive_count
-        assert int(attributes["VisibilityTimeout"]) >= config.lambda_timeout_s
+        assert int(attributes["VisibilityTimeout"]) == 6 * config.consumer_timeout_s(work)
     topics = {t["TopicArn"] for t in moto_aws.sns.list_topics()["Topics"]}
     assert topics == {config.topic_arn(names.SUCCESS_TOPIC), config.topic_arn(names.ERROR_TOPIC)}
     notification = moto_aws.s3.get_bucket_notification_configuration(Bucket=config.bucket)

@@ -20,7 +20,9 @@ FORMATS = ("json", "text")
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p = subparsers.add_parser("transcribe", help="transcribe local audio files with the endpoint's handler")
-    p.add_argument("files", nargs="+", type=Path, metavar="FILE", help="audio files (any format ffmpeg reads)")
+    p.add_argument(
+        "files", nargs="+", type=Path, metavar="FILE", help="audio files (any format ffmpeg reads)"
+    )
     p.add_argument("--model", type=Path, help="model directory (default: the offline Whisper base)")
     p.add_argument("--language", help="language code for the model (e.g. en, yo); 'auto' = detect")
     p.add_argument("--task", choices=("transcribe", "translate"), help="default: TWI_ASR_TASK or transcribe")

@@ -48,14 +48,15 @@ class LocalConfig:
     submit_batch_size: int = names.SUBMIT_BATCH_SIZE
     result_batch_size: int = names.RESULT_BATCH_SIZE
     lambda_concurrency: int = 2  # concurrent batches per function (worker processes)
-    lambda_timeout_s: int = 60
+    submit_timeout_s: int = 60  # the CDK stack's function timeouts
+    complete_timeout_s: int = 120
     poll_wait_s: int = 1  # SQS long-poll wait; short so that stop() is prompt
-    visibility_timeout_s: int = 120  # >= lambda_timeout_s, as in the CDK stack
+    visibility_timeout_factor: int = 6  # queue visibility = 6 x its consumer's timeout, as in CDK
     retry_delay_s: int = 1  # a failed message is visible again after this (locally only)
     max_receive_count: int = names.MAX_RECEIVE_COUNT
     # SageMaker async endpoint
     max_concurrent_invocations: int = 1  # MaxConcurrentInvocationsPerInstance, one instance
-    invocation_timeout_s: int = 900  # default InvocationTimeoutSeconds when the request has none
+    invocation_timeout_s: int = 900  # SageMaker's InvocationTimeoutSeconds when a request sets none
     language: str | None = None  # TWI_ASR_LANGUAGE for the endpoint, DEFAULT_LANGUAGE for submit
     task: str | None = None
 
@@ -64,8 +65,10 @@ class LocalConfig:
             raise ValueError("SQS batch sizes must be between 1 and 10 (standard queue, no window)")
         if self.lambda_concurrency < 1 or self.max_concurrent_invocations < 1:
             raise ValueError("lambda_concurrency and max_concurrent_invocations must be >= 1")
-        if self.visibility_timeout_s < self.lambda_timeout_s:
-            raise ValueError("visibility_timeout_s must be at least lambda_timeout_s, as AWS requires")
+        if self.visibility_timeout_factor < 1:
+            raise ValueError(
+                "visibility_timeout_factor must be >= 1: AWS requires visibility >= function timeout"
+            )
         if not 1 <= self.max_receive_count <= 1000:
             raise ValueError("max_receive_count must be between 1 and 1000")
 
@@ -80,6 +83,13 @@ class LocalConfig:
     def topic_name(self, logical: str) -> str:
         """Physical name of ``names.SUCCESS_TOPIC`` or ``names.ERROR_TOPIC``."""
         return f"{self.prefix}-{logical}"
+
+    def consumer_timeout_s(self, queue_logical: str) -> int:
+        """Timeout of the function that consumes ``names.SUBMIT_QUEUE`` or ``RESULT_QUEUE``."""
+        return self.submit_timeout_s if queue_logical == names.SUBMIT_QUEUE else self.complete_timeout_s
+
+    def visibility_timeout_s(self, queue_logical: str) -> int:
+        return self.visibility_timeout_factor * self.consumer_timeout_s(queue_logical)
 
     def queue_arn(self, logical: str) -> str:
         return f"arn:aws:sqs:{self.region}:{ACCOUNT_ID}:{self.queue_name(logical)}"

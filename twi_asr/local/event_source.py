@@ -129,6 +129,10 @@ class SqsEventSource:
             thread.start()
             self._threads.append(thread)
 
+    def signal_stop(self) -> None:
+        """Ask the pollers to stop after their current long poll or batch (does not wait)."""
+        self._stop.set()
+
     def stop(self, timeout_s: float = 120.0) -> None:
         """Stop polling; a batch being processed is finished and acknowledged first."""
         self._stop.set()

@@ -65,10 +65,14 @@ def provision(session: boto3.session.Session, endpoint_url: str, config: LocalCo
         sqs, config.queue_name(names.RESULT_DLQ), {"MessageRetentionPeriod": DLQ_RETENTION_S}
     )
     submit_queue_url = _queue(
-        sqs, config.queue_name(names.SUBMIT_QUEUE), _work_queue_attributes(config, names.SUBMIT_DLQ)
+        sqs,
+        config.queue_name(names.SUBMIT_QUEUE),
+        _work_queue_attributes(config, names.SUBMIT_QUEUE, names.SUBMIT_DLQ),
     )
     result_queue_url = _queue(
-        sqs, config.queue_name(names.RESULT_QUEUE), _work_queue_attributes(config, names.RESULT_DLQ)
+        sqs,
+        config.queue_name(names.RESULT_QUEUE),
+        _work_queue_attributes(config, names.RESULT_QUEUE, names.RESULT_DLQ),
     )
     submit_queue_arn = config.queue_arn(names.SUBMIT_QUEUE)
     result_queue_arn = config.queue_arn(names.RESULT_QUEUE)
@@ -105,12 +109,12 @@ def provision(session: boto3.session.Session, endpoint_url: str, config: LocalCo
     )
 
 
-def _work_queue_attributes(config: LocalConfig, dlq_logical: str) -> dict[str, Any]:
+def _work_queue_attributes(config: LocalConfig, logical: str, dlq_logical: str) -> dict[str, Any]:
     redrive = {
         "deadLetterTargetArn": config.queue_arn(dlq_logical),
         "maxReceiveCount": config.max_receive_count,
     }
-    return {"VisibilityTimeout": config.visibility_timeout_s, "RedrivePolicy": json.dumps(redrive)}
+    return {"VisibilityTimeout": config.visibility_timeout_s(logical), "RedrivePolicy": json.dumps(redrive)}
 
 
 def _queue(sqs: Any, name: str, attributes: dict[str, Any]) -> str:

@@ -24,6 +24,7 @@ from types import TracebackType
 from typing import Any
 
 from botocore.exceptions import ClientError
+from twi_endpoint.settings import ENV_LANGUAGE, ENV_TASK
 from twi_lambdas import names
 
 from twi_asr.local.config import (
@@ -41,15 +42,11 @@ from twi_asr.local.lambda_runtime import FunctionSpec, LocalFunction
 from twi_asr.local.moto_server import MotoServer
 from twi_asr.local.provision import Resources, provision
 from twi_asr.local.runtime_server import RuntimeServer
-from twi_asr.local.state import StackState
-
-log = logging.getLogger(__name__)
+from twi_asr.local.state import NoLocalStackError, StackState
 
 SUBMIT_FUNCTION = "twi-asr-submit"
 COMPLETE_FUNCTION = "twi-asr-complete"
 ENV_SAGEMAKER_PROGRAM = "SAGEMAKER_PROGRAM"  # the toolkit's switch naming the entry module
-ENV_LANGUAGE = "TWI_ASR_LANGUAGE"  # twi_endpoint.settings: the endpoint's language
-ENV_TASK = "TWI_ASR_TASK"
 
 
 class LocalStack:
@@ -101,6 +98,15 @@ class LocalStack:
     def _start(self) -> None:
         config = self.config
         self.workdir.mkdir(parents=True, exist_ok=True)
+        try:
+            running = StackState.read(self.workdir)
+        except NoLocalStackError:
+            pass  # nothing running here (a stale state file is simply replaced)
+        else:
+            raise RuntimeError(
+                f"a local stack is already running for {self.workdir} (pid {running.pid}): "
+                "stop it first, or give this one another work directory"
+            )
         logs = self.workdir / "logs"
         shutil.rmtree(logs, ignore_errors=True)
         logs.mkdir()
@@ -144,40 +150,22 @@ class LocalStack:
         runtime = self.runtime = RuntimeServer(endpoint, config).start()
         self._exit.callback(runtime.stop)
 
-        for function_name, handler, queue_url, queue_arn, batch_size in (
-            (SUBMIT_FUNCTION, SUBMIT_HANDLER, resources.submit_queue_url, resources.submit_queue_arn,
-             config.submit_batch_size),
-            (COMPLETE_FUNCTION, COMPLETE_HANDLER, resources.result_queue_url, resources.result_queue_arn,
-             config.result_batch_size),
-        ):  # fmt: skip
-            function = LocalFunction(
-                FunctionSpec(
-                    name=function_name,
-                    handler=handler,
-                    environment=self._lambda_environment(function_name),
-                    timeout_s=config.lambda_timeout_s,
-                    log_path=logs / f"{function_name}.log",
-                ),
-                concurrency=config.lambda_concurrency,
-            )
-            function.start()
-            self._exit.callback(function.stop)
-            self.functions[function_name] = function
-            source = SqsEventSource(
-                name=function_name,
-                sqs=self.sqs,
-                queue_url=queue_url,
-                queue_arn=queue_arn,
-                region=config.region,
-                invoke=function.invoke,
-                batch_size=batch_size,
-                wait_s=config.poll_wait_s,
-                retry_delay_s=config.retry_delay_s,
-                pollers=config.lambda_concurrency,
-            )
-            source.start()
-            self._exit.callback(source.stop)
-            self.sources[function_name] = source
+        self._start_function(
+            SUBMIT_FUNCTION,
+            SUBMIT_HANDLER,
+            names.SUBMIT_QUEUE,
+            config.submit_batch_size,
+            config.submit_timeout_s,
+        )
+        self._start_function(
+            COMPLETE_FUNCTION,
+            COMPLETE_HANDLER,
+            names.RESULT_QUEUE,
+            config.result_batch_size,
+            config.complete_timeout_s,
+        )
+        # Runs first on stop: every poller winds down at once instead of one after another.
+        self._exit.callback(self._signal_sources)
 
         self.state = StackState(
             aws_endpoint_url=self.moto.url,
@@ -192,6 +180,45 @@ class LocalStack:
         )
         state_file = self.state.write()
         self._exit.callback(state_file.unlink, missing_ok=True)
+
+    def _signal_sources(self) -> None:
+        for source in self.sources.values():
+            source.signal_stop()
+
+    def _start_function(
+        self, name: str, handler: str, queue_logical: str, batch_size: int, timeout_s: int
+    ) -> None:
+        """One Lambda function and the SQS event source mapping that feeds it."""
+        config, resources = self.config, self.resources
+        assert resources is not None
+        function = LocalFunction(
+            FunctionSpec(
+                name=name,
+                handler=handler,
+                environment=self._lambda_environment(name),
+                timeout_s=timeout_s,
+                log_path=self.workdir / "logs" / f"{name}.log",
+            ),
+            concurrency=config.lambda_concurrency,
+        )
+        function.start()
+        self._exit.callback(function.stop)
+        self.functions[name] = function
+        source = SqsEventSource(
+            name=name,
+            sqs=self.sqs,
+            queue_url=resources.queue_urls[queue_logical],
+            queue_arn=config.queue_arn(queue_logical),
+            region=config.region,
+            invoke=function.invoke,
+            batch_size=batch_size,
+            wait_s=config.poll_wait_s,
+            retry_delay_s=config.retry_delay_s,
+            pollers=config.lambda_concurrency,
+        )
+        source.start()
+        self._exit.callback(source.stop)
+        self.sources[name] = source
 
     def stop(self) -> None:
         """Stop pollers, functions, endpoint and moto in reverse order; idempotent."""
@@ -214,20 +241,23 @@ class LocalStack:
         }
 
     def _lambda_environment(self, function_name: str) -> dict[str, str]:
+        """The CDK stack's function environment (``twi_infra.stack``), plus Lambda's own."""
+        config = self.config
         env = {
             **self._aws_environment(),
             "AWS_LAMBDA_FUNCTION_NAME": function_name,
             "AWS_LAMBDA_FUNCTION_VERSION": "$LATEST",
             "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": "512",
-            names.ENV_ENDPOINT_NAME: self.config.endpoint_name,
-            names.ENV_BUCKET_NAME: self.config.bucket,
+            names.ENV_BUCKET_NAME: config.bucket,
+            names.ENV_DEFAULT_TASK: config.task or "transcribe",
             names.ENV_METRICS_NAMESPACE: names.METRICS_NAMESPACE,
-            names.ENV_INVOCATION_TIMEOUT_SECONDS: str(self.config.invocation_timeout_s),
         }
-        if self.config.language:
-            env[names.ENV_DEFAULT_LANGUAGE] = self.config.language
-        if self.config.task:
-            env[names.ENV_DEFAULT_TASK] = self.config.task
+        if config.language:
+            env[names.ENV_DEFAULT_LANGUAGE] = config.language
+        if function_name == SUBMIT_FUNCTION:
+            env[names.ENV_ENDPOINT_NAME] = config.endpoint_name
+            env[names.ENV_MAX_INPUT_BYTES] = str(names.MAX_ASYNC_INPUT_BYTES)
+            env[names.ENV_INVOCATION_TIMEOUT_SECONDS] = str(names.MAX_INVOCATION_TIMEOUT_SECONDS)
         return env
 
     def _container_environment(self) -> dict[str, str]:

@@ -46,12 +46,17 @@ class StackState:
         path = workdir / STATE_FILE_NAME
         try:
             data: dict[str, Any] = json.loads(path.read_text(encoding="utf-8"))
-        except FileNotFoundError:
+        except (FileNotFoundError, ValueError):
             raise NoLocalStackError(
-                f"no local stack is running for {workdir} (no {STATE_FILE_NAME}): "
+                f"no local stack is running for {workdir} (no readable {STATE_FILE_NAME}): "
                 "start one with `twi-asr local up` in another terminal"
             ) from None
-        state = cls(**data)
+        try:
+            state = cls(**data)
+        except TypeError:
+            raise NoLocalStackError(
+                f"{path} is not a local stack state file: start `twi-asr local up`"
+            ) from None
         if not _alive(state.pid):
             raise NoLocalStackError(
                 f"the local stack recorded in {path} (pid {state.pid}) is not running any more: "

@@ -11,11 +11,13 @@ transformers 4.51.3).
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any, Final
 
 import numpy as np
 
+from twi_endpoint.gate import peak_frame_dbfs
 from twi_endpoint.types import SAMPLE_RATE, DecodeOptions, Segment, Transcription
 from twi_endpoint.windows import split_windows
 
@@ -25,6 +27,7 @@ ENGINE_NAME: Final = "transformers"
 TIME_PRECISION: Final = 0.02  # seconds per Whisper timestamp token
 AUTO_BATCH_CUDA: Final = 16  # 30 s windows per forward pass on a GPU (fp16 large-v3 fits in 16 GB)
 AUTO_BATCH_CPU: Final = 4  # on CPU batching mostly saves Python overhead; more only costs memory
+SILENT_WINDOW_DBFS: Final = -50.0  # a window whose loudest 30 ms frame is quieter holds no speech
 
 
 class TransformersEngine:
@@ -64,7 +67,10 @@ class TransformersEngine:
         import torch
 
         audio = np.ascontiguousarray(audio, dtype=np.float32)
-        windows = split_windows(audio)
+        # Silent stretches of a long recording are not decoded: Whisper invents text there.
+        windows = [
+            (s, e) for s, e in split_windows(audio) if peak_frame_dbfs(audio[s:e]) >= SILENT_WINDOW_DBFS
+        ]
         segments: list[Segment] = []
         languages: list[str] = []
         for first in range(0, len(windows), self.batch_size):
@@ -106,30 +112,58 @@ class TransformersEngine:
         return [self._id_to_language.get(int(i), "en") for i in ids.view(-1).tolist()]
 
     def _segments(self, tokens: list[int], offset: float, window_end: float) -> list[Segment]:
-        """Timestamp tokens ``<|t0|> text <|t1|>`` -> segments shifted by the window start."""
-        tokenizer = self._processor.tokenizer
-        segments: list[Segment] = []
-        start: float | None = None
-        text_tokens: list[int] = []
+        decode = self._processor.tokenizer.decode
+        return segments_from_tokens(
+            tokens,
+            lambda ids: str(decode(ids, skip_special_tokens=True)),
+            self._timestamp_begin,
+            self._eos,
+            offset,
+            window_end,
+        )
 
-        def close(end: float) -> None:
-            text = tokenizer.decode(text_tokens, skip_special_tokens=True).strip()
-            if text:
-                s = offset + (start if start is not None else 0.0)  # None: the window's start
-                segments.append(Segment(round(s, 3), round(min(max(offset + end, s), window_end), 3), text))
 
-        for token in tokens:
-            if token >= self._timestamp_begin:
-                time = (token - self._timestamp_begin) * TIME_PRECISION
-                if text_tokens:  # closes a segment; text that follows without its own
-                    close(time)  # start timestamp continues from here
-                    text_tokens = []
-                start = time
-            elif token < self._eos:
-                text_tokens.append(token)
-        if text_tokens:  # a last segment the model did not close: it runs to the window's end
-            close(window_end - offset)
-        return segments
+def segments_from_tokens(
+    tokens: list[int],
+    decode: Callable[[list[int]], str],
+    timestamp_begin: int,
+    eos: int,
+    offset: float,
+    window_end: float,
+) -> list[Segment]:
+    """Timestamp tokens ``<|t0|> text <|t1|>`` of one window -> segments shifted by ``offset``.
+
+    Text without a closing timestamp runs to the window's end. When generate restarts the
+    clock (``<|22.96|><|0.00|>`` inside one window), later times count from the last one.
+    """
+    segments: list[Segment] = []
+    start: float | None = None
+    text_tokens: list[int] = []
+
+    def close(end: float) -> None:
+        text = decode(text_tokens).strip()
+        if text:
+            s = offset + (start if start is not None else 0.0)  # None: the window's start
+            segments.append(Segment(round(s, 3), round(min(max(offset + end, s), window_end), 3), text))
+
+    base = 0.0
+    last = 0.0
+    for token in tokens:
+        if token >= timestamp_begin:
+            step = (token - timestamp_begin) * TIME_PRECISION
+            time = base + step
+            if time < last and not text_tokens:  # a reset: times now count from the last one
+                base, time = last, last + step
+            last = max(last, time)
+            if text_tokens:  # closes a segment; text that follows without its own
+                close(time)  # start timestamp continues from here
+                text_tokens = []
+            start = time
+        elif token < eos:
+            text_tokens.append(token)
+    if text_tokens:
+        close(window_end - offset)
+    return segments
 
 
 def load_transformers_engine(

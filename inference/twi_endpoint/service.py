@@ -60,11 +60,14 @@ class AudioRequest:
 
 
 def load_model(model_dir: str | Path, endpoint_settings: EndpointSettings | None = None) -> LoadedModel:
+    """``model_fn``: load the engine once; a configured language the model lacks fails here,
+    at start-up, rather than on every request."""
     cfg = endpoint_settings or settings()
-    check_language(cfg.language, model_languages(model_dir), "config")  # fail at start-up, not per request
+    languages = model_languages(model_dir)
+    check_language(cfg.language, languages, "config")
     engine = load_engine(model_dir, cfg)
     logger.info("loaded %s with %s on %s (%s)", engine.model_name, engine.name, engine.device, engine.dtype)
-    return LoadedModel(engine, model_languages(model_dir), cfg)
+    return LoadedModel(engine, languages, cfg)
 
 
 def prepare_request(
@@ -73,6 +76,7 @@ def prepare_request(
     custom_attributes: str = "",
     endpoint_settings: EndpointSettings | None = None,
 ) -> AudioRequest:
+    """``input_fn``: options from CustomAttributes, bytes to 16 kHz audio; the clock starts here."""
     started = time.perf_counter()
     cfg = endpoint_settings or settings()
     options = resolve_options(custom_attributes, cfg)
@@ -90,6 +94,7 @@ def prepare_request(
 
 
 def transcribe(request: AudioRequest, model: LoadedModel) -> dict[str, Any]:
+    """``predict_fn``: language check, silence gate, engine, result with timings."""
     opts = request.options
     check_language(opts.decode.language, model.languages, opts.language_source)
     cfg = model.settings
@@ -117,6 +122,7 @@ def transcribe(request: AudioRequest, model: LoadedModel) -> dict[str, Any]:
 
 
 def encode_output(result: dict[str, Any], accept: str | None) -> bytes:
+    """``output_fn``: UTF-8 JSON (default), or the bare transcript for ``text/plain``."""
     kind = (accept or "").split(";")[0].strip().lower()
     if kind in JSON_TYPES:
         return to_json(result)

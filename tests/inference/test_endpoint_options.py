@@ -132,3 +132,26 @@ def test_windows_cover_the_audio_at_pauses() -> None:
     assert all(0 < e - s <= N_SAMPLES for s, e in windows)
     assert SAMPLE_RATE * 25 <= windows[0][1] <= SAMPLE_RATE * 26  # cut inside the pause
     assert split_windows(audio[: SAMPLE_RATE * 10]) == [(0, SAMPLE_RATE * 10)]
+
+
+def test_timestamp_tokens_to_segments() -> None:
+    """Whisper's timestamp tokens, including generate's mid-window clock restart (seen on
+    whisper-base: ``<|22.96|><|22.96|><|0.00|> making a famine ... <|4.32|>``)."""
+    from twi_endpoint.hf_engine import segments_from_tokens
+
+    begin, eos = 1000, 500  # timestamp tokens from 1000 (<|0.00|>), text below eos
+    words = {1: "one", 2: "two", 3: "three", 4: "four"}
+
+    def ts(seconds: float) -> int:
+        return begin + round(seconds / 0.02)
+
+    tokens = [ts(0), 1, ts(9.28), ts(9.28), 2, ts(22.96), ts(22.96), ts(0), 3, ts(4.32), 4, eos]
+    segments = segments_from_tokens(
+        tokens, lambda ids: " ".join(words[i] for i in ids), begin, eos, 10.0, 40.0
+    )
+    assert [(s.start, s.end, s.text) for s in segments] == [
+        (10.0, 19.28, "one"),
+        (19.28, 32.96, "two"),
+        (32.96, 37.28, "three"),
+        (37.28, 40.0, "four"),  # not closed by the model: runs to the window's end
+    ]

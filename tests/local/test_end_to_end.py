@@ -18,8 +18,8 @@ from local_stack_helpers import drain
 from twi_lambdas import names
 
 from twi_asr.demo import word_error_rate
-from twi_asr.local.config import LocalConfig
-from twi_asr.local.stack import SUBMIT_FUNCTION, LocalStack
+from twi_asr.local.config import SUBMIT_FUNCTION, LocalConfig
+from twi_asr.local.stack import LocalStack
 
 # Several formats uploaded together, and a Twi file name with ɛ/ɔ, a space and a '+'.
 # WER bounds: measured with Whisper base (CTranslate2 int8, CPU) on 2026-11-25 (in brackets),

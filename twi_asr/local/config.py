@@ -31,6 +31,8 @@ ENV_WORKDIR: Final = "TWI_ASR_LOCAL_WORKDIR"
 
 SUBMIT_HANDLER: Final = "twi_lambdas.submit.handler"  # the CDK stack's handler strings
 COMPLETE_HANDLER: Final = "twi_lambdas.complete.handler"
+SUBMIT_FUNCTION: Final = "twi-asr-submit"  # local function names (log files, Lambda context)
+COMPLETE_FUNCTION: Final = "twi-asr-complete"
 
 
 @dataclass(frozen=True)

@@ -24,29 +24,25 @@ from types import TracebackType
 from typing import Any
 
 from botocore.exceptions import ClientError
-from twi_endpoint.settings import ENV_LANGUAGE, ENV_TASK
 from twi_lambdas import names
 
 from twi_asr.local.config import (
+    COMPLETE_FUNCTION,
     COMPLETE_HANDLER,
-    FAKE_ACCESS_KEY_ID,
-    FAKE_SECRET_ACCESS_KEY,
+    SUBMIT_FUNCTION,
     SUBMIT_HANDLER,
     LocalConfig,
     default_workdir,
 )
 from twi_asr.local.container import ContainerInvoker
 from twi_asr.local.endpoint import Invoker, LocalAsyncEndpoint
+from twi_asr.local.environments import container_environment, lambda_environment
 from twi_asr.local.event_source import SqsEventSource
 from twi_asr.local.lambda_runtime import FunctionSpec, LocalFunction
 from twi_asr.local.moto_server import MotoServer
 from twi_asr.local.provision import Resources, provision
 from twi_asr.local.runtime_server import RuntimeServer
 from twi_asr.local.state import NoLocalStackError, StackState
-
-SUBMIT_FUNCTION = "twi-asr-submit"
-COMPLETE_FUNCTION = "twi-asr-complete"
-ENV_SAGEMAKER_PROGRAM = "SAGEMAKER_PROGRAM"  # the toolkit's switch naming the entry module
 
 
 class LocalStack:
@@ -128,7 +124,7 @@ class LocalStack:
                 self._model_dir = default_model_dir()
             container = self.container = ContainerInvoker(
                 self._model_dir,
-                self._container_environment(),
+                container_environment(config),
                 workers=config.max_concurrent_invocations,
                 log_path=logs / "endpoint.log",
             )
@@ -181,6 +177,10 @@ class LocalStack:
         state_file = self.state.write()
         self._exit.callback(state_file.unlink, missing_ok=True)
 
+    def _runtime_url(self) -> str:
+        assert self.runtime is not None
+        return self.runtime.url
+
     def _signal_sources(self) -> None:
         for source in self.sources.values():
             source.signal_stop()
@@ -195,7 +195,7 @@ class LocalStack:
             FunctionSpec(
                 name=name,
                 handler=handler,
-                environment=self._lambda_environment(name),
+                environment=lambda_environment(config, name, self.moto.url, self._runtime_url()),
                 timeout_s=timeout_s,
                 log_path=self.workdir / "logs" / f"{name}.log",
             ),
@@ -225,48 +225,6 @@ class LocalStack:
         self._exit.close()
         self.functions.clear()
         self.sources.clear()
-
-    # --- environments: what the CDK stack gives each function and the model -------------------
-    def _aws_environment(self) -> dict[str, str]:
-        assert self.runtime is not None
-        return {
-            "AWS_ACCESS_KEY_ID": FAKE_ACCESS_KEY_ID,
-            "AWS_SECRET_ACCESS_KEY": FAKE_SECRET_ACCESS_KEY,
-            "AWS_REGION": self.config.region,
-            "AWS_DEFAULT_REGION": self.config.region,
-            "AWS_ENDPOINT_URL": self.moto.url,
-            "AWS_ENDPOINT_URL_SAGEMAKER_RUNTIME": self.runtime.url,
-            "AWS_CONFIG_FILE": os.devnull,  # a user's ~/.aws must not redirect anything
-            "AWS_SHARED_CREDENTIALS_FILE": os.devnull,
-        }
-
-    def _lambda_environment(self, function_name: str) -> dict[str, str]:
-        """The CDK stack's function environment (``twi_infra.stack``), plus Lambda's own."""
-        config = self.config
-        env = {
-            **self._aws_environment(),
-            "AWS_LAMBDA_FUNCTION_NAME": function_name,
-            "AWS_LAMBDA_FUNCTION_VERSION": "$LATEST",
-            "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": "512",
-            names.ENV_BUCKET_NAME: config.bucket,
-            names.ENV_DEFAULT_TASK: config.task or "transcribe",
-            names.ENV_METRICS_NAMESPACE: names.METRICS_NAMESPACE,
-        }
-        if config.language:
-            env[names.ENV_DEFAULT_LANGUAGE] = config.language
-        if function_name == SUBMIT_FUNCTION:
-            env[names.ENV_ENDPOINT_NAME] = config.endpoint_name
-            env[names.ENV_MAX_INPUT_BYTES] = str(names.MAX_ASYNC_INPUT_BYTES)
-            env[names.ENV_INVOCATION_TIMEOUT_SECONDS] = str(names.MAX_INVOCATION_TIMEOUT_SECONDS)
-        return env
-
-    def _container_environment(self) -> dict[str, str]:
-        env = {ENV_SAGEMAKER_PROGRAM: "inference.py"}
-        if self.config.language:
-            env[ENV_LANGUAGE] = self.config.language
-        if self.config.task:
-            env[ENV_TASK] = self.config.task
-        return env
 
     # --- conveniences for the CLI, the demo and tests -------------------------------------------
     @property

@@ -11,7 +11,11 @@ import importlib
 import sys
 from collections.abc import Sequence
 
-COMMAND_MODULES: tuple[str, ...] = ("twi_asr.commands.transcribe", "twi_asr.commands.local")
+COMMAND_MODULES: tuple[str, ...] = (
+    "twi_asr.commands.transcribe",
+    "twi_asr.commands.local",
+    "twi_asr.commands.client",
+)
 
 
 def build_parser() -> argparse.ArgumentParser:

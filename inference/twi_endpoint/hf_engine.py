@@ -30,6 +30,14 @@ AUTO_BATCH_CPU: Final = 4  # on CPU batching mostly saves Python overhead; more 
 SILENT_WINDOW_DBFS: Final = -50.0  # a window whose loudest 30 ms frame is quieter holds no speech
 
 
+class _DropKnownNoise(logging.Filter):
+    """transformers 4.51 warns on every Whisper ``generate`` that its own suppress-token
+    processors were "passed" twice; harmless, and it would fill the endpoint's log."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not str(record.msg).startswith("A custom logits processor of type")
+
+
 class TransformersEngine:
     """Whisper through ``transformers``: FP16 on CUDA, FP32 on CPU, SDPA attention."""
 
@@ -41,6 +49,7 @@ class TransformersEngine:
         import torch
         from transformers import WhisperForConditionalGeneration, WhisperProcessor
 
+        logging.getLogger("transformers.generation.utils").addFilter(_DropKnownNoise())
         path = Path(model_dir)
         self.device = device or ("cuda" if torch.cuda.is_available() else "cpu")
         self._torch_dtype = torch.float16 if self.device.startswith("cuda") else torch.float32

@@ -1,0 +1,175 @@
+"""The user's side against the offline local stack: `twi-asr submit/invoke/results` and the
+README's boto3 snippets, run as a user runs them (subprocesses, files on disk)."""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import re
+import shutil
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import jiwer
+import pytest
+import srt
+
+from twi_asr.local.config import FAKE_ACCESS_KEY_ID, FAKE_SECRET_ACCESS_KEY, ENV_WORKDIR
+from twi_asr.local.stack import LocalStack
+
+ROOT = Path(__file__).resolve().parents[2]
+TWI_ASR = [sys.executable, "-m", "twi_asr.cli"]
+
+
+@pytest.fixture(scope="module")
+def stack(ct2_model_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalStack]:
+    workdir = tmp_path_factory.mktemp("client-stack")
+    with LocalStack(model_dir=ct2_model_dir, workdir=workdir) as running:
+        yield running
+
+
+@pytest.fixture(scope="module")
+def cli_env(stack: LocalStack) -> dict[str, str]:
+    """The environment of a user's shell next to `twi-asr local up`: only the work dir."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
+    env[ENV_WORKDIR] = str(stack.workdir)
+    return env
+
+
+@pytest.fixture(scope="module")
+def aws_env(stack: LocalStack, cli_env: dict[str, str]) -> dict[str, str]:
+    """What a user exports to point plain boto3 at the stack (as for a deployed one)."""
+    assert stack.state is not None
+    return {
+        **cli_env,
+        "AWS_ENDPOINT_URL": stack.state.aws_endpoint_url,
+        "AWS_ENDPOINT_URL_SAGEMAKER_RUNTIME": stack.state.sagemaker_runtime_url,
+        "AWS_ACCESS_KEY_ID": FAKE_ACCESS_KEY_ID,
+        "AWS_SECRET_ACCESS_KEY": FAKE_SECRET_ACCESS_KEY,
+        "AWS_DEFAULT_REGION": stack.state.region,
+        "TWI_ASR_BUCKET": stack.state.bucket,
+        "TWI_ASR_ENDPOINT": stack.state.endpoint_name,
+    }
+
+
+def run(args: list[str], env: dict[str, str], cwd: Path = ROOT) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(args, env=env, cwd=cwd, capture_output=True, text=True, timeout=300)
+
+
+def wer(reference: str, hypothesis: str) -> float:
+    def norm(text: str) -> str:
+        return re.sub(r"[^\w\s']", " ", text.lower())
+
+    return float(jiwer.wer(norm(reference), norm(hypothesis)))
+
+
+def test_submit_wait_prints_three_transcripts(cli_env: dict[str, str], data_clips: dict[str, Any]) -> None:
+    files = ["jfk.mp3", "librivox_0880.wav", "librivox_0870.wav"]
+    done = run(
+        [
+            *TWI_ASR,
+            "submit",
+            "--local",
+            "--wait",
+            "--format",
+            "text",
+            *(str(data_clips[f].path) for f in files),
+        ],
+        cli_env,
+    )
+    assert done.returncode == 0, done.stderr
+    lines = dict(line.split(": ", 1) for line in done.stdout.strip().splitlines())
+    assert sorted(lines) == sorted(f"audio/{f}" for f in files)
+    for name in files:
+        # whisper-base on these clean clips: measured WER 0.0 each; 0.15 leaves room for punctuation
+        assert wer(data_clips[name].reference, lines[f"audio/{name}"]) <= 0.15, lines
+    assert done.stderr.count("done: audio/") == 3  # the progress lines, one per file
+
+
+def test_invoke_matches_the_s3_triggered_path(
+    stack: LocalStack, cli_env: dict[str, str], data_clips: dict[str, Any]
+) -> None:
+    clip = data_clips["jfk.opus"].path
+    direct = run([*TWI_ASR, "invoke", "--local", str(clip)], cli_env)
+    assert direct.returncode == 0, direct.stderr
+    invoked = json.loads(direct.stdout)
+
+    via_bucket = run([*TWI_ASR, "submit", "--local", "--wait", str(clip)], cli_env)
+    assert via_bucket.returncode == 0, via_bucket.stderr
+    stored = json.loads(via_bucket.stdout)
+
+    assert invoked["transcript"] == stored["transcript"]
+    assert "ask not what your country can do for you" in invoked["transcript"].lower()
+    assert stored["source"]["key"] == "audio/jfk.opus"
+    assert invoked["metadata"]["rtf"] == pytest.approx(
+        invoked["metadata"]["processing_time_sec"] / invoked["metadata"]["audio_duration_sec"]
+    )
+    # the direct path must not also have started the bucket flow for its input
+    keys = [o["Key"] for o in stack.s3.list_objects_v2(Bucket=stack.bucket).get("Contents", [])]
+    assert not [k for k in keys if k.startswith("transcripts/") and "async-input" in k]
+
+
+def test_corrupt_file_fails_readably_with_nonzero_exit(cli_env: dict[str, str], tmp_path: Path) -> None:
+    corrupt = tmp_path / "broken call.mp3"
+    corrupt.write_bytes(random.Random(3).randbytes(8000))
+
+    submitted = run([*TWI_ASR, "submit", "--local", "--wait", "--format", "text", str(corrupt)], cli_env)
+    assert submitted.returncode == 1
+    assert "FAILED" in submitted.stdout
+    assert "could not decode 'broken call.mp3'" in submitted.stdout
+
+    invoked = run([*TWI_ASR, "invoke", "--local", str(corrupt)], cli_env)
+    assert invoked.returncode == 1
+    assert "could not decode 'broken call.mp3'" in invoked.stderr
+    assert "Traceback" not in invoked.stderr
+
+
+def test_results_srt_are_valid_subtitles(
+    cli_env: dict[str, str], data_clips: dict[str, Any], tmp_path: Path
+) -> None:
+    clip = data_clips["librivox_0870.wav"]
+    assert run([*TWI_ASR, "submit", "--local", "--wait", str(clip.path)], cli_env).returncode == 0
+
+    out = tmp_path / "subs"
+    listed = run(
+        [*TWI_ASR, "results", "--local", "librivox_0870", "--format", "srt", "--out", str(out)], cli_env
+    )
+    assert listed.returncode == 0, listed.stderr
+    written = out / "transcripts" / "librivox_0870.wav.srt"
+    cues = list(srt.parse(written.read_text(encoding="utf-8")))
+    assert cues, "no subtitle cues"
+    assert all(c.start < c.end for c in cues)
+    assert all(a.end <= b.start for a, b in zip(cues, cues[1:], strict=False))
+    assert cues[-1].end.total_seconds() <= clip.duration_s + 0.5
+    text = " ".join(c.content.replace("\n", " ") for c in cues)
+    assert wer(clip.reference, text) <= 0.15
+    assert all(len(line) <= 42 for c in cues for line in c.content.splitlines())
+
+
+def readme_python_snippets() -> list[str]:
+    """The ```python blocks of the README's "Use it" section, verbatim."""
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    section = readme.split("## Use it", 1)[1].split("\n## ", 1)[0]
+    return re.findall(r"```python\n(.*?)```", section, flags=re.S)
+
+
+def test_readme_has_the_snippets() -> None:
+    snippets = readme_python_snippets()
+    assert len(snippets) == 2
+    assert "invoke_endpoint_async" in snippets[1]
+
+
+@pytest.mark.parametrize("index", [0, 1], ids=["upload-and-wait", "invoke-endpoint-async"])
+def test_readme_snippet_runs_as_written(
+    index: int, aws_env: dict[str, str], data_clips: dict[str, Any], tmp_path: Path
+) -> None:
+    shutil.copyfile(data_clips["jfk.opus"].path, tmp_path / "note.ogg")  # Ogg Opus, as WhatsApp sends
+    script = tmp_path / "snippet.py"
+    script.write_text(readme_python_snippets()[index], encoding="utf-8")
+    done = run([sys.executable, str(script)], aws_env, cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    assert "ask not what your country can do for you" in done.stdout.lower()

@@ -3,6 +3,7 @@ README's boto3 snippets, run as a user runs them (subprocesses, files on disk)."
 
 from __future__ import annotations
 
+import itertools
 import json
 import os
 import random
@@ -18,7 +19,7 @@ import jiwer
 import pytest
 import srt
 
-from twi_asr.local.config import FAKE_ACCESS_KEY_ID, FAKE_SECRET_ACCESS_KEY, ENV_WORKDIR
+from twi_asr.local.config import ENV_WORKDIR, FAKE_ACCESS_KEY_ID, FAKE_SECRET_ACCESS_KEY
 from twi_asr.local.stack import LocalStack
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -143,7 +144,7 @@ def test_results_srt_are_valid_subtitles(
     cues = list(srt.parse(written.read_text(encoding="utf-8")))
     assert cues, "no subtitle cues"
     assert all(c.start < c.end for c in cues)
-    assert all(a.end <= b.start for a, b in zip(cues, cues[1:], strict=False))
+    assert all(a.end <= b.start for a, b in itertools.pairwise(cues))
     assert cues[-1].end.total_seconds() <= clip.duration_s + 0.5
     text = " ".join(c.content.replace("\n", " ") for c in cues)
     assert wer(clip.reference, text) <= 0.15

@@ -96,11 +96,12 @@ def _load_ctranslate2(hf_dir: Path, ct2_dir: Path, device: str, batch_size: int 
 
 def _load_peer(hf_dir: Path, ct2_dir: Path, device: str, batch_size: int | None) -> Loaded:
     from faster_whisper import BatchedInferencePipeline, WhisperModel
-
     from twi_endpoint.ct2_engine import usable_cpu_count
 
     compute_type = "float16" if device == "cuda" else "int8"
-    model = WhisperModel(str(ct2_dir), device=device, compute_type=compute_type, cpu_threads=usable_cpu_count())
+    model = WhisperModel(
+        str(ct2_dir), device=device, compute_type=compute_type, cpu_threads=usable_cpu_count()
+    )
     pipe = BatchedInferencePipeline(model)
     size = batch_size or 8  # BatchedInferencePipeline.transcribe's default
 
@@ -168,7 +169,9 @@ def measure(args: argparse.Namespace) -> dict[str, Any]:
     budget_end = time.perf_counter() + args.budget_s
     with GpuMemorySampler() as gpu:
         t0 = time.perf_counter()
-        loaded = LOADERS[args.contender](Path(args.hf_model), Path(args.ct2_model), args.device, args.batch_size)
+        loaded = LOADERS[args.contender](
+            Path(args.hf_model), Path(args.ct2_model), args.device, args.batch_size
+        )
         load_s = time.perf_counter() - t0
         loaded.transcribe(audios[inputs[0]["name"]][: SAMPLE_RATE * 5])  # warm-up: first-call allocations
         results: dict[str, Any] = {}

@@ -113,7 +113,12 @@ class TransformersEngine:
         )
 
     def _detect(self, features: Any) -> list[str]:
-        """Whisper's own language identification, one per window (recorded in the result)."""
+        """Whisper's own language identification, one per window (recorded in the result).
+
+        It runs the encoder once more; sharing the encoder output with ``generate`` breaks
+        batched decoding in transformers 4.51, and a deployment that configures the
+        language (a Twi fine-tune must) never pays this.
+        """
         import torch
 
         with torch.inference_mode():

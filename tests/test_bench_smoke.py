@@ -1,0 +1,103 @@
+"""The benchmark harness: its inputs, its scoring, and a quick end-to-end run (`--quick`)."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from twi_asr.bench_data import MAX_PAUSE_S, MIN_PAUSE_S, SAMPLE_RATE, build_longform, english_clips
+from twi_asr.bench_metrics import word_error_rate
+
+ROOT = Path(__file__).resolve().parent.parent
+SHARED_DIR = ROOT.parent / "shared"  # as in conftest.py
+SHARED_DATA = SHARED_DIR / "data"
+
+
+def test_wer_uses_whisper_normalisation() -> None:
+    assert word_error_rate("Mr. Smith, 20 dollars!", "mister smith twenty dollars").wer == 0.0
+    result = word_error_rate("a tatter'd weed", "a tattered reed")
+    assert result.wer == pytest.approx(1 / 3, abs=1e-4) and result.substitutions == 1
+    assert word_error_rate("red green blue", "").deletions == 3
+    with pytest.raises(ValueError, match="reference is empty"):
+        word_error_rate(" ,. ", "text")
+
+
+@pytest.mark.shared
+def test_longform_input_is_reproducible_speech_with_pauses() -> None:
+    a = build_longform(SHARED_DATA, minutes=1.0, seed=3)
+    b = build_longform(SHARED_DATA, minutes=1.0, seed=3)
+    assert a.reference == b.reference and a.audio.size == b.audio.size
+    assert 50.0 <= a.duration_s <= 64.0
+    pauses = a.duration_s - a.speech_s
+    assert MIN_PAUSE_S * (a.clips + 1) <= pauses <= MAX_PAUSE_S * (a.clips + 1)
+    assert a.clips >= 3 and all(c.reference.strip() for c in english_clips(SHARED_DATA))
+    assert a.audio.dtype.name == "float32" and a.audio.ndim == 1
+    assert build_longform(SHARED_DATA, minutes=1.0, seed=4).reference != a.reference
+
+
+@pytest.mark.shared
+def test_sparse_input_is_mostly_silence() -> None:
+    sparse = build_longform(SHARED_DATA, minutes=2.0, seed=1, speech_fraction=0.2)
+    assert sparse.duration_s == pytest.approx(120.0, abs=1.0)
+    assert 0.05 * 120 <= sparse.speech_s <= 0.2 * 120 + 0.5
+    assert sparse.audio.size == round(sparse.duration_s * SAMPLE_RATE)
+
+
+def test_bench_says_what_is_missing_without_shared(tmp_path: Path) -> None:
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "twi_asr.bench",
+            "--shared",
+            str(tmp_path / "nowhere"),
+            "--out",
+            str(tmp_path),
+        ],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert proc.returncode == 2
+    assert "needs ../shared" in proc.stderr and "nowhere" in proc.stderr
+
+
+@pytest.mark.shared
+@pytest.mark.timeout(180)
+def test_quick_bench_runs_end_to_end(tmp_path: Path) -> None:
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "twi_asr.bench",
+            "--quick",
+            "--shared",
+            str(SHARED_DIR),
+            "--contenders",
+            "ctranslate2,faster_whisper_batched",
+            "--out",
+            str(tmp_path),
+        ],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=170,
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    report = json.loads((tmp_path / "bench.json").read_text(encoding="utf-8"))
+    assert (tmp_path / "bench.png").stat().st_size > 10_000
+    assert [i["name"] for i in report["inputs"]] == ["speech", "sparse20"]
+    labels = [r["label"] for r in report["results"]]
+    assert labels == ["ctranslate2", "faster_whisper_batched"]
+    for r in report["results"]:
+        assert r["device"] == "cpu" and r["dtype"].startswith("int8")
+        assert r["load_s"] > 0 and r["peak_rss_mb"] > 100
+        speech = r["inputs"]["speech"]
+        assert speech["x_real_time"] > 1.0 and speech["rtf"] > 0
+        assert speech["wer"]["wer"] <= 0.25, speech["text"]
+    assert "ctranslate2" in proc.stdout and "x RT" in proc.stdout

@@ -1,0 +1,286 @@
+"""``make bench``: throughput and accuracy of our engines against the baselines, side by side.
+
+Same machine, same Whisper base weights, same audio for every contender:
+
+* ``speech``: ~10 minutes of real English speech (LibriSpeech, LibriVox, CMU Arctic, JFK,
+  MFA clips from ../shared, with reference transcripts) with seeded 0.5-3 s pauses;
+* ``sparse20``: 10 minutes that are 80 % silence (the same kind of speech, 20 %).
+
+Each contender runs in its own process (clean cold-load time and peak memory), several times
+per input within a time budget; medians are reported, with ratios against baseline A (the
+seed's transformers pipeline). Output: ``bench-results/bench.json``, ``bench-results/bench.png``
+and a table on stdout. ``--device cuda`` runs FP16 and sweeps the batch size.
+
+    python -m twi_asr.bench                # the default: fits in ~15 minutes on 2 CPU cores
+    python -m twi_asr.bench --quick        # 30 s inputs, one run: a smoke test
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from twi_asr.bench_data import LongForm, build_longform
+from twi_asr.bench_metrics import word_error_rate
+from twi_asr.bench_worker import CONTENDERS
+from twi_asr.models import PROJECT_ROOT, default_model_dir
+
+SHARED_DIR = PROJECT_ROOT.parent / "shared"
+DEFAULT_OUT = PROJECT_ROOT / "bench-results"
+BASELINE = "baseline_a"
+OURS = "ctranslate2"
+CUDA_BATCH_SWEEP = (4, 8, 16, 32)
+SWEPT = ("ctranslate2", "transformers")  # contenders whose batch size the CUDA sweep varies
+SPARSE_SPEECH_FRACTION = 0.2
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(
+        prog="python -m twi_asr.bench",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    p.add_argument("--shared", type=Path, default=SHARED_DIR, help="../shared (models/whisper-base, data/)")
+    p.add_argument("--out", type=Path, default=DEFAULT_OUT)
+    p.add_argument("--device", choices=("cpu", "cuda"), default="cpu")
+    p.add_argument("--minutes", type=float, default=10.0, help="length of the speech input")
+    p.add_argument(
+        "--sparse-minutes", type=float, default=10.0, help="length of the 80 %%-silence input (0: skip)"
+    )
+    p.add_argument("--runs", type=int, default=3, help="runs per input (medians); fewer when over budget")
+    p.add_argument(
+        "--budget-s",
+        type=float,
+        default=200.0,
+        help="per contender: no new run starts after this many seconds (each input gets at least one run)",
+    )
+    p.add_argument(
+        "--contenders", default=",".join(CONTENDERS), help=f"comma-separated subset of {CONTENDERS}"
+    )
+    p.add_argument(
+        "--batch-sizes",
+        default=None,
+        help="comma-separated batch sizes to sweep for our engines (default: none on CPU, "
+        f"{','.join(map(str, CUDA_BATCH_SWEEP))} on CUDA)",
+    )
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument(
+        "--quick", action="store_true", help="30 s inputs, one run each: a smoke test of the harness"
+    )
+    args = p.parse_args(argv)
+    if args.quick:
+        args.minutes, args.sparse_minutes, args.runs = 0.5, 0.5, 1
+    args.contenders = [c.strip() for c in args.contenders.split(",") if c.strip()]
+    unknown = sorted(set(args.contenders) - set(CONTENDERS))
+    if unknown:
+        p.error(f"unknown contender(s) {', '.join(unknown)}; choose from {', '.join(CONTENDERS)}")
+    if args.batch_sizes is None:
+        args.batch_sizes = list(CUDA_BATCH_SWEEP) if args.device == "cuda" else []
+    else:
+        args.batch_sizes = [int(b) for b in str(args.batch_sizes).split(",") if b.strip()]
+    return args
+
+
+def _write_inputs(folder: Path, inputs: list[LongForm]) -> None:
+    meta = []
+    for lf in inputs:
+        np.save(folder / f"{lf.name}.npy", lf.audio)
+        meta.append({"name": lf.name, "file": f"{lf.name}.npy"})
+    (folder / "inputs.json").write_text(json.dumps(meta), encoding="utf-8")
+
+
+def _run_contender(
+    args: argparse.Namespace,
+    contender: str,
+    batch_size: int | None,
+    folder: Path,
+    hf_dir: Path,
+    ct2_dir: Path,
+) -> dict[str, Any]:
+    label = contender if batch_size is None else f"{contender}[bs={batch_size}]"
+    out = folder / f"{label}.json"
+    cmd = [
+        sys.executable, "-m", "twi_asr.bench_worker",
+        "--contender", contender, "--inputs", str(folder), "--out", str(out),
+        "--hf-model", str(hf_dir), "--ct2-model", str(ct2_dir), "--device", args.device,
+        "--runs", str(args.runs), "--budget-s", str(args.budget_s),
+    ]  # fmt: skip
+    if batch_size is not None:
+        cmd += ["--batch-size", str(batch_size)]
+    print(f"- {label}", file=sys.stderr, flush=True)
+    started = time.perf_counter()
+    proc = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=sys.stderr, text=True, check=False)
+    if proc.returncode != 0 or not out.is_file():
+        return {"label": label, "contender": contender, "error": f"worker exited with {proc.returncode}"}
+    result: dict[str, Any] = json.loads(out.read_text(encoding="utf-8"))
+    result["label"] = label
+    result["process_wall_s"] = round(time.perf_counter() - started, 1)
+    return result
+
+
+def _score(result: dict[str, Any], inputs: list[LongForm], hf_dir: Path) -> None:
+    """Medians, throughput and WER per input, in place."""
+    for lf in inputs:
+        item = result["inputs"].get(lf.name)
+        if not item:
+            continue
+        median = statistics.median(item["wall_s"])
+        item["runs"] = len(item["wall_s"])
+        item["median_wall_s"] = round(median, 3)
+        item["x_real_time"] = round(lf.duration_s / median, 2)
+        item["rtf"] = round(median / lf.duration_s, 4)
+        item["wer"] = word_error_rate(lf.reference, item["text"], str(hf_dir)).as_dict()
+
+
+def _ratios(results: list[dict[str, Any]], inputs: list[LongForm]) -> None:
+    base = next((r for r in results if r["label"] == BASELINE and "error" not in r), None)
+    if base is None:
+        return
+    for r in results:
+        for lf in inputs:
+            mine, theirs = r.get("inputs", {}).get(lf.name), base["inputs"].get(lf.name)
+            if mine and theirs:
+                mine["speedup_vs_baseline_a"] = round(theirs["median_wall_s"] / mine["median_wall_s"], 2)
+
+
+def _table(results: list[dict[str, Any]], inputs: list[LongForm]) -> str:
+    head = (
+        f"{'contender':28} {'input':9} {'runs':>4} {'wall s':>7} {'x RT':>6} {'RTF':>7} {'vs A':>6} "
+        f"{'WER %':>6} {'S/D/I':>11} {'load s':>7} {'RSS MB':>7} {'GPU MB':>7}"
+    )
+    lines = [head, "-" * len(head)]
+    for r in results:
+        if "error" in r:
+            lines.append(f"{r['label']:28} ERROR: {r['error']}")
+            continue
+        for lf in inputs:
+            it = r["inputs"].get(lf.name)
+            if not it:
+                continue
+            w = it["wer"]
+            sdi = f"{w['substitutions']}/{w['deletions']}/{w['insertions']}"
+            speedup = it.get("speedup_vs_baseline_a", float("nan"))
+            lines.append(
+                f"{r['label']:28} {lf.name:9} {it['runs']:>4} {it['median_wall_s']:>7.1f} "
+                f"{it['x_real_time']:>6.1f} {it['rtf']:>7.4f} {speedup:>6.2f} {w['wer'] * 100:>6.2f} "
+                f"{sdi:>11} {r['load_s']:>7.1f} {r['peak_rss_mb']:>7.0f} {r['peak_gpu_mb'] or 0:>7.0f}"
+            )
+    return "\n".join(lines)
+
+
+def _chart(results: list[dict[str, Any]], inputs: list[LongForm], path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    ok = [r for r in results if "error" not in r]
+    labels = [r["label"] for r in ok]
+    fig, axes = plt.subplots(1, 2, figsize=(13, 4.8))
+    width = 0.8 / max(1, len(inputs))
+    for k, lf in enumerate(inputs):
+        xs = [i + k * width for i in range(len(ok))]
+        speed = [r["inputs"].get(lf.name, {}).get("x_real_time", 0.0) for r in ok]
+        wer = [r["inputs"].get(lf.name, {}).get("wer", {}).get("wer", 0.0) * 100 for r in ok]
+        axes[0].bar(xs, speed, width, label=f"{lf.name} ({lf.duration_s / 60:.1f} min)")
+        axes[1].bar(xs, wer, width, label=lf.name)
+    for ax, title in zip(
+        axes, ("throughput (x real time, higher is better)", "WER % (lower is better)"), strict=True
+    ):
+        ax.set_title(title)
+        ax.set_xticks([i + width * (len(inputs) - 1) / 2 for i in range(len(ok))])
+        ax.set_xticklabels(labels, rotation=20, ha="right", fontsize=8)
+        ax.legend(fontsize=8)
+        ax.grid(axis="y", alpha=0.3)
+    device = ok[0]["device"] if ok else "?"
+    fig.suptitle(f"Whisper base, {device}: same weights, same audio")
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    hf_dir, data_dir = args.shared / "models" / "whisper-base", args.shared / "data"
+    if not (hf_dir / "config.json").is_file() or not data_dir.is_dir():
+        print(
+            f"make bench needs ../shared (Whisper base in transformers format and the test data): "
+            f"not found at {args.shared}. Pass --shared <dir> if it lives elsewhere.",
+            file=sys.stderr,
+        )
+        return 2
+    ct2_dir = default_model_dir()
+    started = time.perf_counter()
+    inputs = [build_longform(data_dir, args.minutes, seed=args.seed)]
+    if args.sparse_minutes > 0:
+        inputs.append(build_longform(data_dir, args.sparse_minutes, args.seed + 1, SPARSE_SPEECH_FRACTION))
+    for lf in inputs:
+        print(
+            f"input {lf.name}: {lf.duration_s:.0f} s, {lf.speech_s:.0f} s speech in {lf.clips} clips",
+            file=sys.stderr,
+        )
+    args.out.mkdir(parents=True, exist_ok=True)
+    results: list[dict[str, Any]] = []
+    with tempfile.TemporaryDirectory(prefix="twi-bench-") as tmp:
+        folder = Path(tmp)
+        _write_inputs(folder, inputs)
+        for contender in args.contenders:
+            sizes: list[int | None] = [None]
+            if contender in SWEPT:
+                sizes += [b for b in args.batch_sizes]
+            for size in sizes:
+                result = _run_contender(args, contender, size, folder, hf_dir, ct2_dir)
+                if "error" not in result:
+                    _score(result, inputs, hf_dir)
+                results.append(result)
+    _ratios(results, inputs)
+    report = {
+        "machine": {
+            "platform": platform.platform(),
+            "processor": platform.processor() or platform.machine(),
+            "cpu_cores": _cores(),
+            "device": args.device,
+        },
+        "settings": {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(args).items()},
+        "inputs": [
+            {
+                "name": lf.name,
+                "duration_s": round(lf.duration_s, 2),
+                "speech_s": lf.speech_s,
+                "clips": lf.clips,
+                "reference": lf.reference,
+            }
+            for lf in inputs
+        ],
+        "results": results,
+        "total_s": round(time.perf_counter() - started, 1),
+    }
+    (args.out / "bench.json").write_text(json.dumps(report, indent=1, ensure_ascii=False), encoding="utf-8")
+    table = _table(results, inputs)
+    print(table)
+    if any("error" not in r for r in results):
+        _chart(results, inputs, args.out / "bench.png")
+    print(f"\nwrote {args.out / 'bench.json'} and {args.out / 'bench.png'} in {report['total_s']:.0f} s")
+    return 0 if all("error" not in r for r in results) else 1
+
+
+def _cores() -> int:
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not Linux
+        return os.cpu_count() or 1
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -66,8 +66,9 @@ def _unelide(text: str) -> str:
     forms such as "tatter'd" and "feed'st" (LibriVox Shakespeare) are written out
     ("tattered", "feedst"): the normaliser would otherwise expand them as modern
     contractions ("tatter would", "feed saint") and count a correct word as two errors.
+    Likewise the transcript convention "yknow" is written "you know", as spoken.
     """
-    text = text.translate(_QUOTES)
+    text = _YKNOW.sub("you know", text.translate(_QUOTES))
     text = _ELIDED_ST.sub(r"\1st", text)
     return _ELIDED_ED.sub(
         lambda m: m.group(0) if m.group(1).lower() in _D_CONTRACTIONS else m.group(1) + "ed", text
@@ -75,6 +76,7 @@ def _unelide(text: str) -> str:
 
 
 _QUOTES = str.maketrans({"\u2019": "'", "\u2018": "'", "\u02bc": "'"})
+_YKNOW = re.compile(r"\by'?know\b", re.IGNORECASE)  # MFA transcripts write "you know" as "yknow"
 _ELIDED_ST = re.compile(r"\b(\w+)'st\b")
 _ELIDED_ED = re.compile(r"\b(\w+)'d\b")
 # the modern "'d" contractions ("he'd" = he would/had) that the normaliser should expand

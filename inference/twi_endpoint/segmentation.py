@@ -45,7 +45,7 @@ class SegmentationOptions:
     min_silence_s: float = 0.3  # a region ends only after this much silence
     min_speech_s: float = 0.1  # shorter blips are dropped (clicks, breaths)
     pad_s: float = 0.4  # kept on both sides of each region, so soft onsets/offsets survive
-    max_window_s: float = 30.0  # Whisper's receptive field
+    max_window_s: float = 29.0  # Whisper sees 30 s; the engine adds a 1 s quiet tail
     min_split_s: float = 10.0  # a forced cut (no pause in 30 s) leaves at least this before it
     min_piece_s: float = 1.0  # a region is not cut to fill a window with less than this
 

@@ -7,9 +7,11 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 MODEL ?=
-ENGINE ?= transformers
+ENGINE ?=
 OUT ?= model.tar.gz
 PYTEST_ARGS ?=
+# jsii (under aws-cdk-lib) warns on every run that Node 20 is past its end of life; it works.
+export JSII_SILENCE_WARNING_DEPRECATED_NODE_VERSION := 1
 
 .PHONY: help setup ffmpeg node test test-fast lint types check demo bench package synth deploy clean
 
@@ -68,7 +70,7 @@ bench: setup
 
 package: setup
 	@test -n "$(MODEL)" || { echo "usage: make package MODEL=<model dir> [ENGINE=transformers|ctranslate2]"; exit 2; }
-	$(PY) -m twi_asr.package --model "$(MODEL)" --engine $(ENGINE) --out $(OUT)
+	$(PY) -m twi_asr.package --model "$(MODEL)" $(if $(ENGINE),--engine $(ENGINE)) --out $(OUT)
 
 # Offline: no AWS credentials, no lookups, no version check, no notices or telemetry.
 # Options: CDK_ARGS='-c min_instances=1 -c model_data=s3://bucket/model.tar.gz' (see README).

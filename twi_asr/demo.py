@@ -173,7 +173,8 @@ def _report(
         rtf = metadata.get("rtf") if isinstance(metadata, dict) else None
         wer = word_error_rate(reference.text, transcript)
         print(f"reference:  {reference.text}")
-        print(f"WER {wer:.1%}, metadata.rtf {rtf}")
+        speed = f"{rtf:.3f} ({1 / rtf:.1f}x real time)" if isinstance(rtf, float) and rtf > 0 else rtf
+        print(f"WER {wer:.1%}, metadata.rtf {speed}")
     print(
         f"\ndemo: {'done' if ok else 'FAILED'} in {elapsed:.1f} s (stack start to last result)",
         file=sys.stderr,

@@ -173,12 +173,15 @@ def write_archive(out: Path, model_dir: Path | None, code_dir: Path = CODE_DIR) 
 def package(
     model_dir: Path | None,
     out: Path,
-    engine: str = "transformers",
+    engine: str | None = None,
     code_dir: Path = CODE_DIR,
 ) -> PackageResult:
-    """Package ``model_dir`` for ``engine``, converting transformers -> CTranslate2 when asked."""
+    """Package ``model_dir`` for ``engine``, converting transformers -> CTranslate2 when asked.
+
+    ``engine=None`` keeps the model's own format.
+    """
     start = time.perf_counter()
-    if engine not in ENGINES:
+    if engine is not None and engine not in ENGINES:
         raise PackageError(f"unknown engine {engine!r}: expected one of {', '.join(ENGINES)}")
     if model_dir is None:
         members = write_archive(out, None, code_dir)
@@ -186,6 +189,7 @@ def package(
     if not model_dir.is_dir():
         raise PackageError(f"model directory {model_dir} does not exist")
     found = model_format(model_dir)
+    engine = engine or found
     if found == "ctranslate2" and engine == "transformers":
         raise PackageError(
             f"{model_dir} is a CTranslate2 model ({CT2_MARKER}); it cannot be turned back into a "
@@ -214,8 +218,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--engine",
         choices=ENGINES,
-        default="transformers",
-        help="ctranslate2 converts a transformers checkpoint (float16) for faster-whisper",
+        default=None,
+        help="default: keep the model's format; ctranslate2 converts a transformers checkpoint "
+        "(float16) for faster-whisper",
     )
     parser.add_argument("--out", type=Path, default=Path("model.tar.gz"))
     args = parser.parse_args(argv)

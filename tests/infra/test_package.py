@@ -30,7 +30,7 @@ def code_dir(tmp_path: Path) -> Path:
 def test_ct2_model_with_project_code(ct2_model_dir: Path, tmp_path: Path) -> None:
     """The real inference/ ships as code/, model files at the root, no bytecode caches."""
     out = tmp_path / "model.tar.gz"
-    result = package(ct2_model_dir, out, engine="ctranslate2")
+    result = package(ct2_model_dir, out)  # no engine given: the model's own format is kept
     names = _names(out)
     assert result.engine == "ctranslate2" and not result.converted
     assert list(result.members) == names

@@ -16,6 +16,7 @@ import librosa
 import numpy as np
 import pytest
 from twi_endpoint.ct2_engine import CTranslate2Engine, load_ctranslate2_engine
+from twi_endpoint.errors import InvalidRequestError, ModelLoadError
 from twi_endpoint.segmentation import (
     FRAME_S,
     SegmentationOptions,
@@ -163,18 +164,18 @@ def test_rejects_bad_audio(engine: CTranslate2Engine) -> None:
 
 def test_rejects_unknown_language_and_task(engine: CTranslate2Engine, data_clips: dict) -> None:
     audio = _load(data_clips["librivox_0880.wav"].path)
-    with pytest.raises(ValueError, match="unsupported language 'tw'"):
+    with pytest.raises(InvalidRequestError, match="unsupported language 'tw'"):
         engine.transcribe(audio, DecodeOptions(language="tw"))
-    with pytest.raises(ValueError, match="unsupported task"):
+    with pytest.raises(InvalidRequestError, match="unsupported task"):
         engine.transcribe(audio, DecodeOptions(language="en", task="summarize"))
 
 
 def test_load_rejects_what_is_not_a_ctranslate2_model(tmp_path: Path, ct2_model_dir: Path) -> None:
-    with pytest.raises(FileNotFoundError, match=r"missing model\.bin"):
+    with pytest.raises(ModelLoadError, match=r"missing model\.bin"):
         load_ctranslate2_engine(tmp_path)
-    with pytest.raises(ValueError, match="unsupported device 'tpu'"):
+    with pytest.raises(ModelLoadError, match="unsupported device 'tpu'"):
         load_ctranslate2_engine(ct2_model_dir, device="tpu")
-    with pytest.raises(ValueError, match="batch_size"):
+    with pytest.raises(ModelLoadError, match="batch_size"):
         load_ctranslate2_engine(ct2_model_dir, device="cpu", batch_size=0)
 
 

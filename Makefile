@@ -66,7 +66,7 @@ demo: setup
 	$(PY) -m twi_asr.demo $(if $(MODEL),--model $(MODEL))
 
 bench: setup
-	$(PY) -m twi_asr.bench
+	$(PY) -m twi_asr.bench $(BENCH_ARGS)
 
 package: setup
 	@test -n "$(MODEL)" || { echo "usage: make package MODEL=<model dir> [ENGINE=transformers|ctranslate2]"; exit 2; }

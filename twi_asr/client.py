@@ -213,12 +213,12 @@ class TwiAsrClient:
             if waited > timeout_s:
                 raise TimeoutError(f"no answer from endpoint {endpoint!r} after {timeout_s:.0f} s")
             if not hinted and waited > COLD_START_HINT_S and on_wait is not None:
-                on_wait(self._warming_message(endpoint))
+                on_wait(self.warming_message(endpoint))
                 hinted = True
             time.sleep(delay)
             delay = min(delay * 1.5, MAX_POLL_S)
 
-    def _warming_message(self, endpoint: str) -> str:
+    def warming_message(self, endpoint: str) -> str:
         try:
             described = self._session.client("sagemaker").describe_endpoint(EndpointName=endpoint)
             count = sum(v.get("CurrentInstanceCount", 0) for v in described.get("ProductionVariants", []))

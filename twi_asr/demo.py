@@ -13,7 +13,6 @@ from __future__ import annotations
 import argparse
 import csv
 import json
-import re
 import sys
 import time
 from dataclasses import dataclass
@@ -21,6 +20,7 @@ from pathlib import Path
 
 from twi_lambdas import names
 
+from twi_asr.bench_metrics import word_error_rate
 from twi_asr.local.config import LocalConfig
 from twi_asr.local.stack import LocalStack
 from twi_asr.models import PROJECT_ROOT
@@ -46,23 +46,6 @@ def reference_for(clip: str, data_dir: Path = DATA_DIR) -> Reference:
             if row["file"] == clip:
                 return Reference(row["reference"], float(row["duration_s"]))
     raise KeyError(f"{clip} is not listed in {data_dir / 'manifest.tsv'}")
-
-
-def normalise(text: str) -> list[str]:
-    """Lower-case words without punctuation: enough to compare Whisper with a reference."""
-    return re.sub(r"[^\w\s']", " ", text.lower()).split()
-
-
-def word_error_rate(reference: str, hypothesis: str) -> float:
-    """(substitutions + deletions + insertions) / reference words, by edit distance."""
-    ref, hyp = normalise(reference), normalise(hypothesis)
-    previous = list(range(len(hyp) + 1))
-    for i, word in enumerate(ref, start=1):
-        current = [i]
-        for j, other in enumerate(hyp, start=1):
-            current.append(min(previous[j] + 1, current[j - 1] + 1, previous[j - 1] + (word != other)))
-        previous = current
-    return previous[-1] / max(1, len(ref))
 
 
 class Progress:
@@ -171,7 +154,7 @@ def _report(
         transcript = str(document.get("transcript", ""))
         metadata = document.get("metadata", {})
         rtf = metadata.get("rtf") if isinstance(metadata, dict) else None
-        wer = word_error_rate(reference.text, transcript)
+        wer = word_error_rate(reference.text, transcript).wer
         print(f"reference:  {reference.text}")
         speed = f"{rtf:.3f} ({1 / rtf:.1f}x real time)" if isinstance(rtf, float) and rtf > 0 else rtf
         print(f"WER {wer:.1%}, metadata.rtf {speed}")

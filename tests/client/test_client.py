@@ -15,10 +15,10 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import jiwer
 import pytest
 import srt
 
+from twi_asr.bench_metrics import word_error_rate
 from twi_asr.local.config import ENV_WORKDIR, FAKE_ACCESS_KEY_ID, FAKE_SECRET_ACCESS_KEY
 from twi_asr.local.stack import LocalStack
 
@@ -62,10 +62,7 @@ def run(args: list[str], env: dict[str, str], cwd: Path = ROOT) -> subprocess.Co
 
 
 def wer(reference: str, hypothesis: str) -> float:
-    def norm(text: str) -> str:
-        return re.sub(r"[^\w\s']", " ", text.lower())
-
-    return float(jiwer.wer(norm(reference), norm(hypothesis)))
+    return word_error_rate(reference, hypothesis).wer
 
 
 def test_submit_wait_prints_three_transcripts(cli_env: dict[str, str], data_clips: dict[str, Any]) -> None:

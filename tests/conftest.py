@@ -1,13 +1,15 @@
 """Shared test fixtures: where the test audio and models are.
 
 `tests/data` ships with the project (public-domain / CC0 clips, see its manifest.tsv) and is
-always there. `../shared` (bigger models and data) exists in CI and on developer machines;
+always there. `../shared` (bigger models and data) exists in CI and on developer machines
+(``TWI_ASR_SHARED`` points elsewhere);
 tests that need it are marked `shared` and skip with the reason when it is absent.
 """
 
 from __future__ import annotations
 
 import csv
+import os
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
@@ -16,7 +18,7 @@ import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
 DATA_DIR = ROOT / "tests" / "data"
-SHARED_DIR = ROOT.parent / "shared"
+SHARED_DIR = Path(os.environ.get("TWI_ASR_SHARED") or ROOT.parent / "shared")  # a copy elsewhere
 SHARED_DATA = SHARED_DIR / "data"
 SHARED_WHISPER_BASE = SHARED_DIR / "models" / "whisper-base"
 SHARED_REASON = f"needs ../shared (test models and data), not found at {SHARED_DIR}"

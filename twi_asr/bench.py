@@ -31,12 +31,12 @@ from typing import Any
 
 import numpy as np
 
-from twi_asr.bench_data import LongForm, build_longform
+from twi_asr.bench_data import LongForm, build_longform, load_longforms, save_longforms
 from twi_asr.bench_metrics import word_error_rate
 from twi_asr.bench_worker import CONTENDERS
 from twi_asr.models import PROJECT_ROOT, default_model_dir
 
-SHARED_DIR = PROJECT_ROOT.parent / "shared"
+SHARED_DIR = Path(os.environ.get("TWI_ASR_SHARED") or PROJECT_ROOT.parent / "shared")
 DEFAULT_OUT = PROJECT_ROOT / "bench-results"
 BASELINE = "baseline_a"
 OURS = "ctranslate2"
@@ -73,6 +73,21 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         default=None,
         help="comma-separated batch sizes to sweep for our engines (default: none on CPU, "
         f"{','.join(map(str, CUDA_BATCH_SWEEP))} on CUDA)",
+    )
+    p.add_argument("--hf-model", type=Path, default=None, help="default: <shared>/models/whisper-base")
+    p.add_argument("--ct2-model", type=Path, default=None, help="default: the assembled CTranslate2 model")
+    p.add_argument(
+        "--save-inputs",
+        type=Path,
+        default=None,
+        help="build the inputs, write them to this folder (16-bit PCM, compressed) and stop: "
+        "to run the very same audio on another machine with --inputs-dir",
+    )
+    p.add_argument(
+        "--inputs-dir",
+        type=Path,
+        default=None,
+        help="inputs from --save-inputs (then ../shared/data is not needed)",
     )
     p.add_argument("--seed", type=int, default=0)
     p.add_argument(
@@ -210,47 +225,25 @@ def _chart(results: list[dict[str, Any]], inputs: list[LongForm], path: Path) ->
     plt.close(fig)
 
 
-def main(argv: list[str] | None = None) -> int:
-    args = parse_args(argv)
-    hf_dir, data_dir = args.shared / "models" / "whisper-base", args.shared / "data"
-    if not (hf_dir / "config.json").is_file() or not data_dir.is_dir():
-        print(
-            f"make bench needs ../shared (Whisper base in transformers format and the test data): "
-            f"not found at {args.shared}. Pass --shared <dir> if it lives elsewhere.",
-            file=sys.stderr,
-        )
-        return 2
-    ct2_dir = default_model_dir()
-    started = time.perf_counter()
+def _inputs(args: argparse.Namespace, data_dir: Path) -> list[LongForm]:
+    if args.inputs_dir is not None:
+        return load_longforms(args.inputs_dir)
     inputs = [build_longform(data_dir, args.minutes, seed=args.seed)]
     if args.sparse_minutes > 0:
         inputs.append(build_longform(data_dir, args.sparse_minutes, args.seed + 1, SPARSE_SPEECH_FRACTION))
-    for lf in inputs:
-        print(
-            f"input {lf.name}: {lf.duration_s:.0f} s, {lf.speech_s:.0f} s speech in {lf.clips} clips",
-            file=sys.stderr,
-        )
-    args.out.mkdir(parents=True, exist_ok=True)
-    results: list[dict[str, Any]] = []
-    with tempfile.TemporaryDirectory(prefix="twi-bench-") as tmp:
-        folder = Path(tmp)
-        _write_inputs(folder, inputs)
-        for contender in args.contenders:
-            sizes: list[int | None] = [None]
-            if contender in SWEPT:
-                sizes += [b for b in args.batch_sizes]
-            for size in sizes:
-                result = _run_contender(args, contender, size, folder, hf_dir, ct2_dir)
-                if "error" not in result:
-                    _score(result, inputs, hf_dir)
-                results.append(result)
-    _ratios(results, inputs)
-    report = {
+    return inputs
+
+
+def _report(
+    args: argparse.Namespace, inputs: list[LongForm], results: list[dict[str, Any]], started: float
+) -> dict[str, Any]:
+    return {
         "machine": {
             "platform": platform.platform(),
             "processor": platform.processor() or platform.machine(),
             "cpu_cores": _cores(),
             "device": args.device,
+            "gpu": _gpu_name() if args.device == "cuda" else None,
         },
         "settings": {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(args).items()},
         "inputs": [
@@ -266,13 +259,70 @@ def main(argv: list[str] | None = None) -> int:
         "results": results,
         "total_s": round(time.perf_counter() - started, 1),
     }
-    (args.out / "bench.json").write_text(json.dumps(report, indent=1, ensure_ascii=False), encoding="utf-8")
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    hf_dir = args.hf_model or args.shared / "models" / "whisper-base"
+    data_dir = args.shared / "data"
+    if not (hf_dir / "config.json").is_file() or (args.inputs_dir is None and not data_dir.is_dir()):
+        print(
+            f"make bench needs ../shared (Whisper base in transformers format and the test data): "
+            f"not found at {args.shared}. Pass --shared <dir> if it lives elsewhere.",
+            file=sys.stderr,
+        )
+        return 2
+    started = time.perf_counter()
+    inputs = _inputs(args, data_dir)
+    for lf in inputs:
+        print(
+            f"input {lf.name}: {lf.duration_s:.0f} s, {lf.speech_s:.0f} s speech in {lf.clips} clips",
+            file=sys.stderr,
+        )
+    if args.save_inputs is not None:
+        save_longforms(inputs, args.save_inputs)
+        print(f"wrote the inputs to {args.save_inputs}", file=sys.stderr)
+        return 0
+    ct2_dir = args.ct2_model or default_model_dir()
+    args.out.mkdir(parents=True, exist_ok=True)
+    json_path = args.out / "bench.json"
+    results: list[dict[str, Any]] = []
+    with tempfile.TemporaryDirectory(prefix="twi-bench-") as tmp:
+        folder = Path(tmp)
+        _write_inputs(folder, inputs)
+        for contender in args.contenders:
+            sizes: list[int | None] = [None]
+            if contender in SWEPT:
+                sizes += [b for b in args.batch_sizes]
+            for size in sizes:
+                result = _run_contender(args, contender, size, folder, hf_dir, ct2_dir)
+                if "error" not in result:
+                    _score(result, inputs, hf_dir)
+                results.append(result)
+                _ratios(results, inputs)
+                # written after every contender: an interrupted run keeps what it measured
+                report = _report(args, inputs, results, started)
+                json_path.write_text(json.dumps(report, indent=1, ensure_ascii=False), encoding="utf-8")
     table = _table(results, inputs)
     print(table)
     if any("error" not in r for r in results):
         _chart(results, inputs, args.out / "bench.png")
-    print(f"\nwrote {args.out / 'bench.json'} and {args.out / 'bench.png'} in {report['total_s']:.0f} s")
+    print(f"\nwrote {json_path} and {args.out / 'bench.png'} in {report['total_s']:.0f} s")
     return 0 if all("error" not in r for r in results) else 1
+
+
+def _gpu_name() -> str | None:
+    try:
+        out = subprocess.run(
+            ["nvidia-smi", "--query-gpu=name,memory.total,driver_version", "--format=csv,noheader"],
+            capture_output=True,
+            text=True,
+            timeout=10,
+            check=False,
+        ).stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return out or None
 
 
 def _cores() -> int:

@@ -145,3 +145,37 @@ def build_longform(
         speech_s=round(real_speech, 3),
         clips=len(chosen),
     )
+
+
+def save_longforms(inputs: list[LongForm], folder: Path) -> None:
+    """Write ``inputs`` as 16-bit PCM (compressed) plus their references, for another machine.
+
+    16-bit PCM keeps the audio within 1.5e-5 of the float32 original (-96 dBFS), well under
+    the -70 dBFS room noise of the pauses, and halves the size: the inputs travel to a GPU
+    machine that cannot see ../shared.
+    """
+    import json
+
+    folder.mkdir(parents=True, exist_ok=True)
+    meta = []
+    for lf in inputs:
+        pcm = np.round(np.clip(lf.audio, -1.0, 1.0) * 32767.0).astype(np.int16)
+        np.savez_compressed(folder / f"{lf.name}.npz", pcm=pcm)
+        meta.append(
+            {"name": lf.name, "file": f"{lf.name}.npz", "reference": lf.reference,
+             "speech_s": lf.speech_s, "clips": lf.clips}
+        )  # fmt: skip
+    (folder / "inputs.json").write_text(json.dumps(meta, ensure_ascii=False, indent=1), encoding="utf-8")
+
+
+def load_longforms(folder: Path) -> list[LongForm]:
+    """Read what :func:`save_longforms` wrote."""
+    import json
+
+    meta = json.loads((folder / "inputs.json").read_text(encoding="utf-8"))
+    out = []
+    for item in meta:
+        with np.load(folder / item["file"]) as z:
+            audio = z["pcm"].astype(np.float32) / 32767.0
+        out.append(LongForm(item["name"], audio, item["reference"], item["speech_s"], item["clips"]))
+    return out

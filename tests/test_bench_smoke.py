@@ -9,8 +9,16 @@ from pathlib import Path
 
 import pytest
 
-from twi_asr.bench_data import MAX_PAUSE_S, MIN_PAUSE_S, SAMPLE_RATE, build_longform, english_clips
-from twi_asr.bench_metrics import word_error_rate
+from twi_asr.bench_data import (
+    MAX_PAUSE_S,
+    MIN_PAUSE_S,
+    SAMPLE_RATE,
+    build_longform,
+    english_clips,
+    load_longforms,
+    save_longforms,
+)
+from twi_asr.bench_metrics import SPELLING_FILE, word_error_rate
 
 ROOT = Path(__file__).resolve().parent.parent
 SHARED_DIR = ROOT.parent / "shared"  # as in conftest.py
@@ -24,6 +32,25 @@ def test_wer_uses_whisper_normalisation() -> None:
     assert word_error_rate("red green blue", "").deletions == 3
     with pytest.raises(ValueError, match="reference is empty"):
         word_error_rate(" ,. ", "text")
+
+
+def test_wer_uses_whispers_standard_spelling_map(tmp_path: Path) -> None:
+    # Whisper's english.json: British spellings are not recognition errors
+    assert word_error_rate("He counselled the colour guard", "he counseled the color guard").wer == 0.0
+    # a checkpoint's own normalizer.json takes precedence over the standard map
+    (tmp_path / SPELLING_FILE).write_text(json.dumps({"colour": "colr"}), encoding="utf-8")
+    assert word_error_rate("the colour", "the colr", str(tmp_path)).wer == 0.0
+    assert word_error_rate("counselled", "counseled", str(tmp_path)).substitutions == 1
+
+
+@pytest.mark.shared
+def test_saved_inputs_reload_as_the_same_audio(tmp_path: Path) -> None:
+    original = build_longform(SHARED_DATA, minutes=0.5, seed=1)
+    save_longforms([original], tmp_path)
+    (again,) = load_longforms(tmp_path)
+    assert (again.name, again.reference, again.clips) == (original.name, original.reference, original.clips)
+    assert again.audio.dtype.name == "float32" and again.audio.size == original.audio.size
+    assert float(abs(again.audio - original.audio).max()) <= 1.0 / 32767  # 16-bit PCM
 
 
 @pytest.mark.shared

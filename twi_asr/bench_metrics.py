@@ -16,9 +16,9 @@ from __future__ import annotations
 import functools
 import json
 import re
-from importlib import resources
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
+from importlib import resources
 from pathlib import Path
 
 SPELLING_FILE = "normalizer.json"  # British -> American spelling map the Hub's checkpoints ship

@@ -20,7 +20,7 @@ help:
 	@echo "make test     set up and run the whole test suite"
 	@echo "make check    lint + types + tests"
 	@echo "make bench    throughput/WER benchmark against the baselines"
-	@echo "make package  MODEL=<dir> [ENGINE=transformers|ctranslate2] -> model.tar.gz"
+	@echo "make package  MODEL=<dir> [ENGINE=ctranslate2|transformers] -> model.tar.gz (default: CTranslate2)"
 	@echo "make synth    synthesize the CDK stack (offline)   make deploy   cdk deploy"
 
 # --- set-up ----------------------------------------------------------------------------
@@ -69,7 +69,7 @@ bench: setup
 	$(PY) -m twi_asr.bench $(BENCH_ARGS)
 
 package: setup
-	@test -n "$(MODEL)" || { echo "usage: make package MODEL=<model dir> [ENGINE=transformers|ctranslate2]"; exit 2; }
+	@test -n "$(MODEL)" || { echo "usage: make package MODEL=<model dir> [ENGINE=ctranslate2|transformers]"; exit 2; }
 	$(PY) -m twi_asr.package --model "$(MODEL)" $(if $(ENGINE),--engine $(ENGINE)) --out $(OUT)
 
 # Offline: no AWS credentials, no lookups, no version check, no notices or telemetry.

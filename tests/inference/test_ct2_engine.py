@@ -15,7 +15,7 @@ from pathlib import Path
 import librosa
 import numpy as np
 import pytest
-from twi_endpoint.ct2_engine import CTranslate2Engine, load_ctranslate2_engine
+from twi_endpoint.ct2_engine import CTranslate2Engine, load_ctranslate2_engine, usable_cpu_count
 from twi_endpoint.errors import InvalidRequestError, ModelLoadError
 from twi_endpoint.segmentation import (
     FRAME_S,
@@ -67,6 +67,8 @@ def test_reports_what_really_runs(engine: CTranslate2Engine, ct2_model_dir: Path
     assert engine.dtype == engine._model.compute_type
     assert engine.model_name == ct2_model_dir.name
     assert engine.batch_size >= 1
+    # on CPU, replicas that split the cores between them decode windows side by side
+    assert engine.replicas == min(2, usable_cpu_count()) == engine._model.num_workers
 
 
 @pytest.mark.parametrize("name", sorted(CLIP_WER_BOUND))
@@ -271,3 +273,17 @@ def test_vad_finds_the_speech_in_a_real_clip(data_clips: dict) -> None:
     assert probs.size == -(-audio.size // 512)
     (window,) = plan_windows(probs, audio.size)
     assert 2.0 <= window.start_s <= 3.5 and 13.0 <= window.end_s <= 14.5
+
+
+def test_vad_in_parallel_pieces_finds_the_same_speech(data_clips: dict) -> None:
+    clip = _load(data_clips["jfk.mp3"].path)
+    audio = np.concatenate([part for _ in range(6) for part in (_room_noise(4.0), clip)])  # 90 s
+    whole, pieces = speech_probabilities(audio), speech_probabilities(audio, parts=3)
+    assert pieces.shape == whole.shape and pieces.dtype == np.float32
+    agree = np.mean((pieces >= 0.3) == (whole >= 0.3))
+    assert agree >= 0.98, f"only {agree:.1%} of the frames agree"
+    spans = [(round(w.start_s), round(w.end_s)) for w in plan_windows(pieces, audio.size)]
+    assert spans == [(round(w.start_s), round(w.end_s)) for w in plan_windows(whole, audio.size)]
+    assert np.array_equal(
+        speech_probabilities(audio[: 16000 * 20], parts=4), speech_probabilities(audio[: 16000 * 20])
+    )

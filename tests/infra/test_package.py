@@ -74,11 +74,11 @@ def test_transformers_checkpoint_as_is(hf_model_dir: Path, code_dir: Path, tmp_p
 def test_convert_to_ctranslate2_and_transcribe(
     hf_model_dir: Path, code_dir: Path, tmp_path: Path, data_clips: dict
 ) -> None:
-    """ENGINE=ctranslate2 converts the checkpoint; faster-whisper loads the result and decodes speech."""
+    """By default a transformers checkpoint is converted; faster-whisper loads it and decodes speech."""
     from faster_whisper import WhisperModel
 
     out = tmp_path / "model.tar.gz"
-    result = package(hf_model_dir, out, engine="ctranslate2", code_dir=code_dir)
+    result = package(hf_model_dir, out, code_dir=code_dir)  # no engine given: CTranslate2
     assert result.engine == "ctranslate2" and result.converted
     names = set(result.members)
     assert {"model.bin", "config.json", "tokenizer.json", "preprocessor_config.json"} <= names

@@ -1,4 +1,4 @@
-"""Whisper on CTranslate2 (through faster-whisper's model wrapper): batched, greedy, VAD-cut.
+"""Whisper on CTranslate2 (through faster-whisper's model wrapper): batched, beam 2, VAD-cut.
 
 Why it is fast *and* accurate on long recordings:
 
@@ -6,14 +6,15 @@ Why it is fast *and* accurate on long recordings:
   packs it into <=30 s windows cut only in pauses, so no word is split between windows and
   a recording that is mostly silence costs little;
 * the windows are independent, so they are encoded and decoded in batches (one GEMM instead
-  of many GEMVs per decoder step) with greedy search, without timestamp tokens;
-* a window whose greedy result looks broken (repetition loop, very low log-probability) is
+  of many GEMVs per decoder step) with a narrow beam (2), without timestamp tokens;
+* a window whose result looks broken (repetition loop, very low log-probability) is
   decoded again with beam search, so speed does not cost the rare hard window its accuracy;
 * a window the model itself calls "no speech" with low confidence in its text produces
   nothing, so a silent or noisy stretch yields an empty transcript, not invented text.
 
 The model is loaded once (:func:`load_ctranslate2_engine`) and reused by every request:
-int8 on CPU (threads = usable cores), float16 on CUDA.
+int8 on CPU (two replicas sharing the usable cores, working on different windows at once),
+float16 on CUDA.
 """
 
 from __future__ import annotations

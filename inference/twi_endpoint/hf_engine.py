@@ -6,6 +6,11 @@ start. We do not use transformers' chunked ASR pipeline: it cuts blindly and mer
 overlapping windows by token matching, which drops words at the joins (29 % WER without
 timestamps, 4-10 % with them, measured on 2.3 min of LibriVox with whisper-base under
 transformers 4.51.3).
+
+Whisper sometimes jumps over a sentence of a dense 30 s window. When Silero VAD is available
+(faster-whisper's bundled model), a window whose text is too short for the speech in it is
+decoded again as two halves cut at the quietest moment near its middle, as the CTranslate2
+engine does (see :func:`twi_endpoint.segmentation.looks_skipped`).
 """
 
 from __future__ import annotations
@@ -18,8 +23,9 @@ from typing import Any, Final
 import numpy as np
 
 from twi_endpoint.gate import peak_frame_dbfs
+from twi_endpoint.segmentation import looks_skipped, speech_seconds
 from twi_endpoint.types import SAMPLE_RATE, DecodeOptions, Segment, Transcription
-from twi_endpoint.windows import split_windows
+from twi_endpoint.windows import split_in_two, split_windows
 
 logger = logging.getLogger(__name__)
 
@@ -73,30 +79,15 @@ class TransformersEngine:
         self._eos = int(gen.eos_token_id if isinstance(gen.eos_token_id, int) else gen.eos_token_id[0])
 
     def transcribe(self, audio: np.ndarray, options: DecodeOptions) -> Transcription:
-        import torch
-
         audio = np.ascontiguousarray(audio, dtype=np.float32)
         # Silent stretches of a long recording are not decoded: Whisper invents text there.
         windows = [
             (s, e) for s, e in split_windows(audio) if peak_frame_dbfs(audio[s:e]) >= SILENT_WINDOW_DBFS
         ]
-        segments: list[Segment] = []
         languages: list[str] = []
-        for first in range(0, len(windows), self.batch_size):
-            batch = windows[first : first + self.batch_size]
-            features = self._processor.feature_extractor(
-                [audio[s:e] for s, e in batch], sampling_rate=SAMPLE_RATE, return_tensors="pt"
-            ).input_features.to(self.device, self._torch_dtype)
-            kwargs: dict[str, Any] = {"return_timestamps": True}
-            if self.multilingual:  # English-only checkpoints reject language/task
-                kwargs["task"] = options.task
-                langs = [options.language] * len(batch) if options.language else self._detect(features)
-                kwargs["language"] = langs
-                languages += langs
-            with torch.inference_mode():
-                sequences = self._model.generate(features, **kwargs)
-            for (start, end), tokens in zip(batch, sequences.tolist(), strict=True):
-                segments += self._segments(tokens, start / SAMPLE_RATE, end / SAMPLE_RATE)
+        per_window = self._decode(audio, windows, options, languages)
+        per_window = self._recover_skipped(audio, windows, per_window, options, languages)
+        segments = [segment for window_segments in per_window for segment in window_segments]
         language: str | None
         if options.language:
             language, source = options.language, "config"
@@ -111,6 +102,61 @@ class TransformersEngine:
             chunks=len(windows),
             language_source=source,
         )
+
+    def _decode(
+        self,
+        audio: np.ndarray,
+        windows: list[tuple[int, int]],
+        options: DecodeOptions,
+        languages: list[str],
+    ) -> list[list[Segment]]:
+        """Segments of each window, decoded ``batch_size`` windows at a time with timestamps."""
+        import torch
+
+        out: list[list[Segment]] = []
+        for first in range(0, len(windows), self.batch_size):
+            batch = windows[first : first + self.batch_size]
+            features = self._processor.feature_extractor(
+                [audio[s:e] for s, e in batch], sampling_rate=SAMPLE_RATE, return_tensors="pt"
+            ).input_features.to(self.device, self._torch_dtype)
+            kwargs: dict[str, Any] = {"return_timestamps": True}
+            if self.multilingual:  # English-only checkpoints reject language/task
+                kwargs["task"] = options.task
+                langs = [options.language] * len(batch) if options.language else self._detect(features)
+                kwargs["language"] = langs
+                languages += langs
+            with torch.inference_mode():
+                sequences = self._model.generate(features, **kwargs)
+            for (start, end), tokens in zip(batch, sequences.tolist(), strict=True):
+                out.append(self._segments(tokens, start / SAMPLE_RATE, end / SAMPLE_RATE))
+        return out
+
+    def _recover_skipped(
+        self,
+        audio: np.ndarray,
+        windows: list[tuple[int, int]],
+        per_window: list[list[Segment]],
+        options: DecodeOptions,
+        languages: list[str],
+    ) -> list[list[Segment]]:
+        """Decode again, as two halves, each window whose text is too short for its speech."""
+        probs = _speech_probabilities(audio) if windows else None
+        if probs is None:
+            return per_window
+        chars = [sum(len(s.text) for s in segs) for segs in per_window]
+        speech = [speech_seconds(probs, s, e) for s, e in windows]
+        skipped = looks_skipped(chars, speech)
+        if not skipped:
+            return per_window
+        logger.info("re-decoding %d window(s) whose text looks incomplete as halves", len(skipped))
+        halves = [half for i in skipped for half in split_in_two(audio, *windows[i])]
+        redone = self._decode(audio, halves, options, languages)
+        out = list(per_window)
+        for k, i in enumerate(skipped):
+            again = redone[2 * k] + redone[2 * k + 1]
+            if sum(len(s.text) for s in again) > chars[i]:
+                out[i] = again
+        return out
 
     def _detect(self, features: Any) -> list[str]:
         """Whisper's own language identification, one per window (recorded in the result).
@@ -178,6 +224,18 @@ def segments_from_tokens(
     if text_tokens:
         close(window_end - offset)
     return segments
+
+
+def _speech_probabilities(audio: np.ndarray) -> np.ndarray | None:
+    """Silero VAD probabilities, or None where faster-whisper (which bundles it) is missing."""
+    import importlib.util
+
+    if importlib.util.find_spec("faster_whisper") is None:
+        return None
+    from twi_endpoint.segmentation import speech_probabilities
+    from twi_endpoint.windows import usable_cores
+
+    return speech_probabilities(audio, parts=min(4, usable_cores()))
 
 
 def load_transformers_engine(

@@ -139,6 +139,34 @@ def speech_probabilities(audio: np.ndarray, parts: int = 1) -> np.ndarray:
         return np.concatenate(list(pool.map(run, range(parts))))
 
 
+SKIP_MIN_CHARS_PER_S = 7.0  # read speech runs at 13-19 characters per second of speech
+SKIP_MIN_RELATIVE_RATE = 0.6  # ... or this share of the recording's own median rate
+SKIP_MIN_SPEECH_S = 5.0  # too little speech to judge below this
+
+
+def speech_seconds(probs: np.ndarray, start: int, end: int, threshold: float = 0.3) -> float:
+    """Seconds the VAD calls speech between samples ``start`` and ``end``."""
+    return float(np.count_nonzero(probs[start // VAD_FRAME : -(-end // VAD_FRAME)] >= threshold)) * FRAME_S
+
+
+def looks_skipped(chars: Sequence[int], speech_s: Sequence[float]) -> list[int]:
+    """Indices of windows whose text (``chars`` characters) is too short for their speech.
+
+    Whisper occasionally jumps over part of a dense window (a whole sentence deleted). The
+    VAD tells how much speech a window holds, so a text of a few characters per second of
+    speech gives the skip away: fewer than ``SKIP_MIN_CHARS_PER_S``, or than
+    ``SKIP_MIN_RELATIVE_RATE`` times this recording's median rate when 3 or more windows
+    can be judged. Windows with no text are left alone (silence, or a language issue).
+    """
+    judged = [i for i, (c, s) in enumerate(zip(chars, speech_s, strict=True)) if c and s >= SKIP_MIN_SPEECH_S]
+    floor = SKIP_MIN_CHARS_PER_S
+    if len(judged) >= 3:
+        floor = max(
+            floor, SKIP_MIN_RELATIVE_RATE * float(np.median([chars[i] / speech_s[i] for i in judged]))
+        )
+    return [i for i in judged if chars[i] < floor * speech_s[i]]
+
+
 def speech_regions(probs: np.ndarray, options: SegmentationOptions) -> list[tuple[int, int]]:
     """Speech regions as ``(first_frame, end_frame)`` pairs (end exclusive), unpadded.
 

@@ -8,6 +8,7 @@ needed, deterministic, and a few milliseconds per hour of audio.
 
 from __future__ import annotations
 
+import os
 from typing import Final
 
 import numpy as np
@@ -35,3 +36,24 @@ def split_windows(audio: np.ndarray, max_samples: int = N_SAMPLES) -> list[tuple
         pos = cut
     windows.append((pos, n))
     return windows
+
+
+def split_in_two(audio: np.ndarray, start: int, end: int) -> list[tuple[int, int]]:
+    """``[start, end)`` as two ranges cut at the quietest 100 ms within its middle fifth."""
+    lo = start + (end - start) * 2 // 5
+    frames = (end - start) // 5 // PAUSE_FRAME
+    region = audio[lo : lo + frames * PAUSE_FRAME]
+    if frames == 0 or region.size < frames * PAUSE_FRAME:  # too short to search: the middle
+        middle = (start + end) // 2
+        return [(start, middle), (middle, end)]
+    energy = np.square(region, dtype=np.float32).reshape(frames, PAUSE_FRAME).sum(axis=1)
+    cut = lo + int(np.argmin(energy)) * PAUSE_FRAME + PAUSE_FRAME // 2
+    return [(start, cut), (cut, end)]
+
+
+def usable_cores() -> int:
+    """Cores this process may run on (cgroup/affinity aware), at least 1."""
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except AttributeError:  # not on Linux
+        return max(1, os.cpu_count() or 1)

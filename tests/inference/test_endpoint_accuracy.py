@@ -22,12 +22,12 @@ Clip = tuple[Path, float, str]  # path, duration_s, reference
 
 
 # Measured 2026-11-25 on the 18 clips of ../shared/data/en (122 s), CPU, language=en:
-# transformers whisper-base fp32 0.034, CTranslate2 whisper-base int8 0.037.
+# transformers whisper-base fp32 0.034, CTranslate2 whisper-base int8 0.043 (beam 2; greedy 0.037).
 EN_WER_BOUND = {"transformers": 0.06, "ctranslate2": 0.06}
 LONG_MIN_SECONDS = 300.0
 GAP_SECONDS = 1.5  # silence between concatenated recordings, like pauses between speakers
 # Measured on the 5.2 min (310 s) concatenation below, CPU: transformers 0.064 (13 windows,
-# RTF 0.46), CTranslate2 0.069 (10 VAD windows, RTF 0.09).
+# RTF 0.11-0.46), CTranslate2 0.066 (11 VAD windows, RTF 0.03-0.09).
 LONG_WER_BOUND = {"transformers": 0.10, "ctranslate2": 0.10}
 
 

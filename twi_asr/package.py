@@ -6,8 +6,8 @@ holds the model files at its root and the project's ``inference/`` folder as ``c
 
 The endpoint picks its engine from the files (``model.bin`` means CTranslate2), so nothing
 else is written: what is in the archive is what runs. A transformers checkpoint is converted
-to CTranslate2 (float16) by default: that engine was both faster and far more accurate in
-``make bench`` on CPU and GPU (README, Performance); ``engine="transformers"`` keeps it as is.
+to CTranslate2 (float16) by default: that engine was the fastest in ``make bench`` on CPU
+and GPU, at the best accuracy (README, Performance); ``engine="transformers"`` keeps it as is.
 
 The archive is deterministic (sorted names, zero mtimes and owners): the same model and
 code give the same bytes, so the CDK asset hash, and with it the endpoint, only change when
@@ -221,8 +221,8 @@ def main(argv: list[str] | None = None) -> int:
         "--engine",
         choices=ENGINES,
         default=None,
-        help="default ctranslate2: a transformers checkpoint is converted (float16), the faster "
-        "and more accurate engine in make bench; transformers keeps the checkpoint as is",
+        help="default ctranslate2: a transformers checkpoint is converted (float16), the fastest "
+        "engine in make bench; transformers keeps the checkpoint as is",
     )
     parser.add_argument("--out", type=Path, default=Path("model.tar.gz"))
     args = parser.parse_args(argv)

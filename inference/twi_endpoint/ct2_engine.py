@@ -36,6 +36,9 @@ from faster_whisper.tokenizer import _LANGUAGE_CODES, Tokenizer
 
 from twi_endpoint.errors import InvalidRequestError, ModelLoadError
 from twi_endpoint.segmentation import (
+    SKIP_MIN_CHARS_PER_S,
+    SKIP_MIN_RELATIVE_RATE,
+    SKIP_MIN_SPEECH_S,
     SegmentationOptions,
     Window,
     plan_windows,
@@ -83,9 +86,10 @@ class Ct2DecodeSettings:
     # A window whose text has fewer characters per second of VAD speech than this was
     # (partly) skipped and is decoded again in shorter windows. Read speech runs at
     # 13-19 characters per second; the skips seen in testing left under 6.
-    min_chars_per_speech_s: float = 7.0
-    min_relative_rate: float = 0.6  # ... or less than this share of the recording's median rate
-    coverage_min_speech_s: float = 5.0  # too little speech to judge below this
+    # (the rule of segmentation.looks_skipped, which the transformers engine uses as is)
+    min_chars_per_speech_s: float = SKIP_MIN_CHARS_PER_S
+    min_relative_rate: float = SKIP_MIN_RELATIVE_RATE  # ... or this share of the median rate
+    coverage_min_speech_s: float = SKIP_MIN_SPEECH_S  # too little speech to judge below this
     max_resplits: int = 3  # levels of re-decoding (30 s -> ~15 s -> ~8 s -> ~4 s windows)
 
 

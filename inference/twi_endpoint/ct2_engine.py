@@ -20,7 +20,6 @@ float16 on CUDA.
 from __future__ import annotations
 
 import logging
-import os
 import threading
 import zlib
 from collections.abc import Sequence
@@ -44,6 +43,8 @@ from twi_endpoint.segmentation import (
     plan_windows,
     speech_probabilities,
     split_window,
+    usable_cpu_count,
+    vad_parts,
 )
 from twi_endpoint.types import N_SAMPLES, SAMPLE_RATE, DecodeOptions, Segment, Transcription
 
@@ -58,7 +59,6 @@ CPU_ENCODER_BATCH_SIZE = 1  # see CTranslate2Engine._encode
 # keep many threads busy. 2 cores, 16 windows: 2 replicas x 1 thread encoded 7 % and decoded
 # 34 % faster than 1 replica x 2 threads. (On CUDA one replica drives the GPU.)
 CPU_MAX_REPLICAS = 2
-VAD_MAX_PARTS = 4  # a long recording's VAD runs in up to this many pieces at once (one core each)
 CUDA_ENCODER_BATCH_SIZE = 64
 CPU_COMPUTE_TYPE = "int8"
 CUDA_COMPUTE_TYPE = "float16"
@@ -134,7 +134,7 @@ class CTranslate2Engine:
         self.model_name = model_dir.name
         self.device = device
         self.replicas = 1 if device == "cuda" else max(1, min(CPU_MAX_REPLICAS, cpu_threads))
-        self.vad_parts = max(1, min(VAD_MAX_PARTS, usable_cpu_count()))
+        self.vad_parts = vad_parts()
         self.batch_size = batch_size
         self.encoder_batch_size = CUDA_ENCODER_BATCH_SIZE if device == "cuda" else CPU_ENCODER_BATCH_SIZE
         self.decode = decode or Ct2DecodeSettings()
@@ -416,14 +416,6 @@ def _check_audio(audio: np.ndarray) -> np.ndarray:
     if not np.all(np.isfinite(audio)):
         raise ValueError("audio contains NaN or infinite samples")
     return audio.astype(np.float32, copy=False)
-
-
-def usable_cpu_count() -> int:
-    """Cores this process may run on (cgroup/affinity aware), at least 1."""
-    try:
-        return max(1, len(os.sched_getaffinity(0)))
-    except AttributeError:  # not on Linux
-        return max(1, os.cpu_count() or 1)
 
 
 def _resolve_device(device: str | None) -> str:

@@ -232,10 +232,9 @@ def _speech_probabilities(audio: np.ndarray) -> np.ndarray | None:
 
     if importlib.util.find_spec("faster_whisper") is None:
         return None
-    from twi_endpoint.segmentation import speech_probabilities
-    from twi_endpoint.windows import usable_cores
+    from twi_endpoint.segmentation import speech_probabilities, vad_parts
 
-    return speech_probabilities(audio, parts=min(4, usable_cores()))
+    return speech_probabilities(audio, parts=vad_parts())
 
 
 def load_transformers_engine(

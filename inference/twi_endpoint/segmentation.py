@@ -20,6 +20,7 @@ This module is engine-agnostic: the transformers engine can reuse :func:`plan_wi
 
 from __future__ import annotations
 
+import os
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -100,6 +101,7 @@ class Window:
         return np.concatenate([recording[s:e] for s, e in self.pieces])
 
 
+VAD_MAX_PARTS = 4  # a long recording's VAD runs in up to this many pieces at once (one core each)
 VAD_WARMUP_FRAMES = 64  # 2 s: each part after the first starts this early (see below)
 VAD_MIN_PART_FRAMES = 30 * SAMPLE_RATE // VAD_FRAME  # parts shorter than 30 s are not worth a thread
 
@@ -165,6 +167,19 @@ def looks_skipped(chars: Sequence[int], speech_s: Sequence[float]) -> list[int]:
             floor, SKIP_MIN_RELATIVE_RATE * float(np.median([chars[i] / speech_s[i] for i in judged]))
         )
     return [i for i in judged if chars[i] < floor * speech_s[i]]
+
+
+def usable_cpu_count() -> int:
+    """Cores this process may run on (cgroup/affinity aware), at least 1."""
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except AttributeError:  # not on Linux
+        return max(1, os.cpu_count() or 1)
+
+
+def vad_parts() -> int:
+    """How many pieces :func:`speech_probabilities` should run at once on this machine."""
+    return min(VAD_MAX_PARTS, usable_cpu_count())
 
 
 def speech_regions(probs: np.ndarray, options: SegmentationOptions) -> list[tuple[int, int]]:

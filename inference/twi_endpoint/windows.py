@@ -8,7 +8,6 @@ needed, deterministic, and a few milliseconds per hour of audio.
 
 from __future__ import annotations
 
-import os
 from typing import Final
 
 import numpy as np
@@ -49,11 +48,3 @@ def split_in_two(audio: np.ndarray, start: int, end: int) -> list[tuple[int, int
     energy = np.square(region, dtype=np.float32).reshape(frames, PAUSE_FRAME).sum(axis=1)
     cut = lo + int(np.argmin(energy)) * PAUSE_FRAME + PAUSE_FRAME // 2
     return [(start, cut), (cut, end)]
-
-
-def usable_cores() -> int:
-    """Cores this process may run on (cgroup/affinity aware), at least 1."""
-    try:
-        return max(1, len(os.sched_getaffinity(0)))
-    except AttributeError:  # not on Linux
-        return max(1, os.cpu_count() or 1)

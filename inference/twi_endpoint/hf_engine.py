@@ -23,7 +23,7 @@ from typing import Any, Final
 import numpy as np
 
 from twi_endpoint.gate import peak_frame_dbfs
-from twi_endpoint.segmentation import looks_skipped, speech_seconds
+from twi_endpoint.segmentation import looks_skipped, speech_probabilities, speech_seconds, vad_parts
 from twi_endpoint.types import SAMPLE_RATE, DecodeOptions, Segment, Transcription
 from twi_endpoint.windows import split_in_two, split_windows
 
@@ -232,8 +232,6 @@ def _speech_probabilities(audio: np.ndarray) -> np.ndarray | None:
 
     if importlib.util.find_spec("faster_whisper") is None:
         return None
-    from twi_endpoint.segmentation import speech_probabilities, vad_parts
-
     return speech_probabilities(audio, parts=vad_parts())
 
 

@@ -146,9 +146,11 @@ SKIP_MIN_RELATIVE_RATE = 0.6  # ... or this share of the recording's own median 
 SKIP_MIN_SPEECH_S = 5.0  # too little speech to judge below this
 
 
-def speech_seconds(probs: np.ndarray, start: int, end: int, threshold: float = 0.3) -> float:
-    """Seconds the VAD calls speech between samples ``start`` and ``end``."""
-    return float(np.count_nonzero(probs[start // VAD_FRAME : -(-end // VAD_FRAME)] >= threshold)) * FRAME_S
+def speech_seconds(probs: np.ndarray, start: int, end: int, threshold: float | None = None) -> float:
+    """Seconds the VAD calls speech between samples ``start`` and ``end`` (default: the
+    threshold that starts a speech region, ``SegmentationOptions.threshold``)."""
+    level = SegmentationOptions.threshold if threshold is None else threshold
+    return float(np.count_nonzero(probs[start // VAD_FRAME : -(-end // VAD_FRAME)] >= level)) * FRAME_S
 
 
 def looks_skipped(chars: Sequence[int], speech_s: Sequence[float]) -> list[int]:

@@ -31,6 +31,15 @@ class Clip:
 
 
 @dataclass(frozen=True)
+class Span:
+    """Where one reference clip's speech lies in a benchmark recording (seconds)."""
+
+    start_s: float  # first sound of the clip's speech (energy onset, not the clip's file start)
+    end_s: float
+    reference: str
+
+
+@dataclass(frozen=True)
 class LongForm:
     """One benchmark recording: 16 kHz mono float32 audio and its reference transcript."""
 
@@ -39,6 +48,7 @@ class LongForm:
     reference: str
     speech_s: float  # seconds of speech in it (the rest is pauses)
     clips: int
+    spans: tuple[Span, ...] = ()  # each clip's known place, for the timing error
 
     @property
     def duration_s(self) -> float:
@@ -81,6 +91,142 @@ def _pause(rng: random.Random, noise: np.random.Generator, seconds: float) -> np
     return (noise.standard_normal(n) * ROOM_NOISE_RMS).astype(np.float32)
 
 
+ONSET_FRAME = SAMPLE_RATE // 50  # 20 ms frames for the energy onset of a clip
+ONSET_DB = -35.0  # a frame this far under the clip's loudest frame is not yet speech
+INNER_PAUSE_MIN_S = 1.0  # pauses inserted *inside* a clip (the "inner_pauses" input)
+INNER_PAUSE_MAX_S = 4.0
+SHORT_CLIP_MAX_S = 5.5  # the "short_pauses" input: only short utterances ...
+LONG_PAUSE_MIN_S = 3.0  # ... separated by long pauses
+LONG_PAUSE_MAX_S = 10.0
+QUIET_GAIN_DB = -20.0  # the "quiet" input: every clip 20 dB quieter (the room noise is not)
+
+# The hard inputs (`make bench` builds them besides "speech" and "sparse20"): what made
+# Whisper skip sentences on held-out audio. name -> (clip filter, pause range, gain dB, inner pauses)
+HARD_INPUTS: dict[str, tuple[float | None, tuple[float, float], float, bool]] = {
+    "short_pauses": (SHORT_CLIP_MAX_S, (LONG_PAUSE_MIN_S, LONG_PAUSE_MAX_S), 0.0, False),
+    "inner_pauses": (None, (MIN_PAUSE_S, MAX_PAUSE_S), 0.0, True),
+    "quiet": (None, (MIN_PAUSE_S, MAX_PAUSE_S), QUIET_GAIN_DB, False),
+}
+
+
+def _frame_db(audio: np.ndarray) -> np.ndarray:
+    n = audio.size // ONSET_FRAME
+    frames = audio[: n * ONSET_FRAME].reshape(n, ONSET_FRAME).astype(np.float64)
+    rms = np.sqrt(np.mean(frames**2, axis=1)) + 1e-10
+    return np.asarray(20 * np.log10(rms / rms.max()))
+
+
+def speech_bounds(audio: np.ndarray) -> tuple[float, float]:
+    """First and last loud frame of a clip (seconds): where its speech really starts and ends.
+
+    Energy only, independent of any VAD an engine uses: clips come with 0.1-0.5 s of
+    leading silence, which would otherwise count as timing error.
+    """
+    loud = np.flatnonzero(_frame_db(audio) > ONSET_DB)
+    if loud.size == 0:
+        return 0.0, audio.size / SAMPLE_RATE
+    return loud[0] * ONSET_FRAME / SAMPLE_RATE, (loud[-1] + 1) * ONSET_FRAME / SAMPLE_RATE
+
+
+def _word_gaps(audio: np.ndarray, min_gap_s: float = 0.12, edge_s: float = 0.6) -> list[int]:
+    """Sample positions in the middle of the clip's quiet gaps between words (energy, 20 ms)."""
+    quiet = _frame_db(audio) < ONSET_DB
+    min_frames = round(min_gap_s * SAMPLE_RATE / ONSET_FRAME)
+    edge = round(edge_s * SAMPLE_RATE / ONSET_FRAME)
+    gaps, run = [], 0
+    for i, q in enumerate(quiet.tolist() + [False]):
+        if q:
+            run += 1
+            continue
+        if run >= min_frames and i - run > edge and i < quiet.size - edge:
+            gaps.append((i - run // 2) * ONSET_FRAME)
+        run = 0
+    return gaps
+
+
+def _stretch_pauses(
+    rng: random.Random, noise: np.random.Generator, audio: np.ndarray, max_pauses: int = 2
+) -> np.ndarray:
+    """The clip with up to ``max_pauses`` of its word gaps widened to 1-4 s (a slow,
+    hesitant speaker); the words and their order, hence the reference, are unchanged."""
+    gaps = _word_gaps(audio)
+    if not gaps:
+        return audio
+    chosen = sorted(rng.sample(gaps, min(max_pauses, len(gaps))))
+    parts, last = [], 0
+    for cut in chosen:
+        parts += [audio[last:cut], _pause(rng, noise, rng.uniform(INNER_PAUSE_MIN_S, INNER_PAUSE_MAX_S))]
+        last = cut
+    parts.append(audio[last:])
+    return np.concatenate(parts)
+
+
+def _choose(
+    rng: random.Random, pool: list[Clip], budget_s: float, pauses: tuple[float, float] | None
+) -> tuple[list[Clip], list[float]]:
+    """Shuffled clips (repeated when the pool is exhausted) until ``budget_s`` is filled;
+    each with the pause before it (0 when ``pauses`` is None)."""
+    chosen: list[Clip] = []
+    gaps: list[float] = []
+    used_s = 0.0
+    order: list[Clip] = []
+    misses = 0  # consecutive clips that did not fit: stop once no clip of the pool fits
+    while misses < len(pool):
+        if not order:
+            order = pool[:]
+            rng.shuffle(order)
+        clip = order.pop()
+        gap = rng.uniform(*pauses) if pauses is not None else 0.0
+        if chosen and used_s + gap + clip.duration_s > budget_s:
+            misses += 1
+            continue
+        misses = 0
+        chosen.append(clip)
+        gaps.append(gap)
+        used_s += gap + clip.duration_s
+    return chosen, gaps
+
+
+def _assemble(
+    name: str,
+    chosen: list[Clip],
+    gaps: list[float],
+    rng: random.Random,
+    noise: np.random.Generator,
+    gain_db: float = 0.0,
+    inner_pauses: bool = False,
+) -> LongForm:
+    """Pause, clip, pause, clip, ..., pause (``gaps`` has one more entry than ``chosen``),
+    recording where each clip's speech lands."""
+    cache: dict[Path, np.ndarray] = {}
+    parts: list[np.ndarray] = []
+    spans: list[Span] = []
+    at = 0
+    speech = 0
+    for clip, gap in zip(chosen, gaps, strict=False):
+        parts.append(_pause(rng, noise, gap))
+        at += parts[-1].size
+        if clip.path not in cache:
+            cache[clip.path] = load_clip(clip.path)
+        audio = cache[clip.path] * np.float32(10 ** (gain_db / 20))
+        if inner_pauses:
+            audio = _stretch_pauses(rng, noise, audio)
+        first, last = speech_bounds(audio)
+        spans.append(Span(round(at / SAMPLE_RATE + first, 3), round(at / SAMPLE_RATE + last, 3), clip.reference))
+        parts.append(audio.astype(np.float32))
+        at += audio.size
+        speech += cache[clip.path].size
+    parts.append(_pause(rng, noise, gaps[-1]))
+    return LongForm(
+        name=name,
+        audio=np.concatenate(parts),
+        reference=" ".join(c.reference.strip() for c in chosen),
+        speech_s=round(speech / SAMPLE_RATE, 3),
+        clips=len(chosen),
+        spans=tuple(spans),
+    )
+
+
 def build_longform(
     shared_data: Path, minutes: float, seed: int = 0, speech_fraction: float | None = None
 ) -> LongForm:
@@ -96,55 +242,34 @@ def build_longform(
         raise ValueError(f"speech_fraction must be in (0, 1], got {speech_fraction}")
     rng = random.Random(seed)
     noise = np.random.default_rng(seed)
-    pool = english_clips(shared_data)
     total_s = minutes * 60.0
-    speech_budget = total_s * (speech_fraction if speech_fraction is not None else 1.0)
-    cache: dict[Path, np.ndarray] = {}
-
-    chosen: list[Clip] = []
-    gaps: list[float] = []  # pause before each clip (speech variant)
-    used_s = 0.0
-    order: list[Clip] = []
-    misses = 0  # consecutive clips that did not fit: stop once no clip of the pool fits
-    while misses < len(pool):
-        if not order:
-            order = pool[:]
-            rng.shuffle(order)
-        clip = order.pop()
-        gap = rng.uniform(MIN_PAUSE_S, MAX_PAUSE_S) if speech_fraction is None else 0.0
-        if chosen and used_s + gap + clip.duration_s > speech_budget:
-            misses += 1
-            continue
-        misses = 0
-        chosen.append(clip)
-        gaps.append(gap)
-        used_s += gap + clip.duration_s
-
     if speech_fraction is None:
+        chosen, gaps = _choose(rng, english_clips(shared_data), total_s, (MIN_PAUSE_S, MAX_PAUSE_S))
         gaps.append(rng.uniform(MIN_PAUSE_S, MAX_PAUSE_S))
-    else:
-        # the silence is split at random between (and around) the clips
-        silence = max(0.0, total_s - used_s)
-        weights = [rng.random() + 0.05 for _ in range(len(chosen) + 1)]
-        gaps = [silence * w / sum(weights) for w in weights]
+        return _assemble("speech", chosen, gaps, rng, noise)
+    chosen, _ = _choose(rng, english_clips(shared_data), total_s * speech_fraction, None)
+    # the silence is split at random between (and around) the clips
+    silence = max(0.0, total_s - sum(c.duration_s for c in chosen))
+    weights = [rng.random() + 0.05 for _ in range(len(chosen) + 1)]
+    gaps = [silence * w / sum(weights) for w in weights]
+    return _assemble(f"sparse{round(speech_fraction * 100)}", chosen, gaps, rng, noise)
 
-    parts: list[np.ndarray] = []
-    for clip, gap in zip(chosen, gaps, strict=False):
-        parts.append(_pause(rng, noise, gap))
-        if clip.path not in cache:
-            cache[clip.path] = load_clip(clip.path)
-        parts.append(cache[clip.path])
-    parts.append(_pause(rng, noise, gaps[-1]))
-    audio = np.concatenate(parts)
-    name = "speech" if speech_fraction is None else f"sparse{round(speech_fraction * 100)}"
-    real_speech = sum(cache[c.path].size for c in chosen) / SAMPLE_RATE
-    return LongForm(
-        name=name,
-        audio=audio,
-        reference=" ".join(c.reference.strip() for c in chosen),
-        speech_s=round(real_speech, 3),
-        clips=len(chosen),
-    )
+
+def build_hard_input(shared_data: Path, name: str, minutes: float, seed: int = 0) -> LongForm:
+    """One of :data:`HARD_INPUTS`: speech arranged the way that made Whisper skip sentences."""
+    if name not in HARD_INPUTS:
+        raise ValueError(f"unknown hard input {name!r}: choose from {', '.join(HARD_INPUTS)}")
+    if minutes <= 0:
+        raise ValueError(f"minutes must be positive, got {minutes}")
+    max_clip_s, pauses, gain_db, inner = HARD_INPUTS[name]
+    rng = random.Random(f"{name}-{seed}")
+    noise = np.random.default_rng([seed, len(name)])
+    pool = [c for c in english_clips(shared_data) if max_clip_s is None or c.duration_s <= max_clip_s]
+    # inserted pauses lengthen each clip by about 2 x 2.5 s: leave room for them
+    budget = minutes * 60.0 * (0.7 if inner else 1.0)
+    chosen, gaps = _choose(rng, pool, budget, pauses)
+    gaps.append(rng.uniform(*pauses))
+    return _assemble(name, chosen, gaps, rng, noise, gain_db, inner)
 
 
 def save_longforms(inputs: list[LongForm], folder: Path) -> None:
@@ -163,7 +288,8 @@ def save_longforms(inputs: list[LongForm], folder: Path) -> None:
         np.savez_compressed(folder / f"{lf.name}.npz", pcm=pcm)
         meta.append(
             {"name": lf.name, "file": f"{lf.name}.npz", "reference": lf.reference,
-             "speech_s": lf.speech_s, "clips": lf.clips}
+             "speech_s": lf.speech_s, "clips": lf.clips,
+             "spans": [[sp.start_s, sp.end_s, sp.reference] for sp in lf.spans]}
         )  # fmt: skip
     (folder / "inputs.json").write_text(json.dumps(meta, ensure_ascii=False, indent=1), encoding="utf-8")
 
@@ -177,5 +303,6 @@ def load_longforms(folder: Path) -> list[LongForm]:
     for item in meta:
         with np.load(folder / item["file"]) as z:
             audio = z["pcm"].astype(np.float32) / 32767.0
-        out.append(LongForm(item["name"], audio, item["reference"], item["speech_s"], item["clips"]))
+        spans = tuple(Span(float(a), float(b), str(r)) for a, b, r in item.get("spans", []))
+        out.append(LongForm(item["name"], audio, item["reference"], item["speech_s"], item["clips"], spans))
     return out

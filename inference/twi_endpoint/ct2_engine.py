@@ -1,16 +1,23 @@
-"""Whisper on CTranslate2 (through faster-whisper's model wrapper): batched, beam 2, VAD-cut.
+"""Whisper on CTranslate2 (through faster-whisper's model wrapper): batched, beam 2, VAD-cut,
+with timestamps, and checked against the VAD so that no sentence is lost silently.
 
-Why it is fast *and* accurate on long recordings:
-
-* silence is never decoded: Silero VAD finds the speech and :mod:`twi_endpoint.segmentation`
-  packs it into <=30 s windows cut only in pauses, so no word is split between windows and
-  a recording that is mostly silence costs little;
-* the windows are independent, so they are encoded and decoded in batches (one GEMM instead
-  of many GEMVs per decoder step) with a narrow beam (2), without timestamp tokens;
-* a window whose result looks broken (repetition loop, very low log-probability) is
-  decoded again with beam search, so speed does not cost the rare hard window its accuracy;
-* a window the model itself calls "no speech" with low confidence in its text produces
-  nothing, so a silent or noisy stretch yields an empty transcript, not invented text.
+* Silero VAD runs once per request (:class:`twi_endpoint.segmentation.VoiceActivity`); its
+  speech is packed into <=30 s windows cut only in pauses, so no word is split between
+  windows and silence is never decoded.
+* The windows are independent, so they are encoded and decoded in batches (one GEMM instead
+  of many GEMVs per decoder step) with a narrow beam (2), *with* Whisper's timestamp tokens:
+  each sentence comes back with its own times (:mod:`twi_endpoint.timeline` maps them back
+  to the recording and onto the speech the VAD found).
+* Whisper sometimes jumps over a sentence (after a long pause, in slow hesitant speech).
+  Instead of guessing from text length, every speech region the VAD found is checked: speech
+  of a second or more that no segment holds is decoded again on its own, batched; what is
+  still uncovered after that is reported in the result, never dropped in silence.
+* A segment longer than 10 s or spanning a pause longer than 1 s gets word times
+  (CTranslate2's cross-attention alignment on the encoder output already computed) and is
+  cut at its pauses; ``words=true`` aligns every window and returns the words.
+* A window whose result looks broken (repetition loop, very low log-probability) is decoded
+  again with a wider beam; a window the model calls "no speech" with low confidence in its
+  text produces nothing.
 
 The model is loaded once (:func:`load_ctranslate2_engine`) and reused by every request:
 int8 on CPU (two replicas sharing the usable cores, working on different windows at once),
@@ -24,7 +31,7 @@ import threading
 import zlib
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -35,18 +42,26 @@ from faster_whisper.tokenizer import _LANGUAGE_CODES, Tokenizer
 
 from twi_endpoint.errors import InvalidRequestError, ModelLoadError
 from twi_endpoint.segmentation import (
-    SKIP_MIN_CHARS_PER_S,
-    SKIP_MIN_RELATIVE_RATE,
-    SKIP_MIN_SPEECH_S,
     SegmentationOptions,
+    VoiceActivity,
     Window,
+    detect_speech,
+    pack_regions,
     plan_windows,
-    speech_probabilities,
-    split_window,
     usable_cpu_count,
     vad_parts,
 )
-from twi_endpoint.types import N_SAMPLES, SAMPLE_RATE, DecodeOptions, Segment, Transcription
+from twi_endpoint.timeline import (
+    WindowClock,
+    coverage,
+    needs_words,
+    snap_to_speech,
+    split_segment,
+    timestamped_segments,
+    trim_words_to_speech,
+    uncovered_speech,
+)
+from twi_endpoint.types import N_SAMPLES, SAMPLE_RATE, DecodeOptions, Segment, Transcription, Word
 
 log = logging.getLogger(__name__)
 
@@ -64,6 +79,7 @@ CPU_COMPUTE_TYPE = "int8"
 CUDA_COMPUTE_TYPE = "float16"
 
 
+TOKENS_PER_SECOND = 50  # encoder frames per second: the alignment's time unit
 WINDOW_TAIL_S = 1.0  # quiet tail after each window's audio (see CTranslate2Engine._log_mel)
 _QUIET_TAIL = (np.random.default_rng(0).standard_normal(int(WINDOW_TAIL_S * SAMPLE_RATE)) * 3e-4).astype(
     np.float32
@@ -78,19 +94,14 @@ class Ct2DecodeSettings:
     # against greedy's 4.02 % / 4.58 %, for 6-10 % more time; beam 5 costs ~30 % more.
     beam_size: int = 2
     fallback_beam_size: int = 5  # re-decode of windows that look broken
-    without_timestamps: bool = True  # segment times come from the VAD windows
     no_speech_threshold: float = 0.6  # Whisper's own silence rule, with log_prob_threshold
     log_prob_threshold: float = -1.0
     compression_ratio_threshold: float = 2.4  # gzip ratio above this = repetition loop
     max_new_tokens: int = 220  # a 30 s window holds at most ~150 words; caps a runaway loop
-    # A window whose text has fewer characters per second of VAD speech than this was
-    # (partly) skipped and is decoded again in shorter windows. Read speech runs at
-    # 13-19 characters per second; the skips seen in testing left under 6.
-    # (the rule of segmentation.looks_skipped, which the transformers engine uses as is)
-    min_chars_per_speech_s: float = SKIP_MIN_CHARS_PER_S
-    min_relative_rate: float = SKIP_MIN_RELATIVE_RATE  # ... or this share of the median rate
-    coverage_min_speech_s: float = SKIP_MIN_SPEECH_S  # too little speech to judge below this
-    max_resplits: int = 3  # levels of re-decoding (30 s -> ~15 s -> ~8 s -> ~4 s windows)
+    # Uncovered speech is decoded again on its own this many times (each round batched);
+    # measured, one round recovers what can be recovered, a second rarely adds anything.
+    recovery_rounds: int = 2
+    median_filter_width: int = 7  # smoothing of the alignment heads' attention (Whisper's value)
 
 
 class _RequestState:
@@ -100,13 +111,14 @@ class _RequestState:
         self.language: str | None = options.language
         self.language_source = "config" if options.language else "detected"
         self.task = options.task
+        self.words = options.words
         self.tokenizer: Any = None
 
 
 @dataclass(frozen=True)
 class _Decoded:
     text: str
-    tokens: list[int]
+    tokens: list[int]  # text and timestamp tokens, without the end of text
     avg_logprob: float
     no_speech_prob: float
 
@@ -155,35 +167,52 @@ class CTranslate2Engine:
             ThreadPoolExecutor(self.replicas, thread_name_prefix="ct2") if self.replicas > 1 else None
         )
 
-    # --- public ------------------------------------------------------------------------
-    def transcribe(self, audio: np.ndarray, options: DecodeOptions) -> Transcription:
+    # --- public ---------------------------------------------------------------------
+    def transcribe(
+        self, audio: np.ndarray, options: DecodeOptions, activity: VoiceActivity | None = None
+    ) -> Transcription:
         """Transcribe mono float32 audio at 16 kHz of any length (see module docstring)."""
         audio = _check_audio(audio)
         with self._lock:
-            probs = speech_probabilities(audio, parts=self.vad_parts)
-            windows = plan_windows(probs, audio.size, self.segmentation)
+            if activity is None:
+                activity = detect_speech(audio, self.segmentation, parts=self.vad_parts)
             state = _RequestState(options)
-            decoded = self._decode_windows(audio, windows, state)
-            pairs = self._recover_skipped(audio, probs, list(zip(windows, decoded, strict=True)), state)
-        segments = [
-            Segment(round(w.start_s, 3), round(w.end_s, 3), d.text.strip())
-            for w, d in pairs
-            if d.text.strip() and not self._is_silence(d)
-        ]
+            windows = plan_windows(activity.probs, audio.size, self.segmentation)
+            segments = self._transcribe_windows(audio, windows, activity, state)
+            decoded_windows = len(windows)
+            uncovered = uncovered_speech(segments, activity) if windows else []
+            for _ in range(self.decode.recovery_rounds):
+                if not uncovered:
+                    break
+                again = pack_regions(uncovered, activity.probs, audio.size, self.segmentation)
+                log.info(
+                    "decoding again %d speech region(s) that came back without text: %s",
+                    len(uncovered),
+                    ", ".join(f"{s * 0.032:.1f}-{e * 0.032:.1f} s" for s, e in uncovered),
+                )
+                found = self._transcribe_windows(audio, again, activity, state)
+                decoded_windows += len(again)
+                segments = sorted(segments + found, key=lambda seg: seg.start)
+                before, uncovered = uncovered, uncovered_speech(segments, activity)
+                if uncovered == before:
+                    break
+        if not options.words:
+            segments = [replace(seg, words=()) for seg in segments]
         return Transcription(
-            text=" ".join(s.text for s in segments),
+            text=" ".join(seg.text for seg in segments),
             language=state.language,
             segments=segments,
-            chunks=len(pairs),
+            chunks=decoded_windows,
             language_source=state.language_source,
+            coverage=coverage(segments, activity, uncovered),
         )
 
     # --- internals ---------------------------------------------------------------------
-    def _decode_windows(
-        self, audio: np.ndarray, windows: list[Window], state: _RequestState
-    ) -> list[_Decoded]:
-        """Encode and decode ``windows`` in batches of ``batch_size``."""
-        decoded: list[_Decoded] = []
+    def _transcribe_windows(
+        self, audio: np.ndarray, windows: list[Window], activity: VoiceActivity, state: _RequestState
+    ) -> list[Segment]:
+        """Encode, decode and time ``windows`` in batches of ``batch_size``."""
+        segments: list[Segment] = []
         for first in range(0, len(windows), self.batch_size):
             batch = windows[first : first + self.batch_size]
             encoded = self._encode([self._log_mel(w.audio(audio)) for w in batch])
@@ -191,8 +220,108 @@ class CTranslate2Engine:
                 if state.language is None:
                     state.language = self._detect_language(encoded, batch)
                 state.tokenizer = self._tokenizer(state.language, state.task)
-            decoded.extend(self._decode_batch(encoded, state.tokenizer))
-        return decoded
+            decoded = self._decode_batch(encoded, state.tokenizer)
+            segments += self._timed(encoded, batch, decoded, activity, state)
+        return segments
+
+    def _timed(
+        self,
+        encoded: Any,
+        batch: list[Window],
+        decoded: list[_Decoded],
+        activity: VoiceActivity,
+        state: _RequestState,
+    ) -> list[Segment]:
+        """Each window's timestamped segments on the recording's timeline; word times (and
+        cuts at pauses) for the windows that need them or when the request asks for words."""
+        tokenizer = state.tokenizer
+        per_window: list[list[tuple[Segment, list[int]]]] = []
+        for window, d in zip(batch, decoded, strict=True):
+            if self._is_silence(d):
+                per_window.append([])
+                continue
+            clock = WindowClock(window)
+            raw = timestamped_segments(d.tokens, tokenizer.timestamp_begin, tokenizer.eot, clock.duration)
+            timed = []
+            for r in raw:
+                text = tokenizer.decode(r.tokens).strip()
+                if text:
+                    seg = snap_to_speech(Segment(clock(r.start), clock(r.end), text), activity)
+                    timed.append((seg, r.tokens))
+            per_window.append(timed)
+        wanted = [
+            i
+            for i, timed in enumerate(per_window)
+            if timed and (state.words or any(needs_words(seg, activity) for seg, _ in timed))
+        ]
+        words = self._align(
+            encoded, wanted, [batch[i] for i in wanted], [per_window[i] for i in wanted], tokenizer
+        )
+        out: list[Segment] = []
+        for i, timed in enumerate(per_window):
+            if i not in wanted:
+                out += [seg for seg, _ in timed]
+                continue
+            for (seg, _), seg_words in zip(timed, words[wanted.index(i)], strict=True):
+                seg_words = trim_words_to_speech(seg_words, activity)
+                if not seg_words:
+                    out.append(seg)
+                    continue
+                whole = replace(seg, start=seg_words[0].start, end=seg_words[-1].end, words=tuple(seg_words))
+                out += split_segment(whole, _join_words)
+        return out
+
+    def _align(
+        self,
+        encoded: Any,
+        rows: list[int],
+        windows: list[Window],
+        timed: list[list[tuple[Segment, list[int]]]],
+        tokenizer: Any,
+    ) -> list[list[list[Word]]]:
+        """Word times of each segment of ``windows`` (rows ``rows`` of the encoded batch),
+        from the alignment heads' cross-attention on the encoder output, as faster-whisper does.
+        On CPU the windows are shared among the replicas."""
+        if not windows:
+            return []
+        whole = rows == list(range(encoded.shape[0])) and self._pool is None
+        host = None if whole else _to_numpy(encoded)
+        texts = [[t for _, tokens in segs for t in tokens] for segs in timed]
+        frames = [
+            min(N_SAMPLES, round(w.duration_s * SAMPLE_RATE)) // self._features.hop_length for w in windows
+        ]
+        sot = list(tokenizer.sot_sequence)
+
+        def run(idx: list[int]) -> list[Any]:
+            if host is None:
+                feats = encoded
+            else:
+                feats = ctranslate2.StorageView.from_array(np.ascontiguousarray(host[[rows[i] for i in idx]]))
+            return list(
+                self._model.align(
+                    feats,
+                    sot,
+                    [texts[i] for i in idx],
+                    [max(1, frames[i]) for i in idx],
+                    median_filter_width=self.decode.median_filter_width,
+                )
+            )
+
+        n = len(windows)
+        shares = [list(range(r, n, self.replicas)) for r in range(self.replicas) if r < n]
+        if self._pool and len(shares) > 1:
+            results_by_share = list(self._pool.map(run, shares))
+        else:
+            shares = [list(range(n))]
+            results_by_share = [run(shares[0])]
+        results: list[Any] = [None] * n
+        for idx, res in zip(shares, results_by_share, strict=True):
+            for i, r in zip(idx, res, strict=True):
+                results[i] = r
+        return [
+            _words_by_segment(result, timed[k], WindowClock(windows[k]), tokenizer)
+            for k, result in enumerate(results)
+        ]
 
     def _encode(self, mels: list[np.ndarray]) -> Any:
         """Encoder outputs for a batch of windows, as one StorageView for the decoder.
@@ -213,67 +342,6 @@ class CTranslate2Engine:
         # the call releases the GIL: with replicas, windows are encoded side by side
         parts = list(self._pool.map(encode, starts)) if self._pool else [encode(i) for i in starts]
         return ctranslate2.StorageView.from_array(np.concatenate(parts))
-
-    def _recover_skipped(
-        self,
-        audio: np.ndarray,
-        probs: np.ndarray,
-        pairs: list[tuple[Window, _Decoded]],
-        state: _RequestState,
-    ) -> list[tuple[Window, _Decoded]]:
-        """Decode again, in shorter windows, the windows whose text is too short for their speech.
-
-        Without timestamps Whisper occasionally jumps over part of a dense 30 s window (a
-        whole sentence deleted). The VAD tells how much speech a window holds, so a text of
-        a few characters per second of speech gives the skip away; shorter windows fix it.
-        """
-        rates = [len(d.text.strip()) / w.speech_s for w, d in pairs if self._judgeable(w, d)]
-        floor = self.decode.min_chars_per_speech_s
-        if len(rates) >= 3:  # this speaker's own pace, when there is enough to tell
-            floor = max(floor, self.decode.min_relative_rate * float(np.median(rates)))
-        out: list[tuple[Window, _Decoded]] = []
-        for window, decoded in pairs:
-            if not self._skipped(window, decoded, floor):
-                out.append((window, decoded))
-                continue
-            retry = self._redecode(audio, probs, window, floor, state, self.decode.max_resplits)
-            out.extend(retry if _chars(retry) > len(decoded.text.strip()) else [(window, decoded)])
-        return out
-
-    def _redecode(
-        self,
-        audio: np.ndarray,
-        probs: np.ndarray,
-        window: Window,
-        floor: float,
-        state: _RequestState,
-        depth: int,
-    ) -> list[tuple[Window, _Decoded]]:
-        """``window`` decoded as about half-length windows, themselves split again while a
-        part still looks skipped (Whisper also tends to stop right after a "Thanks.")."""
-        parts = split_window(window, probs, audio.size, self.segmentation)
-        log.info(
-            "re-decoding a %.1f s window that looks incomplete as %d shorter ones",
-            window.duration_s,
-            len(parts),
-        )
-        out: list[tuple[Window, _Decoded]] = []
-        for part, decoded in zip(parts, self._decode_windows(audio, parts, state), strict=True):
-            if self._is_silence(decoded):
-                continue
-            if depth > 1 and len(parts) > 1 and self._skipped(part, decoded, floor):
-                deeper = self._redecode(audio, probs, part, floor, state, depth - 1)
-                if _chars(deeper) > len(decoded.text.strip()):
-                    out.extend(deeper)
-                    continue
-            out.append((part, decoded))
-        return out
-
-    def _skipped(self, window: Window, d: _Decoded, floor: float) -> bool:
-        return self._judgeable(window, d) and len(d.text.strip()) < floor * window.speech_s
-
-    def _judgeable(self, window: Window, d: _Decoded) -> bool:
-        return not self._is_silence(d) and window.speech_s >= self.decode.coverage_min_speech_s
 
     def _log_mel(self, chunk: np.ndarray) -> np.ndarray:
         """Log-mel features of one <=30 s window, padded to Whisper's 3000 frames.
@@ -313,10 +381,7 @@ class CTranslate2Engine:
         )
 
     def _prompt(self, tokenizer: Any) -> list[int]:
-        prompt = list(tokenizer.sot_sequence)
-        if self.decode.without_timestamps:
-            prompt.append(tokenizer.no_timestamps)
-        return prompt
+        return list(tokenizer.sot_sequence)  # no <|notimestamps|>: Whisper times each sentence
 
     def _decode_batch(self, encoded: Any, tokenizer: Any) -> list[_Decoded]:
         prompt = self._prompt(tokenizer)
@@ -367,13 +432,13 @@ class CTranslate2Engine:
             outputs = self._model.generate(encoded, prompts, **kwargs)
         decoded = []
         for out in outputs:
-            tokens = [t for t in out.sequences_ids[0] if t < tokenizer.eot]
+            tokens = [t for t in out.sequences_ids[0] if t != tokenizer.eot]
             n = len(out.sequences_ids[0])
             # ctranslate2 returns the length-normalised score; undo it like faster-whisper does.
             cum_logprob = out.scores[0] * n
             decoded.append(
                 _Decoded(
-                    text=tokenizer.decode(tokens),
+                    text=tokenizer.decode([t for t in tokens if t < tokenizer.eot]),
                     tokens=tokens,
                     avg_logprob=cum_logprob / (n + 1),
                     no_speech_prob=float(out.no_speech_prob),
@@ -397,8 +462,40 @@ class CTranslate2Engine:
         )
 
 
-def _chars(pairs: list[tuple[Window, _Decoded]]) -> int:
-    return sum(len(d.text.strip()) for _, d in pairs)
+def _words_by_segment(
+    result: Any, timed: list[tuple[Segment, list[int]]], clock: WindowClock, tokenizer: Any
+) -> list[list[Word]]:
+    """One window's alignment -> the words of each of its segments, in recording time.
+
+    ``result.alignments`` pairs text-token positions with encoder frames (50 per second);
+    a word starts at the frame where its first token begins (Whisper's own method).
+    """
+    tokens = [t for _, seg_tokens in timed for t in seg_tokens]
+    words, word_tokens = tokenizer.split_to_word_tokens(tokens + [tokenizer.eot])
+    pairs = np.asarray(result.alignments, dtype=np.int64).reshape(-1, 2)
+    probs = np.asarray(result.text_token_probs, dtype=np.float64)
+    out: list[list[Word]] = [[] for _ in timed]
+    if len(word_tokens) <= 1 or pairs.size == 0:
+        return out
+    jumps = np.diff(pairs[:, 0], prepend=-1).astype(bool)
+    jump_times = pairs[jumps, 1] / TOKENS_PER_SECOND
+    bounds = np.concatenate([[0], np.cumsum([len(t) for t in word_tokens[:-1]])])
+    seg_ends = np.cumsum([len(seg_tokens) for _, seg_tokens in timed])
+    for k in range(len(bounds) - 1):
+        text = words[k]
+        lo, hi = int(bounds[k]), int(bounds[k + 1])
+        if not text.strip() or hi >= jump_times.size + 1:
+            continue
+        start = clock(float(jump_times[min(lo, jump_times.size - 1)]))
+        end = clock(float(jump_times[min(hi, jump_times.size - 1)]))
+        seg = min(int(np.searchsorted(seg_ends, lo, side="right")), len(timed) - 1)
+        p = float(np.mean(probs[lo:hi])) if hi > lo and hi <= probs.size else 0.0
+        out[seg].append(Word(round(start, 3), round(max(end, start), 3), text, round(p, 3)))
+    return out
+
+
+def _join_words(words: Sequence[Word]) -> str:
+    return "".join(w.text for w in words)
 
 
 def _to_numpy(view: Any) -> np.ndarray:

@@ -20,6 +20,7 @@ This module is engine-agnostic: the transformers engine can reuse :func:`plan_wi
 
 from __future__ import annotations
 
+import functools
 import os
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -141,6 +142,50 @@ def speech_probabilities(audio: np.ndarray, parts: int = 1) -> np.ndarray:
         return np.concatenate(list(pool.map(run, range(parts))))
 
 
+GATE_THRESHOLD = 0.5  # Silero's own speech decision: what the silence gate counts
+
+
+@dataclass(frozen=True)
+class VoiceActivity:
+    """One request's VAD, computed once and shared by the silence gate, the windows and
+    the coverage check (faster-whisper's pattern: one ``get_speech_timestamps`` feeds all).
+
+    ``probs`` holds Silero's speech probability for every ``VAD_FRAME`` of the recording.
+    The gate asks "is there speech at all?" with Silero's standard 0.5; the windows and the
+    coverage check use the hysteresis of :class:`SegmentationOptions` (0.3 / 0.15), which
+    keeps quiet speech: same probabilities, two questions.
+    """
+
+    probs: np.ndarray
+    n_samples: int
+    options: SegmentationOptions = SegmentationOptions()
+
+    def speech_seconds(self, threshold: float = GATE_THRESHOLD) -> float:
+        """Seconds of frames at or above ``threshold``."""
+        return float(np.count_nonzero(self.probs >= threshold)) * FRAME_S
+
+    @functools.cached_property
+    def regions(self) -> list[tuple[int, int]]:
+        """Speech regions (frame ranges, unpadded) by :func:`speech_regions`."""
+        return speech_regions(self.probs, self.options)
+
+    @functools.cached_property
+    def speech_mask(self) -> np.ndarray:
+        """True for every frame inside a speech region."""
+        mask = np.zeros(len(self.probs), dtype=bool)
+        for s, e in self.regions:
+            mask[s:e] = True
+        return mask
+
+
+def detect_speech(
+    audio: np.ndarray, options: SegmentationOptions | None = None, parts: int | None = None
+) -> VoiceActivity:
+    """Run Silero VAD once over ``audio`` (see :func:`speech_probabilities`)."""
+    probs = speech_probabilities(audio, parts=vad_parts() if parts is None else parts)
+    return VoiceActivity(probs, int(audio.size), options or SegmentationOptions())
+
+
 SKIP_MIN_CHARS_PER_S = 7.0  # read speech runs at 13-19 characters per second of speech
 SKIP_MIN_RELATIVE_RATE = 0.6  # ... or this share of the recording's own median rate
 SKIP_MIN_SPEECH_S = 5.0  # too little speech to judge below this
@@ -218,20 +263,32 @@ def plan_windows(
     Returns an empty list when nothing in the recording is speech.
     """
     opts = options or SegmentationOptions()
-    pad = round(opts.pad_s / FRAME_S)
-    max_frames = int(opts.max_window_s / FRAME_S)
-    n_frames = len(probs)
+    return pack_regions(speech_regions(probs, opts), probs, n_samples, opts)
 
-    # 1. speech regions, padded, merged where the padding makes them touch.
+
+def pack_regions(
+    regions: Sequence[tuple[int, int]],
+    probs: np.ndarray,
+    n_samples: int,
+    options: SegmentationOptions | None = None,
+) -> list[Window]:
+    """Windows for the given speech regions (frame ranges): each padded by ``pad_s``,
+    merged where the padding makes them touch, packed into <= ``max_window_s`` windows.
+
+    :func:`plan_windows` packs every region; the engines pack just the regions that came
+    back without text, to decode them again on their own.
+    """
+    opts = options or SegmentationOptions()
+    pad = round(opts.pad_s / FRAME_S)
+    n_frames = len(probs)
     padded: list[list[int]] = []
-    for s, e in speech_regions(probs, opts):
+    for s, e in regions:
         s, e = max(0, s - pad), min(n_frames, e + pad)
         if padded and s <= padded[-1][1]:
             padded[-1][1] = max(padded[-1][1], e)
         else:
             padded.append([s, e])
-
-    return _pack(padded, probs, max_frames, n_samples, opts)
+    return _pack(padded, probs, int(opts.max_window_s / FRAME_S), n_samples, opts)
 
 
 def split_window(

@@ -7,9 +7,12 @@ Lambda contract tests, the benchmark) can use these types without loading a mode
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 import numpy as np
+
+if TYPE_CHECKING:
+    from twi_endpoint.segmentation import VoiceActivity
 
 SAMPLE_RATE = 16_000  # Hz: Whisper's input rate
 CHUNK_SECONDS = 30  # Whisper's fixed receptive window
@@ -27,6 +30,15 @@ class DecodeOptions:
 
     language: str | None = None
     task: str = "transcribe"  # or "translate"
+    words: bool = False  # word-level times in the result (CustomAttributes ``words=true``)
+
+
+@dataclass(frozen=True)
+class Word:
+    start: float  # seconds from the start of the recording
+    end: float
+    text: str  # as the tokenizer spells it, with its leading space
+    probability: float
 
 
 @dataclass(frozen=True)
@@ -34,6 +46,20 @@ class Segment:
     start: float  # seconds from the start of the recording
     end: float  # seconds
     text: str
+    words: tuple[Word, ...] = ()  # filled when the engine aligned this segment's words
+
+
+@dataclass(frozen=True)
+class SpeechCoverage:
+    """How much of the speech the VAD found ended up in the transcript (seconds).
+
+    ``uncovered`` lists each speech region of at least a second that no segment holds
+    even after it was decoded again on its own: a place for the user to listen to.
+    """
+
+    speech_sec: float
+    covered_sec: float
+    uncovered: tuple[tuple[float, float], ...] = ()
 
 
 @dataclass
@@ -45,6 +71,7 @@ class Transcription:
     segments: list[Segment] = field(default_factory=list)
     chunks: int = 0  # windows actually decoded (after silence skipping)
     language_source: str = "config"  # "config", "request" or "detected"
+    coverage: SpeechCoverage | None = None  # None when no VAD ran (e.g. VAD switched off)
 
 
 class Engine(Protocol):
@@ -56,6 +83,9 @@ class Engine(Protocol):
     dtype: str  # "float16", "float32", "int8", "int8_float16": what really runs
     batch_size: int
 
-    def transcribe(self, audio: np.ndarray, options: DecodeOptions) -> Transcription:
-        """Transcribe mono float32 audio at ``SAMPLE_RATE`` of any length."""
+    def transcribe(
+        self, audio: np.ndarray, options: DecodeOptions, activity: VoiceActivity | None = None
+    ) -> Transcription:
+        """Transcribe mono float32 audio at ``SAMPLE_RATE`` of any length; ``activity`` is
+        the request's VAD when the caller already ran it (it is never run twice)."""
         ...

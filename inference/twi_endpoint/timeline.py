@@ -1,0 +1,235 @@
+"""Put the decoder's text on the recording's timeline, and check it against the VAD.
+
+Engine-agnostic: both engines decode windows with Whisper's timestamp tokens, and this
+module turns what they produced into the result's segments:
+
+1. :class:`WindowClock` maps a time inside a window (whose pieces skip the long silences)
+   back to the recording;
+2. :func:`timestamped_segments` reads ``<|t0|> text <|t1|>`` token runs;
+3. :func:`snap_to_speech` moves a segment's edges onto the speech the VAD found: Whisper's
+   timestamps land anywhere in the pause before a sentence, the VAD knows where it starts;
+4. :func:`split_segment` cuts a segment with word times at every pause longer than
+   ``MAX_PAUSE_S`` and to at most ``MAX_SEGMENT_S``, so subtitles follow the speech;
+5. :func:`uncovered_speech` finds speech no segment holds: the sentence Whisper jumped
+   over. The engines decode such regions again on their own, and report what is still
+   uncovered (``metadata.uncovered_speech``), so nothing is lost silently.
+"""
+
+from __future__ import annotations
+
+import bisect
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, replace
+
+import numpy as np
+
+from twi_endpoint.segmentation import FRAME_S, VoiceActivity, Window
+from twi_endpoint.types import SAMPLE_RATE, Segment, SpeechCoverage, Word
+
+TIME_PRECISION = 0.02  # seconds per Whisper timestamp token
+MAX_SEGMENT_S = 10.0  # a longer segment is cut at its widest word gap
+MAX_PAUSE_S = 1.0  # a segment never spans a pause longer than this
+MIN_UNCOVERED_S = 1.0  # speech of at least this long with no segment is decoded again / reported
+COVER_MARGIN_S = 0.3  # Whisper's timestamps are this close to the speech: tolerated
+SENTENCE_ENDS = (".", "?", "!", "…", "。")
+
+
+class WindowClock:
+    """Window time -> recording time for one :class:`Window`.
+
+    A window is pieces of the recording joined end to end: the first piece's audio is the
+    window's 0 s, the second piece follows right after the first, and so on.
+    """
+
+    def __init__(self, window: Window) -> None:
+        self._starts = [s / SAMPLE_RATE for s, _ in window.pieces]
+        lengths = [(e - s) / SAMPLE_RATE for s, e in window.pieces]
+        self._offsets = list(np.cumsum([0.0, *lengths[:-1]]))  # window time each piece begins at
+        self._lengths = lengths
+
+    def __call__(self, t: float) -> float:
+        k = max(0, bisect.bisect_right(self._offsets, t) - 1)
+        local = min(max(t - self._offsets[k], 0.0), self._lengths[k])
+        return self._starts[k] + local
+
+    @property
+    def duration(self) -> float:
+        return self._offsets[-1] + self._lengths[-1]
+
+
+@dataclass(frozen=True)
+class TimedTokens:
+    """One segment as decoded: window-local times and its text tokens."""
+
+    start: float
+    end: float
+    tokens: list[int]
+
+
+def timestamped_segments(
+    tokens: Sequence[int], timestamp_begin: int, eot: int, window_s: float
+) -> list[TimedTokens]:
+    """``<|t0|> text <|t1|><|t1|> text <|t2|>`` -> segments in window time.
+
+    Text with no closing timestamp (the decoder stopped at the token limit) runs to the
+    window's end; text before any timestamp starts at 0.
+    """
+    out: list[TimedTokens] = []
+    start: float | None = None
+    text: list[int] = []
+    for token in tokens:
+        if token >= timestamp_begin:
+            t = min((token - timestamp_begin) * TIME_PRECISION, window_s)
+            if text:
+                begin = start if start is not None else 0.0
+                out.append(TimedTokens(begin, max(t, begin), text))
+                text = []
+            start = t
+        elif token < eot:
+            text.append(token)
+    if text:
+        begin = start if start is not None else 0.0
+        out.append(TimedTokens(begin, max(window_s, begin), text))
+    return out
+
+
+def snap_to_speech(segment: Segment, activity: VoiceActivity) -> Segment:
+    """``segment`` with its start moved forward to the first speech frame inside it and its
+    end back to the last one; unchanged when the VAD found no speech inside it.
+
+    Word times, when present, are clipped the same way, so the first word starts with the
+    segment.
+    """
+    mask = activity.speech_mask
+    first, last = _frame(segment.start), _frame(segment.end, up=True)
+    inside = np.flatnonzero(mask[first:last])
+    if inside.size == 0:
+        return segment
+    start = max(segment.start, (first + int(inside[0])) * FRAME_S)
+    end = min(segment.end, (first + int(inside[-1]) + 1) * FRAME_S)
+    if end <= start:
+        return segment
+    words = tuple(
+        replace(
+            w, start=min(max(w.start, start), end), end=max(min(w.end, end), min(max(w.start, start), end))
+        )
+        for w in segment.words
+    )
+    return replace(segment, start=round(start, 3), end=round(end, 3), words=words)
+
+
+def trim_words_to_speech(words: Sequence[Word], activity: VoiceActivity) -> list[Word]:
+    """Each word moved onto the speech: it starts at the first speech frame inside it and
+    ends no later than the speech region it starts in.
+
+    The alignment stretches the last word before a pause over the pause (the attention has
+    nowhere else to go); a word is never spoken across a pause, so trimmed, the pause shows
+    as a gap between words again. A word with no speech inside is left as it is.
+    """
+    mask = activity.speech_mask
+    out = []
+    for w in words:
+        first, last = _frame(w.start), _frame(w.end, up=True)
+        inside = np.flatnonzero(mask[first:last])
+        if inside.size == 0:
+            out.append(w)
+            continue
+        onset = first + int(inside[0])
+        region_end = onset
+        while region_end < last and mask[region_end]:
+            region_end += 1
+        start = round(onset * FRAME_S, 3)
+        out.append(replace(w, start=start, end=round(max(start, region_end * FRAME_S), 3)))
+    return out
+
+
+def longest_pause(segment: Segment, activity: VoiceActivity) -> float:
+    """The longest stretch without speech inside ``segment`` (seconds)."""
+    inside = activity.speech_mask[_frame(segment.start) : _frame(segment.end, up=True)]
+    longest = run = 0
+    for speech in inside.tolist():
+        run = 0 if speech else run + 1
+        longest = max(longest, run)
+    return longest * FRAME_S
+
+
+def needs_words(segment: Segment, activity: VoiceActivity) -> bool:
+    """Too long, or spanning a long pause: only word times can cut it in the right place."""
+    return segment.end - segment.start > MAX_SEGMENT_S or longest_pause(segment, activity) > MAX_PAUSE_S
+
+
+def split_segment(segment: Segment, join: Callable[[Sequence[Word]], str]) -> list[Segment]:
+    """Cut a segment with word times at every gap longer than ``MAX_PAUSE_S``, then cut any
+    part longer than ``MAX_SEGMENT_S`` at its best break: the widest gap, preferring one
+    after a sentence end. ``join`` turns words back into text (tokenizer spelling)."""
+    if not segment.words:
+        return [segment]
+    parts: list[list[Word]] = [[segment.words[0]]]
+    for prev, word in zip(segment.words, segment.words[1:], strict=False):
+        if word.start - prev.end > MAX_PAUSE_S:
+            parts.append([])
+        parts[-1].append(word)
+    out: list[Segment] = []
+    for words in parts:
+        out.extend(_cut_long(words, join))
+    return out
+
+
+def _cut_long(words: list[Word], join: Callable[[Sequence[Word]], str]) -> list[Segment]:
+    if len(words) < 2 or words[-1].end - words[0].start <= MAX_SEGMENT_S:
+        text = join(words).strip()
+        return (
+            [Segment(round(words[0].start, 3), round(words[-1].end, 3), text, tuple(words))] if text else []
+        )
+
+    def score(i: int) -> float:  # break before words[i]
+        gap = words[i].start - words[i - 1].end
+        sentence = words[i - 1].text.strip().endswith(SENTENCE_ENDS)
+        return gap + (1.0 if sentence else 0.0) + (0.3 if words[i - 1].text.strip().endswith(",") else 0.0)
+
+    # only breaks that leave both sides shorter than the whole: progress guaranteed
+    best = max(range(1, len(words)), key=score)
+    return _cut_long(words[:best], join) + _cut_long(words[best:], join)
+
+
+def uncovered_speech(
+    segments: Sequence[Segment], activity: VoiceActivity, min_speech_s: float = MIN_UNCOVERED_S
+) -> list[tuple[int, int]]:
+    """Frame ranges of speech that no segment holds, each with at least ``min_speech_s``
+    of speech. A segment covers its span plus ``COVER_MARGIN_S`` on both sides."""
+    left = activity.speech_mask.copy()
+    margin = round(COVER_MARGIN_S / FRAME_S)
+    for seg in segments:
+        left[max(0, _frame(seg.start) - margin) : _frame(seg.end, up=True) + margin] = False
+    out: list[tuple[int, int]] = []
+    for s, e in activity.regions:
+        run_start: int | None = None
+        for i in range(s, e + 1):
+            inside = i < e and bool(left[i])
+            if inside and run_start is None:
+                run_start = i
+            elif not inside and run_start is not None:
+                if (i - run_start) * FRAME_S >= min_speech_s:
+                    out.append((run_start, i))
+                run_start = None
+    return out
+
+
+def coverage(
+    segments: Sequence[Segment], activity: VoiceActivity, uncovered: Sequence[tuple[int, int]]
+) -> SpeechCoverage:
+    """Seconds of speech found, seconds inside segments, and the uncovered regions."""
+    mask = activity.speech_mask
+    held = np.zeros_like(mask)
+    for seg in segments:
+        held[_frame(seg.start) : _frame(seg.end, up=True)] = True
+    return SpeechCoverage(
+        speech_sec=round(float(np.count_nonzero(mask)) * FRAME_S, 3),
+        covered_sec=round(float(np.count_nonzero(mask & held)) * FRAME_S, 3),
+        uncovered=tuple((round(s * FRAME_S, 3), round(e * FRAME_S, 3)) for s, e in uncovered),
+    )
+
+
+def _frame(seconds: float, up: bool = False) -> int:
+    x = seconds / FRAME_S
+    return max(0, int(np.ceil(x - 1e-9)) if up else int(np.floor(x + 1e-9)))

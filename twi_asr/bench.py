@@ -4,7 +4,15 @@ Same machine, same Whisper base weights, same audio for every contender:
 
 * ``speech``: ~10 minutes of real English speech (LibriSpeech, LibriVox, CMU Arctic, JFK,
   MFA clips from ../shared, with reference transcripts) with seeded 0.5-3 s pauses;
-* ``sparse20``: 10 minutes that are 80 % silence (the same kind of speech, 20 %).
+* ``sparse20``: 10 minutes that are 80 % silence (the same kind of speech, 20 %);
+* the hard inputs (``--hard-minutes`` each, 3 by default), built to provoke skipped sentences:
+  ``short_pauses`` (1-5 s utterances between 3-10 s pauses), ``inner_pauses`` (clips with
+  1-4 s pauses inside), ``quiet`` (speech 20 dB quieter than the room noise allows).
+
+Every clip's true start is known, so besides WER (with substitutions, deletions and
+insertions) each contender gets a timing error: for each clip, how far the start of the
+segment holding its first words is from where its speech starts (median, 95th percentile,
+share within 0.5 s), and its longest segment.
 
 Each contender runs in its own process (clean cold-load time and peak memory), several times
 per input within a time budget; medians are reported, with ratios against baseline A (the
@@ -31,8 +39,15 @@ from typing import Any
 
 import numpy as np
 
-from twi_asr.bench_data import LongForm, build_longform, load_longforms, save_longforms
-from twi_asr.bench_metrics import word_error_rate
+from twi_asr.bench_data import (
+    HARD_INPUTS,
+    LongForm,
+    build_hard_input,
+    build_longform,
+    load_longforms,
+    save_longforms,
+)
+from twi_asr.bench_metrics import start_timing, word_error_rate
 from twi_asr.bench_worker import CONTENDERS
 from twi_asr.models import PROJECT_ROOT, default_model_dir
 
@@ -58,6 +73,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument(
         "--sparse-minutes", type=float, default=10.0, help="length of the 80 %%-silence input (0: skip)"
     )
+    p.add_argument("--hard-minutes", type=float, default=3.0, help="length of each hard input (0: skip them)")
     p.add_argument("--runs", type=int, default=3, help="runs per input (medians); fewer when over budget")
     p.add_argument(
         "--budget-s",
@@ -95,7 +111,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     )
     args = p.parse_args(argv)
     if args.quick:
-        args.minutes, args.sparse_minutes, args.runs = 0.5, 0.5, 1
+        args.minutes, args.sparse_minutes, args.hard_minutes, args.runs = 0.5, 0.5, 0.5, 1
     args.contenders = [c.strip() for c in args.contenders.split(",") if c.strip()]
     unknown = sorted(set(args.contenders) - set(CONTENDERS))
     if unknown:
@@ -156,6 +172,9 @@ def _score(result: dict[str, Any], inputs: list[LongForm], hf_dir: Path) -> None
         item["x_real_time"] = round(lf.duration_s / median, 2)
         item["rtf"] = round(median / lf.duration_s, 4)
         item["wer"] = word_error_rate(lf.reference, item["text"], str(hf_dir)).as_dict()
+        if lf.spans and item.get("segments"):
+            spans = [(sp.start_s, sp.reference) for sp in lf.spans]
+            item["timing"] = start_timing(spans, item["segments"], str(hf_dir)).as_dict()
 
 
 def _ratios(results: list[dict[str, Any]], inputs: list[LongForm]) -> None:
@@ -171,8 +190,9 @@ def _ratios(results: list[dict[str, Any]], inputs: list[LongForm]) -> None:
 
 def _table(results: list[dict[str, Any]], inputs: list[LongForm]) -> str:
     head = (
-        f"{'contender':28} {'input':9} {'runs':>4} {'wall s':>7} {'x RT':>6} {'RTF':>7} {'vs A':>6} "
-        f"{'WER %':>6} {'S/D/I':>11} {'load s':>7} {'RSS MB':>7} {'GPU MB':>7}"
+        f"{'contender':28} {'input':12} {'runs':>4} {'wall s':>7} {'x RT':>6} {'RTF':>7} {'vs A':>6} "
+        f"{'WER %':>6} {'S/D/I':>11} {'start p50/p95 s':>15} {'<=0.5s':>6} {'max seg':>7} "
+        f"{'load s':>7} {'RSS MB':>7} {'GPU MB':>7}"
     )
     lines = [head, "-" * len(head)]
     for r in results:
@@ -186,10 +206,15 @@ def _table(results: list[dict[str, Any]], inputs: list[LongForm]) -> str:
             w = it["wer"]
             sdi = f"{w['substitutions']}/{w['deletions']}/{w['insertions']}"
             speedup = it.get("speedup_vs_baseline_a", float("nan"))
+            t = it.get("timing")
+            starts = f"{t['median_s']:.2f}/{t['p95_s']:.2f}" if t and t["median_s"] is not None else "-"
+            within = f"{t['within_half_s'] * 100:.0f} %" if t else "-"
+            longest = f"{t['max_segment_s']:.1f}" if t else "-"
             lines.append(
-                f"{r['label']:28} {lf.name:9} {it['runs']:>4} {it['median_wall_s']:>7.1f} "
+                f"{r['label']:28} {lf.name:12} {it['runs']:>4} {it['median_wall_s']:>7.1f} "
                 f"{it['x_real_time']:>6.1f} {it['rtf']:>7.4f} {speedup:>6.2f} {w['wer'] * 100:>6.2f} "
-                f"{sdi:>11} {r['load_s']:>7.1f} {r['peak_rss_mb']:>7.0f} {r['peak_gpu_mb'] or 0:>7.0f}"
+                f"{sdi:>11} {starts:>15} {within:>6} {longest:>7} "
+                f"{r['load_s']:>7.1f} {r['peak_rss_mb']:>7.0f} {r['peak_gpu_mb'] or 0:>7.0f}"
             )
     return "\n".join(lines)
 
@@ -231,6 +256,8 @@ def _inputs(args: argparse.Namespace, data_dir: Path) -> list[LongForm]:
     inputs = [build_longform(data_dir, args.minutes, seed=args.seed)]
     if args.sparse_minutes > 0:
         inputs.append(build_longform(data_dir, args.sparse_minutes, args.seed + 1, SPARSE_SPEECH_FRACTION))
+    if args.hard_minutes > 0:
+        inputs += [build_hard_input(data_dir, name, args.hard_minutes, args.seed) for name in HARD_INPUTS]
     return inputs
 
 

@@ -134,7 +134,7 @@ def _word_gaps(audio: np.ndarray, min_gap_s: float = 0.12, edge_s: float = 0.6) 
     min_frames = round(min_gap_s * SAMPLE_RATE / ONSET_FRAME)
     edge = round(edge_s * SAMPLE_RATE / ONSET_FRAME)
     gaps, run = [], 0
-    for i, q in enumerate(quiet.tolist() + [False]):
+    for i, q in enumerate([*quiet.tolist(), False]):
         if q:
             run += 1
             continue
@@ -212,7 +212,9 @@ def _assemble(
         if inner_pauses:
             audio = _stretch_pauses(rng, noise, audio)
         first, last = speech_bounds(audio)
-        spans.append(Span(round(at / SAMPLE_RATE + first, 3), round(at / SAMPLE_RATE + last, 3), clip.reference))
+        spans.append(
+            Span(round(at / SAMPLE_RATE + first, 3), round(at / SAMPLE_RATE + last, 3), clip.reference)
+        )
         parts.append(audio.astype(np.float32))
         at += audio.size
         speech += cache[clip.path].size

@@ -11,7 +11,11 @@ Contenders (all Whisper base, the same OpenAI weights):
 * ``transformers``: our transformers engine with its defaults (``twi_endpoint.hf_engine``);
 * ``ctranslate2``: our CTranslate2 engine with its defaults (``twi_endpoint.ct2_engine``);
 * ``faster_whisper_batched``: the peer, faster-whisper's ``BatchedInferencePipeline`` called
-  directly with its defaults (same int8/float16 compute type as ours, so only the method differs).
+  directly with its defaults (same int8/float16 compute type as ours, so only the method differs);
+* ``faster_whisper``: the second peer, faster-whisper's sequential ``WhisperModel.transcribe``
+  with its defaults and its VAD filter on: the accuracy-and-timestamps reference users know.
+
+Each contender returns its text and its segments (start, end, text), for the timing error.
 """
 
 from __future__ import annotations
@@ -34,9 +38,10 @@ import numpy as np
 
 SAMPLE_RATE = 16_000
 LANGUAGE = "en"  # every contender is told the language: no detection differences
-CONTENDERS = ("baseline_a", "transformers", "ctranslate2", "faster_whisper_batched")
+CONTENDERS = ("baseline_a", "transformers", "ctranslate2", "faster_whisper_batched", "faster_whisper")
 
-Transcriber = Callable[[np.ndarray], str]
+TimedText = tuple[str, list[tuple[float, float, str]]]  # text, segments (start, end, text)
+Transcriber = Callable[[np.ndarray], TimedText]
 
 
 @dataclass
@@ -64,9 +69,9 @@ def _load_baseline_a(hf_dir: Path, ct2_dir: Path, device: str, batch_size: int |
         torch_dtype=dtype,
     )
 
-    def run(audio: np.ndarray) -> str:
+    def run(audio: np.ndarray) -> TimedText:
         out = pipe(audio.copy(), generate_kwargs={"language": LANGUAGE, "task": "transcribe"})
-        return str(out["text"]) if isinstance(out, dict) else str(out)
+        return (str(out["text"]) if isinstance(out, dict) else str(out)), []  # no times asked
 
     return Loaded(run, device, str(dtype).removeprefix("torch."), batch_size or 1, hf_dir.name)
 
@@ -76,8 +81,9 @@ def _load_engine(engine: Any, model_dir: Path) -> Loaded:
 
     options = DecodeOptions(language=LANGUAGE)
 
-    def run(audio: np.ndarray) -> str:
-        return str(engine.transcribe(audio, options).text)
+    def run(audio: np.ndarray) -> TimedText:
+        result = engine.transcribe(audio, options)
+        return str(result.text), [(s.start, s.end, s.text) for s in result.segments]
 
     return Loaded(run, engine.device, engine.dtype, engine.batch_size, model_dir.name)
 
@@ -96,7 +102,7 @@ def _load_ctranslate2(hf_dir: Path, ct2_dir: Path, device: str, batch_size: int 
 
 def _load_peer(hf_dir: Path, ct2_dir: Path, device: str, batch_size: int | None) -> Loaded:
     from faster_whisper import BatchedInferencePipeline, WhisperModel
-    from twi_endpoint.ct2_engine import usable_cpu_count
+    from twi_endpoint.segmentation import usable_cpu_count
 
     compute_type = "float16" if device == "cuda" else "int8"
     model = WhisperModel(
@@ -105,11 +111,31 @@ def _load_peer(hf_dir: Path, ct2_dir: Path, device: str, batch_size: int | None)
     pipe = BatchedInferencePipeline(model)
     size = batch_size or 8  # BatchedInferencePipeline.transcribe's default
 
-    def run(audio: np.ndarray) -> str:
+    def run(audio: np.ndarray) -> TimedText:
         segments, _info = pipe.transcribe(audio, language=LANGUAGE, batch_size=size)
-        return " ".join(s.text.strip() for s in segments)
+        return _joined([(s.start, s.end, s.text.strip()) for s in segments])
 
     return Loaded(run, device, str(model.model.compute_type), size, ct2_dir.name)
+
+
+def _load_sequential_peer(hf_dir: Path, ct2_dir: Path, device: str, batch_size: int | None) -> Loaded:
+    from faster_whisper import WhisperModel
+    from twi_endpoint.segmentation import usable_cpu_count
+
+    compute_type = "float16" if device == "cuda" else "int8"
+    model = WhisperModel(
+        str(ct2_dir), device=device, compute_type=compute_type, cpu_threads=usable_cpu_count()
+    )
+
+    def run(audio: np.ndarray) -> TimedText:
+        segments, _info = model.transcribe(audio, language=LANGUAGE, vad_filter=True)
+        return _joined([(s.start, s.end, s.text.strip()) for s in segments])
+
+    return Loaded(run, device, str(model.model.compute_type), 1, ct2_dir.name)
+
+
+def _joined(segments: list[tuple[float, float, str]]) -> TimedText:
+    return " ".join(text for _, _, text in segments), segments
 
 
 LOADERS: dict[str, Callable[[Path, Path, str, int | None], Loaded]] = {
@@ -117,6 +143,7 @@ LOADERS: dict[str, Callable[[Path, Path, str, int | None], Loaded]] = {
     "transformers": _load_transformers,
     "ctranslate2": _load_ctranslate2,
     "faster_whisper_batched": _load_peer,
+    "faster_whisper": _load_sequential_peer,
 }
 
 
@@ -186,15 +213,15 @@ def measure(args: argparse.Namespace) -> dict[str, Any]:
         for item in inputs:
             audio = audios[item["name"]]
             walls: list[float] = []
-            text = ""
+            text, segments = "", []
             for i in range(args.runs):
                 if i > 0 and time.perf_counter() + min(walls) > budget_end:
                     break  # keep the whole benchmark inside its time limit: fewer runs, noted
                 start = time.perf_counter()
-                text = loaded.transcribe(audio)
+                text, segments = loaded.transcribe(audio)
                 walls.append(time.perf_counter() - start)
                 print(f"  {args.contender} {item['name']} run {i + 1}: {walls[-1]:.1f} s", file=sys.stderr)
-            results[item["name"]] = {"wall_s": walls, "text": text}
+            results[item["name"]] = {"wall_s": walls, "text": text, "segments": segments}
     return {
         "contender": args.contender,
         "device": loaded.device,

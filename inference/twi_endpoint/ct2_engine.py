@@ -42,6 +42,7 @@ from faster_whisper.tokenizer import _LANGUAGE_CODES, Tokenizer
 
 from twi_endpoint.errors import InvalidRequestError, ModelLoadError
 from twi_endpoint.segmentation import (
+    FRAME_S,
     SegmentationOptions,
     VoiceActivity,
     Window,
@@ -52,8 +53,12 @@ from twi_endpoint.segmentation import (
     vad_parts,
 )
 from twi_endpoint.timeline import (
+    COVER_MARGIN_S,
+    TIME_PRECISION,
     WindowClock,
     coverage,
+    in_order,
+    merge_segments,
     needs_words,
     snap_to_speech,
     split_segment,
@@ -79,6 +84,8 @@ CPU_COMPUTE_TYPE = "int8"
 CUDA_COMPUTE_TYPE = "float16"
 
 
+SEEK_LEAD_S = 0.1  # a seek starts this much before the uncovered speech's onset
+SEEK_TOKENS_PER_S = 10  # token budget of a seek per second of uncovered speech (speech: 3-5/s)
 TOKENS_PER_SECOND = 50  # encoder frames per second: the alignment's time unit
 WINDOW_TAIL_S = 1.0  # quiet tail after each window's audio (see CTranslate2Engine._log_mel)
 _QUIET_TAIL = (np.random.default_rng(0).standard_normal(int(WINDOW_TAIL_S * SAMPLE_RATE)) * 3e-4).astype(
@@ -126,6 +133,14 @@ class _Decoded:
     def compression_ratio(self) -> float:
         data = self.text.encode("utf-8")
         return len(data) / len(zlib.compress(data)) if data else 0.0
+
+
+@dataclass(frozen=True)
+class _Encoded:
+    """A decoded window and its encoder output (host copy), kept for :meth:`CTranslate2Engine._seek`."""
+
+    window: Window
+    features: np.ndarray
 
 
 class CTranslate2Engine:
@@ -178,24 +193,26 @@ class CTranslate2Engine:
                 activity = detect_speech(audio, self.segmentation, parts=self.vad_parts)
             state = _RequestState(options)
             windows = plan_windows(activity.probs, audio.size, self.segmentation)
-            segments = self._transcribe_windows(audio, windows, activity, state)
+            encoded: list[_Encoded] = []
+            segments = self._transcribe_windows(audio, windows, activity, state, keep=encoded)
             decoded_windows = len(windows)
             uncovered = uncovered_speech(segments, activity) if windows else []
+            if uncovered and not options.words:  # seek: cheap, no encoder pass (no word times)
+                log.info("continuing the decoding at %s", _spans(uncovered))
+                segments = merge_segments(segments, self._seek(uncovered, encoded, activity, state))
+                uncovered = uncovered_speech(segments, activity)
             for _ in range(self.decode.recovery_rounds):
                 if not uncovered:
                     break
                 again = pack_regions(uncovered, activity.probs, audio.size, self.segmentation)
-                log.info(
-                    "decoding again %d speech region(s) that came back without text: %s",
-                    len(uncovered),
-                    ", ".join(f"{s * 0.032:.1f}-{e * 0.032:.1f} s" for s, e in uncovered),
-                )
+                log.info("decoding again on their own: %s", _spans(uncovered))
                 found = self._transcribe_windows(audio, again, activity, state)
                 decoded_windows += len(again)
-                segments = sorted(segments + found, key=lambda seg: seg.start)
+                segments = merge_segments(segments, found)
                 before, uncovered = uncovered, uncovered_speech(segments, activity)
                 if uncovered == before:
                     break
+        segments = in_order(segments)
         if not options.words:
             segments = [replace(seg, words=()) for seg in segments]
         return Transcription(
@@ -209,9 +226,15 @@ class CTranslate2Engine:
 
     # --- internals ---------------------------------------------------------------------
     def _transcribe_windows(
-        self, audio: np.ndarray, windows: list[Window], activity: VoiceActivity, state: _RequestState
+        self,
+        audio: np.ndarray,
+        windows: list[Window],
+        activity: VoiceActivity,
+        state: _RequestState,
+        keep: list[_Encoded] | None = None,
     ) -> list[Segment]:
-        """Encode, decode and time ``windows`` in batches of ``batch_size``."""
+        """Encode, decode and time ``windows`` in batches of ``batch_size``; ``keep`` collects
+        each window's encoder output (on the host) for :meth:`_seek`."""
         segments: list[Segment] = []
         for first in range(0, len(windows), self.batch_size):
             batch = windows[first : first + self.batch_size]
@@ -222,7 +245,61 @@ class CTranslate2Engine:
                 state.tokenizer = self._tokenizer(state.language, state.task)
             decoded = self._decode_batch(encoded, state.tokenizer)
             segments += self._timed(encoded, batch, decoded, activity, state)
+            if keep is not None:
+                host = _to_numpy(encoded)
+                keep += [_Encoded(w, host[i]) for i, w in enumerate(batch)]
         return segments
+
+    def _seek(
+        self,
+        uncovered: list[tuple[int, int]],
+        encoded: list[_Encoded],
+        activity: VoiceActivity,
+        state: _RequestState,
+    ) -> list[Segment]:
+        """Decode each uncovered region again from its window's encoder output, the decoder
+        told where to start: the prompt ends with the timestamp token of the region's onset,
+        as Whisper's own long-form loop seeks past what it has transcribed. No encoder pass;
+        the decoder runs for a few tokens per second of the region; what it adds after the
+        region (text that already has segments) is dropped."""
+        tokenizer = state.tokenizer
+        prompts: list[list[int]] = []
+        rows: list[np.ndarray] = []
+        targets: list[tuple[_Encoded, float, float, int]] = []
+        for s, e in uncovered:
+            start_s, end_s = s * FRAME_S, e * FRAME_S
+            ctx = next((c for c in encoded if c.window.contains(round(start_s * SAMPLE_RATE))), None)
+            if ctx is None:
+                continue
+            local = max(0.0, WindowClock(ctx.window).to_window(start_s) - SEEK_LEAD_S)
+            stamp = tokenizer.timestamp_begin + int(local / TIME_PRECISION)
+            prompts.append([*tokenizer.sot_sequence, stamp])
+            rows.append(ctx.features)
+            targets.append((ctx, start_s, end_s, stamp))
+        if not prompts:
+            return []
+        longest = max(end - start for _, start, end, _ in targets)
+        budget = min(self.decode.max_new_tokens, int(SEEK_TOKENS_PER_S * longest) + 16)
+        view = ctranslate2.StorageView.from_array(np.ascontiguousarray(np.stack(rows)))
+        results = self._generate(view, prompts, self.decode.beam_size, tokenizer, max_new_tokens=budget)
+        found: list[Segment] = []
+        for (ctx, start_s, end_s, stamp), d in zip(targets, results, strict=True):
+            if self._is_silence(d):
+                continue
+            clock = WindowClock(ctx.window)
+            raw = timestamped_segments(
+                [stamp, *d.tokens], tokenizer.timestamp_begin, tokenizer.eot, clock.duration
+            )
+            for r in raw:
+                text = tokenizer.decode(r.tokens).strip()
+                seg = snap_to_speech(Segment(clock(r.start), clock(r.end), text), activity) if text else None
+                if (
+                    seg is not None
+                    and seg.start < end_s + COVER_MARGIN_S
+                    and seg.end > start_s - COVER_MARGIN_S
+                ):
+                    found.append(seg)
+        return found
 
     def _timed(
         self,
@@ -399,10 +476,17 @@ class CTranslate2Engine:
                     results[i] = r
         return results
 
-    def _generate(self, encoded: Any, prompts: list[list[int]], beam: int, tokenizer: Any) -> list[_Decoded]:
+    def _generate(
+        self,
+        encoded: Any,
+        prompts: list[list[int]],
+        beam: int,
+        tokenizer: Any,
+        max_new_tokens: int | None = None,
+    ) -> list[_Decoded]:
         kwargs: dict[str, Any] = {
             "beam_size": beam,
-            "max_length": len(prompts[0]) + self.decode.max_new_tokens,
+            "max_length": len(prompts[0]) + (max_new_tokens or self.decode.max_new_tokens),
             "return_scores": True,
             "return_no_speech_prob": True,
             "suppress_blank": True,
@@ -471,7 +555,7 @@ def _words_by_segment(
     a word starts at the frame where its first token begins (Whisper's own method).
     """
     tokens = [t for _, seg_tokens in timed for t in seg_tokens]
-    words, word_tokens = tokenizer.split_to_word_tokens(tokens + [tokenizer.eot])
+    words, word_tokens = tokenizer.split_to_word_tokens([*tokens, tokenizer.eot])
     pairs = np.asarray(result.alignments, dtype=np.int64).reshape(-1, 2)
     probs = np.asarray(result.text_token_probs, dtype=np.float64)
     out: list[list[Word]] = [[] for _ in timed]
@@ -486,12 +570,17 @@ def _words_by_segment(
         lo, hi = int(bounds[k]), int(bounds[k + 1])
         if not text.strip() or hi >= jump_times.size + 1:
             continue
-        start = clock(float(jump_times[min(lo, jump_times.size - 1)]))
-        end = clock(float(jump_times[min(hi, jump_times.size - 1)]))
+        start, end = clock.span(
+            float(jump_times[min(lo, jump_times.size - 1)]), float(jump_times[min(hi, jump_times.size - 1)])
+        )
         seg = min(int(np.searchsorted(seg_ends, lo, side="right")), len(timed) - 1)
         p = float(np.mean(probs[lo:hi])) if hi > lo and hi <= probs.size else 0.0
         out[seg].append(Word(round(start, 3), round(max(end, start), 3), text, round(p, 3)))
     return out
+
+
+def _spans(frames: list[tuple[int, int]]) -> str:
+    return ", ".join(f"{s * FRAME_S:.1f}-{e * FRAME_S:.1f} s" for s, e in frames)
 
 
 def _join_words(words: Sequence[Word]) -> str:

@@ -5,6 +5,9 @@ Two stages, cheapest first: the loudest 30 ms frame below ``silence_dbfs`` is di
 room silence (no model needed, fast even on hours of audio); otherwise, when faster-whisper
 is installed, Silero VAD must find at least ``min_speech_seconds`` of speech, which rejects
 hum, hiss and music-free noise that is loud but wordless.
+
+The VAD runs once per request: the decision carries it (:class:`VoiceActivity`) to the
+engine, which cuts its windows and checks its coverage with the same probabilities.
 """
 
 from __future__ import annotations
@@ -15,6 +18,7 @@ from typing import Final
 
 import numpy as np
 
+from twi_endpoint.segmentation import GATE_THRESHOLD, VoiceActivity, detect_speech
 from twi_endpoint.types import SAMPLE_RATE
 
 logger = logging.getLogger(__name__)
@@ -30,6 +34,7 @@ class GateDecision:
     peak_dbfs: float  # loudest 30 ms frame, dB relative to full scale
     speech_seconds: float | None  # what VAD found; None when VAD did not run
     method: str  # "energy" or "energy+vad"
+    activity: VoiceActivity | None = None  # the request's VAD, handed on to the engine
 
 
 def peak_frame_dbfs(audio: np.ndarray) -> float:
@@ -43,14 +48,12 @@ def peak_frame_dbfs(audio: np.ndarray) -> float:
     return 20.0 * float(np.log10(max(rms, _FLOOR)))
 
 
-def speech_seconds(audio: np.ndarray) -> float | None:
-    """Seconds of speech Silero VAD finds (faster-whisper's bundled model); None without it."""
+def voice_activity(audio: np.ndarray) -> VoiceActivity | None:
+    """Silero VAD over ``audio`` (faster-whisper's bundled model); None without faster-whisper."""
     try:
-        from faster_whisper.vad import VadOptions, get_speech_timestamps
+        return detect_speech(audio)
     except ImportError:
         return None
-    spans = get_speech_timestamps(audio, VadOptions(min_silence_duration_ms=500, speech_pad_ms=0))
-    return sum(s["end"] - s["start"] for s in spans) / SAMPLE_RATE
 
 
 def check_speech(
@@ -61,10 +64,11 @@ def check_speech(
         return GateDecision(False, "silence", peak, None, "energy")
     if not use_vad:
         return GateDecision(True, "speech", peak, None, "energy")
-    found = speech_seconds(audio)
-    if found is None:
+    activity = voice_activity(audio)
+    if activity is None:
         logger.warning("faster-whisper is not installed: silence gate uses energy only")
         return GateDecision(True, "speech", peak, None, "energy")
+    found = activity.speech_seconds(GATE_THRESHOLD)
     if found < min_speech_seconds:
-        return GateDecision(False, "no speech", peak, found, "energy+vad")
-    return GateDecision(True, "speech", peak, found, "energy+vad")
+        return GateDecision(False, "no speech", peak, found, "energy+vad", activity)
+    return GateDecision(True, "speech", peak, found, "energy+vad", activity)

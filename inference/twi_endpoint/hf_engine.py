@@ -1,31 +1,46 @@
 """The transformers engine: the default on SageMaker (the HF DLC ships torch + transformers).
 
-Long audio is cut at pauses into <= 30 s windows (:mod:`twi_endpoint.windows`) that are
-decoded ``batch_size`` at a time with timestamps; each window's segments are shifted by its
-start. We do not use transformers' chunked ASR pipeline: it cuts blindly and merges
+It works like the CTranslate2 engine, on the same timeline (:mod:`twi_endpoint.timeline`):
+the request's VAD (run once) packs the speech into <= 30 s windows cut at pauses, decoded
+``batch_size`` at a time with Whisper's timestamp tokens; speech of a second or more that
+no segment holds is decoded again on its own, and what is still uncovered is reported.
+Segments that are too long or span a long pause get word times (transformers' cross-attention
+alignment, ``return_token_timestamps``) and are cut at their pauses; ``words=true`` returns
+them. We do not use transformers' chunked ASR pipeline: it cuts blindly and merges
 overlapping windows by token matching, which drops words at the joins (29 % WER without
 timestamps, 4-10 % with them, measured on 2.3 min of LibriVox with whisper-base under
 transformers 4.51.3).
 
-Whisper sometimes jumps over a sentence of a dense 30 s window. When Silero VAD is available
-(faster-whisper's bundled model), a window whose text is too short for the speech in it is
-decoded again as two halves cut at the quietest moment near its middle, as the CTranslate2
-engine does (see :func:`twi_endpoint.segmentation.looks_skipped`).
+Without faster-whisper (which bundles Silero VAD) the windows are cut at the quietest
+moments instead (:mod:`twi_endpoint.windows`) and no coverage is checked.
 """
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
 from typing import Any, Final
 
 import numpy as np
 
-from twi_endpoint.gate import peak_frame_dbfs
-from twi_endpoint.segmentation import looks_skipped, speech_probabilities, speech_seconds, vad_parts
-from twi_endpoint.types import SAMPLE_RATE, DecodeOptions, Segment, Transcription
-from twi_endpoint.windows import split_in_two, split_windows
+from twi_endpoint.gate import peak_frame_dbfs, voice_activity
+from twi_endpoint.segmentation import VoiceActivity, Window, pack_regions, plan_windows
+from twi_endpoint.timeline import (
+    WindowClock,
+    coverage,
+    in_order,
+    merge_segments,
+    needs_words,
+    snap_to_speech,
+    split_segment,
+    timestamped_segments,
+    trim_words_to_speech,
+    uncovered_speech,
+)
+from twi_endpoint.types import SAMPLE_RATE, DecodeOptions, Segment, Transcription, Word
+from twi_endpoint.windows import split_windows
 
 logger = logging.getLogger(__name__)
 
@@ -34,6 +49,7 @@ TIME_PRECISION: Final = 0.02  # seconds per Whisper timestamp token
 AUTO_BATCH_CUDA: Final = 16  # 30 s windows per forward pass on a GPU (fp16 large-v3 fits in 16 GB)
 AUTO_BATCH_CPU: Final = 4  # on CPU batching mostly saves Python overhead; more only costs memory
 SILENT_WINDOW_DBFS: Final = -50.0  # a window whose loudest 30 ms frame is quieter holds no speech
+RECOVERY_ROUNDS: Final = 2  # uncovered speech is decoded again on its own at most this often
 
 
 class _DropKnownNoise(logging.Filter):
@@ -78,16 +94,41 @@ class TransformersEngine:
         self._timestamp_begin = int(gen.no_timestamps_token_id) + 1
         self._eos = int(gen.eos_token_id if isinstance(gen.eos_token_id, int) else gen.eos_token_id[0])
 
-    def transcribe(self, audio: np.ndarray, options: DecodeOptions) -> Transcription:
+    def transcribe(
+        self, audio: np.ndarray, options: DecodeOptions, activity: VoiceActivity | None = None
+    ) -> Transcription:
         audio = np.ascontiguousarray(audio, dtype=np.float32)
-        # Silent stretches of a long recording are not decoded: Whisper invents text there.
-        windows = [
-            (s, e) for s, e in split_windows(audio) if peak_frame_dbfs(audio[s:e]) >= SILENT_WINDOW_DBFS
-        ]
+        if activity is None:
+            activity = voice_activity(audio)
         languages: list[str] = []
-        per_window = self._decode(audio, windows, options, languages)
-        per_window = self._recover_skipped(audio, windows, per_window, options, languages)
-        segments = [segment for window_segments in per_window for segment in window_segments]
+        if activity is None:  # no VAD: energy windows, silent ones skipped
+            windows = [
+                Window(((s, e),))
+                for s, e in split_windows(audio)
+                if peak_frame_dbfs(audio[s:e]) >= SILENT_WINDOW_DBFS
+            ]
+            segments = self._decode(audio, windows, options, languages, None)
+            decoded = len(windows)
+            cov = None
+        else:
+            windows = plan_windows(activity.probs, audio.size, activity.options)
+            segments = self._decode(audio, windows, options, languages, activity)
+            decoded = len(windows)
+            uncovered = uncovered_speech(segments, activity) if windows else []
+            for _ in range(RECOVERY_ROUNDS):
+                if not uncovered:
+                    break
+                again = pack_regions(uncovered, activity.probs, audio.size, activity.options)
+                logger.info("decoding again %d speech region(s) that came back without text", len(uncovered))
+                segments = merge_segments(segments, self._decode(audio, again, options, languages, activity))
+                decoded += len(again)
+                before, uncovered = uncovered, uncovered_speech(segments, activity)
+                if uncovered == before:
+                    break
+            cov = coverage(segments, activity, uncovered)
+        segments = in_order(segments)
+        if not options.words:
+            segments = [replace(seg, words=()) for seg in segments]
         language: str | None
         if options.language:
             language, source = options.language, "config"
@@ -99,25 +140,27 @@ class TransformersEngine:
             text=" ".join(s.text for s in segments),
             language=language,
             segments=segments,
-            chunks=len(windows),
+            chunks=decoded,
             language_source=source,
+            coverage=cov,
         )
 
     def _decode(
         self,
         audio: np.ndarray,
-        windows: list[tuple[int, int]],
+        windows: list[Window],
         options: DecodeOptions,
         languages: list[str],
-    ) -> list[list[Segment]]:
-        """Segments of each window, decoded ``batch_size`` windows at a time with timestamps."""
+        activity: VoiceActivity | None,
+    ) -> list[Segment]:
+        """Segments of ``windows``, decoded ``batch_size`` windows at a time with timestamps."""
         import torch
 
-        out: list[list[Segment]] = []
+        out: list[Segment] = []
         for first in range(0, len(windows), self.batch_size):
             batch = windows[first : first + self.batch_size]
             features = self._processor.feature_extractor(
-                [audio[s:e] for s, e in batch], sampling_rate=SAMPLE_RATE, return_tensors="pt"
+                [w.audio(audio) for w in batch], sampling_rate=SAMPLE_RATE, return_tensors="pt"
             ).input_features.to(self.device, self._torch_dtype)
             kwargs: dict[str, Any] = {"return_timestamps": True}
             if self.multilingual:  # English-only checkpoints reject language/task
@@ -127,36 +170,73 @@ class TransformersEngine:
                 languages += langs
             with torch.inference_mode():
                 sequences = self._model.generate(features, **kwargs)
-            for (start, end), tokens in zip(batch, sequences.tolist(), strict=True):
-                out.append(self._segments(tokens, start / SAMPLE_RATE, end / SAMPLE_RATE))
+            per_window = [
+                self._window_segments(w, tokens, activity)
+                for w, tokens in zip(batch, sequences.tolist(), strict=True)
+            ]
+            wanted = [
+                i
+                for i, segs in enumerate(per_window)
+                if activity is not None
+                and segs
+                and (options.words or any(needs_words(seg, activity) for seg, _ in segs))
+            ]
+            if wanted:
+                self._add_words(features, batch, per_window, wanted, kwargs, activity)
+            out += [seg for segs in per_window for seg, _ in segs]
         return out
 
-    def _recover_skipped(
-        self,
-        audio: np.ndarray,
-        windows: list[tuple[int, int]],
-        per_window: list[list[Segment]],
-        options: DecodeOptions,
-        languages: list[str],
-    ) -> list[list[Segment]]:
-        """Decode again, as two halves, each window whose text is too short for its speech."""
-        probs = _speech_probabilities(audio) if windows else None
-        if probs is None:
-            return per_window
-        chars = [sum(len(s.text) for s in segs) for segs in per_window]
-        speech = [speech_seconds(probs, s, e) for s, e in windows]
-        skipped = looks_skipped(chars, speech)
-        if not skipped:
-            return per_window
-        logger.info("re-decoding %d window(s) whose text looks incomplete as halves", len(skipped))
-        halves = [half for i in skipped for half in split_in_two(audio, *windows[i])]
-        redone = self._decode(audio, halves, options, languages)
-        out = list(per_window)
-        for k, i in enumerate(skipped):
-            again = redone[2 * k] + redone[2 * k + 1]
-            if sum(len(s.text) for s in again) > chars[i]:
-                out[i] = again
+    def _window_segments(
+        self, window: Window, tokens: list[int], activity: VoiceActivity | None
+    ) -> list[tuple[Segment, list[int]]]:
+        """One window's timestamped segments on the recording's timeline, with their tokens."""
+        clock = WindowClock(window)
+        decode = self._processor.tokenizer.decode
+        out = []
+        for r in timestamped_segments(tokens, self._timestamp_begin, self._eos, clock.duration):
+            text = str(decode(r.tokens, skip_special_tokens=True)).strip()
+            if not text:
+                continue
+            seg = Segment(round(clock(r.start), 3), round(clock(r.end), 3), text)
+            out.append((snap_to_speech(seg, activity) if activity is not None else seg, r.tokens))
         return out
+
+    def _add_words(
+        self,
+        features: Any,
+        batch: list[Window],
+        per_window: list[list[tuple[Segment, list[int]]]],
+        wanted: list[int],
+        kwargs: dict[str, Any],
+        activity: VoiceActivity,
+    ) -> None:
+        """Word times for the ``wanted`` windows, in place: transformers' cross-attention DTW
+        (``return_token_timestamps``) over the text each window produced, then the segments
+        cut at their pauses (:func:`twi_endpoint.timeline.split_segment`)."""
+        import torch
+
+        sub = {k: ([v[i] for i in wanted] if isinstance(v, list) else v) for k, v in kwargs.items()}
+        with torch.inference_mode():
+            out = self._model.generate(
+                features[wanted], return_token_timestamps=True, return_dict_in_generate=True, **sub
+            )
+        decode = self._processor.tokenizer.decode
+        for row, i in enumerate(wanted):
+            tokens = out.sequences[row].tolist()
+            times = out.token_timestamps[row].tolist()
+            clock = WindowClock(batch[i])
+            words = _words(tokens, times, self._timestamp_begin, self._eos, decode, clock)
+            new: list[tuple[Segment, list[int]]] = []
+            for seg, seg_tokens in per_window[i]:
+                mine = [w for w in words if seg.start - 0.5 <= w.start <= seg.end + 0.5]
+                words = [w for w in words if w not in mine]
+                mine = trim_words_to_speech(mine, activity)
+                if not mine:
+                    new.append((seg, seg_tokens))
+                    continue
+                whole = replace(seg, start=mine[0].start, end=mine[-1].end, words=tuple(mine))
+                new += [(part, []) for part in split_segment(whole, _join)]
+            per_window[i] = new
 
     def _detect(self, features: Any) -> list[str]:
         """Whisper's own language identification, one per window (recorded in the result).
@@ -171,68 +251,36 @@ class TransformersEngine:
             ids = self._model.detect_language(features)
         return [self._id_to_language.get(int(i), "en") for i in ids.view(-1).tolist()]
 
-    def _segments(self, tokens: list[int], offset: float, window_end: float) -> list[Segment]:
-        decode = self._processor.tokenizer.decode
-        return segments_from_tokens(
-            tokens,
-            lambda ids: str(decode(ids, skip_special_tokens=True)),
-            self._timestamp_begin,
-            self._eos,
-            offset,
-            window_end,
-        )
 
-
-def segments_from_tokens(
+def _words(
     tokens: list[int],
-    decode: Callable[[list[int]], str],
+    times: list[float],
     timestamp_begin: int,
     eos: int,
-    offset: float,
-    window_end: float,
-) -> list[Segment]:
-    """Timestamp tokens ``<|t0|> text <|t1|>`` of one window -> segments shifted by ``offset``.
-
-    Text without a closing timestamp runs to the window's end. When generate restarts the
-    clock (``<|22.96|><|0.00|>`` inside one window), later times count from the last one.
-    """
-    segments: list[Segment] = []
-    start: float | None = None
-    text_tokens: list[int] = []
-
-    def close(end: float) -> None:
-        text = decode(text_tokens).strip()
-        if text:
-            s = offset + (start if start is not None else 0.0)  # None: the window's start
-            segments.append(Segment(round(s, 3), round(min(max(offset + end, s), window_end), 3), text))
-
-    base = 0.0
-    last = 0.0
-    for token in tokens:
-        if token >= timestamp_begin:
-            step = (token - timestamp_begin) * TIME_PRECISION
-            time = base + step
-            if time < last and not text_tokens:  # a reset: times now count from the last one
-                base, time = last, last + step
-            last = max(last, time)
-            if text_tokens:  # closes a segment; text that follows without its own
-                close(time)  # start timestamp continues from here
-                text_tokens = []
-            start = time
-        elif token < eos:
-            text_tokens.append(token)
-    if text_tokens:
-        close(window_end - offset)
-    return segments
+    decode: Callable[..., str],
+    clock: WindowClock,
+) -> list[Word]:
+    """Text tokens grouped into words (a token that starts with a space starts a word), each
+    timed from its first token to the next word's first token, in recording time."""
+    groups: list[tuple[list[int], float]] = []
+    for token, t in zip(tokens, times, strict=False):
+        if token >= eos or token >= timestamp_begin:
+            continue
+        piece = str(decode([token]))
+        if not groups or piece.startswith(" "):
+            groups.append(([token], t))
+        else:
+            groups[-1][0].append(token)
+    out = []
+    for k, (ids, t) in enumerate(groups):
+        end = groups[k + 1][1] if k + 1 < len(groups) else t + 0.5
+        start, stop = clock.span(t, max(end, t))
+        out.append(Word(round(start, 3), round(stop, 3), str(decode(ids)), 1.0))
+    return out
 
 
-def _speech_probabilities(audio: np.ndarray) -> np.ndarray | None:
-    """Silero VAD probabilities, or None where faster-whisper (which bundles it) is missing."""
-    import importlib.util
-
-    if importlib.util.find_spec("faster_whisper") is None:
-        return None
-    return speech_probabilities(audio, parts=vad_parts())
+def _join(words: Any) -> str:
+    return "".join(w.text for w in words)
 
 
 def load_transformers_engine(

@@ -1,7 +1,7 @@
 """Per-request options: SageMaker CustomAttributes, read through the toolkit's context.
 
 CustomAttributes is a free-form header (<= 1024 printable ASCII). We read ``key=value``
-pairs separated by ``;`` (``language=yo;task=transcribe;filename=note.m4a``) and ignore keys
+pairs separated by ``;`` (``language=yo;task=transcribe;words=true;filename=note.m4a``) and ignore keys
 we do not know, because other tooling may put its own pairs there.
 """
 
@@ -21,6 +21,9 @@ CUSTOM_ATTRIBUTES_HEADER: Final = "X-Amzn-SageMaker-Custom-Attributes"
 KEY_LANGUAGE: Final = "language"
 KEY_TASK: Final = "task"
 KEY_FILENAME: Final = "filename"  # only used to name the input in error messages
+KEY_WORDS: Final = "words"  # "true": word-level times in segments[].words
+_TRUE: Final = ("1", "true", "yes", "on")
+_FALSE: Final = ("", "0", "false", "no", "off")
 _LANGUAGE_TOKEN = re.compile(r"^<\|([a-z]{2,3})\|>$")  # <|en|>, <|haw|>, <|yue|>
 
 
@@ -71,7 +74,19 @@ def resolve_options(custom_attributes: str, settings: EndpointSettings) -> Reque
         language, source = settings.language, "config"
     if language is None:
         source = "detected"
-    return RequestOptions(DecodeOptions(language=language, task=task), source, attrs.get(KEY_FILENAME))
+    words = _flag(attrs.get(KEY_WORDS, ""), KEY_WORDS)
+    return RequestOptions(
+        DecodeOptions(language=language, task=task, words=words), source, attrs.get(KEY_FILENAME)
+    )
+
+
+def _flag(value: str, key: str) -> bool:
+    v = value.strip().lower()
+    if v in _TRUE:
+        return True
+    if v in _FALSE:
+        return False
+    raise InvalidRequestError(f"invalid {key}={value!r} in CustomAttributes: expected true or false")
 
 
 def model_languages(model_dir: str | Path) -> frozenset[str]:

@@ -6,7 +6,7 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
-from twi_endpoint.types import Transcription
+from twi_endpoint.types import Segment, Transcription
 
 ROUND_SECONDS = 3  # millisecond precision for every time in the result
 
@@ -50,20 +50,39 @@ def build_result(
         "language_source": transcription.language_source,
         "task": task,
     }
+    cov = transcription.coverage
+    if cov is not None:
+        metadata["speech_sec"] = round(cov.speech_sec, ROUND_SECONDS)
+        metadata["speech_covered_sec"] = round(cov.covered_sec, ROUND_SECONDS)
+        metadata["uncovered_speech"] = [
+            {"start": round(a, ROUND_SECONDS), "end": round(b, ROUND_SECONDS)} for a, b in cov.uncovered
+        ]
     metadata.update(extra or {})
     return {
         "transcript": transcription.text.strip(),
         "language": transcription.language,
-        "segments": [
-            {
-                "start": round(s.start, ROUND_SECONDS),
-                "end": round(s.end, ROUND_SECONDS),
-                "text": s.text.strip(),
-            }
-            for s in transcription.segments
-        ],
+        "segments": [_segment(s) for s in transcription.segments],
         "metadata": metadata,
     }
+
+
+def _segment(segment: Segment) -> dict[str, Any]:
+    out: dict[str, Any] = {
+        "start": round(segment.start, ROUND_SECONDS),
+        "end": round(segment.end, ROUND_SECONDS),
+        "text": segment.text.strip(),
+    }
+    if segment.words:
+        out["words"] = [
+            {
+                "start": round(w.start, ROUND_SECONDS),
+                "end": round(w.end, ROUND_SECONDS),
+                "word": w.text.strip(),
+                "probability": round(w.probability, 3),
+            }
+            for w in segment.words
+        ]
+    return out
 
 
 def to_json(result: dict[str, Any]) -> bytes:

@@ -96,6 +96,9 @@ class Window:
         """Seconds of audio the model sees (the pieces, not the span they come from)."""
         return sum(e - s for s, e in self.pieces) / SAMPLE_RATE
 
+    def contains(self, sample: int) -> bool:
+        return any(s <= sample < e for s, e in self.pieces)
+
     def audio(self, recording: np.ndarray) -> np.ndarray:
         if len(self.pieces) == 1:
             return recording[self.start : self.end]
@@ -186,36 +189,6 @@ def detect_speech(
     return VoiceActivity(probs, int(audio.size), options or SegmentationOptions())
 
 
-SKIP_MIN_CHARS_PER_S = 7.0  # read speech runs at 13-19 characters per second of speech
-SKIP_MIN_RELATIVE_RATE = 0.6  # ... or this share of the recording's own median rate
-SKIP_MIN_SPEECH_S = 5.0  # too little speech to judge below this
-
-
-def speech_seconds(probs: np.ndarray, start: int, end: int, threshold: float | None = None) -> float:
-    """Seconds the VAD calls speech between samples ``start`` and ``end`` (default: the
-    threshold that starts a speech region, ``SegmentationOptions.threshold``)."""
-    level = SegmentationOptions.threshold if threshold is None else threshold
-    return float(np.count_nonzero(probs[start // VAD_FRAME : -(-end // VAD_FRAME)] >= level)) * FRAME_S
-
-
-def looks_skipped(chars: Sequence[int], speech_s: Sequence[float]) -> list[int]:
-    """Indices of windows whose text (``chars`` characters) is too short for their speech.
-
-    Whisper occasionally jumps over part of a dense window (a whole sentence deleted). The
-    VAD tells how much speech a window holds, so a text of a few characters per second of
-    speech gives the skip away: fewer than ``SKIP_MIN_CHARS_PER_S``, or than
-    ``SKIP_MIN_RELATIVE_RATE`` times this recording's median rate when 3 or more windows
-    can be judged. Windows with no text are left alone (silence, or a language issue).
-    """
-    judged = [i for i, (c, s) in enumerate(zip(chars, speech_s, strict=True)) if c and s >= SKIP_MIN_SPEECH_S]
-    floor = SKIP_MIN_CHARS_PER_S
-    if len(judged) >= 3:
-        floor = max(
-            floor, SKIP_MIN_RELATIVE_RATE * float(np.median([chars[i] / speech_s[i] for i in judged]))
-        )
-    return [i for i in judged if chars[i] < floor * speech_s[i]]
-
-
 def usable_cpu_count() -> int:
     """Cores this process may run on (cgroup/affinity aware), at least 1."""
     try:
@@ -289,21 +262,6 @@ def pack_regions(
         else:
             padded.append([s, e])
     return _pack(padded, probs, int(opts.max_window_s / FRAME_S), n_samples, opts)
-
-
-def split_window(
-    window: Window, probs: np.ndarray, n_samples: int, options: SegmentationOptions | None = None
-) -> list[Window]:
-    """The same speech as ``window`` in about half-length windows, cut at pauses.
-
-    For a second attempt: Whisper without timestamps sometimes skips part of a full,
-    dense window; shorter windows rarely show it.
-    """
-    opts = options or SegmentationOptions()
-    pieces = [(s // VAD_FRAME, -(-e // VAD_FRAME)) for s, e in window.pieces]
-    total = sum(e - s for s, e in pieces)
-    half = total // 2 + round(1.0 / FRAME_S)
-    return _pack(pieces, probs, half, n_samples, opts)
 
 
 def _pack(

@@ -101,7 +101,7 @@ def transcribe(request: AudioRequest, model: LoadedModel) -> dict[str, Any]:
     t0 = time.perf_counter()
     gate = check_speech(request.audio, cfg.silence_dbfs, cfg.vad, cfg.min_speech_seconds)
     if gate.has_speech:
-        transcription = model.engine.transcribe(request.audio, opts.decode)
+        transcription = model.engine.transcribe(request.audio, opts.decode, gate.activity)
         if transcription.language_source != "detected":
             transcription.language_source = opts.language_source
     else:

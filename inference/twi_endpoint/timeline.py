@@ -52,6 +52,27 @@ class WindowClock:
         local = min(max(t - self._offsets[k], 0.0), self._lengths[k])
         return self._starts[k] + local
 
+    def span(self, start: float, end: float) -> tuple[float, float]:
+        """A word's window times -> recording times, kept inside one piece: the piece that
+        holds most of it. (A word is never spoken across a joined pause; an alignment a
+        frame or two off at a joint would otherwise throw it across the whole pause.)"""
+        best, share = 0, -1.0
+        for k, (offset, length) in enumerate(zip(self._offsets, self._lengths, strict=True)):
+            overlap = min(end, offset + length) - max(start, offset)
+            if overlap > share:
+                best, share = k, overlap
+        offset, length = self._offsets[best], self._lengths[best]
+        lo = min(max(start, offset), offset + length)
+        hi = min(max(end, lo), offset + length)
+        return self._starts[best] + lo - offset, self._starts[best] + hi - offset
+
+    def to_window(self, t: float) -> float:
+        """Recording time -> window time (a time in a skipped pause maps to the next piece)."""
+        for start, offset, length in zip(self._starts, self._offsets, self._lengths, strict=True):
+            if t < start + length:
+                return offset + max(0.0, t - start)
+        return self.duration
+
     @property
     def duration(self) -> float:
         return self._offsets[-1] + self._lengths[-1]
@@ -72,14 +93,21 @@ def timestamped_segments(
     """``<|t0|> text <|t1|><|t1|> text <|t2|>`` -> segments in window time.
 
     Text with no closing timestamp (the decoder stopped at the token limit) runs to the
-    window's end; text before any timestamp starts at 0.
+    window's end; text before any timestamp starts at 0. When the times restart inside one
+    window (transformers' generate does it: ``<|22.96|><|22.96|><|0.00|> text <|4.32|>``),
+    later times count on from the last one.
     """
     out: list[TimedTokens] = []
     start: float | None = None
     text: list[int] = []
+    base = last = 0.0
     for token in tokens:
         if token >= timestamp_begin:
-            t = min((token - timestamp_begin) * TIME_PRECISION, window_s)
+            step = (token - timestamp_begin) * TIME_PRECISION
+            if base + step < last and not text:  # transformers restarted the clock: count on
+                base = last
+            t = min(base + step, window_s)
+            last = max(last, t)
             if text:
                 begin = start if start is not None else 0.0
                 out.append(TimedTokens(begin, max(t, begin), text))
@@ -124,7 +152,8 @@ def trim_words_to_speech(words: Sequence[Word], activity: VoiceActivity) -> list
 
     The alignment stretches the last word before a pause over the pause (the attention has
     nowhere else to go); a word is never spoken across a pause, so trimmed, the pause shows
-    as a gap between words again. A word with no speech inside is left as it is.
+    as a gap between words again. A word placed entirely in a pause (the first word after a
+    long one often is) moves to the next speech onset; with no speech after it, it stays.
     """
     mask = activity.speech_mask
     out = []
@@ -132,8 +161,14 @@ def trim_words_to_speech(words: Sequence[Word], activity: VoiceActivity) -> list
         first, last = _frame(w.start), _frame(w.end, up=True)
         inside = np.flatnonzero(mask[first:last])
         if inside.size == 0:
-            out.append(w)
-            continue
+            later = np.flatnonzero(mask[last:])
+            if later.size == 0:
+                out.append(w)
+                continue
+            width = max(1, last - first)
+            first = last + int(later[0])
+            last = first + width
+            inside = np.flatnonzero(mask[first:last])
         onset = first + int(inside[0])
         region_end = onset
         while region_end < last and mask[region_end]:
@@ -212,6 +247,34 @@ def uncovered_speech(
                 if (i - run_start) * FRAME_S >= min_speech_s:
                     out.append((run_start, i))
                 run_start = None
+    return out
+
+
+def merge_segments(segments: Sequence[Segment], found: Sequence[Segment]) -> list[Segment]:
+    """``found`` (decoded again) added to ``segments`` in time order, except what mostly
+    overlaps a segment already there (the same words decoded twice)."""
+    kept = [
+        f
+        for f in found
+        if all(min(f.end, s.end) - max(f.start, s.start) <= 0.5 * (f.end - f.start) for s in segments)
+    ]
+    return sorted([*segments, *kept], key=lambda seg: seg.start)
+
+
+def in_order(segments: Sequence[Segment]) -> list[Segment]:
+    """Segments sorted by start and made not to overlap: where one ends after the next
+    starts (word times of neighbouring sentences disagree by a frame or two), it ends
+    where the next begins."""
+    out: list[Segment] = []
+    for seg in sorted(segments, key=lambda x: x.start):
+        if out and out[-1].end > seg.start:
+            prev = out[-1]
+            if seg.start > prev.start:
+                words = tuple(replace(w, end=min(w.end, seg.start)) for w in prev.words if w.start < seg.start)
+                out[-1] = replace(prev, end=seg.start, words=words or prev.words)
+            else:  # same start: this one begins where the previous ends
+                seg = replace(seg, start=prev.end, end=max(seg.end, prev.end))
+        out.append(seg)
     return out
 
 

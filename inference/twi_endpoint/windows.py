@@ -1,4 +1,5 @@
-"""Cut long audio into <= 30 s windows at pauses, so no word is split between two windows.
+"""Cut long audio into <= 30 s windows at its quietest moments: the transformers engine's
+fallback when Silero VAD (faster-whisper) is not installed.
 
 transformers' chunked pipeline cuts blindly every 20 s and stitches the overlaps by token
 matching, which loses words at the joins; cutting where the signal is quietest inside the
@@ -35,16 +36,3 @@ def split_windows(audio: np.ndarray, max_samples: int = N_SAMPLES) -> list[tuple
         pos = cut
     windows.append((pos, n))
     return windows
-
-
-def split_in_two(audio: np.ndarray, start: int, end: int) -> list[tuple[int, int]]:
-    """``[start, end)`` as two ranges cut at the quietest 100 ms within its middle fifth."""
-    lo = start + (end - start) * 2 // 5
-    frames = (end - start) // 5 // PAUSE_FRAME
-    region = audio[lo : lo + frames * PAUSE_FRAME]
-    if frames == 0 or region.size < frames * PAUSE_FRAME:  # too short to search: the middle
-        middle = (start + end) // 2
-        return [(start, middle), (middle, end)]
-    energy = np.square(region, dtype=np.float32).reshape(frames, PAUSE_FRAME).sum(axis=1)
-    cut = lo + int(np.argmin(energy)) * PAUSE_FRAME + PAUSE_FRAME // 2
-    return [(start, cut), (cut, end)]

@@ -10,6 +10,8 @@ segmentation tests need no model.
 
 from __future__ import annotations
 
+import itertools
+from dataclasses import dataclass
 from pathlib import Path
 
 import librosa
@@ -20,13 +22,15 @@ from twi_endpoint.errors import InvalidRequestError, ModelLoadError
 from twi_endpoint.segmentation import (
     FRAME_S,
     SegmentationOptions,
-    Window,
+    detect_speech,
     plan_windows,
     speech_probabilities,
-    split_window,
 )
-from twi_endpoint.types import SAMPLE_RATE, DecodeOptions
+from twi_endpoint.timeline import MAX_SEGMENT_S
+from twi_endpoint.types import SAMPLE_RATE, DecodeOptions, Transcription
+from twi_lambdas.subtitles import MAX_CUE_SECONDS, cues
 
+from twi_asr.bench_data import speech_bounds
 from twi_asr.bench_metrics import word_error_rate
 
 ENGLISH = DecodeOptions(language="en")
@@ -113,27 +117,51 @@ def test_empty_audio_gives_an_empty_transcript(engine: CTranslate2Engine) -> Non
     assert result.text == "" and result.segments == []
 
 
-def test_long_form_segments_are_in_order_and_cover_the_speech(
-    engine: CTranslate2Engine, data_clips: dict
-) -> None:
+@dataclass(frozen=True)
+class LongForm:
+    audio: np.ndarray
+    reference: str
+    onsets: list[float]  # where each clip's speech starts (energy onset), seconds
+    pauses: list[tuple[float, float]]  # the 2.5-4.5 s pauses laid between the clips
+
+
+@pytest.fixture(scope="module")
+def long_form(data_clips: dict) -> LongForm:
+    """~85 s: six real clips (tests/data) with 2.5-4.5 s pauses of room noise between them."""
     names = ["jfk.mp3", "librivox_0870.wav", "sonnet1.mp3", "librivox_0880.wav", "jfk.mp3", "sonnet1.mp3"]
-    parts, spans, refs = [], [], []
-    t = 0.0
+    parts, onsets, pauses, refs = [], [], [], []
+    t = previous_end = 0.0
     for i, name in enumerate(names):
         gap = _room_noise(2.5 + i % 3, seed=i)  # 2.5-4.5 s pauses, a few longer than 4 s
         clip = _load(data_clips[name].path)
         parts += [gap, clip]
+        first, last = speech_bounds(clip)
+        if i:  # the pause between the previous clip's last sound and this one's first
+            pauses.append((previous_end, t + gap.size / SAMPLE_RATE + first))
         t += gap.size / SAMPLE_RATE
-        spans.append((t, t + clip.size / SAMPLE_RATE))
+        onsets.append(t + first)
+        previous_end = t + last
         t += clip.size / SAMPLE_RATE
         refs.append(data_clips[name].reference)
     parts.append(_room_noise(20.0, seed=99))  # trailing silence must add nothing
-    audio = np.concatenate(parts)
-    duration = audio.size / SAMPLE_RATE
+    return LongForm(np.concatenate(parts), " ".join(refs), onsets, pauses)
 
-    result = engine.transcribe(audio, ENGLISH)
 
-    assert _wer(" ".join(refs), result.text) <= LONG_FORM_WER_BOUND, result.text
+@pytest.fixture(scope="module")
+def long_result(engine: CTranslate2Engine, long_form: LongForm) -> Transcription:
+    return engine.transcribe(long_form.audio, ENGLISH)
+
+
+@pytest.fixture(scope="module")
+def long_result_words(engine: CTranslate2Engine, long_form: LongForm) -> Transcription:
+    return engine.transcribe(long_form.audio, DecodeOptions(language="en", words=True))
+
+
+def test_long_form_is_transcribed_in_ordered_timed_segments(
+    long_form: LongForm, long_result: Transcription
+) -> None:
+    result, duration = long_result, long_form.audio.size / SAMPLE_RATE
+    assert _wer(long_form.reference, result.text) <= LONG_FORM_WER_BOUND, result.text
     assert result.chunks >= 2  # ~85 s of audio cannot fit one window
     starts = [s.start for s in result.segments]
     assert starts == sorted(starts)
@@ -141,9 +169,76 @@ def test_long_form_segments_are_in_order_and_cover_the_speech(
         assert a.end <= b.start + 1e-6  # no overlap
     for s in result.segments:
         assert 0.0 <= s.start < s.end <= duration + 1e-6
-    for lo, hi in spans:  # every clip is inside some segment
-        assert any(s.start <= lo + 0.5 and s.end >= hi - 0.5 for s in result.segments), (lo, hi)
+        assert s.end - s.start <= MAX_SEGMENT_S
+        assert not s.words  # only when asked
     assert result.segments[-1].end < duration - 15.0  # the trailing silence was skipped
+
+
+def test_every_clip_starts_with_a_segment(long_form: LongForm, long_result: Transcription) -> None:
+    # sentence-level segments from Whisper's timestamp tokens, moved onto the VAD's speech
+    starts = np.array([s.start for s in long_result.segments])
+    errors = [float(np.min(np.abs(starts - onset))) for onset in long_form.onsets]
+    assert max(errors) <= 0.5, errors
+
+
+def test_no_segment_or_cue_spans_a_pause(long_form: LongForm, long_result: Transcription) -> None:
+    for result in (long_result,):
+        for s in result.segments:
+            for lo, hi in long_form.pauses:
+                assert not (s.start < lo and s.end > hi), (s, (lo, hi))
+        segments = [{"start": s.start, "end": s.end, "text": s.text} for s in result.segments]
+        for cue in cues(segments):
+            assert cue.end - cue.start <= MAX_CUE_SECONDS + 1e-6, cue
+            for lo, hi in long_form.pauses:
+                assert not (cue.start < lo and cue.end > hi), (cue, (lo, hi))
+
+
+def test_words_are_timed_when_asked(long_form: LongForm, long_result_words: Transcription) -> None:
+    result = long_result_words
+    assert _wer(long_form.reference, result.text) <= LONG_FORM_WER_BOUND, result.text
+    words = [w for s in result.segments for w in s.words]
+    assert all(s.words for s in result.segments)
+    assert len(words) >= 0.9 * len(long_form.reference.split())
+    for s in result.segments:
+        assert s.start <= s.words[0].start and s.words[-1].end <= s.end + 1e-6
+        assert s.end - s.start <= MAX_SEGMENT_S
+        assert s.text == "".join(w.text for w in s.words).strip()
+    assert all(a.start <= b.start for a, b in itertools.pairwise(words))
+    assert all(0.0 <= w.probability <= 1.0 and w.end >= w.start for w in words)
+    # cues built from the words: at most 7 s, never across a pause of over a second
+    segments = [
+        {"start": s.start, "end": s.end, "text": s.text,
+         "words": [{"start": w.start, "end": w.end, "word": w.text} for w in s.words]}
+        for s in result.segments
+    ]  # fmt: skip
+    for cue in cues(segments):
+        assert cue.end - cue.start <= MAX_CUE_SECONDS + 1e-6
+        for lo, hi in long_form.pauses:
+            assert not (cue.start < lo - 0.5 and cue.end > hi + 0.5), (cue, (lo, hi))
+
+
+def test_clean_speech_is_all_covered(long_result: Transcription) -> None:
+    cov = long_result.coverage
+    assert cov is not None and cov.uncovered == ()
+    assert cov.covered_sec >= 0.9 * cov.speech_sec > 30.0
+
+
+def test_speech_hidden_from_the_decoder_is_reported(
+    engine: CTranslate2Engine, long_form: LongForm, data_clips: dict
+) -> None:
+    # The VAD hears the real recording; the decoder gets it with the second clip replaced by
+    # room noise: no decoding pass can find words there, and the result must say where.
+    activity = detect_speech(long_form.audio)
+    hidden = long_form.audio.copy()
+    first = round((long_form.onsets[1] - 0.3) * SAMPLE_RATE)
+    last = round(long_form.pauses[1][0] * SAMPLE_RATE) + SAMPLE_RATE // 4
+    hidden[first:last] = _room_noise((last - first) / SAMPLE_RATE, seed=7)
+    result = engine.transcribe(hidden, ENGLISH, activity)
+    assert result.coverage is not None
+    lo, hi = long_form.onsets[1], long_form.pauses[1][0]
+    assert any(a < hi and b > lo for a, b in result.coverage.uncovered), result.coverage
+    assert "dashwood" not in _words(result.text)
+    assert "ask not what your country" in _words(result.text)  # the rest is still there
 
 
 def test_repeated_requests_reuse_the_model_and_agree(engine: CTranslate2Engine, data_clips: dict) -> None:
@@ -248,16 +343,6 @@ def test_quiet_speech_is_kept() -> None:
     windows = plan_windows(probs, _n_samples(probs))
     assert len(windows) == 1
     assert windows[0].speech_s == pytest.approx(2.0, abs=0.05)
-
-
-def test_split_window_makes_half_length_windows_of_the_same_speech() -> None:
-    probs = _probs([(1.0, 0.02)] + [(5.0, 0.95), (1.0, 0.02)] * 5)
-    (window,) = plan_windows(probs, _n_samples(probs))
-    parts = split_window(window, probs, _n_samples(probs))
-    assert len(parts) >= 2
-    assert all(isinstance(p, Window) and p.duration_s <= window.duration_s / 2 + 1.0 for p in parts)
-    assert parts[0].start == window.start and parts[-1].end == window.end
-    assert sum(p.duration_s for p in parts) == pytest.approx(window.duration_s, abs=0.05)
 
 
 def test_segmentation_options_are_validated() -> None:

@@ -45,6 +45,20 @@ def test_result_contract(ct2_model: LocalModel, data_clips: dict) -> None:
     assert meta["chunks"] >= 1 and meta["task"] == "transcribe" and meta["language_source"] == "request"
     for seg in result["segments"]:
         assert 0 <= seg["start"] <= seg["end"] <= meta["audio_duration_sec"]
+        assert "words" not in seg  # only when asked
+    # what the VAD heard and what the segments hold: all of it, on clean speech
+    assert meta["speech_sec"] > 8.0 and meta["speech_covered_sec"] >= 0.9 * meta["speech_sec"]
+    assert meta["uncovered_speech"] == []
+
+
+def test_words_when_asked(ct2_model: LocalModel, data_clips: dict) -> None:
+    raw = ct2_model.invoke(data_clips["jfk.mp3"].path.read_bytes(), "audio/mpeg", "language=en;words=true")
+    segments = json.loads(raw)["segments"]
+    words = [w for seg in segments for w in seg["words"]]
+    assert [w["word"] for w in words][:4] == ["And", "so", "my", "fellow"]
+    for seg in segments:
+        assert seg["start"] <= seg["words"][0]["start"] and seg["words"][-1]["end"] <= seg["end"]
+    assert all(set(w) == {"start", "end", "word", "probability"} for w in words)
 
 
 def test_twi_text_is_utf8_json(ct2_model: LocalModel, data_clips: dict) -> None:

@@ -17,10 +17,9 @@ from twi_endpoint.request import (
     parse_custom_attributes,
     resolve_options,
 )
-from twi_endpoint.segmentation import FRAME_S, VAD_FRAME, looks_skipped, speech_seconds
 from twi_endpoint.settings import EndpointSettings
 from twi_endpoint.types import N_SAMPLES, SAMPLE_RATE
-from twi_endpoint.windows import split_in_two, split_windows
+from twi_endpoint.windows import split_windows
 
 
 class _Props:
@@ -77,6 +76,11 @@ def test_custom_attributes() -> None:
     assert resolve_options("language=auto", config).language_source == "detected"
     with pytest.raises(InvalidRequestError, match="invalid task 'sing'"):
         resolve_options("task=sing", config)
+    assert not opts.decode.words  # word times only when asked
+    assert resolve_options("words=true", config).decode.words
+    assert not resolve_options("words=false", config).decode.words
+    with pytest.raises(InvalidRequestError, match="invalid words='maybe'"):
+        resolve_options("words=maybe", config)
 
 
 def test_custom_attributes_from_toolkit_context() -> None:
@@ -135,48 +139,21 @@ def test_windows_cover_the_audio_at_pauses() -> None:
     assert split_windows(audio[: SAMPLE_RATE * 10]) == [(0, SAMPLE_RATE * 10)]
 
 
-def test_split_in_two_cuts_in_the_quietest_moment_near_the_middle() -> None:
-    rng = np.random.default_rng(3)
-    audio = rng.normal(0, 0.1, SAMPLE_RATE * 30).astype(np.float32)
-    audio[SAMPLE_RATE * 16 : SAMPLE_RATE * 16 + 1600] = 0.0  # a 100 ms pause at 16 s
-    audio[SAMPLE_RATE * 2 : SAMPLE_RATE * 3] = 0.0  # a longer one far from the middle
-    (a, b), (c, d) = split_in_two(audio, SAMPLE_RATE * 1, SAMPLE_RATE * 31)
-    assert a == SAMPLE_RATE and b == c and d == SAMPLE_RATE * 31
-    assert SAMPLE_RATE * 16 <= b <= SAMPLE_RATE * 16 + 1600
-    assert split_in_two(audio, 0, 1000) == [(0, 500), (500, 1000)]  # too short to search
-
-
-def test_skip_rule_flags_text_too_short_for_its_speech() -> None:
-    chars = [300, 280, 60, 0, 40]  # 15, 14, 3, -, 13.3 characters per second of speech
-    speech = [20.0, 20.0, 20.0, 20.0, 3.0]  # the last has too little speech to judge
-    assert looks_skipped(chars, speech) == [2]  # no text at all is silence, not a skip
-    # the recording's own pace: 0.6 x a median of 20 characters/s = 12, so 10/s is short
-    assert looks_skipped([400, 420, 200], [20.0, 20.0, 20.0]) == [2]
-    assert looks_skipped([140], [20.0]) == []  # alone: only the absolute floor of 7/s applies
-    probs = np.zeros(100, dtype=np.float32)
-    probs[10:60] = 0.9
-    assert speech_seconds(probs, 0, 100 * VAD_FRAME) == pytest.approx(50 * FRAME_S)
-    assert speech_seconds(probs, 20 * VAD_FRAME, 30 * VAD_FRAME) == pytest.approx(10 * FRAME_S)
-
-
 def test_timestamp_tokens_to_segments() -> None:
     """Whisper's timestamp tokens, including generate's mid-window clock restart (seen on
     whisper-base: ``<|22.96|><|22.96|><|0.00|> making a famine ... <|4.32|>``)."""
-    from twi_endpoint.hf_engine import segments_from_tokens
+    from twi_endpoint.timeline import timestamped_segments
 
     begin, eos = 1000, 500  # timestamp tokens from 1000 (<|0.00|>), text below eos
-    words = {1: "one", 2: "two", 3: "three", 4: "four"}
 
     def ts(seconds: float) -> int:
         return begin + round(seconds / 0.02)
 
     tokens = [ts(0), 1, ts(9.28), ts(9.28), 2, ts(22.96), ts(22.96), ts(0), 3, ts(4.32), 4, eos]
-    segments = segments_from_tokens(
-        tokens, lambda ids: " ".join(words[i] for i in ids), begin, eos, 10.0, 40.0
-    )
-    assert [(s.start, s.end, s.text) for s in segments] == [
-        (10.0, 19.28, "one"),
-        (19.28, 32.96, "two"),
-        (32.96, 37.28, "three"),
-        (37.28, 40.0, "four"),  # not closed by the model: runs to the window's end
+    segments = timestamped_segments(tokens, begin, eos, 30.0)
+    assert [(round(s.start, 2), round(s.end, 2), s.tokens) for s in segments] == [
+        (0.0, 9.28, [1]),
+        (9.28, 22.96, [2]),
+        (22.96, 27.28, [3]),
+        (27.28, 30.0, [4]),  # not closed by the model: runs to the window's end
     ]

@@ -1,9 +1,15 @@
 """SubRip (.srt) and WebVTT (.vtt) subtitles from transcript segments. Plain functions.
 
-Whisper segments can run to 30 s of speech, far more than a reader takes in at once, so a
-segment is wrapped at ``MAX_LINE_CHARS`` and cut into cues of at most ``MAX_LINES`` lines;
-each cue gets a share of the segment's time proportional to its characters (the best
-estimate without word timestamps).
+A cue is what a reader takes in at once: at most ``MAX_LINES`` lines of ``MAX_LINE_CHARS``,
+shown for at most ``MAX_CUE_SECONDS``, and never across a pause longer than
+``MAX_PAUSE_SECONDS`` (a subtitle on screen while nobody speaks). The endpoint's segments
+already stop at such pauses and last at most 10 s, so:
+
+* a segment with word times (``words=true``) is cut at its words: a cue ends before a
+  word that would overflow its lines, its 7 s, or follow a pause over 1 s, and takes the
+  words' own times;
+* a segment without them is wrapped and cut into cues that each get a share of its time
+  proportional to their characters, cut further so none lasts over 7 s.
 """
 
 from __future__ import annotations
@@ -17,6 +23,8 @@ from typing import Any
 MAX_LINE_CHARS = 42  # broadcast subtitle guidelines: ~42 characters per line
 MAX_LINES = 2  # lines per cue
 MIN_CUE_SECONDS = 0.5  # a cue with no duration (end <= start) is shown this long
+MAX_CUE_SECONDS = 7.0  # subtitle guidelines: a cue longer than this is split
+MAX_PAUSE_SECONDS = 1.0  # a cue never spans a pause longer than this (needs word times)
 
 
 @dataclass(frozen=True)
@@ -44,21 +52,77 @@ def cues(segments: Iterable[Mapping[str, Any]]) -> list[Cue]:
     previous_end = 0.0
     for segment in segments:
         start, end, text = _segment_fields(segment)
-        lines = textwrap.wrap(" ".join(text.split()), MAX_LINE_CHARS, break_on_hyphens=False)
-        if not lines:
-            continue
         start = max(start, previous_end, 0.0)
-        end = max(end, start + MIN_CUE_SECONDS)
-        groups = [tuple(lines[i : i + MAX_LINES]) for i in range(0, len(lines), MAX_LINES)]
-        weights = [sum(len(line) for line in group) for group in groups]
-        total = sum(weights)
-        cursor = start
-        for group, weight in zip(groups, weights, strict=True):
-            cue_end = cursor + (end - start) * weight / total
-            out.append(Cue(round(cursor, 3), round(cue_end, 3), group))
-            cursor = cue_end
-        out[-1] = Cue(out[-1].start, round(end, 3), out[-1].lines)  # no rounding drift at the end
-        previous_end = end
+        words = _words(segment.get("words"), start)
+        made = _cues_from_words(words) if words else _cues_from_text(text, start, end)
+        if made:
+            out += made
+            previous_end = made[-1].end
+    return out
+
+
+def _words(raw: Any, not_before: float) -> list[tuple[float, float, str]]:
+    """The segment's words as ``(start, end, word)``, or [] when it has none (or bad ones)."""
+    if not isinstance(raw, list) or not raw:
+        return []
+    words = []
+    try:
+        for w in raw:
+            start, end, word = float(w["start"]), float(w["end"]), str(w["word"]).strip()
+            if word and math.isfinite(start) and math.isfinite(end):
+                words.append((max(start, not_before), max(end, start, not_before), word))
+    except (KeyError, TypeError, ValueError):
+        return []
+    return words
+
+
+def _cues_from_words(words: list[tuple[float, float, str]]) -> list[Cue]:
+    groups: list[list[tuple[float, float, str]]] = [[]]
+    for word in words:
+        group = groups[-1]
+        if group:
+            lines = textwrap.wrap(" ".join(w for _, _, w in [*group, word]), MAX_LINE_CHARS)
+            if (
+                len(lines) > MAX_LINES
+                or word[1] - group[0][0] > MAX_CUE_SECONDS
+                or word[0] - group[-1][1] > MAX_PAUSE_SECONDS
+            ):
+                groups.append([])
+        groups[-1].append(word)
+    out = []
+    for group in groups:
+        lines = tuple(textwrap.wrap(" ".join(w for _, _, w in group), MAX_LINE_CHARS, break_on_hyphens=False))
+        start = group[0][0] if not out else max(group[0][0], out[-1].end)
+        end = max(group[-1][1], start + MIN_CUE_SECONDS)
+        out.append(Cue(round(start, 3), round(end, 3), lines))
+    return out
+
+
+def _cues_from_text(text: str, start: float, end: float) -> list[Cue]:
+    lines = textwrap.wrap(" ".join(text.split()), MAX_LINE_CHARS, break_on_hyphens=False)
+    if not lines:
+        return []
+    end = max(end, start + MIN_CUE_SECONDS)
+    groups = [tuple(lines[i : i + MAX_LINES]) for i in range(0, len(lines), MAX_LINES)]
+    # a group that would be shown longer than MAX_CUE_SECONDS is cut into equal word runs
+    total = sum(len(" ".join(g)) for g in groups)
+    pieces: list[tuple[str, ...]] = []
+    for group in groups:
+        seconds = (end - start) * len(" ".join(group)) / total
+        parts = max(1, math.ceil(seconds / MAX_CUE_SECONDS - 1e-9))
+        words = " ".join(group).split()
+        parts = min(parts, len(words))
+        for k in range(parts):
+            chunk = words[k * len(words) // parts : (k + 1) * len(words) // parts]
+            pieces.append(tuple(textwrap.wrap(" ".join(chunk), MAX_LINE_CHARS, break_on_hyphens=False)))
+    weights = [sum(len(x) for x in p) + len(p) - 1 for p in pieces]
+    out = []
+    cursor = start
+    for piece, weight in zip(pieces, weights, strict=True):
+        cue_end = cursor + (end - start) * weight / sum(weights)
+        out.append(Cue(round(cursor, 3), round(cue_end, 3), piece))
+        cursor = cue_end
+    out[-1] = Cue(out[-1].start, round(end, 3), out[-1].lines)  # no rounding drift at the end
     return out
 
 

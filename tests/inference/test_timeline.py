@@ -1,0 +1,113 @@
+"""The timeline rules (no model): window clocks, timestamp tokens, snapping, splitting, coverage."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from twi_endpoint.segmentation import FRAME_S, VAD_FRAME, SegmentationOptions, VoiceActivity, Window
+from twi_endpoint.timeline import (
+    MAX_PAUSE_S,
+    MAX_SEGMENT_S,
+    WindowClock,
+    coverage,
+    merge_segments,
+    needs_words,
+    snap_to_speech,
+    split_segment,
+    timestamped_segments,
+    trim_words_to_speech,
+    uncovered_speech,
+)
+from twi_endpoint.types import SAMPLE_RATE, Segment, Word
+
+TS = 50364  # <|0.00|> in the multilingual vocabulary
+EOT = 50257
+
+
+def _activity(pattern: list[tuple[float, float]]) -> VoiceActivity:
+    """VAD probabilities from (seconds, probability) runs."""
+    probs = np.concatenate([np.full(round(sec / FRAME_S), p, dtype=np.float32) for sec, p in pattern])
+    return VoiceActivity(probs, probs.size * VAD_FRAME, SegmentationOptions())
+
+
+def _join(words: object) -> str:
+    return "".join(w.text for w in words)  # type: ignore[attr-defined]
+
+
+def test_window_clock_maps_joined_pieces_back_to_the_recording() -> None:
+    # pieces 10-12 s and 30-33 s, joined: window time 2.5 s is recording time 30.5 s
+    window = Window(((10 * SAMPLE_RATE, 12 * SAMPLE_RATE), (30 * SAMPLE_RATE, 33 * SAMPLE_RATE)))
+    clock = WindowClock(window)
+    assert clock.duration == pytest.approx(5.0)
+    assert clock(0.0) == pytest.approx(10.0)
+    assert clock(1.5) == pytest.approx(11.5)
+    assert clock(2.5) == pytest.approx(30.5)
+    assert clock(9.0) == pytest.approx(33.0)  # past the end: the end
+    assert clock.to_window(30.5) == pytest.approx(2.5)
+    assert clock.to_window(20.0) == pytest.approx(2.0)  # in the skipped pause: the next piece
+
+
+def test_timestamp_tokens_become_segments() -> None:
+    tokens = [TS + 0, 100, 101, TS + 150, TS + 150, 102, TS + 400, EOT]
+    a, b = timestamped_segments(tokens, TS, EOT, 29.0)
+    assert (a.start, a.end, a.tokens) == (0.0, 3.0, [100, 101])
+    assert (b.start, b.end, b.tokens) == (3.0, 8.0, [102])
+    # text that never closed (token limit) runs to the window's end
+    (c,) = timestamped_segments([TS + 50, 103, 104], TS, EOT, 12.0)
+    assert (c.start, c.end) == (1.0, 12.0)
+    assert timestamped_segments([TS, TS + 10, EOT], TS, EOT, 5.0) == []
+
+
+def test_segment_edges_move_onto_the_speech() -> None:
+    activity = _activity([(2.0, 0.02), (3.0, 0.9), (2.0, 0.02)])  # speech 2-5 s
+    seg = snap_to_speech(Segment(1.2, 6.5, "hello"), activity)
+    assert seg.start == pytest.approx(2.0, abs=FRAME_S) and seg.end == pytest.approx(5.0, abs=FRAME_S)
+    untouched = Segment(5.5, 6.5, "no speech here")
+    assert snap_to_speech(untouched, activity) == untouched
+
+
+def test_words_stretched_over_a_pause_are_trimmed() -> None:
+    activity = _activity([(1.0, 0.9), (2.0, 0.02), (1.0, 0.9)])  # speech 0-1 s and 3-4 s
+    words = [Word(0.1, 2.9, " long", 0.9), Word(2.9, 3.8, " next", 0.9)]
+    a, b = trim_words_to_speech(words, activity)
+    assert a.end == pytest.approx(1.0, abs=FRAME_S)  # ends with its speech region
+    assert b.start == pytest.approx(3.0, abs=FRAME_S)
+    assert needs_words(Segment(0.0, 4.0, "long next"), activity)  # a 2 s pause inside
+    assert not needs_words(Segment(0.0, 1.0, "long"), activity)
+
+
+def test_segments_are_cut_at_pauses_and_to_at_most_10_s() -> None:
+    words = [Word(t, t + 0.4, f" w{i}", 0.9) for i, t in enumerate(np.arange(0.0, 8.0, 0.5))]
+    words += [Word(t, t + 0.4, f" v{i}.", 0.9) for i, t in enumerate(np.arange(10.0, 24.0, 0.5))]
+    parts = split_segment(Segment(0.0, 24.0, "x", tuple(words)), _join)
+    assert parts[0].words[-1].text == " w15" and parts[1].words[0].text == " v0."  # the 2.1 s pause
+    assert all(p.end - p.start <= MAX_SEGMENT_S for p in parts)
+    assert [w for p in parts for w in p.words] == words  # nothing lost, order kept
+    for a, b in zip(parts, parts[1:], strict=False):
+        assert a.end <= b.start
+    assert all(
+        b.start - a.end <= MAX_PAUSE_S for p in parts for a, b in zip(p.words, p.words[1:], strict=False)
+    )
+    assert split_segment(Segment(0.0, 1.0, "plain"), _join) == [Segment(0.0, 1.0, "plain")]
+
+
+def test_uncovered_speech_is_found_and_reported() -> None:
+    # speech 1-4 s, 6-6.5 s (too short to report), 8-11 s
+    activity = _activity(
+        [(1.0, 0.02), (3.0, 0.9), (2.0, 0.02), (0.5, 0.9), (1.5, 0.02), (3.0, 0.9), (1.0, 0.02)]
+    )
+    segments = [Segment(1.0, 4.0, "first")]
+    (gap,) = uncovered_speech(segments, activity)
+    assert gap[0] * FRAME_S == pytest.approx(8.0, abs=0.05) and gap[1] * FRAME_S == pytest.approx(
+        11.0, abs=0.05
+    )
+    cov = coverage(segments, activity, [gap])
+    assert cov.speech_sec == pytest.approx(6.5, abs=0.1) and cov.covered_sec == pytest.approx(3.0, abs=0.1)
+    assert cov.uncovered == ((pytest.approx(8.0, abs=0.05), pytest.approx(11.0, abs=0.05)),)
+    assert uncovered_speech([*segments, Segment(8.1, 10.9, "second")], activity) == []
+
+
+def test_merging_keeps_order_and_drops_what_was_decoded_twice() -> None:
+    have = [Segment(0.0, 3.0, "a"), Segment(10.0, 12.0, "c")]
+    found = [Segment(5.0, 7.0, "b"), Segment(10.2, 11.8, "c again")]
+    assert [s.text for s in merge_segments(have, found)] == ["a", "b", "c"]

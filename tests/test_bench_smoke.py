@@ -7,18 +7,23 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from twi_asr.bench_data import (
+    HARD_INPUTS,
+    LONG_PAUSE_MIN_S,
     MAX_PAUSE_S,
     MIN_PAUSE_S,
     SAMPLE_RATE,
+    SHORT_CLIP_MAX_S,
+    build_hard_input,
     build_longform,
     english_clips,
     load_longforms,
     save_longforms,
 )
-from twi_asr.bench_metrics import SPELLING_FILE, word_error_rate
+from twi_asr.bench_metrics import SPELLING_FILE, start_timing, word_error_rate
 
 ROOT = Path(__file__).resolve().parent.parent
 SHARED_DIR = ROOT.parent / "shared"  # as in conftest.py
@@ -74,6 +79,48 @@ def test_sparse_input_is_mostly_silence() -> None:
     assert sparse.audio.size == round(sparse.duration_s * SAMPLE_RATE)
 
 
+@pytest.mark.shared
+def test_hard_inputs_are_what_they_say() -> None:
+    short = build_hard_input(SHARED_DATA, "short_pauses", minutes=1.0, seed=2)
+    assert short.clips >= 3 and len(short.spans) == short.clips
+    for a, b in zip(short.spans, short.spans[1:], strict=False):
+        assert b.start_s - a.end_s >= LONG_PAUSE_MIN_S  # long pauses between short utterances
+        assert a.end_s - a.start_s <= SHORT_CLIP_MAX_S
+    plain = build_longform(SHARED_DATA, minutes=1.0, seed=2)
+    quiet = build_hard_input(SHARED_DATA, "quiet", minutes=1.0, seed=2)
+    assert float(np.abs(quiet.audio).max()) < 0.2 * float(np.abs(plain.audio).max())  # 20 dB down
+    inner = build_hard_input(SHARED_DATA, "inner_pauses", minutes=1.0, seed=2)
+    durations = {c.reference: c.duration_s for c in english_clips(SHARED_DATA)}
+    stretched = [sp for sp in inner.spans if sp.end_s - sp.start_s > durations[sp.reference] + 0.9]
+    assert len(stretched) >= inner.clips // 2  # 1-4 s pauses inside most clips
+    for lf in (short, quiet, inner):
+        assert [sp.start_s for sp in lf.spans] == sorted(sp.start_s for sp in lf.spans)
+        assert lf.spans[0].start_s > 0.0 and lf.spans[-1].end_s < lf.duration_s
+        assert lf.reference == " ".join(sp.reference.strip() for sp in lf.spans)
+    assert build_hard_input(SHARED_DATA, "quiet", minutes=1.0, seed=2).reference == quiet.reference
+    with pytest.raises(ValueError, match="unknown hard input"):
+        build_hard_input(SHARED_DATA, "loud", minutes=1.0)
+    assert set(HARD_INPUTS) == {"short_pauses", "inner_pauses", "quiet"}
+
+
+def test_start_timing_finds_each_clip_in_its_segment() -> None:
+    spans = [(1.0, "Hello there my friend"), (10.0, "GOOD MORNING TO YOU")]
+    segments = [
+        (1.2, 3.0, "Hello there, my friend."),
+        (9.0, 9.5, "Uh."),
+        (10.3, 12.0, "Good morning to you."),
+    ]
+    t = start_timing(spans, segments)
+    assert (t.clips, t.found) == (2, 2)
+    assert t.median_s == pytest.approx(0.25) and t.within_half_s == 1.0 and t.max_segment_s == 1.8
+    # a clip whose words never came back counts against the share within 0.5 s
+    missing = start_timing(spans, segments[:1])
+    assert (missing.found, missing.within_half_s) == (1, 0.5)
+    # a clip whose first words sit in the middle of a segment: that segment's start counts
+    late = start_timing(spans, [(1.2, 12.0, "hello there my friend good morning to you")])
+    assert late.p95_s is not None and late.p95_s > 8.0
+
+
 def test_bench_says_what_is_missing_without_shared(tmp_path: Path) -> None:
     proc = subprocess.run(
         [
@@ -118,7 +165,7 @@ def test_quick_bench_runs_end_to_end(tmp_path: Path) -> None:
     assert proc.returncode == 0, proc.stderr[-3000:]
     report = json.loads((tmp_path / "bench.json").read_text(encoding="utf-8"))
     assert (tmp_path / "bench.png").stat().st_size > 10_000
-    assert [i["name"] for i in report["inputs"]] == ["speech", "sparse20"]
+    assert [i["name"] for i in report["inputs"]] == ["speech", "sparse20", *HARD_INPUTS]
     labels = [r["label"] for r in report["results"]]
     assert labels == ["ctranslate2", "faster_whisper_batched"]
     for r in report["results"]:
@@ -127,4 +174,6 @@ def test_quick_bench_runs_end_to_end(tmp_path: Path) -> None:
         speech = r["inputs"]["speech"]
         assert speech["x_real_time"] > 1.0 and speech["rtf"] > 0
         assert speech["wer"]["wer"] <= 0.25, speech["text"]
+        timing = speech["timing"]  # every contender here returns timed segments
+        assert timing["clips"] >= 1 and timing["found"] >= 1 and timing["median_s"] is not None
     assert "ctranslate2" in proc.stdout and "x RT" in proc.stdout

@@ -1,23 +1,23 @@
-"""Whisper on CTranslate2 (through faster-whisper's model wrapper): batched, beam 2, VAD-cut,
-with timestamps, and checked against the VAD so that no sentence is lost silently.
+"""Whisper on CTranslate2 (through faster-whisper's model wrapper): batched, greedy, VAD-cut,
+with timestamps and word times, checked against the VAD so that no sentence is lost silently.
 
 * Silero VAD runs once per request (:class:`twi_endpoint.segmentation.VoiceActivity`); its
   speech is packed into <=30 s windows cut only in pauses, so no word is split between
   windows and silence is never decoded.
 * The windows are independent, so they are encoded and decoded in batches (one GEMM instead
-  of many GEMVs per decoder step) with a narrow beam (2), *with* Whisper's timestamp tokens:
-  each sentence comes back with its own times (:mod:`twi_endpoint.timeline` maps them back
-  to the recording and onto the speech the VAD found).
+  of many GEMVs per decoder step), *with* Whisper's timestamp tokens: each sentence comes
+  back with its own times. The words are then aligned on the encoder output already
+  computed (CTranslate2's cross-attention alignment, as faster-whisper does), and
+  :mod:`twi_endpoint.timeline` puts sentences and words on the recording's timeline and
+  onto the speech the VAD found, cutting segments at pauses of over 1 s and to at most 10 s.
 * Whisper sometimes jumps over a sentence (after a long pause, in slow hesitant speech).
-  Instead of guessing from text length, every speech region the VAD found is checked: speech
-  of a second or more that no segment holds is decoded again on its own, batched; what is
-  still uncovered after that is reported in the result, never dropped in silence.
-* A segment longer than 10 s or spanning a pause longer than 1 s gets word times
-  (CTranslate2's cross-attention alignment on the encoder output already computed) and is
-  cut at its pauses; ``words=true`` aligns every window and returns the words.
+  Instead of guessing from text length, every speech region the VAD found is checked
+  against the words: speech of a second or more that no segment holds is decoded again on
+  its own, batched; what is still uncovered after that is reported in the result, never
+  dropped in silence.
 * A window whose result looks broken (repetition loop, very low log-probability) is decoded
-  again with a wider beam; a window the model calls "no speech" with low confidence in its
-  text produces nothing.
+  again with beam 5; a window the model calls "no speech" with low confidence in its text
+  produces nothing.
 
 The model is loaded once (:func:`load_ctranslate2_engine`) and reused by every request:
 int8 on CPU (two replicas sharing the usable cores, working on different windows at once),
@@ -53,13 +53,11 @@ from twi_endpoint.segmentation import (
     vad_parts,
 )
 from twi_endpoint.timeline import (
-    COVER_MARGIN_S,
-    TIME_PRECISION,
     WindowClock,
+    attach_punctuation,
     coverage,
     in_order,
     merge_segments,
-    needs_words,
     snap_to_speech,
     split_segment,
     timestamped_segments,
@@ -84,8 +82,6 @@ CPU_COMPUTE_TYPE = "int8"
 CUDA_COMPUTE_TYPE = "float16"
 
 
-SEEK_LEAD_S = 0.1  # a seek starts this much before the uncovered speech's onset
-SEEK_TOKENS_PER_S = 10  # token budget of a seek per second of uncovered speech (speech: 3-5/s)
 TOKENS_PER_SECOND = 50  # encoder frames per second: the alignment's time unit
 WINDOW_TAIL_S = 1.0  # quiet tail after each window's audio (see CTranslate2Engine._log_mel)
 _QUIET_TAIL = (np.random.default_rng(0).standard_normal(int(WINDOW_TAIL_S * SAMPLE_RATE)) * 3e-4).astype(
@@ -97,16 +93,16 @@ _QUIET_TAIL = (np.random.default_rng(0).standard_normal(int(WINDOW_TAIL_S * SAMP
 class Ct2DecodeSettings:
     """Decoding knobs. The defaults are what the benchmark measured as fastest at full accuracy."""
 
-    # Beam 2: on 2 CPU cores, 10 min of speech (two different mixes), WER 3.55 % / 4.20 %
-    # against greedy's 4.02 % / 4.58 %, for 6-10 % more time; beam 5 costs ~30 % more.
-    beam_size: int = 2
+    # Greedy: with timestamp tokens and the coverage check, beam 2 gave no better text over
+    # three mixes of clips (seeds 0-2: the same WER on two, worse on one) for ~10 % more time.
+    beam_size: int = 1
     fallback_beam_size: int = 5  # re-decode of windows that look broken
     no_speech_threshold: float = 0.6  # Whisper's own silence rule, with log_prob_threshold
     log_prob_threshold: float = -1.0
     compression_ratio_threshold: float = 2.4  # gzip ratio above this = repetition loop
     max_new_tokens: int = 220  # a 30 s window holds at most ~150 words; caps a runaway loop
     # Uncovered speech is decoded again on its own this many times (each round batched);
-    # measured, one round recovers what can be recovered, a second rarely adds anything.
+    # a second round runs only when the first recovered something and left something.
     recovery_rounds: int = 2
     median_filter_width: int = 7  # smoothing of the alignment heads' attention (Whisper's value)
 
@@ -133,14 +129,6 @@ class _Decoded:
     def compression_ratio(self) -> float:
         data = self.text.encode("utf-8")
         return len(data) / len(zlib.compress(data)) if data else 0.0
-
-
-@dataclass(frozen=True)
-class _Encoded:
-    """A decoded window and its encoder output (host copy), kept for :meth:`CTranslate2Engine._seek`."""
-
-    window: Window
-    features: np.ndarray
 
 
 class CTranslate2Engine:
@@ -193,14 +181,9 @@ class CTranslate2Engine:
                 activity = detect_speech(audio, self.segmentation, parts=self.vad_parts)
             state = _RequestState(options)
             windows = plan_windows(activity.probs, audio.size, self.segmentation)
-            encoded: list[_Encoded] = []
-            segments = self._transcribe_windows(audio, windows, activity, state, keep=encoded)
+            segments = self._transcribe_windows(audio, windows, activity, state)
             decoded_windows = len(windows)
             uncovered = uncovered_speech(segments, activity) if windows else []
-            if uncovered and not options.words:  # seek: cheap, no encoder pass (no word times)
-                log.info("continuing the decoding at %s", _spans(uncovered))
-                segments = merge_segments(segments, self._seek(uncovered, encoded, activity, state))
-                uncovered = uncovered_speech(segments, activity)
             for _ in range(self.decode.recovery_rounds):
                 if not uncovered:
                     break
@@ -231,10 +214,8 @@ class CTranslate2Engine:
         windows: list[Window],
         activity: VoiceActivity,
         state: _RequestState,
-        keep: list[_Encoded] | None = None,
     ) -> list[Segment]:
-        """Encode, decode and time ``windows`` in batches of ``batch_size``; ``keep`` collects
-        each window's encoder output (on the host) for :meth:`_seek`."""
+        """Encode, decode and time ``windows`` in batches of ``batch_size``."""
         segments: list[Segment] = []
         for first in range(0, len(windows), self.batch_size):
             batch = windows[first : first + self.batch_size]
@@ -245,61 +226,7 @@ class CTranslate2Engine:
                 state.tokenizer = self._tokenizer(state.language, state.task)
             decoded = self._decode_batch(encoded, state.tokenizer)
             segments += self._timed(encoded, batch, decoded, activity, state)
-            if keep is not None:
-                host = _to_numpy(encoded)
-                keep += [_Encoded(w, host[i]) for i, w in enumerate(batch)]
         return segments
-
-    def _seek(
-        self,
-        uncovered: list[tuple[int, int]],
-        encoded: list[_Encoded],
-        activity: VoiceActivity,
-        state: _RequestState,
-    ) -> list[Segment]:
-        """Decode each uncovered region again from its window's encoder output, the decoder
-        told where to start: the prompt ends with the timestamp token of the region's onset,
-        as Whisper's own long-form loop seeks past what it has transcribed. No encoder pass;
-        the decoder runs for a few tokens per second of the region; what it adds after the
-        region (text that already has segments) is dropped."""
-        tokenizer = state.tokenizer
-        prompts: list[list[int]] = []
-        rows: list[np.ndarray] = []
-        targets: list[tuple[_Encoded, float, float, int]] = []
-        for s, e in uncovered:
-            start_s, end_s = s * FRAME_S, e * FRAME_S
-            ctx = next((c for c in encoded if c.window.contains(round(start_s * SAMPLE_RATE))), None)
-            if ctx is None:
-                continue
-            local = max(0.0, WindowClock(ctx.window).to_window(start_s) - SEEK_LEAD_S)
-            stamp = tokenizer.timestamp_begin + int(local / TIME_PRECISION)
-            prompts.append([*tokenizer.sot_sequence, stamp])
-            rows.append(ctx.features)
-            targets.append((ctx, start_s, end_s, stamp))
-        if not prompts:
-            return []
-        longest = max(end - start for _, start, end, _ in targets)
-        budget = min(self.decode.max_new_tokens, int(SEEK_TOKENS_PER_S * longest) + 16)
-        view = ctranslate2.StorageView.from_array(np.ascontiguousarray(np.stack(rows)))
-        results = self._generate(view, prompts, self.decode.beam_size, tokenizer, max_new_tokens=budget)
-        found: list[Segment] = []
-        for (ctx, start_s, end_s, stamp), d in zip(targets, results, strict=True):
-            if self._is_silence(d):
-                continue
-            clock = WindowClock(ctx.window)
-            raw = timestamped_segments(
-                [stamp, *d.tokens], tokenizer.timestamp_begin, tokenizer.eot, clock.duration
-            )
-            for r in raw:
-                text = tokenizer.decode(r.tokens).strip()
-                seg = snap_to_speech(Segment(clock(r.start), clock(r.end), text), activity) if text else None
-                if (
-                    seg is not None
-                    and seg.start < end_s + COVER_MARGIN_S
-                    and seg.end > start_s - COVER_MARGIN_S
-                ):
-                    found.append(seg)
-        return found
 
     def _timed(
         self,
@@ -326,11 +253,8 @@ class CTranslate2Engine:
                     seg = snap_to_speech(Segment(clock(r.start), clock(r.end), text), activity)
                     timed.append((seg, r.tokens))
             per_window.append(timed)
-        wanted = [
-            i
-            for i, timed in enumerate(per_window)
-            if timed and (state.words or any(needs_words(seg, activity) for seg, _ in timed))
-        ]
+        # every window: word times place each sentence on its speech and show what it skipped
+        wanted = [i for i, timed in enumerate(per_window) if timed]
         words = self._align(
             encoded, wanted, [batch[i] for i in wanted], [per_window[i] for i in wanted], tokenizer
         )
@@ -576,7 +500,7 @@ def _words_by_segment(
         seg = min(int(np.searchsorted(seg_ends, lo, side="right")), len(timed) - 1)
         p = float(np.mean(probs[lo:hi])) if hi > lo and hi <= probs.size else 0.0
         out[seg].append(Word(round(start, 3), round(max(end, start), 3), text, round(p, 3)))
-    return out
+    return [attach_punctuation(words) for words in out]
 
 
 def _spans(frames: list[tuple[int, int]]) -> str:

@@ -29,6 +29,7 @@ from twi_endpoint.gate import peak_frame_dbfs, voice_activity
 from twi_endpoint.segmentation import VoiceActivity, Window, pack_regions, plan_windows
 from twi_endpoint.timeline import (
     WindowClock,
+    attach_punctuation,
     coverage,
     in_order,
     merge_segments,
@@ -225,7 +226,7 @@ class TransformersEngine:
             tokens = out.sequences[row].tolist()
             times = out.token_timestamps[row].tolist()
             clock = WindowClock(batch[i])
-            words = _words(tokens, times, self._timestamp_begin, self._eos, decode, clock)
+            words = attach_punctuation(_words(tokens, times, self._timestamp_begin, self._eos, decode, clock))
             new: list[tuple[Segment, list[int]]] = []
             for seg, seg_tokens in per_window[i]:
                 mine = [w for w in words if seg.start - 0.5 <= w.start <= seg.end + 0.5]

@@ -29,6 +29,7 @@ from twi_endpoint.types import SAMPLE_RATE, Segment, SpeechCoverage, Word
 TIME_PRECISION = 0.02  # seconds per Whisper timestamp token
 MAX_SEGMENT_S = 10.0  # a longer segment is cut at its widest word gap
 MAX_PAUSE_S = 1.0  # a segment never spans a pause longer than this
+MAX_WORD_S = 1.5  # a word aligned longer than this is stretched over speech it does not hold
 MIN_UNCOVERED_S = 1.0  # speech of at least this long with no segment is decoded again / reported
 COVER_MARGIN_S = 0.3  # Whisper's timestamps are this close to the speech: tolerated
 SENTENCE_ENDS = (".", "?", "!", "…", "。")
@@ -146,14 +147,37 @@ def snap_to_speech(segment: Segment, activity: VoiceActivity) -> Segment:
     return replace(segment, start=round(start, 3), end=round(end, 3), words=words)
 
 
+def attach_punctuation(words: Sequence[Word]) -> list[Word]:
+    """Punctuation the tokenizer splits off (``" Two" "."``) joins the word before it (or,
+    first in a segment, the word after it): it is not spoken, so it gets no time of its own."""
+    out: list[Word] = []
+    pending = ""
+    for w in words:
+        if not any(c.isalnum() for c in w.text):
+            if out:
+                out[-1] = replace(out[-1], text=out[-1].text + w.text)
+            else:
+                pending += w.text
+            continue
+        if pending:
+            w = replace(w, text=pending + w.text)
+            pending = ""
+        out.append(w)
+    if pending and out:
+        out[-1] = replace(out[-1], text=out[-1].text + pending)
+    return out
+
+
 def trim_words_to_speech(words: Sequence[Word], activity: VoiceActivity) -> list[Word]:
     """Each word moved onto the speech: it starts at the first speech frame inside it and
     ends no later than the speech region it starts in.
 
     The alignment stretches the last word before a pause over the pause (the attention has
     nowhere else to go); a word is never spoken across a pause, so trimmed, the pause shows
-    as a gap between words again. A word placed entirely in a pause (the first word after a
-    long one often is) moves to the next speech onset; with no speech after it, it stays.
+    as a gap between words again; and no word lasts over ``MAX_WORD_S``, so a sentence the
+    decoder skipped is not hidden under the word before it. A word placed entirely in a
+    pause (the first word after a long one often is) moves to the next speech onset; with
+    no speech after it, it stays.
     """
     mask = activity.speech_mask
     out = []
@@ -171,7 +195,8 @@ def trim_words_to_speech(words: Sequence[Word], activity: VoiceActivity) -> list
             inside = np.flatnonzero(mask[first:last])
         onset = first + int(inside[0])
         region_end = onset
-        while region_end < last and mask[region_end]:
+        longest = onset + round(MAX_WORD_S / FRAME_S)
+        while region_end < min(last, longest) and mask[region_end]:
             region_end += 1
         start = round(onset * FRAME_S, 3)
         out.append(replace(w, start=start, end=round(max(start, region_end * FRAME_S), 3)))
@@ -235,7 +260,8 @@ def uncovered_speech(
     left = activity.speech_mask.copy()
     margin = round(COVER_MARGIN_S / FRAME_S)
     for seg in segments:
-        left[max(0, _frame(seg.start) - margin) : _frame(seg.end, up=True) + margin] = False
+        if any(c.isalnum() for c in seg.text):  # a lone "." holds no speech
+            left[max(0, _frame(seg.start) - margin) : _frame(seg.end, up=True) + margin] = False
     out: list[tuple[int, int]] = []
     for s, e in activity.regions:
         run_start: int | None = None
@@ -270,7 +296,9 @@ def in_order(segments: Sequence[Segment]) -> list[Segment]:
         if out and out[-1].end > seg.start:
             prev = out[-1]
             if seg.start > prev.start:
-                words = tuple(replace(w, end=min(w.end, seg.start)) for w in prev.words if w.start < seg.start)
+                words = tuple(
+                    replace(w, end=min(w.end, seg.start)) for w in prev.words if w.start < seg.start
+                )
                 out[-1] = replace(prev, end=seg.start, words=words or prev.words)
             else:  # same start: this one begins where the previous ends
                 seg = replace(seg, start=prev.end, end=max(seg.end, prev.end))

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import itertools
+
 import numpy as np
 import pytest
 from twi_endpoint.segmentation import FRAME_S, VAD_FRAME, SegmentationOptions, VoiceActivity, Window
@@ -83,7 +85,7 @@ def test_segments_are_cut_at_pauses_and_to_at_most_10_s() -> None:
     assert parts[0].words[-1].text == " w15" and parts[1].words[0].text == " v0."  # the 2.1 s pause
     assert all(p.end - p.start <= MAX_SEGMENT_S for p in parts)
     assert [w for p in parts for w in p.words] == words  # nothing lost, order kept
-    for a, b in zip(parts, parts[1:], strict=False):
+    for a, b in itertools.pairwise(parts):
         assert a.end <= b.start
     assert all(
         b.start - a.end <= MAX_PAUSE_S for p in parts for a, b in zip(p.words, p.words[1:], strict=False)

@@ -128,9 +128,11 @@ def speech_bounds(audio: np.ndarray) -> tuple[float, float]:
     return loud[0] * ONSET_FRAME / SAMPLE_RATE, (loud[-1] + 1) * ONSET_FRAME / SAMPLE_RATE
 
 
-def _word_gaps(audio: np.ndarray, min_gap_s: float = 0.12, edge_s: float = 0.6) -> list[int]:
-    """Sample positions in the middle of the clip's quiet gaps between words (energy, 20 ms)."""
-    quiet = _frame_db(audio) < ONSET_DB
+def _word_gaps(audio: np.ndarray, min_gap_s: float = 0.12, edge_s: float = 0.5) -> list[int]:
+    """Sample positions in the middle of the clip's quiet gaps between words (energy, 20 ms):
+    runs of frames within 10 dB of the clip's own noise floor (its quietest 10 %)."""
+    db = _frame_db(audio)
+    quiet = db < max(ONSET_DB, float(np.percentile(db, 10)) + 10.0)
     min_frames = round(min_gap_s * SAMPLE_RATE / ONSET_FRAME)
     edge = round(edge_s * SAMPLE_RATE / ONSET_FRAME)
     gaps, run = [], 0

@@ -213,7 +213,8 @@ def measure(args: argparse.Namespace) -> dict[str, Any]:
         for item in inputs:
             audio = audios[item["name"]]
             walls: list[float] = []
-            text, segments = "", []
+            text = ""
+            segments: list[tuple[float, float, str]] = []
             for i in range(args.runs):
                 if i > 0 and time.perf_counter() + min(walls) > budget_end:
                     break  # keep the whole benchmark inside its time limit: fewer runs, noted

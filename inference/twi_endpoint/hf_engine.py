@@ -4,9 +4,9 @@ It works like the CTranslate2 engine, on the same timeline (:mod:`twi_endpoint.t
 the request's VAD (run once) packs the speech into <= 30 s windows cut at pauses, decoded
 ``batch_size`` at a time with Whisper's timestamp tokens; speech of a second or more that
 no segment holds is decoded again on its own, and what is still uncovered is reported.
-Segments that are too long or span a long pause get word times (transformers' cross-attention
-alignment, ``return_token_timestamps``) and are cut at their pauses; ``words=true`` returns
-them. We do not use transformers' chunked ASR pipeline: it cuts blindly and merges
+Every segment gets word times (transformers' cross-attention alignment,
+``return_token_timestamps``, in the same ``generate``) and is cut at its pauses;
+``words=true`` returns them. We do not use transformers' chunked ASR pipeline: it cuts blindly and merges
 overlapping windows by token matching, which drops words at the joins (29 % WER without
 timestamps, 4-10 % with them, measured on 2.3 min of LibriVox with whisper-base under
 transformers 4.51.3).
@@ -33,7 +33,6 @@ from twi_endpoint.timeline import (
     coverage,
     in_order,
     merge_segments,
-    needs_words,
     snap_to_speech,
     split_segment,
     timestamped_segments,
@@ -164,80 +163,57 @@ class TransformersEngine:
                 [w.audio(audio) for w in batch], sampling_rate=SAMPLE_RATE, return_tensors="pt"
             ).input_features.to(self.device, self._torch_dtype)
             kwargs: dict[str, Any] = {"return_timestamps": True}
+            if activity is not None:  # word times: transformers' cross-attention DTW
+                kwargs |= {"return_token_timestamps": True, "return_dict_in_generate": True}
             if self.multilingual:  # English-only checkpoints reject language/task
                 kwargs["task"] = options.task
                 langs = [options.language] * len(batch) if options.language else self._detect(features)
                 kwargs["language"] = langs
                 languages += langs
             with torch.inference_mode():
-                sequences = self._model.generate(features, **kwargs)
-            per_window = [
-                self._window_segments(w, tokens, activity)
-                for w, tokens in zip(batch, sequences.tolist(), strict=True)
-            ]
-            wanted = [
-                i
-                for i, segs in enumerate(per_window)
-                if activity is not None
-                and segs
-                and (options.words or any(needs_words(seg, activity) for seg, _ in segs))
-            ]
-            if wanted:
-                self._add_words(features, batch, per_window, wanted, kwargs, activity)
-            out += [seg for segs in per_window for seg, _ in segs]
+                generated = self._model.generate(features, **kwargs)
+            if activity is None:
+                rows = [(tokens, None) for tokens in generated.tolist()]
+            else:
+                times = generated["token_timestamps"].tolist()
+                rows = list(zip(generated["sequences"].tolist(), times, strict=True))
+            for window, (tokens, token_times) in zip(batch, rows, strict=True):
+                out += self._window_segments(window, tokens, token_times, activity)
         return out
 
     def _window_segments(
-        self, window: Window, tokens: list[int], activity: VoiceActivity | None
-    ) -> list[tuple[Segment, list[int]]]:
-        """One window's timestamped segments on the recording's timeline, with their tokens."""
+        self,
+        window: Window,
+        tokens: list[int],
+        token_times: list[float] | None,
+        activity: VoiceActivity | None,
+    ) -> list[Segment]:
+        """One window's timestamped segments on the recording's timeline; with word times,
+        moved onto the speech and cut at its pauses (:func:`twi_endpoint.timeline.split_segment`)."""
         clock = WindowClock(window)
         decode = self._processor.tokenizer.decode
-        out = []
+        timed_text: list[tuple[int, float]] = []
+        if token_times is not None and len(token_times) == len(tokens):
+            timed_text = [(t, at) for t, at in zip(tokens, token_times, strict=True) if t < self._eos]
+        used = 0
+        out: list[Segment] = []
         for r in timestamped_segments(tokens, self._timestamp_begin, self._eos, clock.duration):
+            pairs, used = timed_text[used : used + len(r.tokens)], used + len(r.tokens)
             text = str(decode(r.tokens, skip_special_tokens=True)).strip()
             if not text:
                 continue
             seg = Segment(round(clock(r.start), 3), round(clock(r.end), 3), text)
-            out.append((snap_to_speech(seg, activity) if activity is not None else seg, r.tokens))
+            if activity is None:
+                out.append(seg)
+                continue
+            seg = snap_to_speech(seg, activity)
+            words = trim_words_to_speech(attach_punctuation(_words(pairs, decode, clock)), activity)
+            if not words:
+                out.append(seg)
+                continue
+            whole = replace(seg, start=words[0].start, end=words[-1].end, words=tuple(words))
+            out += split_segment(whole, _join)
         return out
-
-    def _add_words(
-        self,
-        features: Any,
-        batch: list[Window],
-        per_window: list[list[tuple[Segment, list[int]]]],
-        wanted: list[int],
-        kwargs: dict[str, Any],
-        activity: VoiceActivity,
-    ) -> None:
-        """Word times for the ``wanted`` windows, in place: transformers' cross-attention DTW
-        (``return_token_timestamps``) over the text each window produced, then the segments
-        cut at their pauses (:func:`twi_endpoint.timeline.split_segment`)."""
-        import torch
-
-        sub = {k: ([v[i] for i in wanted] if isinstance(v, list) else v) for k, v in kwargs.items()}
-        with torch.inference_mode():
-            out = self._model.generate(
-                features[wanted], return_token_timestamps=True, return_dict_in_generate=True, **sub
-            )
-        decode = self._processor.tokenizer.decode
-        for row, i in enumerate(wanted):
-            tokens = out.sequences[row].tolist()
-            times = out.token_timestamps[row].tolist()
-            clock = WindowClock(batch[i])
-            words = attach_punctuation(_words(tokens, times, self._timestamp_begin, self._eos, decode, clock))
-            new: list[tuple[Segment, list[int]]] = []
-            for seg, seg_tokens in per_window[i]:
-                mine = [w for w in words if seg.start - 0.5 <= w.start <= seg.end + 0.5]
-                words = [w for w in words if w not in mine]
-                mine = trim_words_to_speech(mine, activity)
-                if not mine:
-                    new.append((seg, seg_tokens))
-                    continue
-                whole = replace(seg, start=mine[0].start, end=mine[-1].end, words=tuple(mine))
-                new += [(part, []) for part in split_segment(whole, _join)]
-            per_window[i] = new
 
     def _detect(self, features: Any) -> list[str]:
         """Whisper's own language identification, one per window (recorded in the result).
@@ -253,30 +229,22 @@ class TransformersEngine:
         return [self._id_to_language.get(int(i), "en") for i in ids.view(-1).tolist()]
 
 
-def _words(
-    tokens: list[int],
-    times: list[float],
-    timestamp_begin: int,
-    eos: int,
-    decode: Callable[..., str],
-    clock: WindowClock,
-) -> list[Word]:
-    """Text tokens grouped into words (a token that starts with a space starts a word), each
-    timed from its first token to the next word's first token, in recording time."""
-    groups: list[tuple[list[int], float]] = []
-    for token, t in zip(tokens, times, strict=False):
-        if token >= eos or token >= timestamp_begin:
-            continue
-        piece = str(decode([token]))
-        if not groups or piece.startswith(" "):
-            groups.append(([token], t))
+def _words(pairs: list[tuple[int, float]], decode: Callable[..., str], clock: WindowClock) -> list[Word]:
+    """One segment's ``(token, time)`` pairs grouped into words (a token that starts with a
+    space starts a word), each timed from its first token to the next word's, in recording
+    time (the last word: to its last token's time)."""
+    groups: list[tuple[list[int], float, float]] = []
+    for token, at in pairs:
+        if not groups or str(decode([token])).startswith(" "):
+            groups.append(([token], at, at))
         else:
-            groups[-1][0].append(token)
+            ids, start, _ = groups[-1]
+            groups[-1] = ([*ids, token], start, at)
     out = []
-    for k, (ids, t) in enumerate(groups):
-        end = groups[k + 1][1] if k + 1 < len(groups) else t + 0.5
-        start, stop = clock.span(t, max(end, t))
-        out.append(Word(round(start, 3), round(stop, 3), str(decode(ids)), 1.0))
+    for k, (ids, at, last) in enumerate(groups):
+        end = groups[k + 1][1] if k + 1 < len(groups) else last
+        start, stop = clock.span(at, max(end, at))
+        out.append(Word(round(start, 3), round(stop, 3), str(decode(ids))))  # no probability here
     return out
 
 

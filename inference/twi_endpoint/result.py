@@ -6,7 +6,7 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
-from twi_endpoint.types import Segment, Transcription
+from twi_endpoint.types import Segment, Transcription, Word
 
 ROUND_SECONDS = 3  # millisecond precision for every time in the result
 
@@ -73,15 +73,18 @@ def _segment(segment: Segment) -> dict[str, Any]:
         "text": segment.text.strip(),
     }
     if segment.words:
-        out["words"] = [
-            {
-                "start": round(w.start, ROUND_SECONDS),
-                "end": round(w.end, ROUND_SECONDS),
-                "word": w.text.strip(),
-                "probability": round(w.probability, 3),
-            }
-            for w in segment.words
-        ]
+        out["words"] = [_word(w) for w in segment.words]
+    return out
+
+
+def _word(word: Word) -> dict[str, Any]:
+    out: dict[str, Any] = {
+        "start": round(word.start, ROUND_SECONDS),
+        "end": round(word.end, ROUND_SECONDS),
+        "word": word.text.strip(),
+    }
+    if word.probability is not None:
+        out["probability"] = round(word.probability, 3)
     return out
 
 

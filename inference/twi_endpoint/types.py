@@ -38,7 +38,7 @@ class Word:
     start: float  # seconds from the start of the recording
     end: float
     text: str  # as the tokenizer spells it, with its leading space
-    probability: float
+    probability: float | None = None  # the decoder's mean token probability, where known
 
 
 @dataclass(frozen=True)

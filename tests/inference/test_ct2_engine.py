@@ -204,7 +204,7 @@ def test_words_are_timed_when_asked(long_form: LongForm, long_result_words: Tran
         assert s.end - s.start <= MAX_SEGMENT_S
         assert s.text == "".join(w.text for w in s.words).strip()
     assert all(a.start <= b.start for a, b in itertools.pairwise(words))
-    assert all(0.0 <= w.probability <= 1.0 and w.end >= w.start for w in words)
+    assert all(w.probability is not None and 0.0 <= w.probability <= 1.0 and w.end >= w.start for w in words)
     # cues built from the words: at most 7 s, never across a pause of over a second
     segments = [
         {"start": s.start, "end": s.end, "text": s.text,

@@ -89,12 +89,12 @@ def _cues_from_words(words: list[tuple[float, float, str]]) -> list[Cue]:
             ):
                 groups.append([])
         groups[-1].append(word)
-    out = []
+    out: list[Cue] = []
     for group in groups:
-        lines = tuple(textwrap.wrap(" ".join(w for _, _, w in group), MAX_LINE_CHARS, break_on_hyphens=False))
+        wrapped = textwrap.wrap(" ".join(w for _, _, w in group), MAX_LINE_CHARS, break_on_hyphens=False)
         start = group[0][0] if not out else max(group[0][0], out[-1].end)
         end = max(group[-1][1], start + MIN_CUE_SECONDS)
-        out.append(Cue(round(start, 3), round(end, 3), lines))
+        out.append(Cue(round(start, 3), round(end, 3), tuple(wrapped)))
     return out
 
 

@@ -53,6 +53,7 @@ from twi_endpoint.segmentation import (
     vad_parts,
 )
 from twi_endpoint.timeline import (
+    RETRY_MIN_S,
     WindowClock,
     attach_punctuation,
     coverage,
@@ -183,17 +184,17 @@ class CTranslate2Engine:
             windows = plan_windows(activity.probs, audio.size, self.segmentation)
             segments = self._transcribe_windows(audio, windows, activity, state)
             decoded_windows = len(windows)
-            uncovered = uncovered_speech(segments, activity) if windows else []
+            retry = uncovered_speech(segments, activity, RETRY_MIN_S) if windows else []
             for _ in range(self.decode.recovery_rounds):
-                if not uncovered:
+                if not retry:
                     break
-                again = pack_regions(uncovered, activity.probs, audio.size, self.segmentation)
-                log.info("decoding again on their own: %s", _spans(uncovered))
+                again = pack_regions(retry, activity.probs, audio.size, self.segmentation)
+                log.info("decoding again on their own: %s", _spans(retry))
                 found = self._transcribe_windows(audio, again, activity, state)
                 decoded_windows += len(again)
                 segments = merge_segments(segments, found)
-                before, uncovered = uncovered, uncovered_speech(segments, activity)
-                if uncovered == before:
+                before, retry = retry, uncovered_speech(segments, activity, RETRY_MIN_S)
+                if retry == before:
                     break
         segments = in_order(segments)
         if not options.words:
@@ -204,7 +205,7 @@ class CTranslate2Engine:
             segments=segments,
             chunks=decoded_windows,
             language_source=state.language_source,
-            coverage=coverage(segments, activity, uncovered),
+            coverage=coverage(segments, activity, uncovered_speech(segments, activity)),
         )
 
     # --- internals ---------------------------------------------------------------------

@@ -28,6 +28,7 @@ import numpy as np
 from twi_endpoint.gate import peak_frame_dbfs, voice_activity
 from twi_endpoint.segmentation import VoiceActivity, Window, pack_regions, plan_windows
 from twi_endpoint.timeline import (
+    RETRY_MIN_S,
     WindowClock,
     attach_punctuation,
     coverage,
@@ -114,18 +115,18 @@ class TransformersEngine:
             windows = plan_windows(activity.probs, audio.size, activity.options)
             segments = self._decode(audio, windows, options, languages, activity)
             decoded = len(windows)
-            uncovered = uncovered_speech(segments, activity) if windows else []
+            retry = uncovered_speech(segments, activity, RETRY_MIN_S) if windows else []
             for _ in range(RECOVERY_ROUNDS):
-                if not uncovered:
+                if not retry:
                     break
-                again = pack_regions(uncovered, activity.probs, audio.size, activity.options)
-                logger.info("decoding again %d speech region(s) that came back without text", len(uncovered))
+                again = pack_regions(retry, activity.probs, audio.size, activity.options)
+                logger.info("decoding again %d speech region(s) that came back without text", len(retry))
                 segments = merge_segments(segments, self._decode(audio, again, options, languages, activity))
                 decoded += len(again)
-                before, uncovered = uncovered, uncovered_speech(segments, activity)
-                if uncovered == before:
+                before, retry = retry, uncovered_speech(segments, activity, RETRY_MIN_S)
+                if retry == before:
                     break
-            cov = coverage(segments, activity, uncovered)
+            cov = coverage(segments, activity, uncovered_speech(segments, activity))
         segments = in_order(segments)
         if not options.words:
             segments = [replace(seg, words=()) for seg in segments]

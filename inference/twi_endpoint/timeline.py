@@ -30,7 +30,11 @@ TIME_PRECISION = 0.02  # seconds per Whisper timestamp token
 MAX_SEGMENT_S = 10.0  # a longer segment is cut at its widest word gap
 MAX_PAUSE_S = 1.0  # a segment never spans a pause longer than this
 MAX_WORD_S = 1.5  # a word aligned longer than this is stretched over speech it does not hold
-MIN_UNCOVERED_S = 1.0  # speech of at least this long with no segment is decoded again / reported
+MIN_UNCOVERED_S = 1.0  # speech of at least this long that no segment holds is reported
+# ... and of at least this long, decoded again on its own first: a lone short word ("ask")
+# after a long pause is what Whisper drops most, and Whisper's own no-speech rule removes
+# what the VAD took for speech
+RETRY_MIN_S = 0.5
 COVER_MARGIN_S = 0.3  # Whisper's timestamps are this close to the speech: tolerated
 SENTENCE_ENDS = (".", "?", "!", "…", "。")
 

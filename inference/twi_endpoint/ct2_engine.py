@@ -47,7 +47,6 @@ from twi_endpoint.segmentation import (
     VoiceActivity,
     Window,
     detect_speech,
-    pack_regions,
     plan_windows,
     usable_cpu_count,
     vad_parts,
@@ -59,6 +58,7 @@ from twi_endpoint.timeline import (
     coverage,
     in_order,
     merge_segments,
+    recovery_windows,
     snap_to_speech,
     split_segment,
     timestamped_segments,
@@ -188,7 +188,7 @@ class CTranslate2Engine:
             for _ in range(self.decode.recovery_rounds):
                 if not retry:
                     break
-                again = pack_regions(retry, activity.probs, audio.size, self.segmentation)
+                again = recovery_windows(retry, activity, self.segmentation)
                 log.info("decoding again on their own: %s", _spans(retry))
                 found = self._transcribe_windows(audio, again, activity, state)
                 decoded_windows += len(again)

@@ -4,9 +4,10 @@ It works like the CTranslate2 engine, on the same timeline (:mod:`twi_endpoint.t
 the request's VAD (run once) packs the speech into <= 30 s windows cut at pauses, decoded
 ``batch_size`` at a time with Whisper's timestamp tokens; speech of a second or more that
 no segment holds is decoded again on its own, and what is still uncovered is reported.
-Every segment gets word times (transformers' cross-attention alignment,
-``return_token_timestamps``, in the same ``generate``) and is cut at its pauses;
-``words=true`` returns them. We do not use transformers' chunked ASR pipeline: it cuts blindly and merges
+With ``words=true`` every segment gets word times (transformers' cross-attention alignment,
+``return_token_timestamps``, in the same ``generate``) and is cut at its pauses. Not by
+default: on CPU those word times were off often enough that speech looked uncovered and
+was decoded twice (5 min of long-form: WER 8.4 % with them, 5.0 % without). We do not use transformers' chunked ASR pipeline: it cuts blindly and merges
 overlapping windows by token matching, which drops words at the joins (29 % WER without
 timestamps, 4-10 % with them, measured on 2.3 min of LibriVox with whisper-base under
 transformers 4.51.3).
@@ -26,7 +27,7 @@ from typing import Any, Final
 import numpy as np
 
 from twi_endpoint.gate import peak_frame_dbfs, voice_activity
-from twi_endpoint.segmentation import VoiceActivity, Window, pack_regions, plan_windows
+from twi_endpoint.segmentation import VoiceActivity, Window, plan_windows
 from twi_endpoint.timeline import (
     RETRY_MIN_S,
     WindowClock,
@@ -34,6 +35,7 @@ from twi_endpoint.timeline import (
     coverage,
     in_order,
     merge_segments,
+    recovery_windows,
     snap_to_speech,
     split_segment,
     timestamped_segments,
@@ -119,7 +121,7 @@ class TransformersEngine:
             for _ in range(RECOVERY_ROUNDS):
                 if not retry:
                     break
-                again = pack_regions(retry, activity.probs, audio.size, activity.options)
+                again = recovery_windows(retry, activity, activity.options)
                 logger.info("decoding again %d speech region(s) that came back without text", len(retry))
                 segments = merge_segments(segments, self._decode(audio, again, options, languages, activity))
                 decoded += len(again)
@@ -164,8 +166,11 @@ class TransformersEngine:
                 [w.audio(audio) for w in batch], sampling_rate=SAMPLE_RATE, return_tensors="pt"
             ).input_features.to(self.device, self._torch_dtype)
             kwargs: dict[str, Any] = {"return_timestamps": True}
-            if activity is not None:  # word times: transformers' cross-attention DTW
+            if activity is not None and options.words:  # word times: cross-attention DTW
                 kwargs |= {"return_token_timestamps": True, "return_dict_in_generate": True}
+                # the alignment must look at the windows' audio, not at their padding (one value
+                # for the batch: transformers 4.51 fails on a list of different lengths)
+                kwargs["num_frames"] = min(3000, round(max(w.duration_s for w in batch) * 100))
             if self.multilingual:  # English-only checkpoints reject language/task
                 kwargs["task"] = options.task
                 langs = [options.language] * len(batch) if options.language else self._detect(features)
@@ -173,11 +178,11 @@ class TransformersEngine:
                 languages += langs
             with torch.inference_mode():
                 generated = self._model.generate(features, **kwargs)
-            if activity is None:
-                rows = [(tokens, None) for tokens in generated.tolist()]
-            else:
+            if kwargs.get("return_token_timestamps"):
                 times = generated["token_timestamps"].tolist()
                 rows = list(zip(generated["sequences"].tolist(), times, strict=True))
+            else:
+                rows = [(tokens, None) for tokens in generated.tolist()]
             for window, (tokens, token_times) in zip(batch, rows, strict=True):
                 out += self._window_segments(window, tokens, token_times, activity)
         return out

@@ -23,7 +23,7 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 
-from twi_endpoint.segmentation import FRAME_S, VoiceActivity, Window
+from twi_endpoint.segmentation import FRAME_S, SegmentationOptions, VoiceActivity, Window, pack_regions
 from twi_endpoint.types import SAMPLE_RATE, Segment, SpeechCoverage, Word
 
 TIME_PRECISION = 0.02  # seconds per Whisper timestamp token
@@ -35,6 +35,8 @@ MIN_UNCOVERED_S = 1.0  # speech of at least this long that no segment holds is r
 # after a long pause is what Whisper drops most, and Whisper's own no-speech rule removes
 # what the VAD took for speech
 RETRY_MIN_S = 0.5
+RECOVERY_JOIN_S = 3.0  # uncovered regions closer than this are decoded again together
+DUPLICATE_WINDOW_S = 10.0  # text decoded again is compared with the segments this close
 COVER_MARGIN_S = 0.3  # Whisper's timestamps are this close to the speech: tolerated
 SENTENCE_ENDS = (".", "?", "!", "…", "。")
 
@@ -280,15 +282,44 @@ def uncovered_speech(
     return out
 
 
+def recovery_windows(
+    regions: Sequence[tuple[int, int]], activity: VoiceActivity, options: SegmentationOptions
+) -> list[Window]:
+    """Windows to decode uncovered speech again: each region (with those less than
+    ``RECOVERY_JOIN_S`` from it) alone in its window. Regions far apart are never joined in
+    one window: Whisper's times inside a window of joined pieces can put one region's words
+    in another piece, far from where they were said."""
+    groups: list[list[tuple[int, int]]] = []
+    join = round(RECOVERY_JOIN_S / FRAME_S)
+    for region in regions:
+        if groups and region[0] - groups[-1][-1][1] <= join:
+            groups[-1].append(region)
+        else:
+            groups.append([region])
+    return [w for g in groups for w in pack_regions(g, activity.probs, activity.n_samples, options)]
+
+
 def merge_segments(segments: Sequence[Segment], found: Sequence[Segment]) -> list[Segment]:
-    """``found`` (decoded again) added to ``segments`` in time order, except what mostly
-    overlaps a segment already there (the same words decoded twice)."""
-    kept = [
-        f
-        for f in found
-        if all(min(f.end, s.end) - max(f.start, s.start) <= 0.5 * (f.end - f.start) for s in segments)
-    ]
+    """``found`` (decoded again) added to ``segments`` in time order, except the same words
+    decoded twice: a found segment that mostly overlaps one already there, or whose words
+    already stand, in order, in the segments around it (their times were off, so its
+    speech looked uncovered)."""
+    kept = []
+    for f in found:
+        overlaps = any(min(f.end, s.end) - max(f.start, s.start) > 0.5 * (f.end - f.start) for s in segments)
+        near = " ".join(
+            _plain(s.text)
+            for s in segments
+            if s.end > f.start - DUPLICATE_WINDOW_S and s.start < f.end + DUPLICATE_WINDOW_S
+        )
+        mine = _plain(f.text)
+        if not overlaps and not (mine and f" {mine} " in f" {near} "):
+            kept.append(f)
     return sorted([*segments, *kept], key=lambda seg: seg.start)
+
+
+def _plain(text: str) -> str:
+    return " ".join("".join(c.lower() if c.isalnum() else " " for c in text).split())
 
 
 def in_order(segments: Sequence[Segment]) -> list[Segment]:

@@ -7,7 +7,9 @@ no segment holds is decoded again on its own, and what is still uncovered is rep
 With ``words=true`` every segment gets word times (transformers' cross-attention alignment,
 ``return_token_timestamps``, in the same ``generate``) and is cut at its pauses. Not by
 default: on CPU those word times were off often enough that speech looked uncovered and
-was decoded twice (5 min of long-form: WER 8.4 % with them, 5.0 % without). We do not use transformers' chunked ASR pipeline: it cuts blindly and merges
+was decoded twice (5 min of long-form: WER 8.4 % with them, 5.0 % without).
+
+We do not use transformers' chunked ASR pipeline: it cuts blindly and merges
 overlapping windows by token matching, which drops words at the joins (29 % WER without
 timestamps, 4-10 % with them, measured on 2.3 min of LibriVox with whisper-base under
 transformers 4.51.3).

@@ -42,7 +42,6 @@ from faster_whisper.tokenizer import _LANGUAGE_CODES, Tokenizer
 
 from twi_endpoint.errors import InvalidRequestError, ModelLoadError
 from twi_endpoint.segmentation import (
-    FRAME_S,
     SegmentationOptions,
     VoiceActivity,
     Window,
@@ -52,13 +51,12 @@ from twi_endpoint.segmentation import (
     vad_parts,
 )
 from twi_endpoint.timeline import (
-    RETRY_MIN_S,
+    RECOVERY_ROUNDS,
     WindowClock,
     attach_punctuation,
     coverage,
     in_order,
-    merge_segments,
-    recovery_windows,
+    recover_uncovered,
     snap_to_speech,
     split_segment,
     timestamped_segments,
@@ -102,9 +100,7 @@ class Ct2DecodeSettings:
     log_prob_threshold: float = -1.0
     compression_ratio_threshold: float = 2.4  # gzip ratio above this = repetition loop
     max_new_tokens: int = 220  # a 30 s window holds at most ~150 words; caps a runaway loop
-    # Uncovered speech is decoded again on its own this many times (each round batched);
-    # a second round runs only when the first recovered something and left something.
-    recovery_rounds: int = 2
+    recovery_rounds: int = RECOVERY_ROUNDS  # uncovered speech decoded again on its own
     median_filter_width: int = 7  # smoothing of the alignment heads' attention (Whisper's value)
 
 
@@ -183,19 +179,13 @@ class CTranslate2Engine:
             state = _RequestState(options)
             windows = plan_windows(activity.probs, audio.size, self.segmentation)
             segments = self._transcribe_windows(audio, windows, activity, state)
-            decoded_windows = len(windows)
-            retry = uncovered_speech(segments, activity, RETRY_MIN_S) if windows else []
-            for _ in range(self.decode.recovery_rounds):
-                if not retry:
-                    break
-                again = recovery_windows(retry, activity, self.segmentation)
-                log.info("decoding again on their own: %s", _spans(retry))
-                found = self._transcribe_windows(audio, again, activity, state)
-                decoded_windows += len(again)
-                segments = merge_segments(segments, found)
-                before, retry = retry, uncovered_speech(segments, activity, RETRY_MIN_S)
-                if retry == before:
-                    break
+            segments, again = recover_uncovered(
+                segments,
+                activity,
+                lambda ws: self._transcribe_windows(audio, ws, activity, state),
+                self.decode.recovery_rounds,
+            )
+            decoded_windows = len(windows) + again
         segments = in_order(segments)
         if not options.words:
             segments = [replace(seg, words=()) for seg in segments]
@@ -502,10 +492,6 @@ def _words_by_segment(
         p = float(np.mean(probs[lo:hi])) if hi > lo and hi <= probs.size else 0.0
         out[seg].append(Word(round(start, 3), round(max(end, start), 3), text, round(p, 3)))
     return [attach_punctuation(words) for words in out]
-
-
-def _spans(frames: list[tuple[int, int]]) -> str:
-    return ", ".join(f"{s * FRAME_S:.1f}-{e * FRAME_S:.1f} s" for s, e in frames)
 
 
 def _join_words(words: Sequence[Word]) -> str:

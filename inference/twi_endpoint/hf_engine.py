@@ -31,13 +31,12 @@ import numpy as np
 from twi_endpoint.gate import peak_frame_dbfs, voice_activity
 from twi_endpoint.segmentation import VoiceActivity, Window, plan_windows
 from twi_endpoint.timeline import (
-    RETRY_MIN_S,
+    RECOVERY_ROUNDS,
     WindowClock,
     attach_punctuation,
     coverage,
     in_order,
-    merge_segments,
-    recovery_windows,
+    recover_uncovered,
     snap_to_speech,
     split_segment,
     timestamped_segments,
@@ -54,7 +53,6 @@ TIME_PRECISION: Final = 0.02  # seconds per Whisper timestamp token
 AUTO_BATCH_CUDA: Final = 16  # 30 s windows per forward pass on a GPU (fp16 large-v3 fits in 16 GB)
 AUTO_BATCH_CPU: Final = 4  # on CPU batching mostly saves Python overhead; more only costs memory
 SILENT_WINDOW_DBFS: Final = -50.0  # a window whose loudest 30 ms frame is quieter holds no speech
-RECOVERY_ROUNDS: Final = 2  # uncovered speech is decoded again on its own at most this often
 
 
 class _DropKnownNoise(logging.Filter):
@@ -118,18 +116,13 @@ class TransformersEngine:
         else:
             windows = plan_windows(activity.probs, audio.size, activity.options)
             segments = self._decode(audio, windows, options, languages, activity)
-            decoded = len(windows)
-            retry = uncovered_speech(segments, activity, RETRY_MIN_S) if windows else []
-            for _ in range(RECOVERY_ROUNDS):
-                if not retry:
-                    break
-                again = recovery_windows(retry, activity, activity.options)
-                logger.info("decoding again %d speech region(s) that came back without text", len(retry))
-                segments = merge_segments(segments, self._decode(audio, again, options, languages, activity))
-                decoded += len(again)
-                before, retry = retry, uncovered_speech(segments, activity, RETRY_MIN_S)
-                if retry == before:
-                    break
+            segments, again = recover_uncovered(
+                segments,
+                activity,
+                lambda ws: self._decode(audio, ws, options, languages, activity),
+                RECOVERY_ROUNDS,
+            )
+            decoded = len(windows) + again
             cov = coverage(segments, activity, uncovered_speech(segments, activity))
         segments = in_order(segments)
         if not options.words:

@@ -18,6 +18,7 @@ module turns what they produced into the result's segments:
 from __future__ import annotations
 
 import bisect
+import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 
@@ -25,6 +26,8 @@ import numpy as np
 
 from twi_endpoint.segmentation import FRAME_S, SegmentationOptions, VoiceActivity, Window, pack_regions
 from twi_endpoint.types import SAMPLE_RATE, Segment, SpeechCoverage, Word
+
+logger = logging.getLogger(__name__)
 
 TIME_PRECISION = 0.02  # seconds per Whisper timestamp token
 MAX_SEGMENT_S = 10.0  # a longer segment is cut at its widest word gap
@@ -35,6 +38,7 @@ MIN_UNCOVERED_S = 1.0  # speech of at least this long that no segment holds is r
 # after a long pause is what Whisper drops most, and Whisper's own no-speech rule removes
 # what the VAD took for speech
 RETRY_MIN_S = 0.5
+RECOVERY_ROUNDS = 2  # uncovered speech is decoded again at most this often (each round batched)
 RECOVERY_JOIN_S = 3.0  # uncovered regions closer than this are decoded again together
 DUPLICATE_WINDOW_S = 10.0  # text decoded again is compared with the segments this close
 COVER_MARGIN_S = 0.3  # Whisper's timestamps are this close to the speech: tolerated
@@ -297,6 +301,33 @@ def recovery_windows(
         else:
             groups.append([region])
     return [w for g in groups for w in pack_regions(g, activity.probs, activity.n_samples, options)]
+
+
+def recover_uncovered(
+    segments: list[Segment],
+    activity: VoiceActivity,
+    decode: Callable[[list[Window]], list[Segment]],
+    rounds: int,
+) -> tuple[list[Segment], int]:
+    """Decode again, on its own, the speech no segment holds (:func:`recovery_windows`),
+    at most ``rounds`` times, while it finds something; returns the merged segments and how
+    many windows were decoded again. ``decode`` is the engine's batched window decoder."""
+    decoded = 0
+    retry = uncovered_speech(segments, activity, RETRY_MIN_S)
+    for _ in range(rounds):
+        if not retry:
+            break
+        again = recovery_windows(retry, activity, activity.options)
+        logger.info(
+            "decoding again on their own: %s",
+            ", ".join(f"{s * FRAME_S:.1f}-{e * FRAME_S:.1f} s" for s, e in retry),
+        )
+        segments = merge_segments(segments, decode(again))
+        decoded += len(again)
+        before, retry = retry, uncovered_speech(segments, activity, RETRY_MIN_S)
+        if retry == before:
+            break
+    return segments, decoded
 
 
 def merge_segments(segments: Sequence[Segment], found: Sequence[Segment]) -> list[Segment]:

@@ -14,6 +14,7 @@ from twi_endpoint.timeline import (
     coverage,
     merge_segments,
     needs_words,
+    recovery_windows,
     snap_to_speech,
     split_segment,
     timestamped_segments,
@@ -113,3 +114,17 @@ def test_merging_keeps_order_and_drops_what_was_decoded_twice() -> None:
     have = [Segment(0.0, 3.0, "a"), Segment(10.0, 12.0, "c")]
     found = [Segment(5.0, 7.0, "b"), Segment(10.2, 11.8, "c again")]
     assert [s.text for s in merge_segments(have, found)] == ["a", "b", "c"]
+    # the same words again, timed elsewhere (the first pass had them a few seconds off)
+    have = [Segment(0.0, 4.0, "For the twentieth time that evening, the two men shook hands.")]
+    again = [Segment(6.0, 9.0, "the two men shook hands"), Segment(9.5, 10.0, "Lord!")]
+    assert [s.text for s in merge_segments(have, again)][1:] == ["Lord!"]
+
+
+def test_uncovered_regions_far_apart_get_windows_of_their_own() -> None:
+    activity = _activity(
+        [(1.0, 0.02), (1.0, 0.9), (1.0, 0.02), (1.0, 0.9), (20.0, 0.02), (1.0, 0.9), (1.0, 0.02)]
+    )
+    regions = [(s, e) for s, e in activity.regions]
+    windows = recovery_windows(regions, activity, activity.options)
+    assert len(windows) == 2  # the first two (1 s apart) together, the third alone
+    assert windows[0].start_s < 1.0 < 3.0 < windows[0].end_s < 5.0 and windows[1].start_s > 20.0

@@ -34,9 +34,8 @@ MAX_SEGMENT_S = 10.0  # a longer segment is cut at its widest word gap
 MAX_PAUSE_S = 1.0  # a segment never spans a pause longer than this
 MAX_WORD_S = 1.5  # a word aligned longer than this is stretched over speech it does not hold
 MIN_UNCOVERED_S = 1.0  # speech of at least this long that no segment holds is reported
-# ... and of at least this long, decoded again on its own first: a lone short word ("ask")
-# after a long pause is what Whisper drops most, and Whisper's own no-speech rule removes
-# what the VAD took for speech
+# ... and of at least this long, decoded again on its own first when text is near it: a short
+# word ("ask", "the hopes") after a pause inside a sentence is what Whisper drops most
 RETRY_MIN_S = 0.5
 RECOVERY_ROUNDS = 2  # uncovered speech is decoded again at most this often (each round batched)
 RECOVERY_JOIN_S = 3.0  # uncovered regions closer than this are decoded again together
@@ -313,7 +312,7 @@ def recover_uncovered(
     at most ``rounds`` times, while it finds something; returns the merged segments and how
     many windows were decoded again. ``decode`` is the engine's batched window decoder."""
     decoded = 0
-    retry = uncovered_speech(segments, activity, RETRY_MIN_S)
+    retry = _worth_retrying(segments, uncovered_speech(segments, activity, RETRY_MIN_S))
     for _ in range(rounds):
         if not retry:
             break
@@ -324,10 +323,23 @@ def recover_uncovered(
         )
         segments = merge_segments(segments, decode(again))
         decoded += len(again)
-        before, retry = retry, uncovered_speech(segments, activity, RETRY_MIN_S)
+        before, retry = retry, _worth_retrying(segments, uncovered_speech(segments, activity, RETRY_MIN_S))
         if retry == before:
             break
     return segments, decoded
+
+
+def _worth_retrying(segments: Sequence[Segment], regions: list[tuple[int, int]]) -> list[tuple[int, int]]:
+    """Uncovered regions of a second or more, and shorter ones next to text (within
+    ``RECOVERY_JOIN_S``): a word dropped from a sentence. A short blip alone in silence is
+    noise the VAD took for speech far more often than a lost word, and each costs a window."""
+    join = RECOVERY_JOIN_S
+    return [
+        (s, e)
+        for s, e in regions
+        if (e - s) * FRAME_S >= MIN_UNCOVERED_S
+        or any(seg.start - join < e * FRAME_S and seg.end + join > s * FRAME_S for seg in segments)
+    ]
 
 
 def merge_segments(segments: Sequence[Segment], found: Sequence[Segment]) -> list[Segment]:

@@ -154,6 +154,8 @@ def test_quick_bench_runs_end_to_end(tmp_path: Path) -> None:
             str(SHARED_DIR),
             "--contenders",
             "ctranslate2,faster_whisper_batched",
+            "--hard-minutes",
+            "0.25",
             "--out",
             str(tmp_path),
         ],

@@ -8,6 +8,7 @@ from datetime import timedelta
 import pytest
 import srt
 from twi_lambdas.subtitles import (
+    MAX_CUE_SECONDS,
     MAX_LINE_CHARS,
     MAX_LINES,
     cues,
@@ -69,3 +70,23 @@ def test_bad_segments_are_refused_with_the_reason() -> None:
         cues([{"start": "soon", "end": 1, "text": "x"}])
     with pytest.raises(ValueError, match="finite"):
         cues([{"start": float("nan"), "end": 1, "text": "x"}])
+
+
+def test_cues_follow_word_times_and_stop_at_pauses() -> None:
+    words = [{"start": 0.5 + 0.4 * i, "end": 0.8 + 0.4 * i, "word": f"w{i}"} for i in range(5)]
+    words += [{"start": 5.0 + 0.4 * i, "end": 5.3 + 0.4 * i, "word": f"v{i}"} for i in range(3)]
+    first, second = cues([{"start": 0.5, "end": 6.1, "text": "ignored: the words win", "words": words}])
+    assert (first.start, first.end, first.lines) == (0.5, 2.4, ("w0 w1 w2 w3 w4",))
+    assert (second.start, second.end, second.lines) == (5.0, 6.1, ("v0 v1 v2",))
+    # a long run of words without a pause is cut at 7 s
+    many = [{"start": 0.5 * i, "end": 0.5 * i + 0.4, "word": "x"} for i in range(30)]
+    assert all(
+        c.end - c.start <= MAX_CUE_SECONDS for c in cues([{"start": 0, "end": 15, "text": "", "words": many}])
+    )
+
+
+def test_cues_without_words_last_at_most_7_s() -> None:
+    out = cues([{"start": 0.0, "end": 10.0, "text": "one two three four five six"}])
+    assert len(out) == 2 and all(c.end - c.start <= MAX_CUE_SECONDS for c in out)
+    assert (out[0].start, out[-1].end) == (0.0, 10.0)
+    assert " ".join(" ".join(c.lines) for c in out) == "one two three four five six"

@@ -53,15 +53,12 @@ from twi_endpoint.segmentation import (
 from twi_endpoint.timeline import (
     RECOVERY_ROUNDS,
     WindowClock,
-    attach_punctuation,
     coverage,
     in_order,
+    place_words,
     recover_uncovered,
-    snap_to_speech,
-    split_segment,
-    timestamped_segments,
-    trim_words_to_speech,
     uncovered_speech,
+    window_segments,
 )
 from twi_endpoint.types import N_SAMPLES, SAMPLE_RATE, DecodeOptions, Segment, Transcription, Word
 
@@ -111,7 +108,6 @@ class _RequestState:
         self.language: str | None = options.language
         self.language_source = "config" if options.language else "detected"
         self.task = options.task
-        self.words = options.words
         self.tokenizer: Any = None
 
 
@@ -227,41 +223,29 @@ class CTranslate2Engine:
         activity: VoiceActivity,
         state: _RequestState,
     ) -> list[Segment]:
-        """Each window's timestamped segments on the recording's timeline; word times (and
-        cuts at pauses) for the windows that need them or when the request asks for words."""
+        """Each window's timestamped segments on the recording's timeline, placed by their
+        word times (every window: the words put each sentence on its speech and show what
+        the decoder skipped)."""
         tokenizer = state.tokenizer
-        per_window: list[list[tuple[Segment, list[int]]]] = []
-        for window, d in zip(batch, decoded, strict=True):
-            if self._is_silence(d):
-                per_window.append([])
-                continue
-            clock = WindowClock(window)
-            raw = timestamped_segments(d.tokens, tokenizer.timestamp_begin, tokenizer.eot, clock.duration)
-            timed = []
-            for r in raw:
-                text = tokenizer.decode(r.tokens).strip()
-                if text:
-                    seg = snap_to_speech(Segment(clock(r.start), clock(r.end), text), activity)
-                    timed.append((seg, r.tokens))
-            per_window.append(timed)
-        # every window: word times place each sentence on its speech and show what it skipped
-        wanted = [i for i, timed in enumerate(per_window) if timed]
-        words = self._align(
-            encoded, wanted, [batch[i] for i in wanted], [per_window[i] for i in wanted], tokenizer
-        )
-        out: list[Segment] = []
-        for i, timed in enumerate(per_window):
-            if i not in wanted:
-                out += [seg for seg, _ in timed]
-                continue
-            for (seg, _), seg_words in zip(timed, words[wanted.index(i)], strict=True):
-                seg_words = trim_words_to_speech(seg_words, activity)
-                if not seg_words:
-                    out.append(seg)
-                    continue
-                whole = replace(seg, start=seg_words[0].start, end=seg_words[-1].end, words=tuple(seg_words))
-                out += split_segment(whole, _join_words)
-        return out
+        per_window = [
+            []
+            if self._is_silence(d)
+            else [
+                (seg, timed.tokens)
+                for seg, timed in window_segments(
+                    d.tokens, window, tokenizer.timestamp_begin, tokenizer.eot, tokenizer.decode, activity
+                )
+            ]
+            for window, d in zip(batch, decoded, strict=True)
+        ]
+        rows = [i for i, segs in enumerate(per_window) if segs]
+        words = self._align(encoded, rows, [batch[i] for i in rows], [per_window[i] for i in rows], tokenizer)
+        return [
+            part
+            for i, seg_words in zip(rows, words, strict=True)
+            for (seg, _), placed in zip(per_window[i], seg_words, strict=True)
+            for part in place_words(seg, placed, activity)
+        ]
 
     def _align(
         self,
@@ -491,11 +475,7 @@ def _words_by_segment(
         seg = min(int(np.searchsorted(seg_ends, lo, side="right")), len(timed) - 1)
         p = float(np.mean(probs[lo:hi])) if hi > lo and hi <= probs.size else 0.0
         out[seg].append(Word(round(start, 3), round(max(end, start), 3), text, round(p, 3)))
-    return [attach_punctuation(words) for words in out]
-
-
-def _join_words(words: Sequence[Word]) -> str:
-    return "".join(w.text for w in words)
+    return out
 
 
 def _to_numpy(view: Any) -> np.ndarray:

@@ -33,15 +33,12 @@ from twi_endpoint.segmentation import VoiceActivity, Window, plan_windows
 from twi_endpoint.timeline import (
     RECOVERY_ROUNDS,
     WindowClock,
-    attach_punctuation,
     coverage,
     in_order,
+    place_words,
     recover_uncovered,
-    snap_to_speech,
-    split_segment,
-    timestamped_segments,
-    trim_words_to_speech,
     uncovered_speech,
+    window_segments,
 )
 from twi_endpoint.types import SAMPLE_RATE, DecodeOptions, Segment, Transcription, Word
 from twi_endpoint.windows import split_windows
@@ -190,30 +187,21 @@ class TransformersEngine:
         activity: VoiceActivity | None,
     ) -> list[Segment]:
         """One window's timestamped segments on the recording's timeline; with word times,
-        moved onto the speech and cut at its pauses (:func:`twi_endpoint.timeline.split_segment`)."""
-        clock = WindowClock(window)
+        placed by them (:func:`twi_endpoint.timeline.place_words`)."""
         decode = self._processor.tokenizer.decode
-        timed_text: list[tuple[int, float]] = []
-        if token_times is not None and len(token_times) == len(tokens):
-            timed_text = [(t, at) for t, at in zip(tokens, token_times, strict=True) if t < self._eos]
-        used = 0
+
+        def text_of(ids: list[int]) -> str:
+            return str(decode(ids, skip_special_tokens=True))
+
+        timed = window_segments(tokens, window, self._timestamp_begin, self._eos, text_of, activity)
+        if activity is None or token_times is None or len(token_times) != len(tokens):
+            return [seg for seg, _ in timed]
+        text_times = [at for t, at in zip(tokens, token_times, strict=True) if t < self._eos]
+        clock = WindowClock(window)
         out: list[Segment] = []
-        for r in timestamped_segments(tokens, self._timestamp_begin, self._eos, clock.duration):
-            pairs, used = timed_text[used : used + len(r.tokens)], used + len(r.tokens)
-            text = str(decode(r.tokens, skip_special_tokens=True)).strip()
-            if not text:
-                continue
-            seg = Segment(round(clock(r.start), 3), round(clock(r.end), 3), text)
-            if activity is None:
-                out.append(seg)
-                continue
-            seg = snap_to_speech(seg, activity)
-            words = trim_words_to_speech(attach_punctuation(_words(pairs, decode, clock)), activity)
-            if not words:
-                out.append(seg)
-                continue
-            whole = replace(seg, start=words[0].start, end=words[-1].end, words=tuple(words))
-            out += split_segment(whole, _join)
+        for seg, r in timed:
+            pairs = list(zip(r.tokens, text_times[r.first : r.first + len(r.tokens)], strict=False))
+            out += place_words(seg, _words(pairs, decode, clock), activity)
         return out
 
     def _detect(self, features: Any) -> list[str]:
@@ -247,10 +235,6 @@ def _words(pairs: list[tuple[int, float]], decode: Callable[..., str], clock: Wi
         start, stop = clock.span(at, max(end, at))
         out.append(Word(round(start, 3), round(stop, 3), str(decode(ids))))  # no probability here
     return out
-
-
-def _join(words: Any) -> str:
-    return "".join(w.text for w in words)
 
 
 def load_transformers_engine(

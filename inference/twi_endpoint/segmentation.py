@@ -96,9 +96,6 @@ class Window:
         """Seconds of audio the model sees (the pieces, not the span they come from)."""
         return sum(e - s for s, e in self.pieces) / SAMPLE_RATE
 
-    def contains(self, sample: int) -> bool:
-        return any(s <= sample < e for s, e in self.pieces)
-
     def audio(self, recording: np.ndarray) -> np.ndarray:
         if len(self.pieces) == 1:
             return recording[self.start : self.end]

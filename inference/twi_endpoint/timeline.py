@@ -76,13 +76,6 @@ class WindowClock:
         hi = min(max(end, lo), offset + length)
         return self._starts[best] + lo - offset, self._starts[best] + hi - offset
 
-    def to_window(self, t: float) -> float:
-        """Recording time -> window time (a time in a skipped pause maps to the next piece)."""
-        for start, offset, length in zip(self._starts, self._offsets, self._lengths, strict=True):
-            if t < start + length:
-                return offset + max(0.0, t - start)
-        return self.duration
-
     @property
     def duration(self) -> float:
         return self._offsets[-1] + self._lengths[-1]
@@ -95,6 +88,7 @@ class TimedTokens:
     start: float
     end: float
     tokens: list[int]
+    first: int = 0  # position of its first token among the window's text tokens
 
 
 def timestamped_segments(
@@ -110,6 +104,7 @@ def timestamped_segments(
     out: list[TimedTokens] = []
     start: float | None = None
     text: list[int] = []
+    seen = 0  # text tokens before ``text``
     base = last = 0.0
     for token in tokens:
         if token >= timestamp_begin:
@@ -120,15 +115,51 @@ def timestamped_segments(
             last = max(last, t)
             if text:
                 begin = start if start is not None else 0.0
-                out.append(TimedTokens(begin, max(t, begin), text))
+                out.append(TimedTokens(begin, max(t, begin), text, seen))
+                seen += len(text)
                 text = []
             start = t
         elif token < eot:
             text.append(token)
     if text:
         begin = start if start is not None else 0.0
-        out.append(TimedTokens(begin, max(window_s, begin), text))
+        out.append(TimedTokens(begin, max(window_s, begin), text, seen))
     return out
+
+
+def window_segments(
+    tokens: Sequence[int],
+    window: Window,
+    timestamp_begin: int,
+    eot: int,
+    decode: Callable[[list[int]], str],
+    activity: VoiceActivity | None,
+) -> list[tuple[Segment, TimedTokens]]:
+    """One window's decoded tokens -> its segments with text, on the recording's timeline
+    and (with a VAD) moved onto the speech; each with the tokens it came from."""
+    clock = WindowClock(window)
+    out = []
+    for r in timestamped_segments(tokens, timestamp_begin, eot, clock.duration):
+        text = decode(r.tokens).strip()
+        if text:
+            seg = Segment(round(clock(r.start), 3), round(clock(r.end), 3), text)
+            out.append((snap_to_speech(seg, activity) if activity is not None else seg, r))
+    return out
+
+
+def place_words(segment: Segment, words: Sequence[Word], activity: VoiceActivity) -> list[Segment]:
+    """``segment`` with its aligned ``words``: punctuation joined to its word, words moved
+    onto the speech, the segment spanning them and cut at its pauses and to at most 10 s
+    (:func:`split_segment`). Unchanged when it has no words."""
+    placed = trim_words_to_speech(attach_punctuation(words), activity)
+    if not placed:
+        return [segment]
+    return split_segment(replace(segment, start=placed[0].start, end=placed[-1].end, words=tuple(placed)))
+
+
+def join_words(words: Sequence[Word]) -> str:
+    """Words back to text, spelt as the tokenizer spells them (each with its leading space)."""
+    return "".join(w.text for w in words)
 
 
 def snap_to_speech(segment: Segment, activity: VoiceActivity) -> Segment:
@@ -212,25 +243,10 @@ def trim_words_to_speech(words: Sequence[Word], activity: VoiceActivity) -> list
     return out
 
 
-def longest_pause(segment: Segment, activity: VoiceActivity) -> float:
-    """The longest stretch without speech inside ``segment`` (seconds)."""
-    inside = activity.speech_mask[_frame(segment.start) : _frame(segment.end, up=True)]
-    longest = run = 0
-    for speech in inside.tolist():
-        run = 0 if speech else run + 1
-        longest = max(longest, run)
-    return longest * FRAME_S
-
-
-def needs_words(segment: Segment, activity: VoiceActivity) -> bool:
-    """Too long, or spanning a long pause: only word times can cut it in the right place."""
-    return segment.end - segment.start > MAX_SEGMENT_S or longest_pause(segment, activity) > MAX_PAUSE_S
-
-
-def split_segment(segment: Segment, join: Callable[[Sequence[Word]], str]) -> list[Segment]:
+def split_segment(segment: Segment) -> list[Segment]:
     """Cut a segment with word times at every gap longer than ``MAX_PAUSE_S``, then cut any
     part longer than ``MAX_SEGMENT_S`` at its best break: the widest gap, preferring one
-    after a sentence end. ``join`` turns words back into text (tokenizer spelling)."""
+    after a sentence end."""
     if not segment.words:
         return [segment]
     parts: list[list[Word]] = [[segment.words[0]]]
@@ -240,13 +256,13 @@ def split_segment(segment: Segment, join: Callable[[Sequence[Word]], str]) -> li
         parts[-1].append(word)
     out: list[Segment] = []
     for words in parts:
-        out.extend(_cut_long(words, join))
+        out.extend(_cut_long(words))
     return out
 
 
-def _cut_long(words: list[Word], join: Callable[[Sequence[Word]], str]) -> list[Segment]:
+def _cut_long(words: list[Word]) -> list[Segment]:
     if len(words) < 2 or words[-1].end - words[0].start <= MAX_SEGMENT_S:
-        text = join(words).strip()
+        text = join_words(words).strip()
         return (
             [Segment(round(words[0].start, 3), round(words[-1].end, 3), text, tuple(words))] if text else []
         )
@@ -258,7 +274,7 @@ def _cut_long(words: list[Word], join: Callable[[Sequence[Word]], str]) -> list[
 
     # only breaks that leave both sides shorter than the whole: progress guaranteed
     best = max(range(1, len(words)), key=score)
-    return _cut_long(words[:best], join) + _cut_long(words[best:], join)
+    return _cut_long(words[:best]) + _cut_long(words[best:])
 
 
 def uncovered_speech(

@@ -118,3 +118,14 @@ def test_silence_inside_a_recording_is_not_decoded(
     assert result["metadata"]["chunks"] == 1
     assert result["transcript"].lower().count("country") == 2
     assert result["segments"][-1]["end"] <= 12
+
+
+def test_transformers_words_when_asked(hf_model: LocalModel, data_clips: dict) -> None:
+    raw = hf_model.invoke(data_clips["jfk.mp3"].path.read_bytes(), "audio/mpeg", "language=en;words=true")
+    segments = json.loads(raw)["segments"]
+    words = [w for seg in segments for w in seg["words"]]
+    assert [w["word"] for w in words][:4] == ["And", "so", "my", "fellow"]
+    for seg in segments:
+        assert seg["start"] <= seg["words"][0]["start"] and seg["words"][-1]["end"] <= seg["end"]
+        assert seg["end"] - seg["start"] <= 10.0
+    assert all(set(w) == {"start", "end", "word"} for w in words)  # transformers gives no probability

@@ -13,7 +13,6 @@ from twi_endpoint.timeline import (
     WindowClock,
     coverage,
     merge_segments,
-    needs_words,
     recovery_windows,
     snap_to_speech,
     split_segment,
@@ -33,10 +32,6 @@ def _activity(pattern: list[tuple[float, float]]) -> VoiceActivity:
     return VoiceActivity(probs, probs.size * VAD_FRAME, SegmentationOptions())
 
 
-def _join(words: object) -> str:
-    return "".join(w.text for w in words)  # type: ignore[attr-defined]
-
-
 def test_window_clock_maps_joined_pieces_back_to_the_recording() -> None:
     # pieces 10-12 s and 30-33 s, joined: window time 2.5 s is recording time 30.5 s
     window = Window(((10 * SAMPLE_RATE, 12 * SAMPLE_RATE), (30 * SAMPLE_RATE, 33 * SAMPLE_RATE)))
@@ -46,8 +41,6 @@ def test_window_clock_maps_joined_pieces_back_to_the_recording() -> None:
     assert clock(1.5) == pytest.approx(11.5)
     assert clock(2.5) == pytest.approx(30.5)
     assert clock(9.0) == pytest.approx(33.0)  # past the end: the end
-    assert clock.to_window(30.5) == pytest.approx(2.5)
-    assert clock.to_window(20.0) == pytest.approx(2.0)  # in the skipped pause: the next piece
 
 
 def test_timestamp_tokens_become_segments() -> None:
@@ -75,14 +68,12 @@ def test_words_stretched_over_a_pause_are_trimmed() -> None:
     a, b = trim_words_to_speech(words, activity)
     assert a.end == pytest.approx(1.0, abs=FRAME_S)  # ends with its speech region
     assert b.start == pytest.approx(3.0, abs=FRAME_S)
-    assert needs_words(Segment(0.0, 4.0, "long next"), activity)  # a 2 s pause inside
-    assert not needs_words(Segment(0.0, 1.0, "long"), activity)
 
 
 def test_segments_are_cut_at_pauses_and_to_at_most_10_s() -> None:
     words = [Word(t, t + 0.4, f" w{i}", 0.9) for i, t in enumerate(np.arange(0.0, 8.0, 0.5))]
     words += [Word(t, t + 0.4, f" v{i}.", 0.9) for i, t in enumerate(np.arange(10.0, 24.0, 0.5))]
-    parts = split_segment(Segment(0.0, 24.0, "x", tuple(words)), _join)
+    parts = split_segment(Segment(0.0, 24.0, "x", tuple(words)))
     assert parts[0].words[-1].text == " w15" and parts[1].words[0].text == " v0."  # the 2.1 s pause
     assert all(p.end - p.start <= MAX_SEGMENT_S for p in parts)
     assert [w for p in parts for w in p.words] == words  # nothing lost, order kept
@@ -91,7 +82,7 @@ def test_segments_are_cut_at_pauses_and_to_at_most_10_s() -> None:
     assert all(
         b.start - a.end <= MAX_PAUSE_S for p in parts for a, b in zip(p.words, p.words[1:], strict=False)
     )
-    assert split_segment(Segment(0.0, 1.0, "plain"), _join) == [Segment(0.0, 1.0, "plain")]
+    assert split_segment(Segment(0.0, 1.0, "plain")) == [Segment(0.0, 1.0, "plain")]
 
 
 def test_uncovered_speech_is_found_and_reported() -> None:

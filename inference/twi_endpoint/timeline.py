@@ -151,10 +151,37 @@ def place_words(segment: Segment, words: Sequence[Word], activity: VoiceActivity
     """``segment`` with its aligned ``words``: punctuation joined to its word, words moved
     onto the speech, the segment spanning them and cut at its pauses and to at most 10 s
     (:func:`split_segment`). Unchanged when it has no words."""
-    placed = trim_words_to_speech(attach_punctuation(words), activity)
+    placed = trim_words_to_speech(within_segment(attach_punctuation(words), segment), activity)
     if not placed:
         return [segment]
     return split_segment(replace(segment, start=placed[0].start, end=placed[-1].end, words=tuple(placed)))
+
+
+def within_segment(words: Sequence[Word], segment: Segment) -> list[Word]:
+    """Words that start no earlier than the time Whisper's timestamp tokens gave their segment.
+
+    The alignment is one monotonic path through the whole window: where it crosses a pause
+    it hands the pause to a word next to it, so the first word after a pause often starts
+    at the end of the speech *before* the pause ("For" of "For a full hour" aligned to the
+    previous sentence's last syllable). The decoder's timestamp puts the segment's start
+    after that pause, so such a word moves to it. (A word stretched over the pause *after*
+    it is cut by :func:`trim_words_to_speech`.) Applied only when most of the segment's
+    words already start inside its span: then the two sources agree and the start can be
+    trusted; otherwise the words are kept as aligned.
+    """
+    inside = sum(segment.start <= w.start < segment.end for w in words)
+    if 2 * inside < len(words):
+        return list(words)
+    out = []
+    for k, w in enumerate(words):
+        if w.start >= segment.start:
+            out.append(w)
+            continue
+        end = w.end
+        if end <= segment.start:  # squeezed to nothing: it runs to the next word
+            end = words[k + 1].start if k + 1 < len(words) else segment.end
+        out.append(replace(w, start=segment.start, end=round(max(end, segment.start), 3)))
+    return out
 
 
 def join_words(words: Sequence[Word]) -> str:
@@ -337,12 +364,30 @@ def recover_uncovered(
             "decoding again on their own: %s",
             ", ".join(f"{s * FRAME_S:.1f}-{e * FRAME_S:.1f} s" for s, e in retry),
         )
-        segments = merge_segments(segments, decode(again))
+        segments = merge_segments(segments, [f for f in decode(again) if not looks_hallucinated(f)])
         decoded += len(again)
         before, retry = retry, _worth_retrying(segments, uncovered_speech(segments, activity, RETRY_MIN_S))
         if retry == before:
             break
     return segments, decoded
+
+
+def looks_hallucinated(segment: Segment) -> bool:
+    """Whisper's own test for text it made up (``is_segment_anomaly`` in openai-whisper's
+    ``transcribe.py``): among its first 8 words, improbable ones (p < 0.15) and ones too
+    short (< 0.133 s) or too long (> 2 s) to have been spoken add up. Applied to speech
+    decoded again on its own: the first pass already skipped it, and Whisper fills a
+    window of breath or noise with "Thank you for watching." Segments without word
+    probabilities are kept."""
+    words = [w for w in segment.words if any(c.isalnum() for c in w.text)][:8]
+    if not words or any(w.probability is None for w in words):
+        return False
+    score = 0.0
+    for w in words:
+        duration = w.end - w.start
+        score += float((w.probability or 0.0) < 0.15)
+        score += max(0.0, 0.133 - duration) * 15 + max(0.0, duration - 2.0)
+    return score >= 3 or score + 0.01 >= len(words)
 
 
 def _worth_retrying(segments: Sequence[Segment], regions: list[tuple[int, int]]) -> list[tuple[int, int]]:

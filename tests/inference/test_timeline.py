@@ -12,13 +12,16 @@ from twi_endpoint.timeline import (
     MAX_SEGMENT_S,
     WindowClock,
     coverage,
+    looks_hallucinated,
     merge_segments,
+    place_words,
     recovery_windows,
     snap_to_speech,
     split_segment,
     timestamped_segments,
     trim_words_to_speech,
     uncovered_speech,
+    within_segment,
 )
 from twi_endpoint.types import SAMPLE_RATE, Segment, Word
 
@@ -119,3 +122,45 @@ def test_uncovered_regions_far_apart_get_windows_of_their_own() -> None:
     windows = recovery_windows(regions, activity, activity.options)
     assert len(windows) == 2  # the first two (1 s apart) together, the third alone
     assert windows[0].start_s < 1.0 < 3.0 < windows[0].end_s < 5.0 and windows[1].start_s > 20.0
+
+
+def test_first_word_after_a_pause_starts_with_its_segment() -> None:
+    # Whisper's timestamps: "For a full hour" is 13.8-15.0 s; the alignment handed the pause
+    # to "For" and started it at 12.0 s, at the end of the sentence before
+    segment = Segment(13.8, 15.0, "For a full hour")
+    words = [Word(12.0, 12.7, " For", 0.03), Word(13.85, 14.0, " a", 1.0), Word(14.0, 14.2, " full", 1.0)]
+    words.append(Word(14.2, 14.5, " hour", 1.0))
+    moved = within_segment(words, segment)
+    assert moved[0].start == pytest.approx(13.8) and moved[0].end == pytest.approx(13.85)
+    assert moved[1:] == words[1:]
+    # in a recording with speech at 11-12.35 s and 13.8-15 s, the segment starts at 13.8 s
+    activity = _activity([(11.0, 0.02), (1.35, 0.9), (1.45, 0.02), (1.2, 0.9), (1.0, 0.02)])
+    (placed,) = place_words(segment, words, activity)
+    assert placed.start == pytest.approx(13.8, abs=FRAME_S) and placed.text == "For a full hour"
+
+
+def test_words_stay_as_aligned_when_the_segment_times_disagree_with_most_of_them() -> None:
+    segment = Segment(0.0, 1.0, "one two three")  # timestamps far from where the words are
+    words = [Word(5.0, 5.3, " one", 0.9), Word(5.3, 5.6, " two", 0.9), Word(5.6, 6.0, " three", 0.9)]
+    assert within_segment(words, segment) == words
+
+
+def test_made_up_text_is_recognised_by_its_words() -> None:
+    # "Thank you for watching." decoded from a breath: three words of 30 ms
+    made_up = Segment(25.0, 25.4, "Thank you for watching.")
+    made_up = Segment(
+        25.0,
+        25.4,
+        made_up.text,
+        (
+            Word(25.0, 25.35, " Thank", 0.29),
+            Word(25.35, 25.38, " you", 0.99),
+            Word(25.38, 25.41, " for", 0.34),
+            Word(25.41, 25.44, " watching.", 0.74),
+        ),
+    )
+    assert looks_hallucinated(made_up)
+    # a real short word after a pause: spoken for 0.3 s, confidently
+    assert not looks_hallucinated(Segment(3.0, 3.3, "ask", (Word(3.0, 3.3, " ask", 0.89),)))
+    assert looks_hallucinated(Segment(3.0, 3.3, "um", (Word(3.0, 3.3, " um", 0.05),)))
+    assert not looks_hallucinated(Segment(3.0, 3.3, "no words known"))  # nothing to judge by

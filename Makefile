@@ -66,11 +66,11 @@ demo: setup
 	$(PY) -m twi_asr.demo $(if $(MODEL),--model $(MODEL))
 
 bench: setup
-	$(PY) -m twi_asr.bench $(BENCH_ARGS)
+	$(PY) -m bench $(BENCH_ARGS)
 
 package: setup
 	@test -n "$(MODEL)" || { echo "usage: make package MODEL=<model dir> [ENGINE=ctranslate2|transformers]"; exit 2; }
-	$(PY) -m twi_asr.package --model "$(MODEL)" $(if $(ENGINE),--engine $(ENGINE)) --out $(OUT)
+	$(PY) -m twi_infra.package --model "$(MODEL)" $(if $(ENGINE),--engine $(ENGINE)) --out $(OUT)
 
 # Offline: no AWS credentials, no lookups, no version check, no notices or telemetry.
 # Options: CDK_ARGS='-c min_instances=1 -c model_data=s3://bucket/model.tar.gz' (see README).

@@ -68,7 +68,7 @@ def data_clips() -> dict[str, Clip]:
 @pytest.fixture(scope="session")
 def ct2_model_dir() -> Path:
     """The offline default model (Whisper base, CTranslate2), assembled from PyPI packages."""
-    from twi_asr.models import default_model_dir
+    from twi_asr.default_model import default_model_dir
 
     return default_model_dir(announce=False)
 

@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from twi_asr.bench_data import (
+from bench.inputs import (
     HARD_INPUTS,
     LONG_PAUSE_MIN_S,
     MAX_PAUSE_S,
@@ -23,7 +23,8 @@ from twi_asr.bench_data import (
     load_longforms,
     save_longforms,
 )
-from twi_asr.bench_metrics import SPELLING_FILE, start_timing, word_error_rate
+from bench.timing import start_timing
+from twi_asr.scoring import SPELLING_FILE, word_error_rate
 
 ROOT = Path(__file__).resolve().parent.parent
 SHARED_DIR = ROOT.parent / "shared"  # as in conftest.py
@@ -126,7 +127,7 @@ def test_bench_says_what_is_missing_without_shared(tmp_path: Path) -> None:
         [
             sys.executable,
             "-m",
-            "twi_asr.bench",
+            "bench",
             "--shared",
             str(tmp_path / "nowhere"),
             "--out",
@@ -148,7 +149,7 @@ def test_quick_bench_runs_end_to_end(tmp_path: Path) -> None:
         [
             sys.executable,
             "-m",
-            "twi_asr.bench",
+            "bench",
             "--quick",
             "--shared",
             str(SHARED_DIR),

@@ -26,8 +26,8 @@ from typing import Any
 
 import boto3
 from botocore.exceptions import ClientError
+from twi_contract import ACCEPT_JSON, GENERIC_CONTENT_TYPE, ResultKeys, format_custom_attributes
 from twi_lambdas import keys, names
-from twi_lambdas.submit import custom_attributes
 
 DEFAULT_TIMEOUT_S = 900.0  # an endpoint scaled to zero needs several minutes to start
 FIRST_POLL_S = 0.5
@@ -73,7 +73,7 @@ class Result:
 
     @property
     def transcript(self) -> str:
-        return str(self.document.get("transcript", ""))
+        return str(self.document.get(ResultKeys.TRANSCRIPT, ""))
 
     @property
     def reason(self) -> str:
@@ -105,7 +105,7 @@ class TwiAsrClient:
         """Put ``path`` under ``audio/`` (its file name by default); language/task as metadata."""
         key = key or f"{names.AUDIO_PREFIX}{path.name}"
         relative_path(key)  # validates the prefix
-        metadata = {k: v for k, v in (("language", language), ("task", task)) if v}
+        metadata = {k: v for k, v in ((names.META_LANGUAGE, language), (names.META_TASK, task)) if v}
         extra: dict[str, Any] = {"Metadata": metadata}
         guessed = keys.content_type_for_key(key) or mimetypes.guess_type(path.name)[0]
         if guessed:
@@ -191,10 +191,10 @@ class TwiAsrClient:
         params: dict[str, Any] = {
             "EndpointName": endpoint,
             "InputLocation": f"s3://{self.stack.bucket}/{key}",
-            "ContentType": keys.content_type_for_key(path.name) or "application/octet-stream",
-            "Accept": "application/json",
+            "ContentType": keys.content_type_for_key(path.name) or GENERIC_CONTENT_TYPE,
+            "Accept": ACCEPT_JSON,
+            "CustomAttributes": format_custom_attributes(language, task or "transcribe", path.name),
         }
-        params["CustomAttributes"] = custom_attributes(language, task or "transcribe", filename=path.name)
         response = self._runtime.invoke_endpoint_async(**params)
         output_uri = response["OutputLocation"]
         failure_uri = response.get("FailureLocation")

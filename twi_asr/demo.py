@@ -18,12 +18,13 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from twi_contract import MetadataKeys, ResultKeys
+from twi_infra.paths import PROJECT_ROOT
 from twi_lambdas import names
 
-from twi_asr.bench_metrics import word_error_rate
 from twi_asr.local.config import LocalConfig
 from twi_asr.local.stack import LocalStack
-from twi_asr.models import PROJECT_ROOT
+from twi_asr.scoring import word_error_rate
 
 DATA_DIR = PROJECT_ROOT / "tests" / "data"
 CLIP = "jfk.mp3"  # public domain (US Government work), see tests/data/manifest.tsv
@@ -97,7 +98,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"demo: model directory not found: {args.model}", file=sys.stderr)
         return 2
     if args.model is None:
-        from twi_asr.models import default_model_dir
+        from twi_asr.default_model import default_model_dir
 
         args.model = default_model_dir()  # prints provenance and licence the first time
 
@@ -150,10 +151,10 @@ def _report(
         else:  # the same audio again: show that the odd key made it through intact
             source = document.get("source", {})
             print(f"source key: {source.get('key') if isinstance(source, dict) else source}")
-            print(f"transcript: {document.get('transcript')}")
-        transcript = str(document.get("transcript", ""))
-        metadata = document.get("metadata", {})
-        rtf = metadata.get("rtf") if isinstance(metadata, dict) else None
+            print(f"transcript: {document.get(ResultKeys.TRANSCRIPT)}")
+        transcript = str(document.get(ResultKeys.TRANSCRIPT, ""))
+        metadata = document.get(ResultKeys.METADATA, {})
+        rtf = metadata.get(MetadataKeys.RTF) if isinstance(metadata, dict) else None
         wer = word_error_rate(reference.text, transcript).wer
         print(f"reference:  {reference.text}")
         speed = f"{rtf:.3f} ({1 / rtf:.1f}x real time)" if isinstance(rtf, float) and rtf > 0 else rtf

@@ -13,13 +13,12 @@ import json
 import sys
 from pathlib import Path
 from types import ModuleType
-from typing import Any, Final
+from typing import Any
 
-from twi_asr.models import PROJECT_ROOT
+from twi_contract import ACCEPT_JSON, CUSTOM_ATTRIBUTES_HEADER, GENERIC_CONTENT_TYPE, format_custom_attributes
+from twi_infra.paths import ENDPOINT_CODE_DIR
+from twi_infra.runtime_values import ENTRY_POINT
 
-DEFAULT_CODE_DIR: Final = PROJECT_ROOT / "inference"
-ENTRY_MODULE: Final = "inference.py"
-CUSTOM_ATTRIBUTES_HEADER: Final = "X-Amzn-SageMaker-Custom-Attributes"
 _LOADED: dict[Path, ModuleType] = {}
 
 
@@ -29,10 +28,10 @@ def load_handler(code_dir: str | Path | None = None) -> ModuleType:
     ``code_dir`` goes on ``sys.path`` first, as the toolkit does with ``code/``, so the
     module imports the ``twi_endpoint`` package that sits beside it.
     """
-    folder = Path(code_dir or DEFAULT_CODE_DIR).resolve()
+    folder = Path(code_dir or ENDPOINT_CODE_DIR).resolve()
     if folder in _LOADED:
         return _LOADED[folder]
-    entry = folder / ENTRY_MODULE
+    entry = folder / ENTRY_POINT
     if not entry.is_file():
         raise FileNotFoundError(f"no handler at {entry}: expected the endpoint's code/ folder")
     if str(folder) not in sys.path:
@@ -65,8 +64,8 @@ class RequestContext:
 class LocalModel:
     """One loaded model behind the endpoint's handler. Not thread-safe: one request at a time.
 
-    Errors the caller can fix are raised as ``twi_endpoint.errors.TwiAsrError`` (with
-    ``.status``, 4xx), exactly the message the endpoint would return.
+    Errors the caller can fix are raised as ``twi_endpoint.errors.TwiAsrError``, with
+    exactly the message the endpoint would return.
     """
 
     def __init__(self, model_dir: str | Path, code_dir: str | Path | None = None) -> None:
@@ -80,7 +79,7 @@ class LocalModel:
         return getattr(self.model, "engine", None)
 
     def invoke(
-        self, body: bytes, content_type: str, custom_attributes: str = "", accept: str = "application/json"
+        self, body: bytes, content_type: str, custom_attributes: str = "", accept: str = ACCEPT_JSON
     ) -> bytes:
         headers = {"Content-Type": content_type, "Accept": accept}
         if custom_attributes:
@@ -90,9 +89,6 @@ class LocalModel:
         prediction = self.handler.predict_fn(data, self.model, context)
         return bytes(self.handler.output_fn(prediction, accept, context))
 
-    def transcribe(
-        self, body: bytes, content_type: str = "application/octet-stream", **attributes: str
-    ) -> Any:
-        """Convenience: ``invoke`` with keyword CustomAttributes, JSON result parsed."""
-        custom = ";".join(f"{k}={v}" for k, v in attributes.items() if v)
-        return json.loads(self.invoke(body, content_type, custom))
+    def transcribe(self, body: bytes, content_type: str = GENERIC_CONTENT_TYPE, **attributes: Any) -> Any:
+        """Convenience: ``invoke`` with keyword CustomAttributes (``language="en"``), JSON result parsed."""
+        return json.loads(self.invoke(body, content_type, format_custom_attributes(**attributes)))

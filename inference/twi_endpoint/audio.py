@@ -1,11 +1,11 @@
 """Request bytes -> mono float32 at 16 kHz.
 
 The content type is only a hint (clients send ``application/octet-stream`` or
-``audio/x-audio`` for anything), so the bytes are sniffed. libsndfile (via soundfile) reads
-wav/flac/ogg/mp3 in-process; everything else (m4a/aac, webm, amr, ...) goes through ffmpeg
-over stdin/stdout. MP4-family files whose index (``moov``) sits after the audio cannot be
-demuxed from a pipe; only for those we retry from a private temporary directory that is
-always removed.
+``audio/x-audio`` for anything), so the bytes are sniffed (``twi_contract.sniff``, the
+table submit checks uploads with). libsndfile (via soundfile) reads wav/flac/ogg/mp3
+in-process; everything else (m4a/aac, webm, amr, ...) goes through ffmpeg over stdin/stdout.
+MP4-family files whose index (``moov``) sits after the audio cannot be demuxed from a pipe;
+only for those we retry from a private temporary directory that is always removed.
 """
 
 from __future__ import annotations
@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from typing import Final
 
 import numpy as np
+from twi_contract import describe_non_audio, sniff
 
 from twi_endpoint.errors import AudioTooLongError, AudioTooShortError, UnsupportedAudioError
 from twi_endpoint.types import SAMPLE_RATE
@@ -27,22 +28,11 @@ from twi_endpoint.types import SAMPLE_RATE
 logger = logging.getLogger(__name__)
 
 SOXR_QUALITY: Final = "HQ"  # soxr "high quality": 20-bit precision, flat passband to 0.91 Nyquist
-_SNIFF_BYTES: Final = 64  # bytes inspected to guess the container
-_TEXT_PROBE_BYTES: Final = 512  # bytes inspected to decide the body is text
-# Containers libsndfile cannot read: go straight to ffmpeg.
-_FFMPEG_ONLY: Final = frozenset({"mp4", "webm", "amr", "aac", "3gp"})
-# Containers that may need a seekable input (index at the end of the file).
+_TEXT_PROBE_BYTES: Final = 512  # bytes inspected to decide the body is something else than audio
+# Formats libsndfile cannot read: go straight to ffmpeg.
+_FFMPEG_ONLY: Final = frozenset({"mp4", "3gp", "webm", "amr", "aac", "asf", "avi"})
+# Formats that may need a seekable input (index at the end of the file).
 _NEEDS_SEEK: Final = frozenset({"mp4", "3gp"})
-# Things that are certainly not audio, with the words used in the error.
-_NOT_AUDIO: Final = {
-    "text": "text",
-    "pdf": "a PDF document",
-    "png": "a PNG image",
-    "jpeg": "a JPEG image",
-    "gif": "a GIF image",
-    "zip": "a ZIP archive",
-    "gzip": "a gzip archive",
-}
 
 
 @dataclass(frozen=True)
@@ -54,60 +44,6 @@ class DecodedAudio:
     @property
     def duration(self) -> float:
         return len(self.samples) / SAMPLE_RATE
-
-
-def sniff(data: bytes) -> str:
-    """Guess the container from the first bytes ("wav", "mp3", "mp4", ..., "text", "unknown")."""
-    head = data[:_SNIFF_BYTES]
-    if head[:4] == b"RIFF" and head[8:12] in (b"WAVE", b"RF64"):
-        return "wav"
-    if head[:4] == b"RF64" or head[:4] == b"BW64":
-        return "wav"
-    if head[:4] == b"fLaC":
-        return "flac"
-    if head[:4] == b"OggS":
-        return "opus" if b"OpusHead" in head else "ogg"
-    if head[:4] == b"FORM" and head[8:12] in (b"AIFF", b"AIFC"):
-        return "aiff"
-    if head[4:8] == b"ftyp":
-        return "3gp" if head[8:11] == b"3gp" else "mp4"
-    if head[:4] == b"\x1a\x45\xdf\xa3":
-        return "webm"
-    if head[:5] == b"#!AMR":
-        return "amr"
-    if head[:3] == b"ID3":
-        return "mp3"
-    if len(head) >= 2 and head[0] == 0xFF and head[1] & 0xF6 == 0xF0:
-        return "aac"  # ADTS sync word (layer bits 00)
-    if len(head) >= 2 and head[0] == 0xFF and head[1] & 0xE0 == 0xE0:
-        return "mp3"  # MPEG audio frame sync
-    for magic, kind in (
-        (b"%PDF", "pdf"),
-        (b"\x89PNG", "png"),
-        (b"\xff\xd8\xff", "jpeg"),
-        (b"GIF8", "gif"),
-        (b"PK\x03\x04", "zip"),
-        (b"\x1f\x8b", "gzip"),
-    ):
-        if head.startswith(magic):
-            return kind
-    if _looks_like_text(data[:_TEXT_PROBE_BYTES]):
-        return "text"
-    return "unknown"
-
-
-def _looks_like_text(probe: bytes) -> bool:
-    try:
-        text = probe.decode("utf-8")
-    except UnicodeDecodeError:
-        try:  # a probe cut in the middle of a multi-byte character
-            text = probe[:-3].decode("utf-8")
-        except UnicodeDecodeError:
-            return False
-    if not text:
-        return False
-    printable = sum(ch.isprintable() or ch in "\r\n\t" for ch in text)
-    return printable / len(text) > 0.95
 
 
 def decode_audio(
@@ -131,8 +67,11 @@ def decode_audio(
     if not data:
         raise UnsupportedAudioError(f"unsupported audio: {what} is empty (0 bytes)")
     kind = sniff(data)
-    if kind in _NOT_AUDIO:
-        raise UnsupportedAudioError(f"unsupported audio: {what} is {_NOT_AUDIO[kind]}, not audio")
+    if kind is None:
+        not_audio = describe_non_audio(data[:_TEXT_PROBE_BYTES])
+        if not_audio is not None:
+            raise UnsupportedAudioError(f"unsupported audio: {what} is {not_audio}, not audio")
+        kind = "unknown"
 
     decoded: DecodedAudio | None = None
     if kind not in _FFMPEG_ONLY:

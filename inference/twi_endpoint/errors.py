@@ -4,7 +4,7 @@ The HF inference toolkit turns *any* exception raised by ``input_fn``/``predict_
 ``mms.service.PredictionException(str(exc), 400)``, so the caller receives ``str(exc)``
 with a 400 status. That is why every message here is a complete sentence that names the
 problem (``unsupported audio: could not decode 'x.m4a' (ffmpeg: moov atom not found)``)
-rather than a bare code. ``status`` is kept for our own runners (CLI, local stack).
+rather than a bare code.
 """
 
 from __future__ import annotations
@@ -12,8 +12,6 @@ from __future__ import annotations
 
 class TwiAsrError(Exception):
     """Base of every error the caller can act on. ``str()`` is the message they see."""
-
-    status: int = 400
 
     def __init__(self, message: str) -> None:
         super().__init__(message)
@@ -34,8 +32,6 @@ class AudioTooShortError(TwiAsrError):
 class AudioTooLongError(TwiAsrError):
     """Longer than the deployment's configured maximum duration."""
 
-    status = 413
-
 
 class InvalidRequestError(TwiAsrError):
     """Bad per-request options: language, task, custom attributes, accept type."""
@@ -43,5 +39,3 @@ class InvalidRequestError(TwiAsrError):
 
 class ModelLoadError(TwiAsrError):
     """The model directory is missing or in a format no engine reads."""
-
-    status = 500

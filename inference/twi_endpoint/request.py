@@ -1,8 +1,7 @@
 """Per-request options: SageMaker CustomAttributes, read through the toolkit's context.
 
-CustomAttributes is a free-form header (<= 1024 printable ASCII). We read ``key=value``
-pairs separated by ``;`` (``language=yo;task=transcribe;words=true;filename=note.m4a``) and ignore keys
-we do not know, because other tooling may put its own pairs there.
+The keys and their ``key=value;...`` format are the contract's (``twi_contract``); this
+module turns them into decode options and checks them against the model.
 """
 
 from __future__ import annotations
@@ -11,19 +10,22 @@ import json
 import re
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Final
+from typing import Any
+
+from twi_contract import (
+    CUSTOM_ATTRIBUTES_HEADER,
+    KEY_FILENAME,
+    KEY_LANGUAGE,
+    KEY_TASK,
+    KEY_WORDS,
+    parse_custom_attributes,
+    parse_flag,
+)
 
 from twi_endpoint.errors import InvalidRequestError
 from twi_endpoint.settings import EndpointSettings, normalize_language, normalize_task
 from twi_endpoint.types import DecodeOptions
 
-CUSTOM_ATTRIBUTES_HEADER: Final = "X-Amzn-SageMaker-Custom-Attributes"
-KEY_LANGUAGE: Final = "language"
-KEY_TASK: Final = "task"
-KEY_FILENAME: Final = "filename"  # only used to name the input in error messages
-KEY_WORDS: Final = "words"  # "true": word-level times in segments[].words
-_TRUE: Final = ("1", "true", "yes", "on")
-_FALSE: Final = ("", "0", "false", "no", "off")
 _LANGUAGE_TOKEN = re.compile(r"^<\|([a-z]{2,3})\|>$")  # <|en|>, <|haw|>, <|yue|>
 
 
@@ -34,16 +36,6 @@ class RequestOptions:
     decode: DecodeOptions
     language_source: str  # "request", "config" or "detected" (language None)
     filename: str | None = None
-
-
-def parse_custom_attributes(value: str | None) -> dict[str, str]:
-    """``"language=yo; task=transcribe"`` -> ``{"language": "yo", "task": "transcribe"}``."""
-    pairs: dict[str, str] = {}
-    for part in (value or "").split(";"):
-        key, sep, val = part.partition("=")
-        if sep and key.strip():
-            pairs[key.strip().lower()] = val.strip()
-    return pairs
 
 
 def custom_attributes_from_context(context: Any) -> str:
@@ -74,19 +66,13 @@ def resolve_options(custom_attributes: str, settings: EndpointSettings) -> Reque
         language, source = settings.language, "config"
     if language is None:
         source = "detected"
-    words = _flag(attrs.get(KEY_WORDS, ""), KEY_WORDS)
+    try:
+        words = parse_flag(attrs.get(KEY_WORDS, ""), KEY_WORDS)
+    except ValueError as exc:
+        raise InvalidRequestError(str(exc)) from None
     return RequestOptions(
         DecodeOptions(language=language, task=task, words=words), source, attrs.get(KEY_FILENAME)
     )
-
-
-def _flag(value: str, key: str) -> bool:
-    v = value.strip().lower()
-    if v in _TRUE:
-        return True
-    if v in _FALSE:
-        return False
-    raise InvalidRequestError(f"invalid {key}={value!r} in CustomAttributes: expected true or false")
 
 
 def model_languages(model_dir: str | Path) -> frozenset[str]:

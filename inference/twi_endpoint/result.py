@@ -1,10 +1,13 @@
-"""The endpoint's JSON result: the contract the complete Lambda and users read."""
+"""The endpoint's JSON result, what the complete Lambda and users read; field names from ``twi_contract``."""
 
 from __future__ import annotations
 
 import json
 from dataclasses import dataclass
 from typing import Any
+
+from twi_contract import MetadataKeys as Meta
+from twi_contract import ResultKeys, SegmentKeys, WordKeys
 
 from twi_endpoint.types import Segment, Transcription, Word
 
@@ -36,55 +39,56 @@ def build_result(
     duration = round(timings.audio_duration_sec, ROUND_SECONDS)
     processing = round(timings.processing_time_sec, ROUND_SECONDS)
     metadata: dict[str, Any] = {
-        "audio_duration_sec": duration,
-        "processing_time_sec": processing,
-        "rtf": processing / duration if duration > 0 else 0.0,
-        "device": device,
-        "dtype": dtype,
-        "engine": engine,
-        "model": model,
-        "batch_size": batch_size,
-        "chunks": transcription.chunks,
-        "decode_time_sec": round(timings.decode_time_sec, ROUND_SECONDS),
-        "inference_time_sec": round(timings.inference_time_sec, ROUND_SECONDS),
-        "language_source": transcription.language_source,
-        "task": task,
+        Meta.AUDIO_DURATION_SEC: duration,
+        Meta.PROCESSING_TIME_SEC: processing,
+        Meta.RTF: processing / duration if duration > 0 else 0.0,
+        Meta.DEVICE: device,
+        Meta.DTYPE: dtype,
+        Meta.ENGINE: engine,
+        Meta.MODEL: model,
+        Meta.BATCH_SIZE: batch_size,
+        Meta.CHUNKS: transcription.chunks,
+        Meta.DECODE_TIME_SEC: round(timings.decode_time_sec, ROUND_SECONDS),
+        Meta.INFERENCE_TIME_SEC: round(timings.inference_time_sec, ROUND_SECONDS),
+        Meta.LANGUAGE_SOURCE: transcription.language_source,
+        Meta.TASK: task,
     }
     cov = transcription.coverage
     if cov is not None:
-        metadata["speech_sec"] = round(cov.speech_sec, ROUND_SECONDS)
-        metadata["speech_covered_sec"] = round(cov.covered_sec, ROUND_SECONDS)
-        metadata["uncovered_speech"] = [
-            {"start": round(a, ROUND_SECONDS), "end": round(b, ROUND_SECONDS)} for a, b in cov.uncovered
+        metadata[Meta.SPEECH_SEC] = round(cov.speech_sec, ROUND_SECONDS)
+        metadata[Meta.SPEECH_COVERED_SEC] = round(cov.covered_sec, ROUND_SECONDS)
+        metadata[Meta.UNCOVERED_SPEECH] = [
+            {SegmentKeys.START: round(a, ROUND_SECONDS), SegmentKeys.END: round(b, ROUND_SECONDS)}
+            for a, b in cov.uncovered
         ]
     metadata.update(extra or {})
     return {
-        "transcript": transcription.text.strip(),
-        "language": transcription.language,
-        "segments": [_segment(s) for s in transcription.segments],
-        "metadata": metadata,
+        ResultKeys.TRANSCRIPT: transcription.text.strip(),
+        ResultKeys.LANGUAGE: transcription.language,
+        ResultKeys.SEGMENTS: [_segment(s) for s in transcription.segments],
+        ResultKeys.METADATA: metadata,
     }
 
 
 def _segment(segment: Segment) -> dict[str, Any]:
     out: dict[str, Any] = {
-        "start": round(segment.start, ROUND_SECONDS),
-        "end": round(segment.end, ROUND_SECONDS),
-        "text": segment.text.strip(),
+        SegmentKeys.START: round(segment.start, ROUND_SECONDS),
+        SegmentKeys.END: round(segment.end, ROUND_SECONDS),
+        SegmentKeys.TEXT: segment.text.strip(),
     }
     if segment.words:
-        out["words"] = [_word(w) for w in segment.words]
+        out[SegmentKeys.WORDS] = [_word(w) for w in segment.words]
     return out
 
 
 def _word(word: Word) -> dict[str, Any]:
     out: dict[str, Any] = {
-        "start": round(word.start, ROUND_SECONDS),
-        "end": round(word.end, ROUND_SECONDS),
-        "word": word.text.strip(),
+        WordKeys.START: round(word.start, ROUND_SECONDS),
+        WordKeys.END: round(word.end, ROUND_SECONDS),
+        WordKeys.WORD: word.text.strip(),
     }
     if word.probability is not None:
-        out["probability"] = round(word.probability, 3)
+        out[WordKeys.PROBABILITY] = round(word.probability, 3)
     return out
 
 

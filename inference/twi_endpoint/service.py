@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any, Final
 
 import numpy as np
+from twi_contract import ACCEPT_JSON, ACCEPT_TEXT, MetadataKeys, ResultKeys
 
 from twi_endpoint.audio import decode_audio
 from twi_endpoint.engines import load_engine
@@ -25,8 +26,8 @@ from twi_endpoint.types import SAMPLE_RATE, Engine, Transcription
 
 logger = logging.getLogger(__name__)
 
-JSON_TYPES: Final = ("application/json", "*/*", "")
-TEXT_TYPES: Final = ("text/plain",)
+JSON_TYPES: Final = (ACCEPT_JSON, "*/*", "")
+TEXT_TYPES: Final = (ACCEPT_TEXT,)
 
 
 @functools.cache
@@ -117,7 +118,7 @@ def transcribe(request: AudioRequest, model: LoadedModel) -> dict[str, Any]:
         dtype=engine.dtype,
         batch_size=engine.batch_size,
         task=opts.decode.task,
-        extra={"gate": gate.reason, "input_format": request.input_format},
+        extra={MetadataKeys.GATE: gate.reason, MetadataKeys.INPUT_FORMAT: request.input_format},
     )
 
 
@@ -127,5 +128,5 @@ def encode_output(result: dict[str, Any], accept: str | None) -> bytes:
     if kind in JSON_TYPES:
         return to_json(result)
     if kind in TEXT_TYPES:
-        return str(result["transcript"]).encode("utf-8")
-    raise InvalidRequestError(f"unsupported Accept {accept!r}: use application/json or text/plain")
+        return str(result[ResultKeys.TRANSCRIPT]).encode("utf-8")
+    raise InvalidRequestError(f"unsupported Accept {accept!r}: use {ACCEPT_JSON} or {ACCEPT_TEXT}")

@@ -11,6 +11,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Final
 
+from twi_contract import TASKS
+
 from twi_endpoint.errors import InvalidRequestError
 
 ENV_LANGUAGE: Final = "TWI_ASR_LANGUAGE"  # e.g. "yo" for a Twi fine-tune; "auto"/unset = detect
@@ -26,7 +28,6 @@ ENV_MIN_SPEECH_SECONDS: Final = "TWI_ASR_MIN_SPEECH_SECONDS"
 ENV_FFMPEG: Final = "TWI_ASR_FFMPEG"  # path of the ffmpeg binary; unset = from PATH
 ENV_DECODE_TIMEOUT_SECONDS: Final = "TWI_ASR_DECODE_TIMEOUT_SECONDS"
 
-TASKS: Final = ("transcribe", "translate")
 AUTO_LANGUAGE: Final = ("", "auto", "detect", "none")  # spellings of "let the model detect"
 
 
@@ -37,7 +38,9 @@ class EndpointSettings:
     engine: str | None = None
     device: str | None = None
     batch_size: int | None = None
-    max_audio_seconds: float = 4 * 3600.0  # async endpoints process for up to 1 h
+    max_audio_seconds: float = (
+        4 * 3600.0
+    )  # 4 h of audio: minutes of GPU work, well inside the 1 h an async invocation may run
     min_audio_seconds: float = 0.25  # shorter cannot hold a word
     silence_dbfs: float = -50.0  # dB relative to full scale; room tone is about -60
     vad: bool = True

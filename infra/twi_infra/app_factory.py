@@ -14,9 +14,9 @@ from typing import Any
 import aws_cdk as cdk
 from cdk_nag import AwsSolutionsChecks
 
-from twi_asr.models import cache_dir
 from twi_infra.config import StackSettings
 from twi_infra.output_keys import STACK_NAME
+from twi_infra.paths import cache_dir
 from twi_infra.stack import TwiAsrStack
 
 CDK_JSON = Path(__file__).resolve().parent.parent / "cdk.json"

@@ -1,7 +1,8 @@
 """Pure builders for the SageMaker L1 properties: plain values in, CloudFormation shapes out.
 
 Kept apart from the constructs so that each config (the async settings, the variant, the
-container environment, the scaling policies) can be checked on its own, without a stack.
+scaling policies) can be checked on its own, without a stack. The container environment is in
+``runtime_values``, which the local stack shares.
 """
 
 from __future__ import annotations
@@ -10,7 +11,6 @@ from typing import Final
 
 from aws_cdk import aws_applicationautoscaling as appscaling
 from aws_cdk import aws_sagemaker as sagemaker
-from twi_endpoint import settings as endpoint_settings
 from twi_lambdas import names
 
 from twi_infra.config import ConfigError
@@ -19,7 +19,6 @@ from twi_infra.config import ConfigError
 DLC_TRANSFORMERS_VERSION: Final = "4.51.3"
 DLC_BASE_FRAMEWORK: Final = "pytorch2.6.0"
 DLC_PY_VERSION: Final = "py312"
-ENTRY_POINT: Final = "inference.py"  # code/inference.py in model.tar.gz
 VARIANT_NAME: Final = "AllTraffic"
 SCALABLE_DIMENSION: Final = "sagemaker:variant:DesiredInstanceCount"
 BACKLOG_METRIC: Final = "ApproximateBacklogSizePerInstance"
@@ -29,9 +28,6 @@ SAGEMAKER_NAMESPACE: Final = "AWS/SageMaker"
 # the 60 s/ 600 s defaults fail large checkpoints before they serve a single request.
 STARTUP_HEALTH_CHECK_TIMEOUT_SECONDS: Final = 1800
 MODEL_DATA_DOWNLOAD_TIMEOUT_SECONDS: Final = 1800
-# The model server answers within this; async invocations may process for up to an hour.
-MODEL_SERVER_TIMEOUT_SECONDS: Final = names.MAX_INVOCATION_TIMEOUT_SECONDS
-MAX_PAYLOAD_MB: Final = names.MAX_ASYNC_INPUT_BYTES // 2**20  # MMS rejects bodies over 6.5 MB by default
 SCALE_OUT_COOLDOWN_SECONDS: Final = 300
 SCALE_IN_COOLDOWN_SECONDS: Final = 600  # keep a warm GPU a while: cold starts cost minutes
 
@@ -58,27 +54,6 @@ def image_uri(region: str, instance_type: str) -> str:
             f"no Hugging Face PyTorch {DLC_BASE_FRAMEWORK} / transformers {DLC_TRANSFORMERS_VERSION} "
             f"inference image for region {region!r} and instance type {instance_type!r}: {exc}"
         ) from None
-
-
-def model_environment(
-    *, region: str, language: str | None, task: str, hf_model_id: str | None
-) -> dict[str, str]:
-    """The container environment: the toolkit's switches plus our endpoint settings."""
-    env = {
-        "SAGEMAKER_PROGRAM": ENTRY_POINT,
-        "SAGEMAKER_SUBMIT_DIRECTORY": "/opt/ml/model/code",
-        "SAGEMAKER_CONTAINER_LOG_LEVEL": "20",
-        "SAGEMAKER_REGION": region,
-        "SAGEMAKER_MODEL_SERVER_WORKERS": "1",  # one model copy per GPU
-        "SAGEMAKER_MODEL_SERVER_TIMEOUT": str(MODEL_SERVER_TIMEOUT_SECONDS),
-        "SAGEMAKER_MAX_PAYLOAD_IN_MB": str(MAX_PAYLOAD_MB),
-        endpoint_settings.ENV_TASK: task,
-    }
-    if language is not None:
-        env[endpoint_settings.ENV_LANGUAGE] = language
-    if hf_model_id is not None:
-        env["HF_MODEL_ID"] = hf_model_id
-    return env
 
 
 def container(

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Final
 
-from twi_lambdas import names
+from twi_contract import TASKS
 
 # --- Context keys (cdk.json "context" or `-c key=value`) ----------------------------------
 CTX_REGION: Final = "region"
@@ -32,24 +32,6 @@ CTX_ALARM_EMAIL: Final = "alarm_email"
 CTX_RTF_ALARM: Final = "rtf_p90_alarm_threshold"
 CTX_OLDEST_REQUEST_ALARM: Final = "oldest_request_alarm_seconds"
 CTX_OUTPUT_EXPIRY_DAYS: Final = "async_output_expiry_days"
-CONTEXT_KEYS: Final = (
-    CTX_REGION,
-    CTX_ACCOUNT,
-    CTX_ENDPOINT_NAME,
-    CTX_INSTANCE_TYPE,
-    CTX_MIN_INSTANCES,
-    CTX_MAX_INSTANCES,
-    CTX_MODEL_DATA,
-    CTX_HF_MODEL_ID,
-    CTX_LANGUAGE,
-    CTX_TASK,
-    CTX_MAX_CONCURRENT,
-    CTX_BACKLOG_TARGET,
-    CTX_ALARM_EMAIL,
-    CTX_RTF_ALARM,
-    CTX_OLDEST_REQUEST_ALARM,
-    CTX_OUTPUT_EXPIRY_DAYS,
-)
 
 # Environment the CDK CLI sets from the caller's profile; synthesis needs neither.
 ENV_CDK_REGION: Final = "CDK_DEFAULT_REGION"
@@ -155,7 +137,7 @@ class StackSettings:
             _check(
                 _LANGUAGE_RE.match(self.language), CTX_LANGUAGE, self.language, "a language code such as en"
             )
-        _check(self.task in names.TASKS, CTX_TASK, self.task, f"one of {', '.join(names.TASKS)}")
+        _check(self.task in TASKS, CTX_TASK, self.task, f"one of {', '.join(TASKS)}")
         _check(
             1 <= self.max_concurrent_invocations_per_instance <= 1000,
             CTX_MAX_CONCURRENT,

@@ -1,6 +1,6 @@
 """Turn the configured model source into an S3 location the endpoint can download.
 
-A local model directory is packaged (``twi_asr.package``) into a deterministic model.tar.gz,
+A local model directory is packaged (``twi_infra.package``) into a deterministic model.tar.gz,
 then uploaded as a file asset: a directory asset would be zipped, and SageMaker only unpacks
 tar.gz. With a Hugging Face model id the archive holds our code alone and the container
 downloads the weights. The archive is cached by a fingerprint of its inputs (names, sizes,
@@ -21,8 +21,9 @@ from aws_cdk import Stack
 from aws_cdk import aws_s3_assets as s3_assets
 from constructs import Construct
 
-from twi_asr.package import CODE_DIR, CT2_MARKER, package
 from twi_infra.config import StackSettings
+from twi_infra.package import model_format, package
+from twi_infra.paths import ENDPOINT_CODE_DIR
 
 
 @dataclass(frozen=True)
@@ -47,14 +48,12 @@ def fingerprint(folders: Iterable[Path]) -> str:
     return digest.hexdigest()[:16]
 
 
-def packaged_archive(model_dir: Path | None, cache_dir: Path, code_dir: Path = CODE_DIR) -> Path:
-    """model.tar.gz for ``model_dir`` (None: code only), built once per fingerprint."""
+def packaged_archive(model_dir: Path | None, cache_dir: Path, code_dir: Path = ENDPOINT_CODE_DIR) -> Path:
+    """model.tar.gz for ``model_dir`` (None: code only) in its own format, built once per fingerprint."""
     inputs = [code_dir] if model_dir is None else [model_dir, code_dir]
     archive = cache_dir / fingerprint(inputs) / "model.tar.gz"
     if not archive.is_file():
-        engine = (
-            "ctranslate2" if model_dir is not None and (model_dir / CT2_MARKER).is_file() else "transformers"
-        )
+        engine = None if model_dir is None else model_format(model_dir)
         package(model_dir, archive, engine=engine, code_dir=code_dir)
     return archive
 

@@ -1,15 +1,14 @@
 """Dashboard and alarms: is the endpoint keeping up, is anything failing, is anything stuck.
 
-RTF and the other pipeline numbers come from the complete Lambda as CloudWatch embedded
-metric format (EMF) log lines in ``names.METRICS_NAMESPACE``; the backlog numbers come
-from SageMaker itself (async endpoints publish no ``Invocations*`` metrics).
+RTF and the other pipeline numbers come from the Lambdas as CloudWatch embedded metric
+format (EMF) log lines in ``names.METRICS_NAMESPACE``, named in ``names.METRIC_UNITS``; the
+backlog numbers come from SageMaker itself (async endpoints publish no ``Invocations*`` metrics).
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Final
 
 from aws_cdk import Duration, Stack
 from aws_cdk import aws_cloudwatch as cw
@@ -22,28 +21,6 @@ from twi_lambdas import names
 
 from twi_infra import builders
 
-# Metric names the Lambdas emit (EMF, namespace names.METRICS_NAMESPACE, dimension EndpointName);
-# tests check each against twi_lambdas.metrics.UNITS, the emitting side's list.
-METRIC_RTF: Final = "RTF"
-METRIC_AUDIO_SECONDS: Final = "AudioSeconds"
-METRIC_PROCESSING_SECONDS: Final = "ProcessingSeconds"
-METRIC_END_TO_END_SECONDS: Final = "EndToEndSeconds"
-METRIC_QUEUE_SECONDS: Final = "QueueSeconds"
-METRIC_FAILURES: Final = "Failures"
-METRIC_TRANSCRIPTS: Final = "Transcripts"
-METRIC_SUBMITTED: Final = "Submitted"
-METRIC_REJECTED: Final = "Rejected"
-PIPELINE_METRICS: Final = (
-    METRIC_RTF,
-    METRIC_AUDIO_SECONDS,
-    METRIC_PROCESSING_SECONDS,
-    METRIC_END_TO_END_SECONDS,
-    METRIC_QUEUE_SECONDS,
-    METRIC_FAILURES,
-    METRIC_TRANSCRIPTS,
-    METRIC_SUBMITTED,
-    METRIC_REJECTED,
-)
 PERIOD = Duration.minutes(5)
 
 
@@ -92,9 +69,9 @@ class Monitoring(Construct):
         without_capacity = sagemaker_metric(builders.BACKLOG_WITHOUT_CAPACITY_METRIC, cw.Stats.MAXIMUM)
         oldest = sagemaker_metric("ApproximateAgeOfOldestRequest", cw.Stats.MAXIMUM)
         invocation_failures = sagemaker_metric("InvocationFailures", cw.Stats.SUM, variant_dims)
-        rtf_p50 = pipeline_metric(METRIC_RTF, cw.Stats.p(50))
-        rtf_p90 = pipeline_metric(METRIC_RTF, cw.Stats.p(90))
-        failures = pipeline_metric(METRIC_FAILURES, cw.Stats.SUM)
+        rtf_p50 = pipeline_metric(names.METRIC_RTF, cw.Stats.p(50))
+        rtf_p90 = pipeline_metric(names.METRIC_RTF, cw.Stats.p(90))
+        failures = pipeline_metric(names.METRIC_FAILURES, cw.Stats.SUM)
 
         self.alarms: list[cw.Alarm] = [
             cw.Alarm(
@@ -164,15 +141,22 @@ class Monitoring(Construct):
                 title="Seconds per recording",
                 left=[
                     pipeline_metric(m, cw.Stats.p(90))
-                    for m in (METRIC_PROCESSING_SECONDS, METRIC_QUEUE_SECONDS, METRIC_END_TO_END_SECONDS)
+                    for m in (
+                        names.METRIC_PROCESSING_SECONDS,
+                        names.METRIC_QUEUE_SECONDS,
+                        names.METRIC_END_TO_END_SECONDS,
+                    )
                 ],
-                right=[pipeline_metric(METRIC_AUDIO_SECONDS, cw.Stats.SUM)],
+                right=[pipeline_metric(names.METRIC_AUDIO_SECONDS, cw.Stats.SUM)],
                 width=8,
             ),
             cw.GraphWidget(
                 title="Recordings",
-                left=[pipeline_metric(m, cw.Stats.SUM) for m in (METRIC_SUBMITTED, METRIC_TRANSCRIPTS)],
-                right=[failures, pipeline_metric(METRIC_REJECTED, cw.Stats.SUM), invocation_failures],
+                left=[
+                    pipeline_metric(m, cw.Stats.SUM)
+                    for m in (names.METRIC_SUBMITTED, names.METRIC_TRANSCRIPTS)
+                ],
+                right=[failures, pipeline_metric(names.METRIC_REJECTED, cw.Stats.SUM), invocation_failures],
                 width=8,
             ),
             cw.GraphWidget(

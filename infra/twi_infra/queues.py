@@ -8,9 +8,7 @@ from aws_cdk import aws_sqs as sqs
 from constructs import Construct
 from twi_lambdas import names
 
-QUEUE_RETENTION = Duration.days(4)
-DLQ_RETENTION = Duration.days(14)  # the maximum: time to notice, fix and redrive
-VISIBILITY_TIMEOUT_FACTOR = 6  # AWS's advice for Lambda event sources: 6 x the function timeout
+from twi_infra.runtime_values import DLQ_RETENTION_S, QUEUE_RETENTION_S, Worker
 
 
 class QueueWithDlq(Construct):
@@ -20,24 +18,22 @@ class QueueWithDlq(Construct):
     to it without a key policy, which a customer key would need for each service.
     """
 
-    def __init__(
-        self, scope: Construct, construct_id: str, *, queue_id: str, dlq_id: str, consumer_timeout: Duration
-    ) -> None:
+    def __init__(self, scope: Construct, construct_id: str, *, consumer: Worker) -> None:
         super().__init__(scope, construct_id)
         self.dlq = sqs.Queue(
             self,
-            dlq_id,
+            consumer.dlq,
             encryption=sqs.QueueEncryption.SQS_MANAGED,
             enforce_ssl=True,
-            retention_period=DLQ_RETENTION,
+            retention_period=Duration.seconds(DLQ_RETENTION_S),
         )
         self.queue = sqs.Queue(
             self,
-            queue_id,
+            consumer.queue,
             encryption=sqs.QueueEncryption.SQS_MANAGED,
             enforce_ssl=True,
-            retention_period=QUEUE_RETENTION,
-            visibility_timeout=Duration.seconds(consumer_timeout.to_seconds() * VISIBILITY_TIMEOUT_FACTOR),
+            retention_period=Duration.seconds(QUEUE_RETENTION_S),
+            visibility_timeout=Duration.seconds(consumer.visibility_timeout_s),
             dead_letter_queue=sqs.DeadLetterQueue(max_receive_count=names.MAX_RECEIVE_COUNT, queue=self.dlq),
         )
         self.dlq_depth = self.dlq.metric_approximate_number_of_messages_visible(
@@ -46,7 +42,7 @@ class QueueWithDlq(Construct):
         self.dlq_alarm = cw.Alarm(
             self,
             "DlqNotEmpty",
-            alarm_description=f"{dlq_id} holds messages that failed {names.MAX_RECEIVE_COUNT} times: "
+            alarm_description=f"{consumer.dlq} holds messages that failed {names.MAX_RECEIVE_COUNT} times: "
             "inspect them, fix the cause, then redrive",
             metric=self.dlq_depth,
             threshold=0,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from aws_cdk import CfnOutput, Duration, Stack
+from aws_cdk import CfnOutput, Stack
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
 from aws_cdk import aws_s3 as s3
@@ -13,7 +13,7 @@ from aws_cdk import aws_sns_subscriptions as subs
 from constructs import Construct
 from twi_lambdas import names
 
-from twi_infra import builders, nag
+from twi_infra import builders, nag, runtime_values
 from twi_infra.async_endpoint import AsyncEndpointProps, AsyncWhisperEndpoint
 from twi_infra.config import StackSettings
 from twi_infra.functions import QueueWorker, WorkerProps
@@ -21,6 +21,7 @@ from twi_infra.model_source import resolve_model_data
 from twi_infra.monitoring import Monitoring, MonitoringProps
 from twi_infra.output_keys import OutputKeys
 from twi_infra.queues import QueueWithDlq
+from twi_infra.runtime_values import COMPLETE, SUBMIT
 from twi_infra.scaling import BacklogScaling
 from twi_infra.storage import TranscriptionBucket
 
@@ -32,8 +33,6 @@ COMPLETE_READS = (
     names.TRANSCRIPTS_PREFIX,
     names.FAILED_PREFIX,
 )
-SUBMIT_TIMEOUT = Duration.seconds(60)
-COMPLETE_TIMEOUT = Duration.seconds(120)
 
 
 def _objects(bucket: s3.IBucket, *prefixes: str) -> list[str]:
@@ -91,7 +90,7 @@ class TwiAsrStack(Stack):
                 endpoint_name=settings.endpoint_name,
                 image_uri=builders.image_uri(settings.region, settings.instance_type),
                 model_data=model_data,
-                environment=builders.model_environment(
+                environment=runtime_values.model_environment(
                     region=settings.region,
                     language=settings.language,
                     task=settings.task,
@@ -112,20 +111,8 @@ class TwiAsrStack(Stack):
         )
         scaling.target.node.add_dependency(endpoint.endpoint)  # the variant must exist first
 
-        submit_queue = QueueWithDlq(
-            self,
-            "Submit",
-            queue_id=names.SUBMIT_QUEUE,
-            dlq_id=names.SUBMIT_DLQ,
-            consumer_timeout=SUBMIT_TIMEOUT,
-        )
-        result_queue = QueueWithDlq(
-            self,
-            "Result",
-            queue_id=names.RESULT_QUEUE,
-            dlq_id=names.RESULT_DLQ,
-            consumer_timeout=COMPLETE_TIMEOUT,
-        )
+        submit_queue = QueueWithDlq(self, "Submit", consumer=SUBMIT)
+        result_queue = QueueWithDlq(self, "Result", consumer=COMPLETE)
         # Only uploads under audio/ start work: results written elsewhere can never loop back.
         bucket.add_event_notification(
             s3.EventType.OBJECT_CREATED,
@@ -135,28 +122,23 @@ class TwiAsrStack(Stack):
         for topic in (endpoint.success_topic, endpoint.error_topic):
             topic.add_subscription(subs.SqsSubscription(result_queue.queue, raw_message_delivery=False))
 
-        lambda_env = {
-            names.ENV_BUCKET_NAME: bucket.bucket_name,
-            names.ENV_DEFAULT_TASK: settings.task,
-            names.ENV_METRICS_NAMESPACE: names.METRICS_NAMESPACE,
-        }
-        if settings.language is not None:
-            lambda_env[names.ENV_DEFAULT_LANGUAGE] = settings.language
+        def environment(worker: runtime_values.Worker) -> dict[str, str]:
+            return runtime_values.function_environment(
+                worker,
+                bucket_name=bucket.bucket_name,
+                endpoint_name=settings.endpoint_name,
+                task=settings.task,
+                language=settings.language,
+            )
+
         self.submit = QueueWorker(
             self,
             "SubmitWorker",
             WorkerProps(
-                handler="twi_lambdas.submit.handler",
+                worker=SUBMIT,
                 description="Validates uploads under audio/ and calls InvokeEndpointAsync",
                 queue=submit_queue.queue,
-                batch_size=names.SUBMIT_BATCH_SIZE,
-                timeout=SUBMIT_TIMEOUT,
-                environment={
-                    **lambda_env,
-                    names.ENV_ENDPOINT_NAME: settings.endpoint_name,
-                    names.ENV_MAX_INPUT_BYTES: str(names.MAX_ASYNC_INPUT_BYTES),
-                    names.ENV_INVOCATION_TIMEOUT_SECONDS: str(names.MAX_INVOCATION_TIMEOUT_SECONDS),
-                },
+                environment=environment(SUBMIT),
                 statements=[
                     iam.PolicyStatement(
                         sid="ReadUploadsAndResults",  # HeadObject needs GetObject: size, type, metadata
@@ -181,13 +163,10 @@ class TwiAsrStack(Stack):
             self,
             "CompleteWorker",
             WorkerProps(
-                handler="twi_lambdas.complete.handler",
+                worker=COMPLETE,
                 description="Turns SageMaker results into transcripts/ (or failed/) and emits RTF metrics",
                 queue=result_queue.queue,
-                batch_size=names.RESULT_BATCH_SIZE,
-                timeout=COMPLETE_TIMEOUT,
-                memory_mb=512,
-                environment=lambda_env,
+                environment=environment(COMPLETE),
                 statements=[
                     iam.PolicyStatement(
                         sid="ReadResults",  # raw endpoint output, the source's head, existing results
@@ -216,8 +195,8 @@ class TwiAsrStack(Stack):
                 endpoint_name=settings.endpoint_name,
                 topic_key=key,
                 dlq_depths={
-                    names.SUBMIT_DLQ: submit_queue.dlq_depth,
-                    names.RESULT_DLQ: result_queue.dlq_depth,
+                    SUBMIT.dlq: submit_queue.dlq_depth,
+                    COMPLETE.dlq: result_queue.dlq_depth,
                 },
                 dlq_alarms=[submit_queue.dlq_alarm, result_queue.dlq_alarm],
                 rtf_p90_threshold=settings.rtf_p90_alarm_threshold,

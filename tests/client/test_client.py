@@ -18,9 +18,9 @@ from typing import Any
 import pytest
 import srt
 
-from twi_asr.bench_metrics import word_error_rate
 from twi_asr.local.config import ENV_WORKDIR, FAKE_ACCESS_KEY_ID, FAKE_SECRET_ACCESS_KEY
 from twi_asr.local.stack import LocalStack
+from twi_asr.scoring import word_error_rate
 
 ROOT = Path(__file__).resolve().parents[2]
 TWI_ASR = [sys.executable, "-m", "twi_asr.cli"]

@@ -30,8 +30,8 @@ from twi_endpoint.timeline import MAX_SEGMENT_S
 from twi_endpoint.types import SAMPLE_RATE, DecodeOptions, Transcription
 from twi_lambdas.subtitles import MAX_CUE_SECONDS, cues
 
-from twi_asr.bench_data import speech_bounds
-from twi_asr.bench_metrics import word_error_rate
+from bench.inputs import speech_bounds
+from twi_asr.scoring import word_error_rate
 
 ENGLISH = DecodeOptions(language="en")
 CLIP_WER_BOUND = {"jfk.mp3": 0.0, "librivox_0870.wav": 0.05, "librivox_0880.wav": 0.0, "sonnet1.mp3": 0.32}

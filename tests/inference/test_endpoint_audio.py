@@ -9,7 +9,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from twi_endpoint.audio import decode_audio, sniff
+from twi_endpoint.audio import decode_audio
 from twi_endpoint.errors import AudioTooLongError, AudioTooShortError, UnsupportedAudioError
 from twi_endpoint.types import SAMPLE_RATE
 
@@ -123,18 +123,3 @@ def test_too_short_and_too_long(wav_bytes: Callable[..., bytes]) -> None:
 def test_missing_ffmpeg_is_explained() -> None:
     with pytest.raises(UnsupportedAudioError, match=r"ffmpeg .* is not installed"):
         decode_audio((DATA / "sonnet1.webm").read_bytes(), "audio/webm", ffmpeg="no-such-ffmpeg-binary")
-
-
-@pytest.mark.parametrize(
-    ("name", "kind"),
-    [
-        ("librivox_0880.wav", "wav"),
-        ("jfk.mp3", "mp3"),
-        ("jfk.opus", "opus"),
-        ("sonnet1.ogg", "ogg"),
-        ("sonnet1.webm", "webm"),
-        ("sonnet1.m4a", "mp4"),
-    ],
-)
-def test_sniff_ignores_the_extension(name: str, kind: str) -> None:
-    assert sniff((DATA / name).read_bytes()) == kind

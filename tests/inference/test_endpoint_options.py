@@ -14,7 +14,6 @@ from twi_endpoint.request import (
     check_language,
     custom_attributes_from_context,
     model_languages,
-    parse_custom_attributes,
     resolve_options,
 )
 from twi_endpoint.settings import EndpointSettings
@@ -59,11 +58,6 @@ def test_bad_settings_name_the_variable(env: dict[str, str], message: str) -> No
 
 
 def test_custom_attributes() -> None:
-    assert parse_custom_attributes("language=tw; task=transcribe;trace=abc;junk") == {
-        "language": "tw",
-        "task": "transcribe",
-        "trace": "abc",
-    }
     config = EndpointSettings(language="yo")
     assert resolve_options("", config).language_source == "config"
     opts = resolve_options("language=en;task=translate;filename=a.m4a", config)

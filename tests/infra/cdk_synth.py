@@ -52,6 +52,14 @@ class Synth:
         assert len(matches) == 1, f"{cfn_type} with {path_part!r} in its path: {matches}"
         return matches[0]
 
+    def lambda_asset_dir(self) -> Path:
+        """The one directory asset holding the functions' code, as `cdk deploy` would zip it."""
+        manifest = json.loads((self.outdir / f"{self.stack.stack_name}.assets.json").read_text())
+        dirs = [self.outdir / f["source"]["path"] for f in manifest["files"].values()]
+        found = [d for d in dirs if d.is_dir() and (d / "twi_lambdas" / "submit.py").is_file()]
+        assert len(found) == 1, found
+        return found[0]
+
     def validation_report(self) -> dict[str, Any]:
         report: dict[str, Any] = json.loads((self.outdir / "validation-report.json").read_text())
         return report

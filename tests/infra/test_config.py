@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 from twi_endpoint import settings as endpoint_settings
-from twi_infra import builders
+from twi_infra import builders, runtime_values
 from twi_infra.config import ConfigError, StackSettings
 
 
@@ -94,7 +94,9 @@ def test_bad_context_names_the_key_and_the_fix(context: dict[str, Any], message:
 
 
 def test_model_environment_carries_endpoint_settings() -> None:
-    env = builders.model_environment(region="eu-west-1", language="yo", task="translate", hf_model_id=None)
+    env = runtime_values.model_environment(
+        region="eu-west-1", language="yo", task="translate", hf_model_id=None
+    )
     assert env[endpoint_settings.ENV_LANGUAGE] == "yo"
     assert env[endpoint_settings.ENV_TASK] == "translate"
     assert env["SAGEMAKER_PROGRAM"] == "inference.py"

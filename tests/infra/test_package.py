@@ -6,8 +6,8 @@ import tarfile
 from pathlib import Path
 
 import pytest
-
-from twi_asr.package import CODE_DIR, PackageError, main, model_format, package
+from twi_infra.package import PackageError, main, model_format, package
+from twi_infra.paths import ENDPOINT_CODE_DIR
 
 
 def _names(archive: Path) -> list[str]:
@@ -38,8 +38,8 @@ def test_ct2_model_with_project_code(ct2_model_dir: Path, tmp_path: Path) -> Non
     assert "code/inference.py" in names
     assert not any("__pycache__" in n or n.endswith(".pyc") for n in names)
     expected_code = {
-        "code/" + p.relative_to(CODE_DIR).as_posix()
-        for p in CODE_DIR.rglob("*")
+        "code/" + p.relative_to(ENDPOINT_CODE_DIR).as_posix()
+        for p in ENDPOINT_CODE_DIR.rglob("*")
         if p.is_file()
         and not any(part == "__pycache__" or part.endswith("_cache") for part in p.parts)
         and p.suffix != ".pyc"
@@ -106,7 +106,7 @@ def test_bad_inputs_name_the_problem(code_dir: Path, tmp_path: Path) -> None:
     not_a_model = tmp_path / "notes"
     not_a_model.mkdir()
     (not_a_model / "readme.txt").write_text("hello")
-    with pytest.raises(PackageError, match=r"not a Whisper model directory.*readme\.txt"):
+    with pytest.raises(PackageError, match=r"holds no Whisper model.*readme\.txt"):
         package(not_a_model, tmp_path / "m.tar.gz", code_dir=code_dir)
     (not_a_model / "config.json").write_text('{"model_type": "bert"}')
     (not_a_model / "model.safetensors").write_bytes(b"\0")

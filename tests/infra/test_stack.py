@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
+from importlib.metadata import version
 from typing import Any
 
 import pytest
@@ -11,9 +12,9 @@ from aws_cdk.assertions import Match
 from cdk_synth import Synth
 from sagemaker.core import image_uris
 from twi_endpoint import settings as endpoint_settings
-from twi_infra import builders, monitoring
+from twi_infra import builders, functions
 from twi_infra.output_keys import OutputKeys
-from twi_lambdas import metrics as lambda_metrics
+from twi_infra.runtime_values import COMPLETE, SUBMIT, Worker
 from twi_lambdas import names
 
 
@@ -154,25 +155,29 @@ def test_topics_encrypted_with_the_stack_key_and_feeding_the_result_queue(synth:
     assert all(_ref_id(s["Endpoint"]) == result_queue for s in sqs_subs)
 
 
-@pytest.mark.parametrize(
-    ("function", "handler", "queue", "batch_size"),
-    [
-        ("SubmitWorker", "twi_lambdas.submit.handler", names.SUBMIT_QUEUE, names.SUBMIT_BATCH_SIZE),
-        ("CompleteWorker", "twi_lambdas.complete.handler", names.RESULT_QUEUE, names.RESULT_BATCH_SIZE),
-    ],
-)
+@pytest.mark.parametrize(("function", "worker"), [("SubmitWorker", SUBMIT), ("CompleteWorker", COMPLETE)])
 def test_lambda_reads_its_queue_with_partial_batch_failures(
-    synth: Synth, function: str, handler: str, queue: str, batch_size: int
+    synth: Synth, function: str, worker: Worker
 ) -> None:
     fn_id = _logical_id(synth, "AWS::Lambda::Function", f"{function}/Function/")
     fn = synth.resources[fn_id]["Properties"]
-    assert fn["Handler"] == handler
+    assert fn["Handler"] == worker.handler
+    assert (fn["Timeout"], fn["MemorySize"]) == (worker.timeout_s, worker.memory_mb)
     assert fn["Runtime"] == "python3.12"
     assert _ref_id(fn["LoggingConfig"]["LogGroup"]) == _logical_id(
         synth, "AWS::Logs::LogGroup", f"{function}/Logs/"
     )
     env = fn["Environment"]["Variables"]
     assert env[names.ENV_METRICS_NAMESPACE] == names.METRICS_NAMESPACE
+    assert env[names.ENV_SERVICE_NAME] == names.SERVICE_NAME
+    assert fn["TracingConfig"] == {"Mode": "Active"}
+    (layer,) = fn["Layers"]  # Powertools: the AWS-managed layer of the pinned version
+    assert synth.template.to_json()["Parameters"][_ref_id(layer)] == {
+        "Type": "AWS::SSM::Parameter::Value<String>",
+        "Default": "/aws/service/powertools/python/arm64/python3.12/3.37.0",
+    }
+    granted = _role_actions(synth, f"{function}/Role/")
+    assert granted["xray:PutTraceSegments"] == granted["xray:PutTelemetryRecords"] == ['"*"']
     assert _ref_id(env[names.ENV_BUCKET_NAME]) == _logical_id(synth, "AWS::S3::Bucket", "Storage/Data/")
     if function == "SubmitWorker":
         assert env[names.ENV_ENDPOINT_NAME] == "twi-asr"
@@ -183,17 +188,18 @@ def test_lambda_reads_its_queue_with_partial_batch_failures(
         if _ref_id(m["Properties"]["FunctionName"]) == fn_id
     ]
     assert mapping["FunctionResponseTypes"] == ["ReportBatchItemFailures"]
-    assert mapping["BatchSize"] == batch_size
-    assert _ref_id(mapping["EventSourceArn"]) == _logical_id(synth, "AWS::SQS::Queue", queue)
+    assert mapping["BatchSize"] == worker.batch_size
+    assert _ref_id(mapping["EventSourceArn"]) == _logical_id(synth, "AWS::SQS::Queue", worker.queue)
+
+
+def test_the_layer_is_the_powertools_version_the_tests_run_with() -> None:
+    assert version("aws-lambda-powertools") == functions.POWERTOOLS_VERSION
 
 
 def test_lambda_asset_holds_the_handlers(synth: Synth) -> None:
-    manifest = json.loads((synth.outdir / f"{synth.stack.stack_name}.assets.json").read_text())
-    dirs = [synth.outdir / f["source"]["path"] for f in manifest["files"].values()]
-    handler_dirs = [d for d in dirs if d.is_dir() and (d / "twi_lambdas" / "submit.py").is_file()]
-    assert len(handler_dirs) == 1
-    assert (handler_dirs[0] / "twi_lambdas" / "complete.py").is_file()
-    assert not list(handler_dirs[0].rglob("__pycache__"))
+    asset = synth.lambda_asset_dir()
+    assert (asset / "twi_lambdas" / "complete.py").is_file() and (asset / "twi_contract.py").is_file()
+    assert not list(asset.rglob("__pycache__"))
 
 
 # --- SageMaker ----------------------------------------------------------------------------------
@@ -299,7 +305,7 @@ def test_scales_between_zero_and_max_on_backlog(synth: Synth) -> None:
 # --- IAM ----------------------------------------------------------------------------------------
 
 # The only statements allowed a "*" resource: actions IAM defines without a resource type.
-NO_RESOURCE_TYPE_ACTIONS = {"ecr:GetAuthorizationToken"}
+NO_RESOURCE_TYPE_ACTIONS = {"ecr:GetAuthorizationToken", "xray:PutTraceSegments", "xray:PutTelemetryRecords"}
 
 
 def _statements(synth: Synth) -> Iterator[tuple[str, str, dict[str, Any]]]:
@@ -424,16 +430,11 @@ def test_dashboard_shows_backlog_age_rtf_failures_and_dlqs(synth: Synth) -> None
         "HasBacklogWithoutCapacity",
         "InvocationFailures",
         "ApproximateNumberOfMessagesVisible",
-        *monitoring.PIPELINE_METRICS,
+        *names.METRIC_UNITS,
     ):
         assert f'\\"{metric}\\"' in body, metric
     assert '\\"p90\\"' in body and '\\"p50\\"' in body
     assert f'\\"{names.METRICS_NAMESPACE}\\"' in body
-
-
-def test_dashboard_metric_names_are_what_the_lambdas_emit() -> None:
-    """The dashboard reads EMF metrics by name: a rename on either side must fail here."""
-    assert set(monitoring.PIPELINE_METRICS) <= set(lambda_metrics.UNITS)
 
 
 def test_alarms_notify_the_alarm_topic(synth: Synth) -> None:

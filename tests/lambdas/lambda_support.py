@@ -20,3 +20,16 @@ class Invocations:
 
     def capture(self, params: dict[str, Any], **_: Any) -> None:
         self.calls.append(dict(params))
+
+
+@dataclass(frozen=True)
+class LambdaContext:
+    """What Powertools reads from the Lambda context (the local stack passes its own)."""
+
+    function_name: str = "twi-asr-test"
+    memory_limit_in_mb: int = 256
+    invoked_function_arn: str = f"arn:aws:lambda:{REGION}:123456789012:function:twi-asr-test"
+    aws_request_id: str = "5d9e7f3a-1c2b-4d5e-8f90-a1b2c3d4e5f6"
+
+
+CONTEXT = LambdaContext()

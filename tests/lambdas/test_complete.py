@@ -11,12 +11,13 @@ import pytest
 import srt
 from botocore.exceptions import ClientError
 from lambda_events import async_notification, load, s3_put, sns_envelope, sqs_event
-from lambda_support import BUCKET, ENDPOINT, REGION, Invocations
+from lambda_support import BUCKET, CONTEXT, ENDPOINT, REGION, Invocations
 from moto.core import DEFAULT_ACCOUNT_ID
 from moto.sagemakerruntime.models import sagemakerruntime_backends
 from twi_lambdas import complete, keys, names, submit
 from twi_lambdas.events import parse_async_notification, parse_s3_notification
 from twi_lambdas.ids import inference_id
+from twi_lambdas.runtime import process_batch
 from twi_lambdas.settings import Settings
 
 KEY = "audio/greetings/Me din de Kɔfi + ɛna.wav"
@@ -77,7 +78,7 @@ def test_success_writes_the_transcript_with_source_job_and_subtitles(
     s3: Any, uploaded: str, capsys: pytest.CaptureFixture[str]
 ) -> None:
     result = endpoint_output(s3)
-    response = complete.handler(sqs_event(success(uploaded), template="sqs-sns-async-success"), None)
+    response = complete.handler(sqs_event(success(uploaded), template="sqs-sns-async-success"), CONTEXT)
 
     assert response == {"batchItemFailures": []}
     doc = read_json(s3, "transcripts/greetings/Me din de Kɔfi + ɛna.wav.json")
@@ -101,11 +102,15 @@ def test_success_writes_the_transcript_with_source_job_and_subtitles(
     assert vtt["ContentType"] == "text/vtt; charset=utf-8"
     assert vtt["Body"].read().decode().startswith("WEBVTT\n\n00:00:00.000 --> 00:00:02.400\nMe din de Kɔfi.")
 
-    (metric,) = emf_lines(capsys.readouterr().out)
-    assert metric["EndpointName"] == ENDPOINT and metric["RTF"] == 0.1 and metric["AudioSeconds"] == 4.1
-    assert metric["ProcessingSeconds"] == 0.41 and metric["Transcripts"] == 1
-    assert metric["_aws"]["CloudWatchMetrics"][0]["Namespace"] == names.METRICS_NAMESPACE
-    assert metric["_aws"]["CloudWatchMetrics"][0]["Dimensions"] == [["EndpointName"]]
+    (metric,) = emf_lines(capsys.readouterr().out)  # one EMF document per record
+    assert metric["EndpointName"] == ENDPOINT and metric["RTF"] == [0.1] and metric["AudioSeconds"] == [4.1]
+    assert metric["ProcessingSeconds"] == [0.41] and metric["Transcripts"] == [1]
+    assert metric["key"] == KEY and metric["inference_id"] == uploaded
+    (definition,) = metric["_aws"]["CloudWatchMetrics"]
+    assert definition["Namespace"] == names.METRICS_NAMESPACE
+    assert definition["Dimensions"] == [["EndpointName"]]  # what the dashboard and alarms read
+    assert {"Name": "RTF", "Unit": "None"} in definition["Metrics"]
+    assert {"Name": "QueueSeconds", "Unit": "Seconds"} in definition["Metrics"]
 
 
 def test_failure_writes_a_readable_failed_record(
@@ -114,7 +119,9 @@ def test_failure_writes_a_readable_failed_record(
     reason = (
         "ClientError: unsupported audio: could not decode 'Me din de Kɔfi + ɛna.wav' (ffmpeg: invalid data)"
     )
-    response = complete.handler(sqs_event(failure(uploaded, reason), template="sqs-sns-async-failure"), None)
+    response = complete.handler(
+        sqs_event(failure(uploaded, reason), template="sqs-sns-async-failure"), CONTEXT
+    )
 
     assert response == {"batchItemFailures": []}
     doc = read_json(s3, keys.failed_key(PATH))
@@ -124,7 +131,7 @@ def test_failure_writes_a_readable_failed_record(
     assert doc["source"]["key"] == KEY
     assert not exists(s3, keys.transcript_key(PATH))
     (metric,) = emf_lines(capsys.readouterr().out)
-    assert metric["Failures"] == 1
+    assert metric["Failures"] == [1]
 
 
 def test_a_duplicate_notification_changes_nothing(
@@ -132,10 +139,10 @@ def test_a_duplicate_notification_changes_nothing(
 ) -> None:
     endpoint_output(s3)
     event = sqs_event(success(uploaded), template="sqs-sns-async-success")
-    assert complete.handler(event, None) == {"batchItemFailures": []}
+    assert complete.handler(event, CONTEXT) == {"batchItemFailures": []}
     first = s3.head_object(Bucket=BUCKET, Key=keys.transcript_key(PATH))
 
-    assert complete.handler(event, None) == {"batchItemFailures": []}
+    assert complete.handler(event, CONTEXT) == {"batchItemFailures": []}
     again = s3.head_object(Bucket=BUCKET, Key=keys.transcript_key(PATH))
     assert again["ETag"] == first["ETag"] and again["LastModified"] == first["LastModified"]
     assert len(emf_lines(capsys.readouterr().out)) == 1  # counted once
@@ -177,7 +184,7 @@ def test_test_notifications_and_poison_in_one_batch(s3: Any, uploaded: str) -> N
         success(uploaded),
         template="sqs-sns-async-success",
     )
-    response = complete.handler(event, None)
+    response = complete.handler(event, CONTEXT)
     ids = [r["messageId"] for r in event["Records"]]
     assert response == {"batchItemFailures": [{"itemIdentifier": ids[1]}, {"itemIdentifier": ids[2]}]}
     assert exists(s3, keys.transcript_key(PATH))
@@ -263,7 +270,7 @@ def test_flow_through_moto_submit_sns_sqs_complete(
             for m in received
         ]
     }
-    assert complete.handler(event, None) == {"batchItemFailures": []}
+    assert complete.handler(event, CONTEXT) == {"batchItemFailures": []}
     doc = read_json(s3, "transcripts/voice notes/ɔkyeame.ogg.json")
     assert doc["transcript"] == result["transcript"]
     assert doc["job"]["inference_id"] == sent.calls[0]["InferenceId"]
@@ -296,3 +303,29 @@ def test_the_endpoint_error_body_is_kept_as_detail(s3: Any, uploaded: str, setti
     assert complete.complete_notification(note, settings, s3).status == "failed"
     doc = read_json(s3, keys.failed_key(PATH))
     assert doc["detail"] == "unsupported audio: 'Kɔfi.wav' is empty"
+
+
+def test_the_last_delivery_of_a_result_that_cannot_be_stored_leaves_a_failed_record(
+    s3: Any, uploaded: str, settings: Settings
+) -> None:
+    endpoint_output(s3)
+
+    def unavailable(params: dict[str, Any], **_: Any) -> None:
+        if params["Key"].startswith(names.ASYNC_OUTPUT_PREFIX):
+            raise ClientError(
+                {"Error": {"Code": "ServiceUnavailable"}, "ResponseMetadata": {"HTTPStatusCode": 503}},
+                "GetObject",
+            )
+
+    s3.meta.events.register("provide-client-params.s3.GetObject", unavailable)
+    for receive_count in (1, names.MAX_RECEIVE_COUNT):
+        event = sqs_event(success(uploaded), receive_count=receive_count, template="sqs-sns-async-success")
+        response = process_batch(event, CONTEXT, lambda r: complete.complete_message(r, settings, s3))
+        assert response == {"batchItemFailures": [{"itemIdentifier": event["Records"][0]["messageId"]}]}
+        assert exists(s3, keys.failed_key(PATH)) == (receive_count == names.MAX_RECEIVE_COUNT)
+    doc = read_json(s3, keys.failed_key(PATH))
+    assert doc["stage"] == "complete" and doc["inference_id"] == uploaded
+    assert doc["reason"].startswith(
+        f"the transcript could not be stored after {names.MAX_RECEIVE_COUNT} attempts: "
+    )
+    assert "ServiceUnavailable" in doc["reason"]

@@ -7,9 +7,7 @@ where SageMaker would, and feeds the matching notification to complete.
 
 from __future__ import annotations
 
-import importlib.util
 import json
-import sys
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from types import ModuleType
@@ -18,30 +16,20 @@ from typing import Any
 import pytest
 import srt
 from lambda_events import async_notification, sns_envelope, sqs_event
-from lambda_support import BUCKET, ENDPOINT
+from lambda_support import BUCKET, CONTEXT, ENDPOINT
 from twi_lambdas import complete, keys, names
 from twi_lambdas.events import format_time
 from twi_lambdas.ids import inference_id
 
-ROOT = Path(__file__).resolve().parents[2]
-ENTRY = ROOT / "inference" / "inference.py"
-DATA = ROOT / "tests" / "data"
+from twi_asr.handler import load_handler
 
-
-def _entry_module() -> ModuleType:
-    if not ENTRY.is_file():
-        pytest.skip(f"the endpoint handler {ENTRY} does not exist yet")
-    sys.path.insert(0, str(ENTRY.parent))  # code/ is on sys.path inside the container too
-    spec = importlib.util.spec_from_file_location("twi_contract_inference_entry", ENTRY)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+DATA = Path(__file__).resolve().parents[1] / "data"
 
 
 @pytest.fixture(scope="module")
 def entry() -> ModuleType:
-    return _entry_module()
+    """``inference/inference.py`` loaded by path, ``code/`` first on ``sys.path`` as in the container."""
+    return load_handler()
 
 
 @pytest.fixture(scope="module")
@@ -83,7 +71,7 @@ def test_output_fn_result_is_read_by_complete(
         event_time=format_time(now + timedelta(seconds=2)),
         received_time=format_time(now),
     )
-    assert complete.handler(sqs_event(sns_envelope(message), template="sqs-sns-async-success"), None) == {
+    assert complete.handler(sqs_event(sns_envelope(message), template="sqs-sns-async-success"), CONTEXT) == {
         "batchItemFailures": []
     }
 
@@ -102,6 +90,6 @@ def test_output_fn_result_is_read_by_complete(
         seg["text"] for seg in endpoint_result["segments"]
     )
     metric = next(json.loads(x) for x in capsys.readouterr().out.splitlines() if '"_aws"' in x)
-    assert metric["RTF"] == endpoint_result["metadata"]["rtf"]
-    assert metric["AudioSeconds"] == pytest.approx(2.99, abs=0.05)
-    assert 0 < metric["EndToEndSeconds"] < 60 and metric["QueueSeconds"] == 2.0
+    assert metric["RTF"] == [endpoint_result["metadata"]["rtf"]]
+    assert metric["AudioSeconds"] == [pytest.approx(2.99, abs=0.05)]
+    assert 0 < metric["EndToEndSeconds"][0] < 60 and metric["QueueSeconds"] == [2.0]

@@ -12,7 +12,7 @@ from typing import Any
 import boto3
 import pytest
 from lambda_events import async_notification, s3_put, sns_envelope, sqs_event
-from lambda_support import BUCKET, ENDPOINT, Invocations
+from lambda_support import BUCKET, CONTEXT, ENDPOINT, Invocations
 from moto.server import ThreadedMotoServer
 from twi_lambdas import aws, complete, keys, submit
 
@@ -47,7 +47,7 @@ def test_submit_then_complete_over_http(moto_server: str) -> None:
     )
     assert aws.sagemaker_runtime_client().meta.endpoint_url == moto_server
     event = sqs_event(s3_put(BUCKET, key, head["ContentLength"], head["ETag"]))
-    assert submit.handler(event, None) == {"batchItemFailures": []}
+    assert submit.handler(event, CONTEXT) == {"batchItemFailures": []}
     (call,) = sent.calls
     assert call["InputLocation"] == f"s3://{BUCKET}/{key}"
     assert call["ContentType"] == "audio/mpeg" and call["EndpointName"] == ENDPOINT
@@ -63,7 +63,7 @@ def test_submit_then_complete_over_http(moto_server: str) -> None:
     message = async_notification(
         "Completed", BUCKET, key, call["InferenceId"], f"s3://{BUCKET}/{output}", ENDPOINT
     )
-    assert complete.handler(sqs_event(sns_envelope(message), template="sqs-sns-async-success"), None) == {
+    assert complete.handler(sqs_event(sns_envelope(message), template="sqs-sns-async-success"), CONTEXT) == {
         "batchItemFailures": []
     }
     path = keys.audio_path(key)

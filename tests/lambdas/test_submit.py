@@ -11,15 +11,17 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from aws_lambda_powertools.utilities.data_classes import SQSEvent
 from botocore.exceptions import ClientError
 from lambda_events import s3_put, s3_test_event, sqs_event
-from lambda_support import BUCKET, ENDPOINT, REGION, Invocations
+from lambda_support import BUCKET, CONTEXT, ENDPOINT, REGION, Invocations
 from moto.core import DEFAULT_ACCOUNT_ID
 from moto.sagemakerruntime.models import sagemakerruntime_backends
 from twi_lambdas import keys, names, submit
 from twi_lambdas.errors import ConfigurationError, Transient
-from twi_lambdas.events import parse_s3_notification, parse_sqs_event
+from twi_lambdas.events import parse_s3_notification
 from twi_lambdas.ids import etag_of
+from twi_lambdas.runtime import process_batch
 from twi_lambdas.settings import Settings, load_settings
 from twi_lambdas.store import Revision
 
@@ -61,7 +63,8 @@ def test_submits_a_wav_with_everything_the_endpoint_needs(
     )
     record = event["Records"][0]
 
-    results = submit.submit_message(parse_sqs_event(event)[0], settings, s3, client)
+    (sqs_record,) = SQSEvent(event).records
+    results = submit.submit_message(sqs_record, settings, s3, client)
 
     assert [r.status for r in results] == ["submitted"]
     assert len(sent.calls) == 1
@@ -118,7 +121,7 @@ def test_handler_processes_a_batch_and_reports_only_the_bad_records(
     ]
     event = sqs_event(*bodies)
 
-    response = submit.handler(event, None)
+    response = submit.handler(event, CONTEXT)
 
     poisoned = event["Records"][1]["messageId"]
     assert response == {"batchItemFailures": [{"itemIdentifier": poisoned}]}
@@ -213,21 +216,34 @@ def _throttle(**_: Any) -> None:
     )
 
 
-def test_throttling_is_retried_and_the_last_attempt_leaves_a_failed_record(
+def test_throttling_is_retried_and_the_last_delivery_leaves_a_failed_record(
     s3: Any, sagemaker: tuple[Any, Invocations], settings: Settings
 ) -> None:
     client, _sent = sagemaker
     client.meta.events.register("before-call.sagemaker-runtime.InvokeEndpointAsync", _throttle)
+    body = upload(s3, "audio/jfk.mp3", (DATA / "jfk.mp3").read_bytes())
 
-    (obj,) = parse_s3_notification(json.dumps(upload(s3, "audio/jfk.mp3", (DATA / "jfk.mp3").read_bytes())))
+    (obj,) = parse_s3_notification(json.dumps(body))
     with pytest.raises(Transient, match="ThrottlingException"):
-        submit.submit_object(obj, settings, s3, client, receive_count=1)
-    assert no_failed_record(s3, "jfk.mp3")  # it will be retried: nothing to tell the user yet
+        submit.submit_object(obj, settings, s3, client)
 
-    with pytest.raises(Transient):
-        submit.submit_object(obj, settings, s3, client, receive_count=names.MAX_RECEIVE_COUNT)
+    for receive_count in (1, names.MAX_RECEIVE_COUNT):
+        event = sqs_event(body, receive_count=receive_count)
+        response = process_batch(event, CONTEXT, lambda r: submit.submit_message(r, settings, s3, client))
+        assert response == {"batchItemFailures": [{"itemIdentifier": event["Records"][0]["messageId"]}]}
+        if receive_count == 1:  # it will be retried: nothing to tell the user yet
+            assert no_failed_record(s3, "jfk.mp3")
     reason = failed_record(s3, "jfk.mp3")["reason"]
-    assert reason.startswith(f"could not submit after {names.MAX_RECEIVE_COUNT} attempts")
+    assert reason.startswith(f"could not submit after {names.MAX_RECEIVE_COUNT} attempts: endpoint busy")
+
+
+def test_a_configuration_error_fails_the_whole_invocation(moto_aws: None) -> None:
+    def misconfigured(record: Any) -> None:
+        raise ConfigurationError("ENDPOINT_NAME is not set")
+
+    event = sqs_event(s3_test_event(BUCKET), s3_test_event(BUCKET))
+    with pytest.raises(ConfigurationError, match="ENDPOINT_NAME is not set"):
+        process_batch(event, CONTEXT, misconfigured)
 
 
 def test_handler_refuses_to_run_without_an_endpoint(moto_aws: None, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -235,4 +251,4 @@ def test_handler_refuses_to_run_without_an_endpoint(moto_aws: None, monkeypatch:
     monkeypatch.delenv(names.ENV_ENDPOINT_NAME)
     load_settings.cache_clear()
     with pytest.raises(ConfigurationError, match="ENDPOINT_NAME is not set"):
-        submit.handler(sqs_event(s3_test_event(BUCKET)), None)
+        submit.handler(sqs_event(s3_test_event(BUCKET)), CONTEXT)

@@ -1,23 +1,19 @@
-"""The plain functions of twi_lambdas, without AWS: keys, audio types, ids, settings,
-custom attributes, results, metrics."""
+"""The plain functions of twi_lambdas, without AWS: keys, content types, ids, settings, results.
+
+The contract they share with the endpoint (CustomAttributes, sniffing) is tested in
+tests/test_twi_contract.py."""
 
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 from datetime import UTC, datetime
-from pathlib import Path
 
 import pytest
-from twi_lambdas import audio_types, keys, metrics, names
+from twi_lambdas import keys, names
 from twi_lambdas.errors import ConfigurationError
 from twi_lambdas.ids import MAX_INFERENCE_ID_CHARS, etag_of, inference_id
 from twi_lambdas.results import Job, Source, validate_endpoint_result
 from twi_lambdas.settings import Settings
-from twi_lambdas.submit import custom_attributes
-
-DATA = Path(__file__).resolve().parents[1] / "data"
 
 
 def test_key_mapping_keeps_the_extension_and_the_folders() -> None:
@@ -43,34 +39,6 @@ def test_s3_uris() -> None:
         keys.parse_s3_uri("https://example.com/x")
 
 
-@pytest.mark.parametrize(
-    ("clip", "container"),
-    [
-        ("jfk.mp3", "mp3"),
-        ("jfk.opus", "ogg"),
-        ("librivox_0870.wav", "wav"),
-        ("sonnet1.m4a", "mp4"),
-        ("sonnet1.mp3", "mp3"),
-        ("sonnet1.ogg", "ogg"),
-        ("sonnet1.webm", "matroska"),
-        ("twi_34997394.mp3", "mp3"),
-    ],
-)
-def test_real_clips_are_recognised_from_their_first_bytes(clip: str, container: str) -> None:
-    head = (DATA / clip).read_bytes()[: audio_types.SNIFF_BYTES]
-    assert audio_types.sniff(head) == container
-    assert audio_types.describe_non_audio(head) is None
-    assert audio_types.EXTENSIONS[keys.extension(clip)].container == container
-
-
-def test_clearly_not_audio() -> None:
-    assert audio_types.describe_non_audio(b"%PDF-1.7\n") == "a PDF document"
-    assert audio_types.describe_non_audio(b"\xff\xd8\xff\xe0\x00\x10JFIF") == "a JPEG image"
-    assert audio_types.sniff(b"\xff\xd8\xff\xe0\x00\x10JFIF") is None  # not an MPEG frame sync
-    assert audio_types.describe_non_audio("Ɛnnɛ yɛbɛkasa".encode()[:-1]) == "text"  # cut mid-letter
-    assert audio_types.describe_non_audio(bytes(range(256))[:64]) is None  # unknown binary: undecided
-
-
 def test_content_types_by_extension() -> None:
     assert keys.content_type_for_key("audio/x.M4A") == "audio/mp4"
     assert keys.content_type_for_key("audio/voice.opus") == "audio/ogg"
@@ -93,14 +61,6 @@ def test_inference_ids_are_deterministic_short_and_carry_the_etag() -> None:
     opaque = inference_id("bkt", "k", "x" * 80)
     assert len(opaque) <= MAX_INFERENCE_ID_CHARS and opaque.isascii()
     assert etag_of("c39b09cc-f528-4042-95f2-3a519d24a77f") is None  # SageMaker's own ids
-
-
-def test_custom_attributes_are_printable_ascii() -> None:
-    assert custom_attributes("tw", "transcribe") == "language=tw;task=transcribe"
-    assert (
-        custom_attributes(None, "translate", "ɔkyeame;1=2.ogg") == "task=translate;filename=_kyeame_1_2.ogg"
-    )
-    assert len(custom_attributes("tw", "transcribe", "a" * 5000)) <= names.MAX_CUSTOM_ATTRIBUTES_CHARS
 
 
 def test_settings_from_env_and_their_errors() -> None:
@@ -138,51 +98,3 @@ def test_job_times() -> None:
     assert job.as_dict(None)["end_to_end_sec"] == 5.153
     assert job.as_dict(datetime(2026, 1, 26, tzinfo=UTC))["end_to_end_sec"] == 5.153  # re-uploaded later
     assert Source("b", "k", uploaded_at=uploaded).as_dict()["uploaded_at"] == "2026-01-25T22:45:58.000Z"
-
-
-def test_emf_document_shape() -> None:
-    doc = metrics.emf_document(
-        "TwiAsr", {"EndpointName": "ep"}, {"RTF": 0.1, "Failures": 1}, {"key": "k"}, 1000
-    )
-    assert doc == {
-        "key": "k",
-        "EndpointName": "ep",
-        "RTF": 0.1,
-        "Failures": 1,
-        "_aws": {
-            "Timestamp": 1000,
-            "CloudWatchMetrics": [
-                {
-                    "Namespace": "TwiAsr",
-                    "Dimensions": [["EndpointName"]],
-                    "Metrics": [{"Name": "RTF", "Unit": "None"}, {"Name": "Failures", "Unit": "Count"}],
-                }
-            ],
-        },
-    }
-    with pytest.raises(ValueError, match="unknown metric"):
-        metrics.emf_document("TwiAsr", {}, {"Rtf": 1})
-
-
-def test_the_functions_need_only_the_standard_library_and_boto3() -> None:
-    """The CDK stack ships infra/lambdas/ as-is to the Python 3.12 runtime: no bundling, so
-    nothing beyond what that runtime has may be imported (certifi: botocore's optional CA
-    bundle, used when present; _distutils_hack: setuptools' site hook in this venv)."""
-    lambdas_dir = Path(__file__).resolve().parents[2] / "infra" / "lambdas"
-    script = (
-        "import sys\n"
-        "import twi_lambdas.submit, twi_lambdas.complete\n"
-        "allowed = set(sys.stdlib_module_names) | {'boto3', 'botocore', 'jmespath', 'dateutil', 'urllib3',"
-        " 's3transfer', 'six', 'twi_lambdas', 'certifi', '__main__', '__mp_main__',"
-        " '_distutils_hack'}\n"
-        "loaded = {m.split('.')[0] for m in sys.modules if not m.startswith('__editable__')}\n"
-        "print(sorted(loaded - allowed))\n"
-    )
-    out = subprocess.run(
-        [sys.executable, "-I", "-c", f"import sys; sys.path.insert(0, {str(lambdas_dir)!r})\n{script}"],
-        capture_output=True,
-        text=True,
-        check=True,
-        timeout=60,
-    )
-    assert out.stdout.strip() == "[]", out.stdout + out.stderr

@@ -7,7 +7,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from twi_asr.bench_metrics import english_normalizer, word_error_rate
+from twi_asr.scoring import english_normalizer, word_error_rate
 
 
 def test_word_error_rate() -> None:

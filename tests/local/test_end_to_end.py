@@ -17,9 +17,9 @@ import pytest
 from local_stack_helpers import drain
 from twi_lambdas import names
 
-from twi_asr.bench_metrics import word_error_rate
 from twi_asr.local.config import SUBMIT_FUNCTION, LocalConfig
 from twi_asr.local.stack import LocalStack
+from twi_asr.scoring import word_error_rate
 
 # Several formats uploaded together, and a Twi file name with ɛ/ɔ, a space and a '+'.
 # WER bounds: measured with Whisper base (CTranslate2 int8, CPU) on 2026-11-25 (in brackets),

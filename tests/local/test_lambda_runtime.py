@@ -20,6 +20,7 @@ def test_a_function_gets_its_own_process_and_environment(
         handler="local_lambda_doubles.report_environment",
         environment={"AWS_ENDPOINT_URL": "http://127.0.0.1:9", "ENDPOINT_NAME": "e-1"},
         timeout_s=30,
+        memory_mb=128,
         log_path=tmp_path / "logs" / "twi-asr-test.log",
     )
     function = LocalFunction(spec, concurrency=1)
@@ -55,7 +56,9 @@ def test_a_function_gets_its_own_process_and_environment(
 )
 def test_handler_errors_are_reported_and_logged(tmp_path: Path, handler: str, message: str) -> None:
     log_path = tmp_path / "f.log"
-    function = LocalFunction(FunctionSpec(name="f", handler=handler, log_path=log_path), concurrency=1)
+    function = LocalFunction(
+        FunctionSpec(name="f", handler=handler, timeout_s=30, memory_mb=128, log_path=log_path), concurrency=1
+    )
     function.start()
     try:
         with pytest.raises(LambdaInvocationError, match=message):
@@ -67,7 +70,8 @@ def test_handler_errors_are_reported_and_logged(tmp_path: Path, handler: str, me
 
 def test_a_missing_handler_fails_the_start() -> None:
     function = LocalFunction(
-        FunctionSpec(name="f", handler="local_lambda_doubles.no_such_function"), concurrency=1
+        FunctionSpec(name="f", handler="local_lambda_doubles.no_such_function", timeout_s=30, memory_mb=128),
+        concurrency=1,
     )
     with pytest.raises(RuntimeError, match="has no function 'no_such_function'"):
         function.start()

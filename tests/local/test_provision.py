@@ -7,18 +7,22 @@ import json
 from urllib.parse import unquote_plus
 
 from local_stack_helpers import MotoAws, drain
+from twi_infra.runtime_values import DLQ_RETENTION_S, WORKERS
 from twi_lambdas import names
 
 
 def test_resources_match_the_shared_names(moto_aws: MotoAws) -> None:
     sqs, config = moto_aws.sqs, moto_aws.config
-    for work, dlq in ((names.SUBMIT_QUEUE, names.SUBMIT_DLQ), (names.RESULT_QUEUE, names.RESULT_DLQ)):
-        url = sqs.get_queue_url(QueueName=config.queue_name(work))["QueueUrl"]
+    for worker in WORKERS:
+        url = sqs.get_queue_url(QueueName=config.queue_name(worker.queue))["QueueUrl"]
         attributes = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["All"])["Attributes"]
         redrive = json.loads(attributes["RedrivePolicy"])
-        assert redrive["deadLetterTargetArn"] == config.queue_arn(dlq)
+        assert redrive["deadLetterTargetArn"] == config.queue_arn(worker.dlq)
         assert int(redrive["maxReceiveCount"]) == config.max_receive_count
-        assert int(attributes["VisibilityTimeout"]) == 6 * config.consumer_timeout_s(work)
+        assert int(attributes["VisibilityTimeout"]) == 6 * worker.timeout_s  # the stack's 6 x the timeout
+        dlq_url = sqs.get_queue_url(QueueName=config.queue_name(worker.dlq))["QueueUrl"]
+        dlq = sqs.get_queue_attributes(QueueUrl=dlq_url, AttributeNames=["MessageRetentionPeriod"])
+        assert int(dlq["Attributes"]["MessageRetentionPeriod"]) == DLQ_RETENTION_S
     topics = {t["TopicArn"] for t in moto_aws.sns.list_topics()["Topics"]}
     assert topics == {config.topic_arn(names.SUCCESS_TOPIC), config.topic_arn(names.ERROR_TOPIC)}
     notification = moto_aws.s3.get_bucket_notification_configuration(Bucket=config.bucket)

@@ -15,6 +15,8 @@ import threading
 from pathlib import Path
 from typing import Any
 
+from twi_contract import ResultKeys
+
 from twi_asr.client import ClientFailure, Result, StackRef, TwiAsrClient
 
 ENV_BUCKET = "TWI_ASR_BUCKET"
@@ -151,7 +153,7 @@ def _cmd_results(args: argparse.Namespace) -> int:
             body = client.get_object(out_key)
         if args.format == "text" and not failed:
             doc: dict[str, Any] = json.loads(body)
-            body = (doc.get("transcript", "") + "\n").encode("utf-8")
+            body = (doc.get(ResultKeys.TRANSCRIPT, "") + "\n").encode("utf-8")
             out_key = key[: -len(".json")] + ".txt"
         _emit(out_key, body, args.out)
     if found == 0:

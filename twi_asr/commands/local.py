@@ -16,6 +16,7 @@ from pathlib import Path
 from types import FrameType
 from typing import Any
 
+from twi_contract import MetadataKeys, ResultKeys
 from twi_lambdas import names
 
 from twi_asr.local.config import LocalConfig, default_workdir
@@ -132,12 +133,11 @@ def _new_documents(s3: Any, bucket: str, seen: set[str]) -> list[tuple[str, dict
 def _summary(key: str, document: dict[str, Any]) -> str:
     if key.startswith(names.FAILED_PREFIX):
         return f"FAILED  {key}: {document.get('reason', '')}"
-    metadata = document.get("metadata", {})
-    rtf = metadata.get("rtf")
-    timing = (
-        f" (rtf {rtf:.3f}, {metadata.get('audio_duration_sec', 0):.1f} s audio)" if rtf is not None else ""
-    )
-    return f"DONE    {key}{timing}: {document.get('transcript', '')}"
+    metadata = document.get(ResultKeys.METADATA, {})
+    rtf = metadata.get(MetadataKeys.RTF)
+    seconds = metadata.get(MetadataKeys.AUDIO_DURATION_SEC, 0)
+    timing = f" (rtf {rtf:.3f}, {seconds:.1f} s audio)" if rtf is not None else ""
+    return f"DONE    {key}{timing}: {document.get(ResultKeys.TRANSCRIPT, '')}"
 
 
 def _read_state(args: argparse.Namespace) -> StackState | None:

@@ -10,10 +10,12 @@ from __future__ import annotations
 
 import argparse
 import json
-import mimetypes
 import sys
 from pathlib import Path
 from typing import Any
+
+from twi_contract import GENERIC_CONTENT_TYPE, TASKS, ResultKeys, format_custom_attributes
+from twi_lambdas.keys import content_type_for_key
 
 FORMATS = ("json", "text")
 
@@ -25,7 +27,7 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     )
     p.add_argument("--model", type=Path, help="model directory (default: the offline Whisper base)")
     p.add_argument("--language", help="language code for the model (e.g. en, yo); 'auto' = detect")
-    p.add_argument("--task", choices=("transcribe", "translate"), help="default: TWI_ASR_TASK or transcribe")
+    p.add_argument("--task", choices=TASKS, help="default: TWI_ASR_TASK or transcribe")
     p.add_argument("--format", choices=FORMATS, default="json")
     p.set_defaults(func=run)
 
@@ -34,7 +36,7 @@ def run(args: argparse.Namespace) -> int:
     from twi_asr.handler import LocalModel
 
     if args.model is None:
-        from twi_asr.models import default_model_dir
+        from twi_asr.default_model import default_model_dir
 
         args.model = default_model_dir()
     try:
@@ -53,7 +55,7 @@ def run(args: argparse.Namespace) -> int:
         if args.format == "json":
             print(json.dumps(result, ensure_ascii=False, indent=2))
         else:
-            print(result["transcript"])
+            print(result[ResultKeys.TRANSCRIPT])
     return 1 if failures else 0
 
 
@@ -62,7 +64,6 @@ def _transcribe_file(model: Any, path: Path, language: str | None, task: str | N
         body = path.read_bytes()
     except OSError as exc:
         raise OSError(f"cannot read the file ({exc.strerror})") from None
-    content_type = mimetypes.guess_type(path.name)[0] or "application/octet-stream"
-    attributes = {"filename": path.name, "language": language or "", "task": task or ""}
-    custom = ";".join(f"{k}={v}" for k, v in attributes.items() if v)
+    content_type = content_type_for_key(path.name) or GENERIC_CONTENT_TYPE
+    custom = format_custom_attributes(language, task, path.name)
     return json.loads(model.invoke(body, content_type, custom))

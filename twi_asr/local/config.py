@@ -1,11 +1,12 @@
 """Names and knobs of the offline local stack, derived from the same source as the CDK stack.
 
 Resource names come from ``twi_lambdas.names`` (the one list of logical names shared with the
-CDK app and the Lambda functions) with a prefix, so the local stack provisions exactly the
-queues, DLQs, topics and prefixes the real stack does. What differs locally is only timing:
-AWS retries a failed SQS message after the queue's visibility timeout (minutes in the CDK
-stack, longer than the Lambda timeout); locally a failed message is made visible again after
-``retry_delay_s`` so a poison message reaches its DLQ in seconds, not half an hour.
+CDK app and the Lambda functions) with a prefix, and the functions' timeouts, memory, batch
+sizes and queue settings from ``twi_infra.runtime_values``, so the local stack provisions and
+runs exactly what the real stack does. What differs locally is only timing: AWS retries a
+failed SQS message after the queue's visibility timeout (minutes in the CDK stack, longer than
+the Lambda timeout); locally a failed message is made visible again after ``retry_delay_s``
+so a poison message reaches its DLQ in seconds, not half an hour.
 """
 
 from __future__ import annotations
@@ -15,9 +16,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Final
 
+from twi_infra.config import StackSettings
+from twi_infra.paths import PROJECT_ROOT
+from twi_infra.runtime_values import COMPLETE, SUBMIT, Worker
 from twi_lambdas import names
-
-from twi_asr.models import PROJECT_ROOT
 
 # moto accepts any credentials; these never leave this process and its Lambda workers.
 FAKE_ACCESS_KEY_ID: Final = "testing"
@@ -29,10 +31,10 @@ STATE_FILE_NAME: Final = "local-stack.json"  # written by `twi-asr local up`, re
 DEFAULT_WORKDIR: Final = PROJECT_ROOT / ".demo" / "stack"
 ENV_WORKDIR: Final = "TWI_ASR_LOCAL_WORKDIR"
 
-SUBMIT_HANDLER: Final = "twi_lambdas.submit.handler"  # the CDK stack's handler strings
-COMPLETE_HANDLER: Final = "twi_lambdas.complete.handler"
 SUBMIT_FUNCTION: Final = "twi-asr-submit"  # local function names (log files, Lambda context)
 COMPLETE_FUNCTION: Final = "twi-asr-complete"
+FUNCTIONS: Final[dict[str, Worker]] = {SUBMIT_FUNCTION: SUBMIT, COMPLETE_FUNCTION: COMPLETE}
+DEPLOYED: Final = StackSettings()  # what `cdk deploy` runs with when no context is given
 
 
 @dataclass(frozen=True)
@@ -44,33 +46,21 @@ class LocalConfig:
     """
 
     prefix: str = "twi-asr"
-    region: str = "us-east-1"
+    region: str = DEPLOYED.region
     endpoint_name: str = "twi-asr-local"
-    # Lambda event source mappings (batch sizes as in the CDK stack)
-    submit_batch_size: int = names.SUBMIT_BATCH_SIZE
-    result_batch_size: int = names.RESULT_BATCH_SIZE
     lambda_concurrency: int = 2  # concurrent batches per function (worker processes)
-    submit_timeout_s: int = 60  # the CDK stack's function timeouts
-    complete_timeout_s: int = 120
     poll_wait_s: int = 1  # SQS long-poll wait; short so that stop() is prompt
-    visibility_timeout_factor: int = 6  # queue visibility = 6 x its consumer's timeout, as in CDK
     retry_delay_s: int = 1  # a failed message is visible again after this (locally only)
     max_receive_count: int = names.MAX_RECEIVE_COUNT
-    # SageMaker async endpoint
-    max_concurrent_invocations: int = 1  # MaxConcurrentInvocationsPerInstance, one instance
+    # SageMaker async endpoint: MaxConcurrentInvocationsPerInstance, one instance
+    max_concurrent_invocations: int = DEPLOYED.max_concurrent_invocations_per_instance
     invocation_timeout_s: int = 900  # SageMaker's InvocationTimeoutSeconds when a request sets none
     language: str | None = None  # TWI_ASR_LANGUAGE for the endpoint, DEFAULT_LANGUAGE for submit
-    task: str | None = None
+    task: str | None = None  # None: the stack's default
 
     def __post_init__(self) -> None:
-        if not 1 <= self.submit_batch_size <= 10 or not 1 <= self.result_batch_size <= 10:
-            raise ValueError("SQS batch sizes must be between 1 and 10 (standard queue, no window)")
         if self.lambda_concurrency < 1 or self.max_concurrent_invocations < 1:
             raise ValueError("lambda_concurrency and max_concurrent_invocations must be >= 1")
-        if self.visibility_timeout_factor < 1:
-            raise ValueError(
-                "visibility_timeout_factor must be >= 1: AWS requires visibility >= function timeout"
-            )
         if not 1 <= self.max_receive_count <= 1000:
             raise ValueError("max_receive_count must be between 1 and 1000")
 
@@ -85,13 +75,6 @@ class LocalConfig:
     def topic_name(self, logical: str) -> str:
         """Physical name of ``names.SUCCESS_TOPIC`` or ``names.ERROR_TOPIC``."""
         return f"{self.prefix}-{logical}"
-
-    def consumer_timeout_s(self, queue_logical: str) -> int:
-        """Timeout of the function that consumes ``names.SUBMIT_QUEUE`` or ``RESULT_QUEUE``."""
-        return self.submit_timeout_s if queue_logical == names.SUBMIT_QUEUE else self.complete_timeout_s
-
-    def visibility_timeout_s(self, queue_logical: str) -> int:
-        return self.visibility_timeout_factor * self.consumer_timeout_s(queue_logical)
 
     def queue_arn(self, logical: str) -> str:
         return f"arn:aws:sqs:{self.region}:{ACCOUNT_ID}:{self.queue_name(logical)}"

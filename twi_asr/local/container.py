@@ -4,7 +4,8 @@ As in the HF inference DLC (multi-model-server starts worker processes that each
 ``code/inference.py`` and call ``model_fn`` once), every worker here is its own process with
 the container's environment (``SAGEMAKER_PROGRAM``, ``TWI_ASR_LANGUAGE``...), runs the same
 ``inference/inference.py`` through ``twi_asr.handler.LocalModel``, and reports errors as the
-toolkit would: a status (400 for what the caller can fix) and the message.
+toolkit would: ``HuggingFaceHandlerService.handle`` answers any exception from the handler
+functions with status 400 and ``str(exc)``; a model that does not load never serves.
 """
 
 from __future__ import annotations
@@ -17,6 +18,8 @@ from pathlib import Path
 from typing import Any
 
 _START_TIMEOUT_S = 600.0  # loading a big checkpoint on CPU takes a while
+TOOLKIT_ERROR_STATUS = 400  # the toolkit's PredictionException(str(exc), 400), whatever exc is
+LOAD_ERROR_STATUS = 500  # a server error: the real endpoint would never turn healthy
 _model: Any = None
 _load_error: tuple[int, str, str] | None = None
 
@@ -95,7 +98,7 @@ def _load(model_dir: str, environment: dict[str, str], log_path: str) -> None:
 
         _model = LocalModel(model_dir)
     except Exception as exc:  # reported by _describe / _invoke: an initializer must not raise
-        _load_error = (int(getattr(exc, "status", 500)), type(exc).__name__, str(exc) or repr(exc))
+        _load_error = (LOAD_ERROR_STATUS, type(exc).__name__, str(exc) or repr(exc))
 
 
 def _describe() -> tuple[bool, Any]:
@@ -117,5 +120,5 @@ def _invoke(body: bytes, content_type: str, custom_attributes: str, accept: str)
     try:
         payload = _model.invoke(body, content_type, custom_attributes=custom_attributes, accept=accept)
     except Exception as exc:
-        return False, (int(getattr(exc, "status", 500)), type(exc).__name__, str(exc) or repr(exc))
+        return False, (TOOLKIT_ERROR_STATUS, type(exc).__name__, str(exc) or repr(exc))
     return True, (bytes(payload), accept or "application/json")

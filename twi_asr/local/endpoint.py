@@ -32,8 +32,9 @@ _POLL_S = 0.2  # how often idle workers look at the stop flag
 class Invoker(Protocol):
     """The container: request bytes in, response bytes and content type out.
 
-    Raises on a bad request; an exception with ``status`` < 500 is a client error (the
-    toolkit answers 400 with the message), anything else a model error (500).
+    Raises what the container answered instead of a result: an exception with a ``status``
+    below 500 is a client error (the toolkit answers 400 to any error in the handler),
+    anything else a model error (500).
     """
 
     def __call__(

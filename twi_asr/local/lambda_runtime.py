@@ -24,6 +24,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from twi_asr.local.config import ACCOUNT_ID
+
 _SPAWN_SLACK_S = 60.0  # a cold worker spawn + import is not part of the handler's timeout
 
 
@@ -33,9 +35,9 @@ class FunctionSpec:
 
     name: str
     handler: str  # "package.module.function"
+    timeout_s: int
+    memory_mb: int
     environment: dict[str, str] = field(default_factory=dict)
-    timeout_s: int = 60
-    memory_mb: int = 512
     log_path: Path | None = None
 
 
@@ -97,7 +99,7 @@ class LambdaContext:
         self.function_name = function_name
         self.function_version = "$LATEST"
         region = os.environ.get("AWS_REGION", "us-east-1")
-        self.invoked_function_arn = f"arn:aws:lambda:{region}:123456789012:function:{function_name}"
+        self.invoked_function_arn = f"arn:aws:lambda:{region}:{ACCOUNT_ID}:function:{function_name}"
         self.memory_limit_in_mb = str(memory_mb)
         self.aws_request_id = str(uuid.uuid4())
         self.log_group_name = f"/aws/lambda/{function_name}"

@@ -1,7 +1,8 @@
 """Create the bucket, queues, DLQs, topics, subscriptions and the S3 notification locally.
 
-Mirrors the CDK stack resource for resource (names from ``twi_lambdas.names``): a message
-that fails ``max_receive_count`` times moves to its DLQ, the result queue receives both SNS
+Mirrors the CDK stack resource for resource (names from ``twi_lambdas.names``, retention and
+visibility timeouts from ``twi_infra.runtime_values``): a message that fails
+``max_receive_count`` times moves to its DLQ, the result queue receives both SNS
 topics in their standard envelope (raw message delivery off, as in the CDK stack), and only
 objects created under ``audio/`` notify the submit queue, so writing a transcript can never
 trigger work.
@@ -14,11 +15,10 @@ from dataclasses import dataclass
 from typing import Any
 
 import boto3
+from twi_infra.runtime_values import DLQ_RETENTION_S, QUEUE_RETENTION_S, WORKERS
 from twi_lambdas import names
 
 from twi_asr.local.config import LocalConfig
-
-DLQ_RETENTION_S = 14 * 24 * 3600  # 14 days: the SQS maximum, time to inspect poison messages
 
 
 @dataclass(frozen=True)
@@ -58,22 +58,21 @@ def provision(session: boto3.session.Session, endpoint_url: str, config: LocalCo
     s3.create_bucket(**bucket_args)
     s3.put_bucket_versioning(Bucket=config.bucket, VersioningConfiguration={"Status": "Enabled"})
 
-    submit_dlq_url = _queue(
-        sqs, config.queue_name(names.SUBMIT_DLQ), {"MessageRetentionPeriod": DLQ_RETENTION_S}
-    )
-    result_dlq_url = _queue(
-        sqs, config.queue_name(names.RESULT_DLQ), {"MessageRetentionPeriod": DLQ_RETENTION_S}
-    )
-    submit_queue_url = _queue(
-        sqs,
-        config.queue_name(names.SUBMIT_QUEUE),
-        _work_queue_attributes(config, names.SUBMIT_QUEUE, names.SUBMIT_DLQ),
-    )
-    result_queue_url = _queue(
-        sqs,
-        config.queue_name(names.RESULT_QUEUE),
-        _work_queue_attributes(config, names.RESULT_QUEUE, names.RESULT_DLQ),
-    )
+    urls = {}
+    for worker in WORKERS:
+        urls[worker.dlq] = _queue(
+            sqs, config.queue_name(worker.dlq), {"MessageRetentionPeriod": DLQ_RETENTION_S}
+        )
+        redrive = {
+            "deadLetterTargetArn": config.queue_arn(worker.dlq),
+            "maxReceiveCount": config.max_receive_count,
+        }
+        attributes = {
+            "MessageRetentionPeriod": QUEUE_RETENTION_S,
+            "VisibilityTimeout": worker.visibility_timeout_s,
+            "RedrivePolicy": json.dumps(redrive),
+        }
+        urls[worker.queue] = _queue(sqs, config.queue_name(worker.queue), attributes)
     submit_queue_arn = config.queue_arn(names.SUBMIT_QUEUE)
     result_queue_arn = config.queue_arn(names.RESULT_QUEUE)
 
@@ -98,23 +97,15 @@ def provision(session: boto3.session.Session, endpoint_url: str, config: LocalCo
     )
     return Resources(
         bucket=config.bucket,
-        submit_queue_url=submit_queue_url,
+        submit_queue_url=urls[names.SUBMIT_QUEUE],
         submit_queue_arn=submit_queue_arn,
-        submit_dlq_url=submit_dlq_url,
-        result_queue_url=result_queue_url,
+        submit_dlq_url=urls[names.SUBMIT_DLQ],
+        result_queue_url=urls[names.RESULT_QUEUE],
         result_queue_arn=result_queue_arn,
-        result_dlq_url=result_dlq_url,
+        result_dlq_url=urls[names.RESULT_DLQ],
         success_topic_arn=topics[names.SUCCESS_TOPIC],
         error_topic_arn=topics[names.ERROR_TOPIC],
     )
-
-
-def _work_queue_attributes(config: LocalConfig, logical: str, dlq_logical: str) -> dict[str, Any]:
-    redrive = {
-        "deadLetterTargetArn": config.queue_arn(dlq_logical),
-        "maxReceiveCount": config.max_receive_count,
-    }
-    return {"VisibilityTimeout": config.visibility_timeout_s(logical), "RedrivePolicy": json.dumps(redrive)}
 
 
 def _queue(sqs: Any, name: str, attributes: dict[str, Any]) -> str:

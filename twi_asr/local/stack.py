@@ -24,16 +24,10 @@ from types import TracebackType
 from typing import Any
 
 from botocore.exceptions import ClientError
+from twi_infra.runtime_values import Worker
 from twi_lambdas import names
 
-from twi_asr.local.config import (
-    COMPLETE_FUNCTION,
-    COMPLETE_HANDLER,
-    SUBMIT_FUNCTION,
-    SUBMIT_HANDLER,
-    LocalConfig,
-    default_workdir,
-)
+from twi_asr.local.config import FUNCTIONS, LocalConfig, default_workdir
 from twi_asr.local.container import ContainerInvoker
 from twi_asr.local.endpoint import Invoker, LocalAsyncEndpoint
 from twi_asr.local.environments import container_environment, lambda_environment
@@ -119,7 +113,7 @@ class LocalStack:
         invoker = self._invoker
         if invoker is None:
             if self._model_dir is None:
-                from twi_asr.models import default_model_dir
+                from twi_asr.default_model import default_model_dir
 
                 self._model_dir = default_model_dir()
             container = self.container = ContainerInvoker(
@@ -146,20 +140,8 @@ class LocalStack:
         runtime = self.runtime = RuntimeServer(endpoint, config).start()
         self._exit.callback(runtime.stop)
 
-        self._start_function(
-            SUBMIT_FUNCTION,
-            SUBMIT_HANDLER,
-            names.SUBMIT_QUEUE,
-            config.submit_batch_size,
-            config.submit_timeout_s,
-        )
-        self._start_function(
-            COMPLETE_FUNCTION,
-            COMPLETE_HANDLER,
-            names.RESULT_QUEUE,
-            config.result_batch_size,
-            config.complete_timeout_s,
-        )
+        for name, worker in FUNCTIONS.items():
+            self._start_function(name, worker)
         # Runs first on stop: every poller winds down at once instead of one after another.
         self._exit.callback(self._signal_sources)
 
@@ -185,18 +167,17 @@ class LocalStack:
         for source in self.sources.values():
             source.signal_stop()
 
-    def _start_function(
-        self, name: str, handler: str, queue_logical: str, batch_size: int, timeout_s: int
-    ) -> None:
+    def _start_function(self, name: str, worker: Worker) -> None:
         """One Lambda function and the SQS event source mapping that feeds it."""
         config, resources = self.config, self.resources
         assert resources is not None
         function = LocalFunction(
             FunctionSpec(
                 name=name,
-                handler=handler,
+                handler=worker.handler,
                 environment=lambda_environment(config, name, self.moto.url, self._runtime_url()),
-                timeout_s=timeout_s,
+                timeout_s=worker.timeout_s,
+                memory_mb=worker.memory_mb,
                 log_path=self.workdir / "logs" / f"{name}.log",
             ),
             concurrency=config.lambda_concurrency,
@@ -207,11 +188,11 @@ class LocalStack:
         source = SqsEventSource(
             name=name,
             sqs=self.sqs,
-            queue_url=resources.queue_urls[queue_logical],
-            queue_arn=config.queue_arn(queue_logical),
+            queue_url=resources.queue_urls[worker.queue],
+            queue_arn=config.queue_arn(worker.queue),
             region=config.region,
             invoke=function.invoke,
-            batch_size=batch_size,
+            batch_size=worker.batch_size,
             wait_s=config.poll_wait_s,
             retry_delay_s=config.retry_delay_s,
             pollers=config.lambda_concurrency,

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from urllib.parse import unquote
 
+from twi_contract import CUSTOM_ATTRIBUTES_HEADER, MAX_CUSTOM_ATTRIBUTES_CHARS
 from twi_lambdas import names
 
 ASYNC_PATH = re.compile(r"^/endpoints/(?P<name>[^/?]+)/async-invocations/?(?:\?.*)?$")
@@ -28,7 +29,7 @@ FILENAME = re.compile(r"^(?!.*\..*\.)[a-zA-Z0-9][a-zA-Z0-9-_.]{0,31}$")
 
 H_CONTENT_TYPE = "X-Amzn-SageMaker-Content-Type"
 H_ACCEPT = "X-Amzn-SageMaker-Accept"
-H_CUSTOM_ATTRIBUTES = "X-Amzn-SageMaker-Custom-Attributes"
+H_CUSTOM_ATTRIBUTES = CUSTOM_ATTRIBUTES_HEADER  # SageMaker hands it to the container as it came
 H_INFERENCE_ID = "X-Amzn-SageMaker-Inference-Id"
 H_INPUT_LOCATION = "X-Amzn-SageMaker-InputLocation"
 H_OUTPUT_PATH_EXTENSION = "X-Amzn-SageMaker-S3OutputPathExtension"
@@ -112,10 +113,10 @@ def parse_async_invocation(
             "constraint: Member must be an S3 URI s3://<bucket>/<key> (the local runtime reads S3 URIs only)"
         )
     custom_attributes = header(H_CUSTOM_ATTRIBUTES) or ""
-    if len(custom_attributes) > names.MAX_CUSTOM_ATTRIBUTES_CHARS or not custom_attributes.isascii():
+    if len(custom_attributes) > MAX_CUSTOM_ATTRIBUTES_CHARS or not custom_attributes.isascii():
         raise validation_error(
             "1 validation error detected: Value at 'customAttributes' failed to satisfy constraint: "
-            f"Member must have at most {names.MAX_CUSTOM_ATTRIBUTES_CHARS} ASCII characters"
+            f"Member must have at most {MAX_CUSTOM_ATTRIBUTES_CHARS} ASCII characters"
         )
     inference_id = header(H_INFERENCE_ID) or str(uuid.uuid4())
     if not INFERENCE_ID.match(inference_id):

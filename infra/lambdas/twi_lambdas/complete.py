@@ -9,26 +9,20 @@ emit CloudWatch metrics in Embedded Metric Format. Stateless: the notification's
 
 from __future__ import annotations
 
-import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Any
 
+from aws_lambda_powertools.utilities.batch.types import PartialItemFailureResponse
+from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from botocore.exceptions import BotoCoreError, ClientError
+from twi_contract import MetadataKeys, ResultKeys
 
-from twi_lambdas import keys, metrics, names, subtitles
+from twi_lambdas import keys, names, subtitles
 from twi_lambdas.aws import s3_client
-from twi_lambdas.batch import BatchResponse, process_batch
 from twi_lambdas.errors import Poison, Rejected, Transient
-from twi_lambdas.events import (
-    STATUS_FAILED,
-    AsyncNotification,
-    SqsRecord,
-    format_time,
-    parse_async_notification,
-)
+from twi_lambdas.events import STATUS_FAILED, AsyncNotification, format_time, parse_async_notification
 from twi_lambdas.ids import etag_of
-from twi_lambdas.logs import configure_logging
 from twi_lambdas.results import (
     JSON_CONTENT_TYPE,
     SRT_CONTENT_TYPE,
@@ -40,6 +34,7 @@ from twi_lambdas.results import (
     transcript_document,
     validate_endpoint_result,
 )
+from twi_lambdas.runtime import emit, logger, process_batch, tracer
 from twi_lambdas.settings import Settings, load_settings
 from twi_lambdas.store import (
     Revision,
@@ -49,8 +44,6 @@ from twi_lambdas.store import (
     is_not_found,
     put_if_newer,
 )
-
-logger = logging.getLogger(__name__)
 
 MAX_ERROR_DETAIL_CHARS = 2000  # of the endpoint's error body, copied into failed/ records
 
@@ -62,24 +55,37 @@ class CompleteResult:
     detail: str = ""
 
 
-def handler(event: dict[str, Any], context: object) -> BatchResponse:
-    configure_logging()
+@dataclass(frozen=True)
+class ResultContext:
+    """Where one notification's result files go, and what they say about their origin."""
+
+    notification: AsyncNotification
+    s3: Any
+    bucket: str  # of the results
+    path: str  # the upload's <path> below audio/
+    source: Source
+    job: Job
+    revision: Revision
+    settings: Settings
+
+
+@logger.inject_lambda_context(clear_state=True)
+@tracer.capture_lambda_handler
+def handler(event: dict[str, Any], context: Any) -> PartialItemFailureResponse:
     settings = load_settings()
     s3 = s3_client()
-    return process_batch(event, lambda record: complete_message(record, settings, s3))
+    return process_batch(event, context, lambda record: complete_message(record, settings, s3))
 
 
-def complete_message(record: SqsRecord, settings: Settings, s3: Any) -> CompleteResult:
+def complete_message(record: SQSRecord, settings: Settings, s3: Any) -> CompleteResult:
     notification = parse_async_notification(record.body)
     if notification is None:
         logger.info("ignoring the endpoint's TestNotification (message %s)", record.message_id)
         return CompleteResult("ignored", detail="TestNotification")
-    return complete_notification(notification, settings, s3, receive_count=record.receive_count)
+    return complete_notification(notification, settings, s3)
 
 
-def complete_notification(
-    notification: AsyncNotification, settings: Settings, s3: Any, receive_count: int = 1
-) -> CompleteResult:
+def complete_notification(notification: AsyncNotification, settings: Settings, s3: Any) -> CompleteResult:
     try:
         bucket, key = keys.parse_s3_uri(notification.input_location)
     except ValueError as exc:
@@ -105,26 +111,26 @@ def complete_notification(
         notification.inference_id or notification.output_location or notification.input_location,
     )
     source = Source(bucket, key, etag=etag_of(notification.inference_id))
+    ctx = ResultContext(notification, s3, results_bucket, path, source, job, revision, settings)
     try:
-        source = describe_source(s3, bucket, key, notification.inference_id)
+        ctx = replace(ctx, source=describe_source(s3, bucket, key, notification.inference_id))
         if notification.status == STATUS_FAILED:
-            return _record_endpoint_failure(
-                notification, s3, results_bucket, path, source, job, revision, settings
-            )
-        return _record_success(notification, s3, results_bucket, path, source, job, revision, settings)
+            return _record_endpoint_failure(ctx)
+        return _record_success(ctx)
     except Rejected as exc:
-        if _superseded(s3, results_bucket, path, revision):
+        if _superseded(ctx):
             return CompleteResult("stale", keys.transcript_key(path), exc.reason)
-        written = _write_failed(s3, results_bucket, path, exc.reason, exc.stage, source, job, revision, None)
-        _emit_failure(settings, notification, key)
+        written = _write_failed(ctx, exc.reason, exc.stage)
+        _emit_failure(ctx)
         return CompleteResult("failed", keys.failed_key(path), f"{exc.reason} ({written.value})")
     except (Transient, ClientError, BotoCoreError) as exc:
-        if receive_count >= names.MAX_RECEIVE_COUNT:  # last try: tell the user, then the DLQ
-            reason = f"the transcript could not be stored after {receive_count} attempts: {exc}"
-            _write_failed(s3, results_bucket, path, reason, "complete", source, job, revision, None)
-        if isinstance(exc, Transient):
-            raise
-        raise Transient(f"{notification.input_location}: {exc}") from exc
+        error = str(exc)
+
+        def give_up(attempts: int) -> None:
+            reason = f"the transcript could not be stored after {attempts} attempts: {error}"
+            _write_failed(ctx, reason, "complete")
+
+        raise Transient(f"{notification.input_location}: {error}", give_up) from exc
 
 
 def describe_source(s3: Any, bucket: str, key: str, inference_id: str | None) -> Source:
@@ -154,16 +160,8 @@ def _read_s3_uri(s3: Any, uri: str) -> bytes:
     return bytes(s3.get_object(Bucket=bucket, Key=key)["Body"].read())
 
 
-def _record_success(
-    notification: AsyncNotification,
-    s3: Any,
-    results_bucket: str,
-    path: str,
-    source: Source,
-    job: Job,
-    revision: Revision,
-    settings: Settings,
-) -> CompleteResult:
+def _record_success(ctx: ResultContext) -> CompleteResult:
+    notification, s3 = ctx.notification, ctx.s3
     output_location = str(notification.output_location)
     try:
         raw = _read_s3_uri(s3, output_location)
@@ -178,116 +176,97 @@ def _record_success(
         raise
     try:
         result = validate_endpoint_result(raw)
-        srt = subtitles.to_srt(result.get("segments", []))
-        vtt = subtitles.to_vtt(result.get("segments", []))
+        srt = subtitles.to_srt(result.get(ResultKeys.SEGMENTS, []))
+        vtt = subtitles.to_vtt(result.get(ResultKeys.SEGMENTS, []))
     except ValueError as exc:
         raise Rejected(f"the endpoint returned an unusable result: {exc}", "complete") from None
-    document = transcript_document(result, source, job)
+    document = transcript_document(result, ctx.source, ctx.job)
 
     for suffix, body, content_type in (
         (names.SRT_SUFFIX, srt.encode("utf-8"), SRT_CONTENT_TYPE),
         (names.VTT_SUFFIX, vtt.encode("utf-8"), VTT_CONTENT_TYPE),
     ):
-        put_if_newer(s3, results_bucket, keys.transcript_key(path, suffix), body, content_type, revision)
-    result_key = keys.transcript_key(path)
-    outcome = put_if_newer(
-        s3, results_bucket, result_key, to_json_bytes(document), JSON_CONTENT_TYPE, revision
+        put_if_newer(s3, ctx.bucket, keys.transcript_key(ctx.path, suffix), body, content_type, ctx.revision)
+    result_key = keys.transcript_key(ctx.path)
+    written = put_if_newer(
+        s3, ctx.bucket, result_key, to_json_bytes(document), JSON_CONTENT_TYPE, ctx.revision
     )
-    if outcome is not WriteOutcome.WRITTEN:
-        logger.info("%s already holds %s result; nothing written", result_key, outcome.value)
-        return CompleteResult(outcome.value, result_key)
+    if written is not WriteOutcome.WRITTEN:
+        logger.info("%s already holds %s result; nothing written", result_key, written.value)
+        return CompleteResult(written.value, result_key)
 
-    delete_if_older(s3, results_bucket, keys.failed_key(path), revision)  # a retry that worked
-    meta = result.get("metadata") or {}
+    delete_if_older(s3, ctx.bucket, keys.failed_key(ctx.path), ctx.revision)  # a retry that worked
+    meta = result.get(ResultKeys.METADATA) or {}
     values = {
-        "Transcripts": 1.0,
-        "RTF": meta.get("rtf"),
-        "AudioSeconds": meta.get("audio_duration_sec"),
-        "ProcessingSeconds": meta.get("processing_time_sec"),
-        "EndToEndSeconds": document["job"]["end_to_end_sec"],
-        "QueueSeconds": document["job"]["queue_sec"],
+        names.METRIC_TRANSCRIPTS: 1.0,
+        names.METRIC_RTF: meta.get(MetadataKeys.RTF),
+        names.METRIC_AUDIO_SECONDS: meta.get(MetadataKeys.AUDIO_DURATION_SEC),
+        names.METRIC_PROCESSING_SECONDS: meta.get(MetadataKeys.PROCESSING_TIME_SEC),
+        names.METRIC_END_TO_END_SECONDS: document["job"]["end_to_end_sec"],
+        names.METRIC_QUEUE_SECONDS: document["job"]["queue_sec"],
     }
-    metrics.emit(
-        settings.metrics_namespace,
-        {"EndpointName": notification.endpoint_name or "unknown"},
-        {
-            name: float(v)
-            for name, v in values.items()
-            if isinstance(v, int | float) and not isinstance(v, bool)
-        },
-        {"inference_id": notification.inference_id, "key": source.key, "result": result_key},
+    emit(
+        ctx.settings.metrics_namespace,
+        notification.endpoint_name or "unknown",
+        {n: float(v) for n, v in values.items() if isinstance(v, int | float) and not isinstance(v, bool)},
+        inference_id=notification.inference_id,
+        key=ctx.source.key,
+        result=result_key,
     )
     logger.info("wrote %s (%s)", result_key, notification.inference_id)
     return CompleteResult("transcribed", result_key)
 
 
-def _record_endpoint_failure(
-    notification: AsyncNotification,
-    s3: Any,
-    results_bucket: str,
-    path: str,
-    source: Source,
-    job: Job,
-    revision: Revision,
-    settings: Settings,
-) -> CompleteResult:
-    if _superseded(s3, results_bucket, path, revision):
+def _record_endpoint_failure(ctx: ResultContext) -> CompleteResult:
+    notification = ctx.notification
+    if _superseded(ctx):
         logger.info("not recording failure %s: a newer transcript exists", notification.inference_id)
-        return CompleteResult("stale", keys.transcript_key(path))
+        return CompleteResult("stale", keys.transcript_key(ctx.path))
     reason = (
-        f"the endpoint could not transcribe '{keys.file_name(source.key)}': "
+        f"the endpoint could not transcribe '{keys.file_name(ctx.source.key)}': "
         f"{notification.failure_reason or 'no reason given'}"
     )
     detail = None
     if notification.failure_location:  # the model's own error body, when SageMaker kept one
         try:
-            raw = _read_s3_uri(s3, notification.failure_location)
+            raw = _read_s3_uri(ctx.s3, notification.failure_location)
             detail = raw[:MAX_ERROR_DETAIL_CHARS].decode("utf-8", errors="replace")
         except (ClientError, ValueError) as exc:
             logger.warning("could not read %s: %s", notification.failure_location, exc)
-    written = _write_failed(s3, results_bucket, path, reason, "endpoint", source, job, revision, detail)
+    written = _write_failed(ctx, reason, "endpoint", detail)
     if written is WriteOutcome.WRITTEN:
-        _emit_failure(settings, notification, source.key)
+        _emit_failure(ctx)
     return CompleteResult(
-        "failed" if written is WriteOutcome.WRITTEN else written.value, keys.failed_key(path), reason
+        "failed" if written is WriteOutcome.WRITTEN else written.value, keys.failed_key(ctx.path), reason
     )
 
 
-def _superseded(s3: Any, bucket: str, path: str, revision: Revision) -> bool:
+def _superseded(ctx: ResultContext) -> bool:
     """A failure of an older request must not sit beside the newer transcript."""
-    existing = head_revision(s3, bucket, keys.transcript_key(path))
-    return existing is not None and existing[0] is not None and existing[0] > revision
+    existing = head_revision(ctx.s3, ctx.bucket, keys.transcript_key(ctx.path))
+    return existing is not None and existing[0] is not None and existing[0] > ctx.revision
 
 
-def _write_failed(
-    s3: Any,
-    bucket: str,
-    path: str,
-    reason: str,
-    stage: str,
-    source: Source,
-    job: Job,
-    revision: Revision,
-    detail: str | None,
-) -> WriteOutcome:
+def _write_failed(ctx: ResultContext, reason: str, stage: str, detail: str | None = None) -> WriteOutcome:
+    job = ctx.job
     document = failed_document(
         reason,
         stage,
-        source,
+        ctx.source,
         job.completed_at or datetime.now(UTC),
         inference_id=job.inference_id,
         job=job,
         detail=detail,
     )
-    return put_if_newer(
-        s3, bucket, keys.failed_key(path), to_json_bytes(document), JSON_CONTENT_TYPE, revision
-    )
+    body = to_json_bytes(document)
+    return put_if_newer(ctx.s3, ctx.bucket, keys.failed_key(ctx.path), body, JSON_CONTENT_TYPE, ctx.revision)
 
 
-def _emit_failure(settings: Settings, notification: AsyncNotification, key: str) -> None:
-    metrics.emit(
-        settings.metrics_namespace,
-        {"EndpointName": notification.endpoint_name or "unknown"},
-        {"Failures": 1.0},
-        {"inference_id": notification.inference_id, "key": key},
+def _emit_failure(ctx: ResultContext) -> None:
+    emit(
+        ctx.settings.metrics_namespace,
+        ctx.notification.endpoint_name or "unknown",
+        {names.METRIC_FAILURES: 1.0},
+        inference_id=ctx.notification.inference_id,
+        key=ctx.source.key,
     )

@@ -4,13 +4,16 @@
   failed on it). Retrying cannot help: a ``failed/<path>.json`` record tells the user why
   and the SQS message is consumed.
 - ``Transient``: something outside the input failed (throttling, a 5xx, a race). The
-  message is reported as a batch item failure so SQS retries it with back-off.
+  message is reported as a batch item failure so SQS retries it with back-off; on its last
+  delivery ``give_up`` first leaves a ``failed/`` record, so the user hears of it (``runtime``).
 - ``Poison``: the message cannot even be parsed, so there is no path to write a record
   for. It is reported as a batch item failure; after ``MAX_RECEIVE_COUNT`` receives SQS
   moves it to the DLQ where an operator sees it.
 """
 
 from __future__ import annotations
+
+from collections.abc import Callable
 
 
 class TwiLambdaError(Exception):
@@ -27,7 +30,12 @@ class Rejected(TwiLambdaError):
 
 
 class Transient(TwiLambdaError):
-    """Worth retrying: the message goes back to the queue."""
+    """Worth retrying: the message goes back to the queue. ``give_up(attempts)``, when given,
+    records the failure for the user; the batch layer calls it on the last delivery only."""
+
+    def __init__(self, message: str, give_up: Callable[[int], object] | None = None) -> None:
+        super().__init__(message)
+        self.give_up = give_up
 
 
 class Poison(TwiLambdaError):

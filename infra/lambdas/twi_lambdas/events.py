@@ -1,5 +1,6 @@
-"""Typed views of the events the two functions receive: SQS batches carrying S3
-notifications (submit) or SNS envelopes of SageMaker async notifications (complete).
+"""Typed views of what arrives in the SQS bodies: S3 notifications (submit) and SageMaker
+async notifications in SNS envelopes (complete). Powertools' data classes read the S3 and SNS
+shapes; SageMaker's notification has none, so it is read here.
 
 Parsing is strict where a wrong guess would lose work (a record without a bucket or key is
 ``Poison``) and lenient where AWS adds fields over time (unknown fields are ignored).
@@ -8,10 +9,13 @@ Parsing is strict where a wrong guess would lose work (a record without a bucket
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
+
+from aws_lambda_powertools.utilities.data_classes import S3Event
+from aws_lambda_powertools.utilities.data_classes.s3_event import S3EventRecord
+from aws_lambda_powertools.utilities.data_classes.sns_event import SNSMessage
 
 from twi_lambdas.errors import Poison
 from twi_lambdas.keys import decode_event_key
@@ -20,33 +24,6 @@ S3_TEST_EVENT = "s3:TestEvent"
 SAGEMAKER_TEST_NOTIFICATION = "TestNotification"
 STATUS_COMPLETED = "Completed"
 STATUS_FAILED = "Failed"
-
-
-# --- SQS -------------------------------------------------------------------------------
-@dataclass(frozen=True)
-class SqsRecord:
-    message_id: str
-    body: str
-    receive_count: int  # 1 on the first delivery
-
-
-def parse_sqs_event(event: Mapping[str, Any]) -> list[SqsRecord]:
-    """The records of a Lambda SQS event. A record without a messageId cannot even be
-    reported back, so that (impossible from the SQS event source) raises."""
-    records = event.get("Records")
-    if not isinstance(records, list):
-        raise ValueError("not an SQS event: no 'Records' list")
-    out = []
-    for raw in records:
-        attributes = raw.get("attributes") or {}
-        try:
-            count = int(attributes.get("ApproximateReceiveCount", 1))
-        except (TypeError, ValueError):
-            count = 1
-        out.append(
-            SqsRecord(message_id=str(raw["messageId"]), body=str(raw.get("body", "")), receive_count=count)
-        )
-    return out
 
 
 def load_json_object(text: str, what: str) -> dict[str, Any]:
@@ -83,9 +60,7 @@ class S3ObjectCreated:
     size: int | None
     etag: str | None  # without quotes
     version_id: str | None
-    event_name: str  # 'ObjectCreated:Put', ...
     event_time: datetime | None
-    sequencer: str | None
 
 
 def parse_s3_notification(body: str) -> list[S3ObjectCreated]:
@@ -94,35 +69,29 @@ def parse_s3_notification(body: str) -> list[S3ObjectCreated]:
     message = unwrap_sns(body)  # S3 -> SNS -> SQS fan-out delivers the same event in an envelope
     if message.get("Event") == S3_TEST_EVENT:
         return []
-    records = message.get("Records")
-    if not isinstance(records, list):
+    if not isinstance(message.get("Records"), list):
         raise Poison("S3 notification has no 'Records' list")
-    out = []
-    for record in records:
-        if not isinstance(record, dict) or not str(record.get("eventName", "")).startswith("ObjectCreated:"):
-            continue
-        try:
-            s3 = record["s3"]
-            bucket = s3["bucket"]["name"]
-            obj = s3["object"]
-            raw_key = obj["key"]
-        except (KeyError, TypeError):
-            raise Poison("S3 ObjectCreated record without s3.bucket.name / s3.object.key") from None
-        size = obj.get("size")  # absent in some event types; HeadObject is the authority anyway
-        etag = obj.get("eTag") or obj.get("etag")
-        out.append(
-            S3ObjectCreated(
-                bucket=str(bucket),
-                key=decode_event_key(str(raw_key)),
-                size=size if isinstance(size, int) and not isinstance(size, bool) else None,
-                etag=str(etag).strip('"') if etag else None,
-                version_id=obj.get("versionId") or None,
-                event_name=str(record["eventName"]),
-                event_time=parse_time(record.get("eventTime")),
-                sequencer=obj.get("sequencer") or None,
-            )
-        )
-    return out
+    try:
+        return [
+            _object_created(record)
+            for record in S3Event(message).records
+            if str(record.get("eventName", "")).startswith("ObjectCreated:")
+        ]
+    except (AttributeError, KeyError, TypeError):
+        raise Poison("S3 ObjectCreated record without s3.bucket.name / s3.object.key") from None
+
+
+def _object_created(record: S3EventRecord) -> S3ObjectCreated:
+    obj = record.s3.get_object
+    size = obj.get("size")  # absent in some event types; HeadObject is the authority anyway
+    return S3ObjectCreated(
+        bucket=str(record.s3.bucket.name),
+        key=decode_event_key(str(obj.key)),
+        size=size if isinstance(size, int) and not isinstance(size, bool) else None,
+        etag=(obj.etag or obj.get("etag") or "").strip('"') or None,
+        version_id=obj.version_id or None,
+        event_time=parse_time(record.get("eventTime")),
+    )
 
 
 # --- SageMaker async notifications (through SNS) ---------------------------------------
@@ -149,8 +118,8 @@ def _unwrap(body: str) -> tuple[dict[str, Any], datetime | None]:
     """(message, the envelope's publish time when there is an envelope)."""
     envelope = load_json_object(body, "SQS message body")
     if envelope.get("Type") == "Notification" and "Message" in envelope:
-        message = load_json_object(str(envelope["Message"]), "SNS Message")
-        return message, parse_time(envelope.get("Timestamp"))
+        sns = SNSMessage(envelope)
+        return load_json_object(str(sns.message), "SNS Message"), parse_time(sns.get("Timestamp"))
     return envelope, None
 
 

@@ -9,7 +9,9 @@ from __future__ import annotations
 import re
 from urllib.parse import unquote_plus
 
-from twi_lambdas import audio_types, names
+from twi_contract import EXTENSIONS
+
+from twi_lambdas import names
 
 _S3_URI_RE = re.compile(r"^s3://([^/]+)/(.+)$")
 
@@ -65,5 +67,5 @@ def file_name(key: str) -> str:
 
 def content_type_for_key(key: str) -> str | None:
     """The audio MIME type a key's extension implies ('audio/mp4' for '.m4a'), or None."""
-    found = audio_types.EXTENSIONS.get(extension(key))
+    found = EXTENSIONS.get(extension(key))
     return found.content_type if found else None

@@ -21,7 +21,9 @@ ENV_DEFAULT_LANGUAGE: Final = "DEFAULT_LANGUAGE"  # passed to the endpoint when 
 ENV_DEFAULT_TASK: Final = "DEFAULT_TASK"
 ENV_MAX_INPUT_BYTES: Final = "MAX_INPUT_BYTES"
 ENV_INVOCATION_TIMEOUT_SECONDS: Final = "INVOCATION_TIMEOUT_SECONDS"
-ENV_METRICS_NAMESPACE: Final = "METRICS_NAMESPACE"
+# Read by Powertools itself (Logger, Tracer, Metrics) as well as by Settings.
+ENV_METRICS_NAMESPACE: Final = "POWERTOOLS_METRICS_NAMESPACE"
+ENV_SERVICE_NAME: Final = "POWERTOOLS_SERVICE_NAME"
 
 # --- Logical names of the resources (CDK construct ids and local-stack names) ------------
 SUBMIT_QUEUE: Final = "submit-queue"
@@ -32,27 +34,42 @@ SUCCESS_TOPIC: Final = "success-topic"
 ERROR_TOPIC: Final = "error-topic"
 MAX_RECEIVE_COUNT: Final = 5  # receives before a message moves to its DLQ
 
+SERVICE_NAME: Final = "twi-asr"  # the "service" key of every log line and trace
+
+# --- CloudWatch metrics the functions emit (EMF; namespace METRICS_NAMESPACE, dimension
+# EndpointName), name -> unit. The dashboard and alarms (twi_infra.monitoring) read these names.
 METRICS_NAMESPACE: Final = "TwiAsr"
+METRIC_RTF: Final = "RTF"
+METRIC_AUDIO_SECONDS: Final = "AudioSeconds"
+METRIC_PROCESSING_SECONDS: Final = "ProcessingSeconds"
+METRIC_END_TO_END_SECONDS: Final = "EndToEndSeconds"
+METRIC_QUEUE_SECONDS: Final = "QueueSeconds"
+METRIC_TRANSCRIPTS: Final = "Transcripts"
+METRIC_FAILURES: Final = "Failures"
+METRIC_SUBMITTED: Final = "Submitted"
+METRIC_REJECTED: Final = "Rejected"
+METRIC_UNITS: Final = {
+    METRIC_RTF: "None",
+    METRIC_AUDIO_SECONDS: "Seconds",
+    METRIC_PROCESSING_SECONDS: "Seconds",
+    METRIC_END_TO_END_SECONDS: "Seconds",
+    METRIC_QUEUE_SECONDS: "Seconds",
+    METRIC_TRANSCRIPTS: "Count",
+    METRIC_FAILURES: "Count",
+    METRIC_SUBMITTED: "Count",
+    METRIC_REJECTED: "Count",
+}
 
 # --- SageMaker async limits (InvokeEndpointAsync) -----------------------------------------
 MAX_ASYNC_INPUT_BYTES: Final = 1024**3  # 1 GB payload limit
 MAX_INVOCATION_TIMEOUT_SECONDS: Final = 3600
-MAX_CUSTOM_ATTRIBUTES_CHARS: Final = 1024
 
-# --- Lambda SQS event source mappings (CDK stack and the local stack's poller) ------------
-SUBMIT_BATCH_SIZE: Final = 10  # S3 events per submit invocation
-RESULT_BATCH_SIZE: Final = 10  # SNS notifications per complete invocation
-
-# --- Upload metadata and what submit forwards to the endpoint ------------------------------
+# --- Upload metadata ----------------------------------------------------------------------
 # Users may set `x-amz-meta-language` / `x-amz-meta-task` on an upload; boto3 shows them
 # without the prefix in HeadObject's Metadata. Submit forwards them (or the env defaults) in
-# CustomAttributes as `language=<code>;task=<task>`, the format inference.py parses.
+# CustomAttributes, whose keys and format are the endpoint contract's (twi_contract).
 META_LANGUAGE: Final = "language"
 META_TASK: Final = "task"
-CUSTOM_ATTRIBUTE_LANGUAGE: Final = "language"
-CUSTOM_ATTRIBUTE_TASK: Final = "task"
-CUSTOM_ATTRIBUTES_SEPARATOR: Final = ";"
-TASKS: Final = ("transcribe", "translate")
 
 # --- Result files written by the complete Lambda -----------------------------------------
 RESULT_SUFFIX: Final = ".json"
@@ -64,5 +81,3 @@ META_REVISION_AT: Final = "revision-at"
 META_REVISION_ID: Final = "revision-id"
 
 ENV_REQUEST_TTL_SECONDS: Final = "REQUEST_TTL_SECONDS"  # optional: queue-age limit per request
-CUSTOM_ATTRIBUTE_FILENAME: Final = "filename"  # the upload's file name, for the endpoint's error messages
-ENV_LOG_LEVEL: Final = "LOG_LEVEL"  # the Lambda functions' log level (default INFO)

@@ -11,6 +11,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from twi_contract import ResultKeys, SegmentKeys
+
 from twi_lambdas.events import format_time
 
 JSON_CONTENT_TYPE = "application/json; charset=utf-8"
@@ -64,24 +66,24 @@ def validate_endpoint_result(data: bytes) -> dict[str, Any]:
         raise ValueError(f"the endpoint output is not UTF-8 JSON ({exc}): {data[:200]!r}") from None
     if not isinstance(result, dict):
         raise ValueError("the endpoint output is not a JSON object")
-    if not isinstance(result.get("transcript"), str):
-        raise ValueError("the endpoint output has no 'transcript' string")
-    segments = result.get("segments", [])
+    if not isinstance(result.get(ResultKeys.TRANSCRIPT), str):
+        raise ValueError(f"the endpoint output has no '{ResultKeys.TRANSCRIPT}' string")
+    segments = result.get(ResultKeys.SEGMENTS, [])
     if not isinstance(segments, list):
-        raise ValueError("the endpoint output's 'segments' is not a list")
+        raise ValueError(f"the endpoint output's '{ResultKeys.SEGMENTS}' is not a list")
     for i, segment in enumerate(segments):
         if not (
             isinstance(segment, dict)
-            and _number(segment.get("start"))
-            and _number(segment.get("end"))
-            and isinstance(segment.get("text"), str)
+            and _number(segment.get(SegmentKeys.START))
+            and _number(segment.get(SegmentKeys.END))
+            and isinstance(segment.get(SegmentKeys.TEXT), str)
         ):
             raise ValueError(
                 f"segment {i} of the endpoint output lacks numeric start/end or text: {segment!r}"
             )
-    metadata = result.get("metadata", {})
+    metadata = result.get(ResultKeys.METADATA, {})
     if not isinstance(metadata, dict):
-        raise ValueError("the endpoint output's 'metadata' is not an object")
+        raise ValueError(f"the endpoint output's '{ResultKeys.METADATA}' is not an object")
     return result
 
 

@@ -12,6 +12,8 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 
+from twi_contract import TASKS
+
 from twi_lambdas import names
 from twi_lambdas.errors import ConfigurationError
 
@@ -43,9 +45,9 @@ class Settings:
                 f"{names.ENV_DEFAULT_LANGUAGE}={self.default_language!r} is not a language code "
                 "such as 'tw' or 'en'"
             )
-        if self.default_task not in names.TASKS:
+        if self.default_task not in TASKS:
             raise ConfigurationError(
-                f"{names.ENV_DEFAULT_TASK}={self.default_task!r}: expected one of {', '.join(names.TASKS)}"
+                f"{names.ENV_DEFAULT_TASK}={self.default_task!r}: expected one of {', '.join(TASKS)}"
             )
         if not 0 < self.max_input_bytes <= names.MAX_ASYNC_INPUT_BYTES:
             raise ConfigurationError(

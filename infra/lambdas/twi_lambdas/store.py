@@ -14,7 +14,6 @@ S3 (and moto 5.2.5) support both conditional headers on PutObject.
 
 from __future__ import annotations
 
-import logging
 from dataclasses import dataclass
 from enum import Enum
 from typing import Any
@@ -23,8 +22,7 @@ from botocore.exceptions import ClientError
 
 from twi_lambdas import names
 from twi_lambdas.errors import Transient
-
-logger = logging.getLogger(__name__)
+from twi_lambdas.runtime import logger
 
 _MAX_ATTEMPTS = 5  # conditional-write races before giving up (the message is retried)
 

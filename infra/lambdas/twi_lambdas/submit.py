@@ -8,25 +8,34 @@ upload itself ends as ``failed/<path>.json``; anything wrong around it is retrie
 
 from __future__ import annotations
 
-import logging
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
+from aws_lambda_powertools.utilities.batch.types import PartialItemFailureResponse
+from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from botocore.exceptions import BotoCoreError, ClientError
+from twi_contract import (
+    ACCEPT_JSON,
+    CONTAINER_CONTENT_TYPES,
+    EXTENSIONS,
+    SNIFF_BYTES,
+    TASKS,
+    container_of,
+    describe_non_audio,
+    format_custom_attributes,
+    sniff,
+)
 
-from twi_lambdas import audio_types, keys, metrics, names
+from twi_lambdas import keys, names
 from twi_lambdas.aws import s3_client, sagemaker_runtime_client
-from twi_lambdas.batch import BatchResponse, process_batch
 from twi_lambdas.errors import Rejected, Transient
-from twi_lambdas.events import S3ObjectCreated, SqsRecord, format_time, parse_s3_notification
+from twi_lambdas.events import S3ObjectCreated, format_time, parse_s3_notification
 from twi_lambdas.ids import inference_id as make_inference_id
-from twi_lambdas.logs import configure_logging
 from twi_lambdas.results import JSON_CONTENT_TYPE, Source, failed_document, to_json_bytes
+from twi_lambdas.runtime import emit, logger, process_batch, tracer
 from twi_lambdas.settings import Settings, load_settings, valid_language
 from twi_lambdas.store import Revision, head_revision, is_not_found, put_if_newer
-
-logger = logging.getLogger(__name__)
 
 STAGE = "submit"
 # InvokeEndpointAsync errors worth retrying (the rest are about the request itself).
@@ -53,25 +62,21 @@ class SubmitResult:
     output_location: str | None = None  # where the endpoint will write the result
 
 
-def handler(event: dict[str, Any], context: object) -> BatchResponse:
-    configure_logging()
+@logger.inject_lambda_context(clear_state=True)
+@tracer.capture_lambda_handler
+def handler(event: dict[str, Any], context: Any) -> PartialItemFailureResponse:
     settings = load_settings()
-    settings.require_endpoint()
+    settings.require_endpoint()  # every record needs it: fail before any is consumed
     s3, sagemaker = s3_client(), sagemaker_runtime_client()
-    return process_batch(event, lambda record: submit_message(record, settings, s3, sagemaker))
+    return process_batch(event, context, lambda record: submit_message(record, settings, s3, sagemaker))
 
 
-def submit_message(record: SqsRecord, settings: Settings, s3: Any, sagemaker: Any) -> list[SubmitResult]:
+def submit_message(record: SQSRecord, settings: Settings, s3: Any, sagemaker: Any) -> list[SubmitResult]:
     """Every upload in one SQS message (S3 sends one per message; more are allowed)."""
-    return [
-        submit_object(obj, settings, s3, sagemaker, receive_count=record.receive_count)
-        for obj in parse_s3_notification(record.body)
-    ]
+    return [submit_object(obj, settings, s3, sagemaker) for obj in parse_s3_notification(record.body)]
 
 
-def submit_object(
-    obj: S3ObjectCreated, settings: Settings, s3: Any, sagemaker: Any, receive_count: int = 1
-) -> SubmitResult:
+def submit_object(obj: S3ObjectCreated, settings: Settings, s3: Any, sagemaker: Any) -> SubmitResult:
     path = keys.audio_path(obj.key)
     if path is None:
         logger.info("ignoring s3://%s/%s: not under %s", obj.bucket, obj.key, names.AUDIO_PREFIX)
@@ -86,16 +91,17 @@ def submit_object(
         return _submit(obj, path, settings, s3, sagemaker)
     except Rejected as exc:
         _write_failed(s3, results_bucket, path, exc.reason, source, when, _id_or_none(obj))
-        _emit(settings, "Rejected", obj)
+        _emit(settings, names.METRIC_REJECTED, obj)
         logger.warning("rejected s3://%s/%s: %s", obj.bucket, obj.key, exc.reason)
         return SubmitResult("rejected", obj.key, exc.reason)
     except (Transient, ClientError, BotoCoreError) as exc:
-        if receive_count >= names.MAX_RECEIVE_COUNT:  # last try: tell the user, then the DLQ
-            reason = f"could not submit after {receive_count} attempts: {exc}"
+        error = str(exc)
+
+        def give_up(attempts: int) -> None:
+            reason = f"could not submit after {attempts} attempts: {error}"
             _write_failed(s3, results_bucket, path, reason, source, when, _id_or_none(obj))
-        if isinstance(exc, Transient):
-            raise
-        raise Transient(f"s3://{obj.bucket}/{obj.key}: {exc}") from exc
+
+        raise Transient(f"s3://{obj.bucket}/{obj.key}: {error}", give_up) from exc
 
 
 def _id_or_none(obj: S3ObjectCreated) -> str | None:
@@ -143,10 +149,10 @@ def _submit(obj: S3ObjectCreated, path: str, settings: Settings, s3: Any, sagema
         "EndpointName": settings.require_endpoint(),
         "InputLocation": keys.s3_uri(obj.bucket, obj.key),
         "ContentType": content_type,
-        "Accept": "application/json",
+        "Accept": ACCEPT_JSON,
         "InferenceId": inference_id,
         "InvocationTimeoutSeconds": settings.invocation_timeout_seconds,
-        "CustomAttributes": custom_attributes(language, task, name),
+        "CustomAttributes": format_custom_attributes(language, task, name),
     }
     if settings.request_ttl_seconds is not None:
         request["RequestTTLSeconds"] = settings.request_ttl_seconds
@@ -163,27 +169,8 @@ def _submit(obj: S3ObjectCreated, path: str, settings: Settings, s3: Any, sagema
         _human(size),
         response.get("OutputLocation"),
     )
-    _emit(settings, "Submitted", obj)
+    _emit(settings, names.METRIC_SUBMITTED, obj)
     return SubmitResult("submitted", obj.key, "", inference_id, request, response.get("OutputLocation"))
-
-
-def custom_attributes(language: str | None, task: str, filename: str | None = None) -> str:
-    """``language=tw;task=transcribe;filename=x.m4a``: printable ASCII, <= 1024 characters.
-
-    The file name only lets the endpoint name the input in its error messages; characters
-    the header cannot carry (non-ASCII such as ɔ, ``;`` and ``=``) become ``_``.
-    """
-    parts = []
-    if language:
-        parts.append(f"{names.CUSTOM_ATTRIBUTE_LANGUAGE}={language}")
-    parts.append(f"{names.CUSTOM_ATTRIBUTE_TASK}={task}")
-    if filename:
-        safe = "".join(c if c.isascii() and c.isprintable() and c not in ";=" else "_" for c in filename)
-        parts.append(f"{names.CUSTOM_ATTRIBUTE_FILENAME}={safe[:200]}")
-    value = names.CUSTOM_ATTRIBUTES_SEPARATOR.join(parts)
-    if len(value) > names.MAX_CUSTOM_ATTRIBUTES_CHARS or not (value.isascii() and value.isprintable()):
-        raise ValueError(f"CustomAttributes must be <= 1024 printable ASCII characters: {value!r}")
-    return value
 
 
 def _language_and_task(metadata: dict[str, str], settings: Settings) -> tuple[str | None, str]:
@@ -195,9 +182,9 @@ def _language_and_task(metadata: dict[str, str], settings: Settings) -> tuple[st
             "expected a language code such as 'tw' or 'en', or 'auto'",
             STAGE,
         )
-    if task not in names.TASKS:
+    if task not in TASKS:
         raise Rejected(
-            f"invalid x-amz-meta-{names.META_TASK} {task!r}: expected one of {', '.join(names.TASKS)}", STAGE
+            f"invalid x-amz-meta-{names.META_TASK} {task!r}: expected one of {', '.join(TASKS)}", STAGE
         )
     return language, task
 
@@ -205,15 +192,16 @@ def _language_and_task(metadata: dict[str, str], settings: Settings) -> tuple[st
 def _content_type(obj: S3ObjectCreated, head: dict[str, Any], s3: Any) -> str:
     """Decide from the first bytes, the extension and the upload's Content-Type, in that order."""
     name = keys.file_name(obj.key)
-    sample = s3.get_object(Bucket=obj.bucket, Key=obj.key, Range=f"bytes=0-{audio_types.SNIFF_BYTES - 1}")
+    sample = s3.get_object(Bucket=obj.bucket, Key=obj.key, Range=f"bytes=0-{SNIFF_BYTES - 1}")
     first_bytes = sample["Body"].read()
-    container = audio_types.sniff(first_bytes)
-    by_extension = audio_types.EXTENSIONS.get(keys.extension(obj.key))
-    if container is not None:
+    audio_format = sniff(first_bytes)
+    by_extension = EXTENSIONS.get(keys.extension(obj.key))
+    if audio_format is not None:
+        container = container_of(audio_format)
         if by_extension is not None and by_extension.container == container:
             return by_extension.content_type
-        return audio_types.CONTAINER_CONTENT_TYPES[container]
-    what = audio_types.describe_non_audio(first_bytes)
+        return CONTAINER_CONTENT_TYPES[container]
+    what = describe_non_audio(first_bytes)
     if what is not None:
         raise Rejected(f"not audio: '{name}' is {what}", STAGE)
     if by_extension is not None:  # unknown bytes, known extension: let the decoder have a go
@@ -221,7 +209,7 @@ def _content_type(obj: S3ObjectCreated, head: dict[str, Any], s3: Any) -> str:
     uploaded_type = str(head.get("ContentType") or "").split(";")[0].strip().lower()
     if uploaded_type.startswith(("audio/", "video/")):
         return uploaded_type
-    supported = ", ".join(sorted(audio_types.EXTENSIONS))
+    supported = ", ".join(sorted(EXTENSIONS))
     raise Rejected(
         f"not audio: '{name}' is not in a recognised audio format (supported: {supported})",
         STAGE,
@@ -256,12 +244,7 @@ def _write_failed(
 
 
 def _emit(settings: Settings, metric: str, obj: S3ObjectCreated) -> None:
-    metrics.emit(
-        settings.metrics_namespace,
-        {"EndpointName": settings.endpoint_name or "unset"},
-        {metric: 1},
-        {"key": obj.key},
-    )
+    emit(settings.metrics_namespace, settings.endpoint_name or "unset", {metric: 1}, key=obj.key)
 
 
 def _human(size: int) -> str:

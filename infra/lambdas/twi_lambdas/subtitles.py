@@ -20,6 +20,8 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from twi_contract import SegmentKeys, WordKeys
+
 MAX_LINE_CHARS = 42  # broadcast subtitle guidelines: ~42 characters per line
 MAX_LINES = 2  # lines per cue
 MIN_CUE_SECONDS = 0.5  # a cue with no duration (end <= start) is shown this long
@@ -36,9 +38,9 @@ class Cue:
 
 def _segment_fields(segment: Mapping[str, Any]) -> tuple[float, float, str]:
     try:
-        start = float(segment["start"])
-        end = float(segment["end"])
-        text = str(segment["text"])
+        start = float(segment[SegmentKeys.START])
+        end = float(segment[SegmentKeys.END])
+        text = str(segment[SegmentKeys.TEXT])
     except (KeyError, TypeError, ValueError):
         raise ValueError(f"a segment needs numeric 'start', 'end' and a 'text': {segment!r}") from None
     if not (math.isfinite(start) and math.isfinite(end)):
@@ -53,7 +55,7 @@ def cues(segments: Iterable[Mapping[str, Any]]) -> list[Cue]:
     for segment in segments:
         start, end, text = _segment_fields(segment)
         start = max(start, previous_end, 0.0)
-        words = _words(segment.get("words"), start)
+        words = _words(segment.get(SegmentKeys.WORDS), start)
         made = _cues_from_words(words) if words else _cues_from_text(text, start, end)
         if made:
             out += made
@@ -68,7 +70,7 @@ def _words(raw: Any, not_before: float) -> list[tuple[float, float, str]]:
     words = []
     try:
         for w in raw:
-            start, end, word = float(w["start"]), float(w["end"]), str(w["word"]).strip()
+            start, end, word = float(w[WordKeys.START]), float(w[WordKeys.END]), str(w[WordKeys.WORD]).strip()
             if word and math.isfinite(start) and math.isfinite(end):
                 words.append((max(start, not_before), max(end, start, not_before), word))
     except (KeyError, TypeError, ValueError):

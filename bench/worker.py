@@ -1,4 +1,4 @@
-"""One benchmark contender in its own process: ``python -m twi_asr.bench_worker ...``.
+"""One benchmark contender in its own process: ``python -m bench.worker ...``.
 
 A fresh process per contender keeps the numbers clean: the cold load time includes nothing
 another contender already imported or cached, and the peak RSS (``ru_maxrss``) and peak GPU

@@ -4,16 +4,18 @@ SageMaker unpacks the archive into ``/opt/ml/model``; the Hugging Face inference
 imports ``code/inference.py`` from it and hands the directory to ``model_fn``. So the archive
 holds the model files at its root and the project's ``inference/`` folder as ``code/``.
 
-The endpoint picks its engine from the files (``model.bin`` means CTranslate2), so nothing
-else is written: what is in the archive is what runs. A transformers checkpoint is converted
-to CTranslate2 (float16) by default: that engine was the fastest in ``make bench`` on CPU
-and GPU, at the best accuracy (README, Performance); ``engine="transformers"`` keeps it as is.
+The endpoint picks its engine from the files (``twi_endpoint.engines.detect_engine``, which
+packaging uses too), so nothing else is written: what is in the archive is what runs. A
+transformers checkpoint is converted to CTranslate2 (float16) by default: that engine was the
+fastest in ``make bench`` on CPU and GPU, at the best accuracy (README, Performance);
+``engine="transformers"`` keeps it as is.
 
 The archive is deterministic (sorted names, zero mtimes and owners): the same model and
 code give the same bytes, so the CDK asset hash, and with it the endpoint, only change when
 the content does.
 
-Usage: ``python -m twi_asr.package --model DIR [--engine transformers|ctranslate2] --out model.tar.gz``
+Usage: ``python -m twi_infra.package --model DIR [--engine transformers|ctranslate2] --out model.tar.gz``
+(``make package``). The CDK app calls ``package`` for a local model directory.
 """
 
 from __future__ import annotations
@@ -31,14 +33,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Final
 
-from twi_asr.models import PROJECT_ROOT
+from twi_endpoint.engines import CTRANSLATE2, ENGINES, TRANSFORMERS, detect_engine
+from twi_endpoint.errors import ModelLoadError
 
-ENGINES: Final = ("transformers", "ctranslate2")
-CODE_DIR: Final = PROJECT_ROOT / "inference"  # ships as code/ in the archive
+from twi_infra.paths import ENDPOINT_CODE_DIR
+from twi_infra.runtime_values import ENTRY_POINT
+
 CODE_ARCNAME: Final = "code"
-ENTRY_POINT: Final = "inference.py"  # what the toolkit imports (SAGEMAKER_PROGRAM)
-CT2_MARKER: Final = "model.bin"  # a CTranslate2 model directory has this file
-TRANSFORMERS_WEIGHTS: Final = ("model.safetensors", "pytorch_model.bin", "model.safetensors.index.json")
 CT2_QUANTIZATION: Final = "float16"  # stored type; the engine picks int8 on CPU at load time
 # Files faster-whisper reads next to model.bin; without tokenizer.json it would fetch one
 # from the Hugging Face Hub, which an isolated endpoint cannot reach.
@@ -63,21 +64,19 @@ class PackageResult:
 
 
 def model_format(model_dir: Path) -> str:
-    """``"ctranslate2"`` or ``"transformers"``, from the files, as the endpoint decides it."""
-    if (model_dir / CT2_MARKER).is_file():
-        return "ctranslate2"
-    if (model_dir / "config.json").is_file() and any((model_dir / w).is_file() for w in TRANSFORMERS_WEIGHTS):
+    """``"ctranslate2"`` or ``"transformers"``, as the endpoint decides it; a transformers
+    checkpoint must also be Whisper, which the endpoint would only find out when loading it."""
+    try:
+        found = detect_engine(model_dir)
+    except ModelLoadError as exc:
+        raise PackageError(str(exc)) from None
+    if found == TRANSFORMERS:
         model_type = json.loads((model_dir / "config.json").read_text(encoding="utf-8")).get("model_type")
         if model_type != "whisper":
             raise PackageError(
                 f"{model_dir} holds a {model_type!r} model, not Whisper (config.json model_type)"
             )
-        return "transformers"
-    present = ", ".join(sorted(p.name for p in model_dir.iterdir())) or "nothing"
-    raise PackageError(
-        f"{model_dir} is not a Whisper model directory: expected {CT2_MARKER} (CTranslate2) or "
-        f"config.json with {' or '.join(TRANSFORMERS_WEIGHTS)} (transformers); found {present}"
-    )
+    return found
 
 
 def convert_to_ctranslate2(model_dir: Path, out_dir: Path, quantization: str = CT2_QUANTIZATION) -> Path:
@@ -139,7 +138,7 @@ def _add(tar: tarfile.TarFile, path: Path, arcname: str) -> None:
         tar.addfile(info, f)
 
 
-def write_archive(out: Path, model_dir: Path | None, code_dir: Path = CODE_DIR) -> tuple[str, ...]:
+def write_archive(out: Path, model_dir: Path | None, code_dir: Path = ENDPOINT_CODE_DIR) -> tuple[str, ...]:
     """Write ``out`` with ``model_dir``'s files at the root and ``code_dir`` as ``code/``.
 
     ``model_dir=None`` writes the code alone: for an endpoint that fetches its weights from
@@ -176,7 +175,7 @@ def package(
     model_dir: Path | None,
     out: Path,
     engine: str | None = None,
-    code_dir: Path = CODE_DIR,
+    code_dir: Path = ENDPOINT_CODE_DIR,
 ) -> PackageResult:
     """Package ``model_dir`` for ``engine``, converting transformers -> CTranslate2 when needed.
 
@@ -188,31 +187,29 @@ def package(
     if model_dir is None:
         members = write_archive(out, None, code_dir)
         return PackageResult(out, "none", False, members, time.perf_counter() - start)
-    if not model_dir.is_dir():
-        raise PackageError(f"model directory {model_dir} does not exist")
     found = model_format(model_dir)
-    engine = engine or "ctranslate2"
-    if found == "ctranslate2" and engine == "transformers":
+    engine = engine or CTRANSLATE2
+    if found == CTRANSLATE2 and engine == TRANSFORMERS:
         raise PackageError(
-            f"{model_dir} is a CTranslate2 model ({CT2_MARKER}); it cannot be turned back into a "
+            f"{model_dir} is a CTranslate2 model; it cannot be turned back into a "
             "transformers checkpoint: package it with ENGINE=ctranslate2"
         )
-    if found == "ctranslate2":
+    if found == CTRANSLATE2:
         missing = [n for n in CT2_REQUIRED_FILES if not (model_dir / n).is_file()]
         if missing:
             raise PackageError(f"{model_dir} lacks {', '.join(missing)}, which faster-whisper needs")
-    if found == "transformers" and engine == "ctranslate2":
+    if found == TRANSFORMERS and engine == CTRANSLATE2:
         with tempfile.TemporaryDirectory(prefix="twi-asr-ct2-") as tmp:
             converted = convert_to_ctranslate2(model_dir, Path(tmp) / "model")
             members = write_archive(out, converted, code_dir)
-        return PackageResult(out, "ctranslate2", True, members, time.perf_counter() - start)
+        return PackageResult(out, CTRANSLATE2, True, members, time.perf_counter() - start)
     members = write_archive(out, model_dir, code_dir)
     return PackageResult(out, found, False, members, time.perf_counter() - start)
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
-        prog="python -m twi_asr.package",
+        prog="python -m twi_infra.package",
         description="Build model.tar.gz for the SageMaker endpoint: model files at the root, "
         "inference/ as code/.",
     )

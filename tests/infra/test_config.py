@@ -31,11 +31,8 @@ def test_cli_strings_and_cdk_json_values_parse_alike() -> None:
         {"min_instances": 1, "max_instances": 4, "backlog_per_instance_target": 3.5, "language": "YO"}
     )
     assert from_cli == from_json
-    assert (from_cli.min_instances, from_cli.max_instances, from_cli.backlog_per_instance_target) == (
-        1,
-        4,
-        3.5,
-    )
+    s = from_cli
+    assert (s.min_instances, s.max_instances, s.backlog_per_instance_target) == (1, 4, 3.5)
 
 
 def test_region_and_account_come_from_the_cdk_environment_unless_given() -> None:
@@ -136,10 +133,8 @@ def test_async_config_builder() -> None:
     client: Any = config.client_config
     assert output.s3_output_path == "s3://b/async-output/"
     assert output.s3_failure_path == "s3://b/async-failures/"
-    assert (output.notification_config.success_topic, output.notification_config.error_topic) == (
-        "arn:ok",
-        "arn:err",
-    )
+    notification = output.notification_config
+    assert (notification.success_topic, notification.error_topic) == ("arn:ok", "arn:err")
     assert client.max_concurrent_invocations_per_instance == 4
 
 

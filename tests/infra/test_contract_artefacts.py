@@ -43,13 +43,8 @@ def test_the_functions_need_only_the_runtime_and_the_powertools_layer(synth: Syn
         "loaded = {m.split('.')[0] for m in sys.modules if not m.startswith('__editable__')}\n"
         "print(json.dumps([sorted(loaded - allowed), twi_contract.__file__, twi_lambdas.__file__]))\n"
     )
-    out = subprocess.run(
-        [sys.executable, "-I", "-B", "-c", f"import sys; sys.path.insert(0, {str(asset)!r})\n{script}"],
-        capture_output=True,
-        text=True,
-        check=True,
-        timeout=60,
-    )
+    command = [sys.executable, "-I", "-B", "-c", f"import sys; sys.path.insert(0, {str(asset)!r})\n{script}"]
+    out = subprocess.run(command, capture_output=True, text=True, check=True, timeout=60)
     extra, contract, lambdas = json.loads(out.stdout)
     assert extra == [], out.stderr
     assert Path(contract).parent == asset and Path(lambdas).is_relative_to(asset)

@@ -28,18 +28,14 @@ def _ref_id(value: Any) -> str | None:
     return None
 
 
-def _logical_id(synth: Synth, cfn_type: str, path_part: str) -> str:
-    return synth.logical_id(cfn_type, path_part)
-
-
 # --- S3 -------------------------------------------------------------------------------------
 
 
 def test_data_bucket_is_private_encrypted_versioned_and_logged(synth: Synth) -> None:
     buckets = synth.of_type("AWS::S3::Bucket")
     assert len(buckets) == 2
-    data_id = _logical_id(synth, "AWS::S3::Bucket", "Storage/Data/")
-    logs_id = _logical_id(synth, "AWS::S3::Bucket", "Storage/AccessLogs/")
+    data_id = synth.logical_id("AWS::S3::Bucket", "Storage/Data/")
+    logs_id = synth.logical_id("AWS::S3::Bucket", "Storage/AccessLogs/")
     for props in (b["Properties"] for b in buckets.values()):
         assert props["BucketEncryption"]["ServerSideEncryptionConfiguration"][0][
             "ServerSideEncryptionByDefault"
@@ -71,7 +67,7 @@ def test_every_bucket_policy_denies_plain_http(synth: Synth) -> None:
 
 
 def test_raw_endpoint_output_expires(synth: Synth) -> None:
-    data = synth.resources[_logical_id(synth, "AWS::S3::Bucket", "Storage/Data/")]["Properties"]
+    data = synth.resources[synth.logical_id("AWS::S3::Bucket", "Storage/Data/")]["Properties"]
     rules = {r.get("Prefix"): r for r in data["LifecycleConfiguration"]["Rules"]}
     for prefix in (names.ASYNC_OUTPUT_PREFIX, names.ASYNC_FAILURE_PREFIX, names.ASYNC_INPUT_PREFIX):
         assert rules[prefix]["Status"] == "Enabled"
@@ -90,9 +86,9 @@ def test_only_audio_uploads_trigger_work(synth: Synth) -> None:
     assert queue_config["Filter"] == {
         "Key": {"FilterRules": [{"Name": "prefix", "Value": names.AUDIO_PREFIX}]}
     }
-    assert _ref_id(queue_config["QueueArn"]) == _logical_id(synth, "AWS::SQS::Queue", names.SUBMIT_QUEUE)
-    assert _ref_id(notification["Properties"]["BucketName"]) == _logical_id(
-        synth, "AWS::S3::Bucket", "Storage/Data/"
+    assert _ref_id(queue_config["QueueArn"]) == synth.logical_id("AWS::SQS::Queue", names.SUBMIT_QUEUE)
+    assert _ref_id(notification["Properties"]["BucketName"]) == synth.logical_id(
+        "AWS::S3::Bucket", "Storage/Data/"
     )
 
 
@@ -110,14 +106,14 @@ def test_queue_has_dlq_alarm_and_outlasts_its_consumer(
     synth: Synth, queue: str, dlq: str, function: str
 ) -> None:
     queues = synth.of_type("AWS::SQS::Queue")
-    queue_id = _logical_id(synth, "AWS::SQS::Queue", queue)
-    dlq_id = _logical_id(synth, "AWS::SQS::Queue", dlq)
+    queue_id = synth.logical_id("AWS::SQS::Queue", queue)
+    dlq_id = synth.logical_id("AWS::SQS::Queue", dlq)
     props = queues[queue_id]["Properties"]
     assert props["RedrivePolicy"]["maxReceiveCount"] == names.MAX_RECEIVE_COUNT
     assert _ref_id(props["RedrivePolicy"]["deadLetterTargetArn"]) == dlq_id
     assert props["SqsManagedSseEnabled"] is True
     assert queues[dlq_id]["Properties"]["SqsManagedSseEnabled"] is True
-    fn = synth.resources[_logical_id(synth, "AWS::Lambda::Function", f"{function}/Function/")]["Properties"]
+    fn = synth.resources[synth.logical_id("AWS::Lambda::Function", f"{function}/Function/")]["Properties"]
     assert props["VisibilityTimeout"] > fn["Timeout"]
     dlq_alarms = [
         a["Properties"]
@@ -140,17 +136,17 @@ def test_queues_accept_only_tls(synth: Synth) -> None:
 
 def test_topics_encrypted_with_the_stack_key_and_feeding_the_result_queue(synth: Synth) -> None:
     topics = synth.of_type("AWS::SNS::Topic")
-    key_id = _logical_id(synth, "AWS::KMS::Key", "NotificationKey/")
+    key_id = synth.logical_id("AWS::KMS::Key", "NotificationKey/")
     assert len(topics) == 3  # success, error, alarms
     for topic in topics.values():
         assert _ref_id(topic["Properties"]["KmsMasterKeyId"]) == key_id
     assert synth.resources[key_id]["Properties"]["EnableKeyRotation"] is True
-    result_queue = _logical_id(synth, "AWS::SQS::Queue", names.RESULT_QUEUE)
+    result_queue = synth.logical_id("AWS::SQS::Queue", names.RESULT_QUEUE)
     subscriptions = [s["Properties"] for s in synth.of_type("AWS::SNS::Subscription").values()]
     sqs_subs = [s for s in subscriptions if s["Protocol"] == "sqs"]
     assert {_ref_id(s["TopicArn"]) for s in sqs_subs} == {
-        _logical_id(synth, "AWS::SNS::Topic", names.SUCCESS_TOPIC),
-        _logical_id(synth, "AWS::SNS::Topic", names.ERROR_TOPIC),
+        synth.logical_id("AWS::SNS::Topic", names.SUCCESS_TOPIC),
+        synth.logical_id("AWS::SNS::Topic", names.ERROR_TOPIC),
     }
     assert all(_ref_id(s["Endpoint"]) == result_queue for s in sqs_subs)
 
@@ -159,13 +155,13 @@ def test_topics_encrypted_with_the_stack_key_and_feeding_the_result_queue(synth:
 def test_lambda_reads_its_queue_with_partial_batch_failures(
     synth: Synth, function: str, worker: Worker
 ) -> None:
-    fn_id = _logical_id(synth, "AWS::Lambda::Function", f"{function}/Function/")
+    fn_id = synth.logical_id("AWS::Lambda::Function", f"{function}/Function/")
     fn = synth.resources[fn_id]["Properties"]
     assert fn["Handler"] == worker.handler
     assert (fn["Timeout"], fn["MemorySize"]) == (worker.timeout_s, worker.memory_mb)
     assert fn["Runtime"] == "python3.12"
-    assert _ref_id(fn["LoggingConfig"]["LogGroup"]) == _logical_id(
-        synth, "AWS::Logs::LogGroup", f"{function}/Logs/"
+    assert _ref_id(fn["LoggingConfig"]["LogGroup"]) == synth.logical_id(
+        "AWS::Logs::LogGroup", f"{function}/Logs/"
     )
     env = fn["Environment"]["Variables"]
     assert env[names.ENV_METRICS_NAMESPACE] == names.METRICS_NAMESPACE
@@ -178,7 +174,7 @@ def test_lambda_reads_its_queue_with_partial_batch_failures(
     }
     granted = _role_actions(synth, f"{function}/Role/")
     assert granted["xray:PutTraceSegments"] == granted["xray:PutTelemetryRecords"] == ['"*"']
-    assert _ref_id(env[names.ENV_BUCKET_NAME]) == _logical_id(synth, "AWS::S3::Bucket", "Storage/Data/")
+    assert _ref_id(env[names.ENV_BUCKET_NAME]) == synth.logical_id("AWS::S3::Bucket", "Storage/Data/")
     if function == "SubmitWorker":
         assert env[names.ENV_ENDPOINT_NAME] == "twi-asr"
         assert int(env[names.ENV_INVOCATION_TIMEOUT_SECONDS]) <= names.MAX_INVOCATION_TIMEOUT_SECONDS
@@ -189,7 +185,7 @@ def test_lambda_reads_its_queue_with_partial_batch_failures(
     ]
     assert mapping["FunctionResponseTypes"] == ["ReportBatchItemFailures"]
     assert mapping["BatchSize"] == worker.batch_size
-    assert _ref_id(mapping["EventSourceArn"]) == _logical_id(synth, "AWS::SQS::Queue", worker.queue)
+    assert _ref_id(mapping["EventSourceArn"]) == synth.logical_id("AWS::SQS::Queue", worker.queue)
 
 
 def test_the_layer_is_the_powertools_version_the_tests_run_with() -> None:
@@ -243,7 +239,7 @@ def test_code_only_archive_is_staged_for_the_hub_model(synth: Synth) -> None:
 def test_endpoint_config_is_asynchronous(synth: Synth) -> None:
     (config,) = synth.of_type("AWS::SageMaker::EndpointConfig").values()
     props = config["Properties"]
-    bucket_id = _logical_id(synth, "AWS::S3::Bucket", "Storage/Data/")
+    bucket_id = synth.logical_id("AWS::S3::Bucket", "Storage/Data/")
     output = props["AsyncInferenceConfig"]["OutputConfig"]
     assert output["S3OutputPath"] == {
         "Fn::Join": ["", ["s3://", {"Ref": bucket_id}, f"/{names.ASYNC_OUTPUT_PREFIX}"]]
@@ -251,11 +247,11 @@ def test_endpoint_config_is_asynchronous(synth: Synth) -> None:
     assert output["S3FailurePath"] == {
         "Fn::Join": ["", ["s3://", {"Ref": bucket_id}, f"/{names.ASYNC_FAILURE_PREFIX}"]]
     }
-    assert _ref_id(output["NotificationConfig"]["SuccessTopic"]) == _logical_id(
-        synth, "AWS::SNS::Topic", names.SUCCESS_TOPIC
+    assert _ref_id(output["NotificationConfig"]["SuccessTopic"]) == synth.logical_id(
+        "AWS::SNS::Topic", names.SUCCESS_TOPIC
     )
-    assert _ref_id(output["NotificationConfig"]["ErrorTopic"]) == _logical_id(
-        synth, "AWS::SNS::Topic", names.ERROR_TOPIC
+    assert _ref_id(output["NotificationConfig"]["ErrorTopic"]) == synth.logical_id(
+        "AWS::SNS::Topic", names.ERROR_TOPIC
     )
     assert props["AsyncInferenceConfig"]["ClientConfig"] == {"MaxConcurrentInvocationsPerInstance": 1}
     (variant,) = props["ProductionVariants"]
@@ -273,7 +269,7 @@ def test_scales_between_zero_and_max_on_backlog(synth: Synth) -> None:
     assert (t["MinCapacity"], t["MaxCapacity"]) == (0, 2)
     assert t["ScalableDimension"] == "sagemaker:variant:DesiredInstanceCount"
     assert t["ResourceId"] == f"endpoint/twi-asr/variant/{builders.VARIANT_NAME}"
-    assert _logical_id(synth, "AWS::SageMaker::Endpoint", "Whisper/Endpoint") in target["DependsOn"]
+    assert synth.logical_id("AWS::SageMaker::Endpoint", "Whisper/Endpoint") in target["DependsOn"]
     policies = {
         p["Properties"]["PolicyType"]: (k, p["Properties"])
         for k, p in synth.of_type("AWS::ApplicationAutoScaling::ScalingPolicy").items()
@@ -350,7 +346,7 @@ def test_no_star_resource_where_a_narrower_one_exists(synth: Synth) -> None:
 
 def _role_actions(synth: Synth, role_path: str) -> dict[str, list[str]]:
     """action -> resources (rendered as JSON strings) across a role's inline and attached policies."""
-    role_id = _logical_id(synth, "AWS::IAM::Role", role_path)
+    role_id = synth.logical_id("AWS::IAM::Role", role_path)
     granted: dict[str, list[str]] = {}
     for logical_id, kind, statement in _statements(synth):
         res = synth.resources[logical_id]
@@ -399,7 +395,7 @@ def test_complete_role_writes_only_results_and_emits_metrics_through_logs(synth:
     assert _prefixes(granted["s3:DeleteObject"]) == {"failed/*"}
     assert not any(a.startswith(("cloudwatch:", "sagemaker:")) for a in granted)  # EMF: logs only
     assert set(granted["logs:PutLogEvents"]) == {
-        json.dumps({"Fn::GetAtt": [_logical_id(synth, "AWS::Logs::LogGroup", "CompleteWorker/Logs/"), "Arn"]})
+        json.dumps({"Fn::GetAtt": [synth.logical_id("AWS::Logs::LogGroup", "CompleteWorker/Logs/"), "Arn"]})
     }
 
 
@@ -409,7 +405,7 @@ def test_sagemaker_role_reads_inputs_writes_raw_results_publishes_and_pulls(synt
     assert any("cdk-hnb659fds-assets" in r and r.endswith('.gz"]]}') for r in granted["s3:GetObject"])
     assert _prefixes(granted["s3:PutObject"]) == {"async-output/*", "async-failures/*"}
     topics = {
-        json.dumps({"Ref": _logical_id(synth, "AWS::SNS::Topic", t)})
+        json.dumps({"Ref": synth.logical_id("AWS::SNS::Topic", t)})
         for t in (names.SUCCESS_TOPIC, names.ERROR_TOPIC)
     }
     assert set(granted["sns:Publish"]) == topics
@@ -438,7 +434,7 @@ def test_dashboard_shows_backlog_age_rtf_failures_and_dlqs(synth: Synth) -> None
 
 
 def test_alarms_notify_the_alarm_topic(synth: Synth) -> None:
-    alarm_topic = _logical_id(synth, "AWS::SNS::Topic", "AlarmTopic/")
+    alarm_topic = synth.logical_id("AWS::SNS::Topic", "AlarmTopic/")
     alarms = {
         a["Properties"].get("MetricName"): a["Properties"]
         for a in synth.of_type("AWS::CloudWatch::Alarm").values()
@@ -462,8 +458,8 @@ def test_outputs(synth: Synth) -> None:
     outputs = synth.template.find_outputs("*")
     assert set(outputs) >= {OutputKeys.BUCKET_NAME, OutputKeys.ENDPOINT_NAME, OutputKeys.DASHBOARD_URL}
     assert outputs[OutputKeys.ENDPOINT_NAME]["Value"] == "twi-asr"
-    assert _ref_id(outputs[OutputKeys.BUCKET_NAME]["Value"]) == _logical_id(
-        synth, "AWS::S3::Bucket", "Storage/Data/"
+    assert _ref_id(outputs[OutputKeys.BUCKET_NAME]["Value"]) == synth.logical_id(
+        "AWS::S3::Bucket", "Storage/Data/"
     )
     url = outputs[OutputKeys.DASHBOARD_URL]["Value"]
     assert url.startswith("https://us-east-1.console.aws.amazon.com/cloudwatch/")

@@ -25,34 +25,18 @@ def load(name: str) -> dict[str, Any]:
     return value
 
 
-def encode_key(key: str) -> str:
-    """A key as S3 writes it into event notifications: form-encoded UTF-8, '/' kept."""
-    return quote_plus(key, safe="/")
-
-
-def s3_put(
-    bucket: str,
-    key: str,
-    size: int,
-    etag: str,
-    version_id: str | None = None,
-    event_time: str | None = None,
-    event_name: str = "ObjectCreated:Put",
-) -> dict[str, Any]:
-    """``events/s3-put.json`` for another object."""
+def s3_put(bucket: str, key: str, size: int, etag: str, event_time: str | None = None) -> dict[str, Any]:
+    """``events/s3-put.json`` for another (unversioned) object; the key encoded as S3 writes it
+    into event notifications: form-encoded UTF-8, '/' kept."""
     event = load("s3-put")
     record = event["Records"][0]
-    record["eventName"] = event_name
     if event_time:
         record["eventTime"] = event_time
     record["s3"]["bucket"]["name"] = bucket
     record["s3"]["bucket"]["arn"] = f"arn:aws:s3:::{bucket}"
     obj = record["s3"]["object"]
-    obj.update(key=encode_key(key), size=size, eTag=etag.strip('"'))
-    if version_id is None:
-        obj.pop("versionId", None)
-    else:
-        obj["versionId"] = version_id
+    obj.update(key=quote_plus(key, safe="/"), size=size, eTag=etag.strip('"'))
+    del obj["versionId"]
     return event
 
 

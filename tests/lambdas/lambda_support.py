@@ -6,9 +6,14 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from botocore.exceptions import ClientError
+
+from twi_asr.local.lambda_runtime import LambdaContext
+
 REGION = "us-east-1"
 BUCKET = "twi-asr-data-123456789012-us-east-1"
 ENDPOINT = "twi-asr-whisper"
+CONTEXT = LambdaContext("twi-asr-test", timeout_s=60, memory_mb=256)  # the local stack's own
 
 
 @dataclass
@@ -22,14 +27,9 @@ class Invocations:
         self.calls.append(dict(params))
 
 
-@dataclass(frozen=True)
-class LambdaContext:
-    """What Powertools reads from the Lambda context (the local stack passes its own)."""
-
-    function_name: str = "twi-asr-test"
-    memory_limit_in_mb: int = 256
-    invoked_function_arn: str = f"arn:aws:lambda:{REGION}:123456789012:function:twi-asr-test"
-    aws_request_id: str = "5d9e7f3a-1c2b-4d5e-8f90-a1b2c3d4e5f6"
-
-
-CONTEXT = LambdaContext()
+def exists(s3: Any, key: str) -> bool:
+    try:
+        s3.head_object(Bucket=BUCKET, Key=key)
+    except ClientError:
+        return False
+    return True

@@ -11,7 +11,7 @@ import pytest
 import srt
 from botocore.exceptions import ClientError
 from lambda_events import async_notification, load, s3_put, sns_envelope, sqs_event
-from lambda_support import BUCKET, CONTEXT, ENDPOINT, REGION, Invocations
+from lambda_support import BUCKET, CONTEXT, ENDPOINT, REGION, Invocations, exists
 from moto.core import DEFAULT_ACCOUNT_ID
 from moto.sagemakerruntime.models import sagemakerruntime_backends
 from twi_lambdas import complete, keys, names, submit
@@ -19,6 +19,8 @@ from twi_lambdas.events import parse_async_notification, parse_s3_notification
 from twi_lambdas.ids import inference_id
 from twi_lambdas.runtime import process_batch
 from twi_lambdas.settings import Settings
+
+from twi_asr.local.event_source import lambda_record
 
 KEY = "audio/greetings/Me din de Kɔfi + ɛna.wav"
 PATH = "greetings/Me din de Kɔfi + ɛna.wav"
@@ -64,14 +66,6 @@ def read_json(s3: Any, key: str) -> dict[str, Any]:
 
 def emf_lines(out: str) -> list[dict[str, Any]]:
     return [json.loads(line) for line in out.splitlines() if line.startswith("{") and '"_aws"' in line]
-
-
-def exists(s3: Any, key: str) -> bool:
-    try:
-        s3.head_object(Bucket=BUCKET, Key=key)
-    except ClientError:
-        return False
-    return True
 
 
 def test_success_writes_the_transcript_with_source_job_and_subtitles(
@@ -254,22 +248,7 @@ def test_flow_through_moto_submit_sns_sqs_complete(
     received = sqs.receive_message(QueueUrl=queue_url, MaxNumberOfMessages=10, AttributeNames=["All"])[
         "Messages"
     ]
-    event = {
-        "Records": [
-            {
-                "messageId": m["MessageId"],
-                "receiptHandle": m["ReceiptHandle"],
-                "body": m["Body"],
-                "attributes": m["Attributes"],
-                "messageAttributes": {},
-                "md5OfBody": m["MD5OfBody"],
-                "eventSource": "aws:sqs",
-                "eventSourceARN": queue_arn,
-                "awsRegion": REGION,
-            }
-            for m in received
-        ]
-    }
+    event = {"Records": [lambda_record(m, queue_arn, REGION) for m in received]}
     assert complete.handler(event, CONTEXT) == {"batchItemFailures": []}
     doc = read_json(s3, "transcripts/voice notes/ɔkyeame.ogg.json")
     assert doc["transcript"] == result["transcript"]

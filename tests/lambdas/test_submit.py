@@ -14,7 +14,7 @@ import pytest
 from aws_lambda_powertools.utilities.data_classes import SQSEvent
 from botocore.exceptions import ClientError
 from lambda_events import s3_put, s3_test_event, sqs_event
-from lambda_support import BUCKET, CONTEXT, ENDPOINT, REGION, Invocations
+from lambda_support import BUCKET, CONTEXT, ENDPOINT, REGION, Invocations, exists
 from moto.core import DEFAULT_ACCOUNT_ID
 from moto.sagemakerruntime.models import sagemakerruntime_backends
 from twi_lambdas import keys, names, submit
@@ -39,14 +39,6 @@ def failed_record(s3: Any, path: str) -> dict[str, Any]:
     body = s3.get_object(Bucket=BUCKET, Key=keys.failed_key(path))
     assert body["ContentType"] == "application/json; charset=utf-8"
     return json.loads(body["Body"].read().decode("utf-8"))
-
-
-def no_failed_record(s3: Any, path: str) -> bool:
-    try:
-        s3.head_object(Bucket=BUCKET, Key=keys.failed_key(path))
-    except ClientError:
-        return True
-    return False
 
 
 def moto_async_inputs() -> set[str]:
@@ -139,7 +131,7 @@ def test_handler_processes_a_batch_and_reports_only_the_bad_records(
     )
     assert too_large["stage"] == "submit"
     assert too_large["source"]["key"] == "audio/long/librivox_0870.wav"
-    assert no_failed_record(s3, "new folder/")  # a folder marker is not an upload
+    assert not exists(s3, keys.failed_key("new folder/"))  # a folder marker is not an upload
 
 
 def test_a_key_with_spaces_plus_and_twi_letters_is_decoded(
@@ -232,7 +224,7 @@ def test_throttling_is_retried_and_the_last_delivery_leaves_a_failed_record(
         response = process_batch(event, CONTEXT, lambda r: submit.submit_message(r, settings, s3, client))
         assert response == {"batchItemFailures": [{"itemIdentifier": event["Records"][0]["messageId"]}]}
         if receive_count == 1:  # it will be retried: nothing to tell the user yet
-            assert no_failed_record(s3, "jfk.mp3")
+            assert not exists(s3, keys.failed_key("jfk.mp3"))
     reason = failed_record(s3, "jfk.mp3")["reason"]
     assert reason.startswith(f"could not submit after {names.MAX_RECEIVE_COUNT} attempts: endpoint busy")
 

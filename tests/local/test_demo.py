@@ -25,13 +25,8 @@ def test_word_error_rate() -> None:
 
 
 def test_demo_prints_the_transcript_and_exits_0(tmp_path: Path) -> None:
-    done = subprocess.run(
-        [sys.executable, "-m", "twi_asr.demo", "--workdir", str(tmp_path)],
-        capture_output=True,
-        text=True,
-        timeout=600,
-        check=False,
-    )
+    command = [sys.executable, "-m", "twi_asr.demo", "--workdir", str(tmp_path)]
+    done = subprocess.run(command, capture_output=True, text=True, timeout=600, check=False)
     assert done.returncode == 0, done.stderr
     assert "=== s3://twi-asr-local-bucket/transcripts/demo/jfk.mp3.json" in done.stdout
     assert "transcripts/demo/Ɔkɔmfo ɛnnɛ.mp3.json" in done.stdout

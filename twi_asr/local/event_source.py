@@ -24,7 +24,6 @@ log = logging.getLogger(__name__)
 
 @dataclass
 class SourceStats:
-    batches: int = 0
     records: int = 0
     succeeded: int = 0
     failed: int = 0
@@ -202,7 +201,6 @@ class SqsEventSource:
                 ],
             )
         with self._lock:
-            self.stats.batches += 1
             self.stats.records += len(messages)
             self.stats.succeeded += len(done)
             self.stats.failed += len(retry)

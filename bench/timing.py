@@ -33,11 +33,12 @@ def start_timing(
     """For each reference clip (``(true_start_s, reference)``), the distance between its true
     start and the start of the segment that holds its first recognised words.
 
-    Words are matched in order between the normalised references and segment texts
-    (difflib's longest matching blocks), so a clip's first words are looked for where they
-    belong, not wherever the same words occur.
+    Words are matched by the same minimum-edit alignment that scores the WER (jiwer), so a
+    clip's first words are looked for where they belong, not wherever the same words occur:
+    a long input repeats clips, and difflib's greedy longest blocks then matched whole clips
+    to the wrong repetition (on one 10-minute mix 14 of 36 clips went unfound).
     """
-    import difflib
+    import jiwer
 
     norm = english_normalizer(model_dir)
     ref_words: list[str] = []
@@ -53,11 +54,11 @@ def start_timing(
         hyp_words += words
         hyp_segment += [k] * len(words)
     first_match: dict[int, int] = {}  # clip -> hypothesis word matched to its earliest word
-    matcher = difflib.SequenceMatcher(None, ref_words, hyp_words, autojunk=False)
-    for block in matcher.get_matching_blocks():
-        for i in range(block.size):
-            clip = ref_clip[block.a + i]
-            first_match.setdefault(clip, block.b + i)
+    if ref_words and hyp_words:
+        for chunk in jiwer.process_words(" ".join(ref_words), " ".join(hyp_words)).alignments[0]:
+            if chunk.type == "equal":
+                for i in range(chunk.ref_end_idx - chunk.ref_start_idx):
+                    first_match.setdefault(ref_clip[chunk.ref_start_idx + i], chunk.hyp_start_idx + i)
     errors = []
     for clip, word in first_match.items():
         errors.append(abs(segments[hyp_segment[word]][0] - spans[clip][0]))

@@ -30,10 +30,7 @@ MAX_FILENAME_CHARS: Final = 200  # leaves the other pairs room within the 1024
 
 
 def format_custom_attributes(
-    language: str | None = None,
-    task: str | None = None,
-    filename: str | None = None,
-    words: bool = False,
+    language: str | None = None, task: str | None = None, filename: str | None = None, words: bool = False
 ) -> str:
     """``language=tw;task=transcribe;words=true;filename=x.m4a``; empty values are left out.
 

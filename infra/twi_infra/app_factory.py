@@ -22,23 +22,16 @@ from twi_infra.stack import TwiAsrStack
 CDK_JSON = Path(__file__).resolve().parent.parent / "cdk.json"
 
 
-def cdk_json_context() -> dict[str, Any]:
-    """The context in cdk.json (feature flags, defaults): the CLI passes it, direct callers load it."""
-    context: dict[str, Any] = json.loads(CDK_JSON.read_text(encoding="utf-8")).get("context", {})
-    return context
-
-
 def build_app(
-    context: Mapping[str, Any] | None = None,
-    env: Mapping[str, str] | None = None,
-    outdir: str | None = None,
+    context: Mapping[str, Any] | None = None, env: Mapping[str, str] | None = None, outdir: str | None = None
 ) -> tuple[cdk.App, TwiAsrStack]:
     """The app with ``TwiAsrStack``; ``context`` adds to cdk.json's, ``env`` defaults to ``os.environ``.
 
     Under the CDK CLI, cdk.json's context already arrives through the environment; loading it
     here too changes nothing there and makes tests and scripts synthesize the same template.
     """
-    app = cdk.App(context={**cdk_json_context(), **(context or {})}, outdir=outdir)
+    cdk_json: dict[str, Any] = json.loads(CDK_JSON.read_text(encoding="utf-8")).get("context", {})
+    app = cdk.App(context={**cdk_json, **(context or {})}, outdir=outdir)
     settings = StackSettings.from_context(app.node.try_get_context, os.environ if env is None else env)
     stack = TwiAsrStack(
         app,

@@ -77,8 +77,7 @@ def async_inference_config(
             s3_output_path=f"s3://{bucket_name}/{names.ASYNC_OUTPUT_PREFIX}",
             s3_failure_path=f"s3://{bucket_name}/{names.ASYNC_FAILURE_PREFIX}",
             notification_config=sagemaker.CfnEndpointConfig.AsyncInferenceNotificationConfigProperty(
-                success_topic=success_topic_arn,
-                error_topic=error_topic_arn,
+                success_topic=success_topic_arn, error_topic=error_topic_arn
             ),
         ),
         client_config=sagemaker.CfnEndpointConfig.AsyncInferenceClientConfigProperty(

@@ -32,11 +32,6 @@ class ModelData:
     object_arn: str  # what the SageMaker execution role may read
 
 
-def s3_object_arn(uri: str, partition: str = "aws") -> str:
-    bucket, _, key = uri.removeprefix("s3://").partition("/")
-    return f"arn:{partition}:s3:::{bucket}/{key}"
-
-
 def fingerprint(folders: Iterable[Path]) -> str:
     """Changes when any file below ``folders`` is added, removed, resized or touched."""
     digest = hashlib.sha256()
@@ -63,7 +58,8 @@ def resolve_model_data(scope: Construct, settings: StackSettings, cache_dir: Pat
     stack = Stack.of(scope)
     if settings.model_source == "s3":
         assert settings.model_data is not None
-        return ModelData(settings.model_data, s3_object_arn(settings.model_data, stack.partition))
+        bucket, _, key = settings.model_data.removeprefix("s3://").partition("/")
+        return ModelData(settings.model_data, f"arn:{stack.partition}:s3:::{bucket}/{key}")
     if settings.model_data is not None and settings.model_data.endswith(".tar.gz"):
         archive = Path(settings.model_data).resolve()
     else:

@@ -172,10 +172,7 @@ def write_archive(out: Path, model_dir: Path | None, code_dir: Path = ENDPOINT_C
 
 
 def package(
-    model_dir: Path | None,
-    out: Path,
-    engine: str | None = None,
-    code_dir: Path = ENDPOINT_CODE_DIR,
+    model_dir: Path | None, out: Path, engine: str | None = None, code_dir: Path = ENDPOINT_CODE_DIR
 ) -> PackageResult:
     """Package ``model_dir`` for ``engine``, converting transformers -> CTranslate2 when needed.
 

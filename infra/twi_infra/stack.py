@@ -194,10 +194,7 @@ class TwiAsrStack(Stack):
             MonitoringProps(
                 endpoint_name=settings.endpoint_name,
                 topic_key=key,
-                dlq_depths={
-                    SUBMIT.dlq: submit_queue.dlq_depth,
-                    COMPLETE.dlq: result_queue.dlq_depth,
-                },
+                dlq_depths={SUBMIT.dlq: submit_queue.dlq_depth, COMPLETE.dlq: result_queue.dlq_depth},
                 dlq_alarms=[submit_queue.dlq_alarm, result_queue.dlq_alarm],
                 rtf_p90_threshold=settings.rtf_p90_alarm_threshold,
                 oldest_request_seconds=settings.oldest_request_alarm_seconds,

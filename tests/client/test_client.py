@@ -67,18 +67,8 @@ def wer(reference: str, hypothesis: str) -> float:
 
 def test_submit_wait_prints_three_transcripts(cli_env: dict[str, str], data_clips: dict[str, Any]) -> None:
     files = ["jfk.mp3", "librivox_0880.wav", "librivox_0870.wav"]
-    done = run(
-        [
-            *TWI_ASR,
-            "submit",
-            "--local",
-            "--wait",
-            "--format",
-            "text",
-            *(str(data_clips[f].path) for f in files),
-        ],
-        cli_env,
-    )
+    paths = [str(data_clips[f].path) for f in files]
+    done = run([*TWI_ASR, "submit", "--local", "--wait", "--format", "text", *paths], cli_env)
     assert done.returncode == 0, done.stderr
     lines = dict(line.split(": ", 1) for line in done.stdout.strip().splitlines())
     assert sorted(lines) == sorted(f"audio/{f}" for f in files)

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from twi_asr.handler import LocalModel
+from twi_asr.local_model import LocalModel
 
 ROOT = Path(__file__).resolve().parents[2]
 CODE_DIR = ROOT / "inference"

@@ -102,19 +102,14 @@ def test_translate_task_is_passed_to_the_model(engine: CTranslate2Engine, data_c
 
 @pytest.mark.parametrize(
     "audio",
-    [np.zeros(30 * SAMPLE_RATE, dtype=np.float32), _room_noise(45.0)],
-    ids=["digital-silence", "room-noise"],
+    [np.zeros(30 * SAMPLE_RATE, dtype=np.float32), _room_noise(45.0), np.zeros(0, dtype=np.float32)],
+    ids=["digital-silence", "room-noise", "empty"],
 )
-def test_silence_gives_an_empty_transcript(engine: CTranslate2Engine, audio: np.ndarray) -> None:
+def test_silence_or_nothing_gives_an_empty_transcript(engine: CTranslate2Engine, audio: np.ndarray) -> None:
     result = engine.transcribe(audio, ENGLISH)
     assert result.text == ""
     assert result.segments == []
     assert result.chunks == 0  # nothing was decoded at all
-
-
-def test_empty_audio_gives_an_empty_transcript(engine: CTranslate2Engine) -> None:
-    result = engine.transcribe(np.zeros(0, dtype=np.float32), ENGLISH)
-    assert result.text == "" and result.segments == []
 
 
 @dataclass(frozen=True)
@@ -325,9 +320,8 @@ def test_long_speech_is_cut_at_its_last_pause_that_fits() -> None:
     assert len(windows) == 3
     for w in windows[:-1]:
         assert probs[w.end // 512] < 0.15  # cut in a pause
-        assert (
-            w.duration_s > SegmentationOptions().max_window_s - 7.3
-        )  # filled up to the last pause that fits
+        # filled up to the last pause that fits
+        assert w.duration_s > SegmentationOptions().max_window_s - 7.3
 
 
 def test_speech_without_any_pause_is_still_cut_below_30_s() -> None:

@@ -15,7 +15,7 @@ import pytest
 from twi_endpoint.audio import decode_audio
 from twi_endpoint.types import SAMPLE_RATE
 
-from twi_asr.handler import LocalModel
+from twi_asr.local_model import LocalModel
 
 pytestmark = pytest.mark.shared
 Clip = tuple[Path, float, str]  # path, duration_s, reference

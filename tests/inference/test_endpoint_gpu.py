@@ -13,7 +13,7 @@ pytestmark = [pytest.mark.gpu, pytest.mark.shared]
 def test_transformers_runs_fp16_on_cuda(hf_model_dir: Path, data_clips: dict) -> None:
     import torch
 
-    from twi_asr.handler import LocalModel
+    from twi_asr.local_model import LocalModel
 
     model = LocalModel(hf_model_dir)
     engine = model.engine
@@ -27,7 +27,7 @@ def test_transformers_runs_fp16_on_cuda(hf_model_dir: Path, data_clips: dict) ->
 
 
 def test_ctranslate2_runs_fp16_on_cuda(ct2_model_dir: Path, data_clips: dict) -> None:
-    from twi_asr.handler import LocalModel
+    from twi_asr.local_model import LocalModel
 
     model = LocalModel(ct2_model_dir)
     result = json.loads(model.invoke(data_clips["jfk.mp3"].path.read_bytes(), "audio/mpeg", "language=en"))

@@ -11,7 +11,7 @@ import pytest
 from twi_endpoint.errors import AudioTooShortError, InvalidRequestError, TwiAsrError
 from twi_endpoint.types import SAMPLE_RATE
 
-from twi_asr.handler import LocalModel
+from twi_asr.local_model import LocalModel
 
 ENGLISH = ("jfk.mp3", "librivox_0870.wav", "librivox_0880.wav", "sonnet1.ogg")
 # Measured 2026-11-25, Whisper base CT2 int8, CPU: corpus WER 0.074 on these four clips

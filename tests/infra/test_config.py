@@ -48,10 +48,8 @@ def test_model_sources(tmp_path: Path) -> None:
     assert _settings({"model_data": str(tmp_path)}).model_source == "local"
     local = _settings({"model_data": str(archive)})
     assert local.model_source == "local" and local.effective_hf_model_id is None
-    assert (
-        _settings({"hf_model_id": "openai/whisper-large-v3"}).effective_hf_model_id
-        == "openai/whisper-large-v3"
-    )
+    hub = _settings({"hf_model_id": "openai/whisper-large-v3"})
+    assert hub.effective_hf_model_id == "openai/whisper-large-v3"
     assert _settings({"language": "auto"}).language is None
 
 
@@ -104,22 +102,15 @@ def test_model_environment_carries_endpoint_settings() -> None:
     assert (parsed.language, parsed.task) == ("yo", "translate")
 
 
-def test_production_variant_starts_with_at_least_one_instance() -> None:
+@pytest.mark.parametrize(("asked", "initial"), [(0, 1), (3, 3)])
+def test_production_variant_starts_with_at_least_one_instance(asked: int, initial: int) -> None:
     """CloudFormation wants InitialInstanceCount >= 1; scaling takes it to 0 when idle."""
     variant = builders.production_variant(
-        model_name="m", instance_type="ml.g5.xlarge", initial_instance_count=0
+        model_name="m", instance_type="ml.g5.xlarge", initial_instance_count=asked
     )
-    assert variant.initial_instance_count == 1
-    assert (
-        variant.container_startup_health_check_timeout_in_seconds
-        == builders.STARTUP_HEALTH_CHECK_TIMEOUT_SECONDS
-    )
-    assert (
-        builders.production_variant(
-            model_name="m", instance_type="ml.g5.xlarge", initial_instance_count=3
-        ).initial_instance_count
-        == 3
-    )
+    assert variant.initial_instance_count == initial
+    startup_timeout = variant.container_startup_health_check_timeout_in_seconds
+    assert startup_timeout == builders.STARTUP_HEALTH_CHECK_TIMEOUT_SECONDS
 
 
 def test_async_config_builder() -> None:

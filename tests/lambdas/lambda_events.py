@@ -91,8 +91,19 @@ def async_notification(
     return message
 
 
-def sns_envelope(message: dict[str, Any], sample: str = "sns-async-success") -> str:
-    """The SQS body SNS delivers (raw message delivery off) for ``message``."""
-    envelope = load(sample)
+def _sns_sample(message: dict[str, Any]) -> str:
+    return "sns-async-success" if message["invocationStatus"] == "Completed" else "sns-async-failure"
+
+
+def sns_envelope(message: dict[str, Any]) -> str:
+    """The SQS body SNS delivers (raw message delivery off) for ``message``, from the sample of
+    its topic (success or error)."""
+    envelope = load(_sns_sample(message))
     envelope["Message"] = json.dumps(message, ensure_ascii=False)
     return json.dumps(envelope, ensure_ascii=False)
+
+
+def notification_event(message: dict[str, Any], receive_count: int = 1) -> dict[str, Any]:
+    """The complete function's SQS event for one SageMaker notification."""
+    template = f"sqs-{_sns_sample(message)}"
+    return sqs_event(sns_envelope(message), receive_count=receive_count, template=template)

@@ -10,7 +10,7 @@ import boto3
 import pytest
 import srt
 from botocore.exceptions import ClientError
-from lambda_events import async_notification, load, s3_put, sns_envelope, sqs_event
+from lambda_events import async_notification, load, notification_event, s3_put, sns_envelope, sqs_event
 from lambda_support import BUCKET, CONTEXT, ENDPOINT, REGION, Invocations, exists
 from moto.core import DEFAULT_ACCOUNT_ID
 from moto.sagemakerruntime.models import sagemakerruntime_backends
@@ -42,18 +42,25 @@ def endpoint_output(s3: Any, result: dict[str, Any] | None = None, location: str
     return result
 
 
-def success(inference: str, event_time: str = "2026-01-25T22:46:04.608Z", output: str = OUTPUT) -> str:
-    message = async_notification(
+def success(
+    inference: str, event_time: str = "2026-01-25T22:46:04.608Z", output: str = OUTPUT
+) -> dict[str, Any]:
+    return async_notification(
         "Completed", BUCKET, KEY, inference, output_location=output, endpoint=ENDPOINT, event_time=event_time
     )
-    return sns_envelope(message)
 
 
-def failure(inference: str, reason: str, event_time: str = "2026-01-25T22:46:02.311Z") -> str:
-    message = async_notification(
+def failure(inference: str, reason: str, event_time: str = "2026-01-25T22:46:02.311Z") -> dict[str, Any]:
+    return async_notification(
         "Failed", BUCKET, KEY, inference, endpoint=ENDPOINT, event_time=event_time, failure_reason=reason
     )
-    return sns_envelope(message, "sns-async-failure")
+
+
+def finish(message: dict[str, Any], settings: Settings, s3: Any) -> str:
+    """What ``complete_notification`` made of one notification, as SNS delivers it."""
+    note = parse_async_notification(sns_envelope(message))
+    assert note is not None
+    return complete.complete_notification(note, settings, s3).status
 
 
 def read_json(s3: Any, key: str) -> dict[str, Any]:
@@ -72,7 +79,7 @@ def test_success_writes_the_transcript_with_source_job_and_subtitles(
     s3: Any, uploaded: str, capsys: pytest.CaptureFixture[str]
 ) -> None:
     result = endpoint_output(s3)
-    response = complete.handler(sqs_event(success(uploaded), template="sqs-sns-async-success"), CONTEXT)
+    response = complete.handler(notification_event(success(uploaded)), CONTEXT)
 
     assert response == {"batchItemFailures": []}
     doc = read_json(s3, "transcripts/greetings/Me din de Kɔfi + ɛna.wav.json")
@@ -113,9 +120,7 @@ def test_failure_writes_a_readable_failed_record(
     reason = (
         "ClientError: unsupported audio: could not decode 'Me din de Kɔfi + ɛna.wav' (ffmpeg: invalid data)"
     )
-    response = complete.handler(
-        sqs_event(failure(uploaded, reason), template="sqs-sns-async-failure"), CONTEXT
-    )
+    response = complete.handler(notification_event(failure(uploaded, reason)), CONTEXT)
 
     assert response == {"batchItemFailures": []}
     doc = read_json(s3, keys.failed_key(PATH))
@@ -132,7 +137,7 @@ def test_a_duplicate_notification_changes_nothing(
     s3: Any, uploaded: str, capsys: pytest.CaptureFixture[str]
 ) -> None:
     endpoint_output(s3)
-    event = sqs_event(success(uploaded), template="sqs-sns-async-success")
+    event = notification_event(success(uploaded))
     assert complete.handler(event, CONTEXT) == {"batchItemFailures": []}
     first = s3.head_object(Bucket=BUCKET, Key=keys.transcript_key(PATH))
 
@@ -146,12 +151,8 @@ def test_an_older_result_never_replaces_a_newer_one(s3: Any, uploaded: str, sett
     newer_output = OUTPUT.replace(".out", "-newer.out")
     endpoint_output(s3, {**load("async-output"), "transcript": "newer"}, newer_output)
     endpoint_output(s3, {**load("async-output"), "transcript": "older"})
-    newer = parse_async_notification(success(uploaded, "2026-01-25T23:00:00.000Z", newer_output))
-    older = parse_async_notification(success("0" * 24 + "-" + "f" * 32, "2026-01-25T22:46:04.608Z"))
-    assert newer is not None and older is not None
-
-    assert complete.complete_notification(newer, settings, s3).status == "transcribed"
-    assert complete.complete_notification(older, settings, s3).status == "stale"
+    assert finish(success(uploaded, "2026-01-25T23:00:00.000Z", newer_output), settings, s3) == "transcribed"
+    assert finish(success("0" * 24 + "-" + "f" * 32), settings, s3) == "stale"
     assert read_json(s3, keys.transcript_key(PATH))["transcript"] == "newer"
     srt_text = s3.get_object(Bucket=BUCKET, Key=keys.transcript_key(PATH, ".srt"))["Body"].read().decode()
     assert "Kɔfi" in srt_text  # subtitles follow the same rule
@@ -159,12 +160,9 @@ def test_an_older_result_never_replaces_a_newer_one(s3: Any, uploaded: str, sett
 
 def test_a_later_success_clears_an_earlier_failure(s3: Any, uploaded: str, settings: Settings) -> None:
     endpoint_output(s3)
-    failed = parse_async_notification(failure(uploaded, "ModelNotReady", "2026-01-25T22:40:00.000Z"))
-    ok = parse_async_notification(success(uploaded))
-    assert failed is not None and ok is not None
-    assert complete.complete_notification(failed, settings, s3).status == "failed"
+    assert finish(failure(uploaded, "ModelNotReady", "2026-01-25T22:40:00.000Z"), settings, s3) == "failed"
     assert exists(s3, keys.failed_key(PATH))
-    assert complete.complete_notification(ok, settings, s3).status == "transcribed"
+    assert finish(success(uploaded), settings, s3) == "transcribed"
     assert not exists(s3, keys.failed_key(PATH))
 
 
@@ -175,7 +173,7 @@ def test_test_notifications_and_poison_in_one_batch(s3: Any, uploaded: str) -> N
         test_body,
         "not json at all",
         json.dumps({"Type": "Notification", "Message": json.dumps({"invocationStatus": "Weird"})}),
-        success(uploaded),
+        sns_envelope(success(uploaded)),
         template="sqs-sns-async-success",
     )
     response = complete.handler(event, CONTEXT)
@@ -187,18 +185,12 @@ def test_test_notifications_and_poison_in_one_batch(s3: Any, uploaded: str) -> N
 def test_a_missing_or_unusable_output_ends_as_a_failed_record(
     s3: Any, uploaded: str, settings: Settings
 ) -> None:
-    gone = parse_async_notification(success(uploaded))
-    assert gone is not None
-    outcome = complete.complete_notification(gone, settings, s3)
-    assert outcome.status == "failed"
+    assert finish(success(uploaded), settings, s3) == "failed"
     assert "no longer exists" in read_json(s3, keys.failed_key(PATH))["reason"]
 
     endpoint_output(s3, {"text": "not our shape"}, OUTPUT.replace(".out", "-2.out"))
-    bad = parse_async_notification(
-        success(uploaded, "2026-01-25T22:50:00.000Z", OUTPUT.replace(".out", "-2.out"))
-    )
-    assert bad is not None
-    assert complete.complete_notification(bad, settings, s3).status == "failed"
+    bad = success(uploaded, "2026-01-25T22:50:00.000Z", OUTPUT.replace(".out", "-2.out"))
+    assert finish(bad, settings, s3) == "failed"
     doc = read_json(s3, keys.failed_key(PATH))
     assert (
         doc["reason"]
@@ -209,9 +201,7 @@ def test_a_missing_or_unusable_output_ends_as_a_failed_record(
 
 def test_results_of_direct_calls_on_other_inputs_are_left_alone(s3: Any, settings: Settings) -> None:
     message = async_notification("Completed", BUCKET, "scratch/a.wav", "abc", output_location=OUTPUT)
-    note = parse_async_notification(sns_envelope(message))
-    assert note is not None
-    assert complete.complete_notification(note, settings, s3).status == "ignored"
+    assert finish(message, settings, s3) == "ignored"
     assert s3.list_objects_v2(Bucket=BUCKET).get("KeyCount") == 0
 
 
@@ -260,13 +250,9 @@ def test_a_failure_of_an_older_request_does_not_sit_beside_a_newer_transcript(
     s3: Any, uploaded: str, settings: Settings
 ) -> None:
     endpoint_output(s3)
-    ok = parse_async_notification(success(uploaded, "2026-01-25T23:00:00.000Z"))
-    late_failure = parse_async_notification(
-        failure("1" * 24 + "-" + "e" * 32, "timeout", "2026-01-25T22:50:00.000Z")
-    )
-    assert ok is not None and late_failure is not None
-    assert complete.complete_notification(ok, settings, s3).status == "transcribed"
-    assert complete.complete_notification(late_failure, settings, s3).status == "stale"
+    assert finish(success(uploaded, "2026-01-25T23:00:00.000Z"), settings, s3) == "transcribed"
+    late_failure = failure("1" * 24 + "-" + "e" * 32, "timeout", "2026-01-25T22:50:00.000Z")
+    assert finish(late_failure, settings, s3) == "stale"
     assert not exists(s3, keys.failed_key(PATH))
 
 
@@ -277,9 +263,7 @@ def test_the_endpoint_error_body_is_kept_as_detail(s3: Any, uploaded: str, setti
         "Failed", BUCKET, KEY, uploaded, endpoint=ENDPOINT, failure_reason="ClientError"
     )
     message["responseParameters"] = {"failureLocation": f"s3://{BUCKET}/{error_key}"}
-    note = parse_async_notification(sns_envelope(message, "sns-async-failure"))
-    assert note is not None
-    assert complete.complete_notification(note, settings, s3).status == "failed"
+    assert finish(message, settings, s3) == "failed"
     doc = read_json(s3, keys.failed_key(PATH))
     assert doc["detail"] == "unsupported audio: 'Kɔfi.wav' is empty"
 
@@ -298,7 +282,7 @@ def test_the_last_delivery_of_a_result_that_cannot_be_stored_leaves_a_failed_rec
 
     s3.meta.events.register("provide-client-params.s3.GetObject", unavailable)
     for receive_count in (1, names.MAX_RECEIVE_COUNT):
-        event = sqs_event(success(uploaded), receive_count=receive_count, template="sqs-sns-async-success")
+        event = notification_event(success(uploaded), receive_count)
         response = process_batch(event, CONTEXT, lambda r: complete.complete_message(r, settings, s3))
         assert response == {"batchItemFailures": [{"itemIdentifier": event["Records"][0]["messageId"]}]}
         assert exists(s3, keys.failed_key(PATH)) == (receive_count == names.MAX_RECEIVE_COUNT)

@@ -15,13 +15,13 @@ from typing import Any
 
 import pytest
 import srt
-from lambda_events import async_notification, sns_envelope, sqs_event
+from lambda_events import async_notification, notification_event
 from lambda_support import BUCKET, CONTEXT, ENDPOINT
 from twi_lambdas import complete, keys, names
 from twi_lambdas.events import format_time
 from twi_lambdas.ids import inference_id
 
-from twi_asr.handler import load_handler
+from twi_asr.local_model import load_handler
 
 DATA = Path(__file__).resolve().parents[1] / "data"
 
@@ -71,9 +71,7 @@ def test_output_fn_result_is_read_by_complete(
         event_time=format_time(now + timedelta(seconds=2)),
         received_time=format_time(now),
     )
-    assert complete.handler(sqs_event(sns_envelope(message), template="sqs-sns-async-success"), CONTEXT) == {
-        "batchItemFailures": []
-    }
+    assert complete.handler(notification_event(message), CONTEXT) == {"batchItemFailures": []}
 
     path = keys.audio_path(key)
     assert path is not None

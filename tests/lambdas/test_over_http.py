@@ -11,7 +11,7 @@ from typing import Any
 
 import boto3
 import pytest
-from lambda_events import async_notification, s3_put, sns_envelope, sqs_event
+from lambda_events import async_notification, notification_event, s3_put, sqs_event
 from lambda_support import BUCKET, CONTEXT, ENDPOINT, Invocations
 from moto.server import ThreadedMotoServer
 from twi_lambdas import aws, complete, keys, submit
@@ -63,9 +63,7 @@ def test_submit_then_complete_over_http(moto_server: str) -> None:
     message = async_notification(
         "Completed", BUCKET, key, call["InferenceId"], f"s3://{BUCKET}/{output}", ENDPOINT
     )
-    assert complete.handler(sqs_event(sns_envelope(message), template="sqs-sns-async-success"), CONTEXT) == {
-        "batchItemFailures": []
-    }
+    assert complete.handler(notification_event(message), CONTEXT) == {"batchItemFailures": []}
     path = keys.audio_path(key)
     assert path is not None
     doc = json.loads(

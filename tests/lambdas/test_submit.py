@@ -41,11 +41,6 @@ def failed_record(s3: Any, path: str) -> dict[str, Any]:
     return json.loads(body["Body"].read().decode("utf-8"))
 
 
-def moto_async_inputs() -> set[str]:
-    backend = sagemakerruntime_backends[DEFAULT_ACCOUNT_ID][REGION]
-    return set(backend.async_results.get(ENDPOINT, {}))
-
-
 def test_submits_a_wav_with_everything_the_endpoint_needs(
     s3: Any, sagemaker: tuple[Any, Invocations], settings: Settings
 ) -> None:
@@ -68,7 +63,8 @@ def test_submits_a_wav_with_everything_the_endpoint_needs(
     assert call["InvocationTimeoutSeconds"] == 1800
     assert call["CustomAttributes"] == "language=tw;task=transcribe;filename=librivox_0880.wav"
     assert len(call["InferenceId"]) <= 64 and etag_of(call["InferenceId"]) == etag
-    assert call["InputLocation"] in moto_async_inputs()
+    backend = sagemakerruntime_backends[DEFAULT_ACCOUNT_ID][REGION]
+    assert call["InputLocation"] in backend.async_results[ENDPOINT]
     assert record["messageId"]  # the sample's SQS record shape was used
 
 

@@ -54,10 +54,8 @@ def test_inference_ids_are_deterministic_short_and_carry_the_etag() -> None:
     assert a != inference_id("bkt", "audio/Kɔfi.wav", "0123456789abcdef0123456789abcdef", "v2")
     assert etag_of(a) == "0123456789abcdef0123456789abcdef"
     multipart = inference_id("bkt", "k", "0123456789abcdef0123456789abcdef-10000")
-    assert (
-        len(multipart) <= MAX_INFERENCE_ID_CHARS
-        and etag_of(multipart) == "0123456789abcdef0123456789abcdef-10000"
-    )
+    assert len(multipart) <= MAX_INFERENCE_ID_CHARS
+    assert etag_of(multipart) == "0123456789abcdef0123456789abcdef-10000"
     opaque = inference_id("bkt", "k", "x" * 80)
     assert len(opaque) <= MAX_INFERENCE_ID_CHARS and opaque.isascii()
     assert etag_of("c39b09cc-f528-4042-95f2-3a519d24a77f") is None  # SageMaker's own ids

@@ -33,7 +33,7 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
 
 
 def run(args: argparse.Namespace) -> int:
-    from twi_asr.handler import LocalModel
+    from twi_asr.local_model import LocalModel
 
     if args.model is None:
         from twi_asr.default_model import default_model_dir

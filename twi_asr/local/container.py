@@ -3,7 +3,7 @@
 As in the HF inference DLC (multi-model-server starts worker processes that each import
 ``code/inference.py`` and call ``model_fn`` once), every worker here is its own process with
 the container's environment (``SAGEMAKER_PROGRAM``, ``TWI_ASR_LANGUAGE``...), runs the same
-``inference/inference.py`` through ``twi_asr.handler.LocalModel``, and reports errors as the
+``inference/inference.py`` through ``twi_asr.local_model.LocalModel``, and reports errors as the
 toolkit would: ``HuggingFaceHandlerService.handle`` answers any exception from the handler
 functions with status 400 and ``str(exc)``; a model that does not load never serves.
 """
@@ -94,7 +94,7 @@ def _load(model_dir: str, environment: dict[str, str], log_path: str) -> None:
         sys.stdout = stream
         sys.stderr = stream
     try:
-        from twi_asr.handler import LocalModel
+        from twi_asr.local_model import LocalModel
 
         _model = LocalModel(model_dir)
     except Exception as exc:  # reported by _describe / _invoke: an initializer must not raise

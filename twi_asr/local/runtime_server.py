@@ -16,12 +16,7 @@ from typing import Any
 
 from twi_asr.local.config import ACCOUNT_ID, LOOPBACK, LocalConfig
 from twi_asr.local.endpoint import LocalAsyncEndpoint
-from twi_asr.local.wire import (
-    H_FAILURE_LOCATION,
-    H_OUTPUT_LOCATION,
-    WireError,
-    parse_async_invocation,
-)
+from twi_asr.local.wire import H_FAILURE_LOCATION, H_OUTPUT_LOCATION, WireError, parse_async_invocation
 
 log = logging.getLogger(__name__)
 MAX_BODY_BYTES = 1 << 20  # InvokeEndpointAsync sends no payload; refuse to buffer big ones

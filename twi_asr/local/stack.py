@@ -66,7 +66,6 @@ class LocalStack:
         self.state: StackState | None = None
         self.s3: Any = None
         self.sqs: Any = None
-        self.sns: Any = None
 
     # --- lifecycle -----------------------------------------------------------------------
     def __enter__(self) -> LocalStack:
@@ -107,7 +106,6 @@ class LocalStack:
         session = self.moto.session(config.region)
         self.s3 = session.client("s3", endpoint_url=self.moto.url)
         self.sqs = session.client("sqs", endpoint_url=self.moto.url)
-        self.sns = session.client("sns", endpoint_url=self.moto.url)
         resources = self.resources = provision(session, self.moto.url, config)
 
         invoker = self._invoker
@@ -129,7 +127,7 @@ class LocalStack:
             name=config.endpoint_name,
             region=config.region,
             s3=self.s3,
-            sns=self.sns,
+            sns=session.client("sns", endpoint_url=self.moto.url),
             invoker=invoker,
             success_topic_arn=resources.success_topic_arn,
             error_topic_arn=resources.error_topic_arn,
@@ -141,7 +139,7 @@ class LocalStack:
         self._exit.callback(runtime.stop)
 
         for name, worker in FUNCTIONS.items():
-            self._start_function(name, worker)
+            self._start_function(name, worker, runtime.url)
         # Runs first on stop: every poller winds down at once instead of one after another.
         self._exit.callback(self._signal_sources)
 
@@ -159,15 +157,11 @@ class LocalStack:
         state_file = self.state.write()
         self._exit.callback(state_file.unlink, missing_ok=True)
 
-    def _runtime_url(self) -> str:
-        assert self.runtime is not None
-        return self.runtime.url
-
     def _signal_sources(self) -> None:
         for source in self.sources.values():
             source.signal_stop()
 
-    def _start_function(self, name: str, worker: Worker) -> None:
+    def _start_function(self, name: str, worker: Worker, runtime_url: str) -> None:
         """One Lambda function and the SQS event source mapping that feeds it."""
         config, resources = self.config, self.resources
         assert resources is not None
@@ -175,7 +169,7 @@ class LocalStack:
             FunctionSpec(
                 name=name,
                 handler=worker.handler,
-                environment=lambda_environment(config, name, self.moto.url, self._runtime_url()),
+                environment=lambda_environment(config, name, self.moto.url, runtime_url),
                 timeout_s=worker.timeout_s,
                 memory_mb=worker.memory_mb,
                 log_path=self.workdir / "logs" / f"{name}.log",
@@ -227,10 +221,7 @@ class LocalStack:
         return document
 
     def wait_for_result(
-        self,
-        audio_key: str,
-        timeout_s: float = 300.0,
-        on_wait: Callable[[float], None] | None = None,
+        self, audio_key: str, timeout_s: float = 300.0, on_wait: Callable[[float], None] | None = None
     ) -> tuple[str, dict[str, Any]]:
         """Wait for ``transcripts/<path>.json`` or ``failed/<path>.json``; return (key, document)."""
         path = audio_key[len(names.AUDIO_PREFIX) :]
@@ -267,9 +258,7 @@ class LocalStack:
     def is_idle(self) -> bool:
         """Nothing queued, in flight, being inferred or being handled anywhere."""
         assert self.endpoint is not None
-        if any(source.busy for source in self.sources.values()):
-            return False
-        if self.endpoint.snapshot().pending:
+        if any(source.busy for source in self.sources.values()) or self.endpoint.snapshot().pending:
             return False
         depths = self.queue_depths()
         work_queues = (self.config.queue_name(names.SUBMIT_QUEUE), self.config.queue_name(names.RESULT_QUEUE))

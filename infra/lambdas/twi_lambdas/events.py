@@ -66,7 +66,7 @@ class S3ObjectCreated:
 def parse_s3_notification(body: str) -> list[S3ObjectCreated]:
     """ObjectCreated records of an S3 notification; [] for the s3:TestEvent S3 sends when
     the notification is configured, and for other event types."""
-    message = unwrap_sns(body)  # S3 -> SNS -> SQS fan-out delivers the same event in an envelope
+    message = _unwrap(body)[0]  # S3 -> SNS -> SQS fan-out delivers the same event in an envelope
     if message.get("Event") == S3_TEST_EVENT:
         return []
     if not isinstance(message.get("Records"), list):
@@ -108,14 +108,9 @@ class AsyncNotification:
     received_time: datetime | None  # when SageMaker accepted the request
 
 
-def unwrap_sns(body: str) -> dict[str, Any]:
-    """The SNS ``Message`` of an SQS body (raw message delivery off), or the body itself
-    when it already is the message (raw delivery on)."""
-    return _unwrap(body)[0]
-
-
 def _unwrap(body: str) -> tuple[dict[str, Any], datetime | None]:
-    """(message, the envelope's publish time when there is an envelope)."""
+    """(the SNS ``Message`` of an SQS body (raw message delivery off), or the body itself when
+    it already is the message (raw delivery on); the envelope's publish time, if any)."""
     envelope = load_json_object(body, "SQS message body")
     if envelope.get("Type") == "Notification" and "Message" in envelope:
         sns = SNSMessage(envelope)

@@ -42,10 +42,6 @@ def failed_key(path: str) -> str:
     return f"{names.FAILED_PREFIX}{path}{names.RESULT_SUFFIX}"
 
 
-def s3_uri(bucket: str, key: str) -> str:
-    return f"s3://{bucket}/{key}"
-
-
 def parse_s3_uri(uri: str) -> tuple[str, str]:
     """``s3://bucket/key`` -> (bucket, key). SageMaker writes keys verbatim (not URL-encoded)."""
     match = _S3_URI_RE.match(uri)

@@ -11,6 +11,7 @@ import os
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import TypeVar
 
 from twi_contract import TASKS
 
@@ -19,6 +20,7 @@ from twi_lambdas.errors import ConfigurationError
 
 DEFAULT_INVOCATION_TIMEOUT_SECONDS = 3600  # long recordings on a cold GPU: the async maximum
 DEFAULT_TASK = "transcribe"
+_Default = TypeVar("_Default", int, None)
 _LANGUAGE_RE = re.compile(r"^([A-Za-z]{2,3}([-_][A-Za-z0-9]{2,8})?|auto|detect)$")
 
 
@@ -76,27 +78,23 @@ class Settings:
             bucket_name=env.get(names.ENV_BUCKET_NAME) or None,
             default_language=env.get(names.ENV_DEFAULT_LANGUAGE) or None,
             default_task=env.get(names.ENV_DEFAULT_TASK) or DEFAULT_TASK,
-            max_input_bytes=_or(_opt_int(env, names.ENV_MAX_INPUT_BYTES), names.MAX_ASYNC_INPUT_BYTES),
-            invocation_timeout_seconds=_or(
-                _opt_int(env, names.ENV_INVOCATION_TIMEOUT_SECONDS), DEFAULT_INVOCATION_TIMEOUT_SECONDS
+            max_input_bytes=_int(env, names.ENV_MAX_INPUT_BYTES, names.MAX_ASYNC_INPUT_BYTES),
+            invocation_timeout_seconds=_int(
+                env, names.ENV_INVOCATION_TIMEOUT_SECONDS, DEFAULT_INVOCATION_TIMEOUT_SECONDS
             ),
-            request_ttl_seconds=_opt_int(env, names.ENV_REQUEST_TTL_SECONDS),
+            request_ttl_seconds=_int(env, names.ENV_REQUEST_TTL_SECONDS, None),
             metrics_namespace=env.get(names.ENV_METRICS_NAMESPACE) or names.METRICS_NAMESPACE,
         )
 
 
-def _opt_int(env: Mapping[str, str], name: str) -> int | None:
+def _int(env: Mapping[str, str], name: str, default: _Default) -> int | _Default:
     raw = env.get(name)
     if raw is None or raw.strip() == "":
-        return None
+        return default
     try:
         return int(raw)
     except ValueError:
         raise ConfigurationError(f"{name}={raw!r} is not a whole number") from None
-
-
-def _or(value: int | None, default: int) -> int:
-    return default if value is None else value
 
 
 @functools.cache

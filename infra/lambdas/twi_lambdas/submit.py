@@ -147,7 +147,7 @@ def _submit(obj: S3ObjectCreated, path: str, settings: Settings, s3: Any, sagema
     content_type = _content_type(obj, head, s3)
     request: dict[str, Any] = {
         "EndpointName": settings.require_endpoint(),
-        "InputLocation": keys.s3_uri(obj.bucket, obj.key),
+        "InputLocation": f"s3://{obj.bucket}/{obj.key}",
         "ContentType": content_type,
         "Accept": ACCEPT_JSON,
         "InferenceId": inference_id,
@@ -210,10 +210,7 @@ def _content_type(obj: S3ObjectCreated, head: dict[str, Any], s3: Any) -> str:
     if uploaded_type.startswith(("audio/", "video/")):
         return uploaded_type
     supported = ", ".join(sorted(EXTENSIONS))
-    raise Rejected(
-        f"not audio: '{name}' is not in a recognised audio format (supported: {supported})",
-        STAGE,
-    )
+    raise Rejected(f"not audio: '{name}' is not in a recognised audio format (supported: {supported})", STAGE)
 
 
 def _classify(exc: ClientError, name: str) -> Exception:
@@ -230,13 +227,7 @@ def _classify(exc: ClientError, name: str) -> Exception:
 
 
 def _write_failed(
-    s3: Any,
-    bucket: str,
-    path: str,
-    reason: str,
-    source: Source,
-    when: datetime,
-    inference_id: str | None,
+    s3: Any, bucket: str, path: str, reason: str, source: Source, when: datetime, inference_id: str | None
 ) -> None:
     document = failed_document(reason, STAGE, source, when, inference_id=inference_id)
     revision = Revision(format_time(when), inference_id or f"{STAGE}:{source.etag}")

@@ -41,8 +41,8 @@ H_FAILURE_LOCATION = "X-Amzn-SageMaker-FailureLocation"
 
 DEFAULT_CONTENT_TYPE = "application/octet-stream"  # what SageMaker assumes when none is sent
 DEFAULT_ACCEPT = "application/json"
-DEFAULT_REQUEST_TTL_S = 21600  # 6 hours, SageMaker's default and maximum
-MIN_REQUEST_TTL_S = 60
+DEFAULT_REQUEST_TTL_S = names.MAX_REQUEST_TTL_SECONDS  # SageMaker's default is its maximum
+MIN_REQUEST_TTL_S = names.MIN_REQUEST_TTL_SECONDS
 
 
 class WireError(Exception):

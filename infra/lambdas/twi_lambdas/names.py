@@ -63,6 +63,8 @@ METRIC_UNITS: Final = {
 # --- SageMaker async limits (InvokeEndpointAsync) -----------------------------------------
 MAX_ASYNC_INPUT_BYTES: Final = 1024**3  # 1 GB payload limit
 MAX_INVOCATION_TIMEOUT_SECONDS: Final = 3600
+MIN_REQUEST_TTL_SECONDS: Final = 60  # RequestTTLSeconds: how long a request may wait in the queue
+MAX_REQUEST_TTL_SECONDS: Final = 21600  # 6 hours, also the default
 
 # --- Upload metadata ----------------------------------------------------------------------
 # Users may set `x-amz-meta-language` / `x-amz-meta-task` on an upload; boto3 shows them

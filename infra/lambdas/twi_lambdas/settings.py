@@ -61,9 +61,10 @@ class Settings:
                 f"{names.ENV_INVOCATION_TIMEOUT_SECONDS}={self.invocation_timeout_seconds}: must be "
                 f"between 1 and {names.MAX_INVOCATION_TIMEOUT_SECONDS}"
             )
-        if self.request_ttl_seconds is not None and not 60 <= self.request_ttl_seconds <= 21600:
+        lo, hi = names.MIN_REQUEST_TTL_SECONDS, names.MAX_REQUEST_TTL_SECONDS
+        if self.request_ttl_seconds is not None and not lo <= self.request_ttl_seconds <= hi:
             raise ConfigurationError(
-                f"{names.ENV_REQUEST_TTL_SECONDS}={self.request_ttl_seconds}: must be between 60 and 21600"
+                f"{names.ENV_REQUEST_TTL_SECONDS}={self.request_ttl_seconds}: must be between {lo} and {hi}"
             )
 
     def require_endpoint(self) -> str:

@@ -20,18 +20,7 @@ from twi_endpoint.settings import EndpointSettings
 from twi_endpoint.types import N_SAMPLES, SAMPLE_RATE
 from twi_endpoint.windows import split_windows
 
-
-class _Props:
-    def __init__(self, headers: dict[str, str]) -> None:
-        self.headers = headers
-
-    def get_request_properties(self) -> dict[str, str]:
-        return self.headers
-
-
-class _Context:
-    def __init__(self, headers: dict[str, str]) -> None:
-        self.request_processor = [_Props(headers)]
+from twi_asr.local_model import RequestContext
 
 
 def test_settings_from_env() -> None:
@@ -78,10 +67,10 @@ def test_custom_attributes() -> None:
 
 
 def test_custom_attributes_from_toolkit_context() -> None:
-    ctx = _Context({"Content-Type": "audio/wav", "x-amzn-sagemaker-custom-attributes": "language=yo"})
+    ctx = RequestContext({"Content-Type": "audio/wav", "x-amzn-sagemaker-custom-attributes": "language=yo"})
     assert custom_attributes_from_context(ctx) == "language=yo"
     assert custom_attributes_from_context(None) == ""
-    assert custom_attributes_from_context(_Context({})) == ""
+    assert custom_attributes_from_context(RequestContext({})) == ""
 
 
 def test_language_checked_against_the_model(ct2_model_dir: Path) -> None:

@@ -8,19 +8,26 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 MODEL ?=
 ENGINE ?=
+LANGUAGE_TOKEN ?=
 OUT ?= model.tar.gz
 PYTEST_ARGS ?=
+# make eval: a manifest.tsv (or its folder), model folders ([NAME=]DIR, space-separated;
+# default: the offline Whisper base), more `twi-asr eval` options (e.g. --probe-language)
+MANIFEST ?= $(or $(TWI_ASR_SHARED),../shared)/data/twi/manifest.tsv
+MODELS ?=
+EVAL_ARGS ?=
 # jsii (under aws-cdk-lib) warns on every run that Node 20 is past its end of life; it works.
 export JSII_SILENCE_WARNING_DEPRECATED_NODE_VERSION := 1
 
-.PHONY: help setup ffmpeg node test test-fast lint types check demo bench package synth deploy clean
+.PHONY: help setup ffmpeg node test test-fast lint types check demo bench eval package synth deploy clean
 
 help:
 	@echo "make demo     offline S3 -> Lambda -> endpoint -> S3 flow on this machine"
 	@echo "make test     set up and run the whole test suite"
 	@echo "make check    lint + types + tests"
 	@echo "make bench    throughput/WER benchmark against the baselines"
-	@echo "make package  MODEL=<dir> [ENGINE=ctranslate2|transformers] -> model.tar.gz (default: CTranslate2)"
+	@echo "make eval     WER/CER per clip on ../shared/data/twi [MANIFEST=<tsv>] [MODELS='<dir> <name>=<dir>']"
+	@echo "make package  MODEL=<dir> [ENGINE=ctranslate2|transformers] [LANGUAGE_TOKEN=yo|none] -> model.tar.gz"
 	@echo "make synth    synthesize the CDK stack (offline)   make deploy   cdk deploy"
 
 # --- set-up ----------------------------------------------------------------------------
@@ -68,9 +75,16 @@ demo: setup
 bench: setup
 	$(PY) -m bench $(BENCH_ARGS)
 
+# Through the endpoint's handler; the Twi clips come with ../shared (skipped without it).
+eval: setup
+	@if [ ! -e "$(MANIFEST)" ]; then \
+	  echo "make eval: skipped: no manifest at $(MANIFEST) (the Twi clips come with ../shared/data/twi); make eval MANIFEST=<manifest.tsv> runs another"; \
+	else set -x; $(PY) -m twi_asr.cli eval "$(MANIFEST)" $(foreach m,$(MODELS),--model "$(m)") $(EVAL_ARGS); fi
+
 package: setup
-	@test -n "$(MODEL)" || { echo "usage: make package MODEL=<model dir> [ENGINE=ctranslate2|transformers]"; exit 2; }
-	$(PY) -m twi_infra.package --model "$(MODEL)" $(if $(ENGINE),--engine $(ENGINE)) --out $(OUT)
+	@test -n "$(MODEL)" || { echo "usage: make package MODEL=<model dir> [ENGINE=ctranslate2|transformers] [LANGUAGE_TOKEN=yo|none]"; exit 2; }
+	$(PY) -m twi_infra.package --model "$(MODEL)" $(if $(ENGINE),--engine $(ENGINE)) \
+	  $(if $(LANGUAGE_TOKEN),--language-token $(LANGUAGE_TOKEN)) --out $(OUT)
 
 # Offline: no AWS credentials, no lookups, no version check, no notices or telemetry.
 # Options: CDK_ARGS='-c min_instances=1 -c model_data=s3://bucket/model.tar.gz' (see README).

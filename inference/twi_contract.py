@@ -10,7 +10,12 @@ Standard library only, so it imports the same way in all three places.
 
 from __future__ import annotations
 
+import json
+import os
+import re
+from collections.abc import Iterable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Final
 
 # --- Request options: SageMaker CustomAttributes ------------------------------------------
@@ -19,7 +24,7 @@ from typing import Final
 CUSTOM_ATTRIBUTES_HEADER: Final = "X-Amzn-SageMaker-Custom-Attributes"  # as the container sees it
 MAX_CUSTOM_ATTRIBUTES_CHARS: Final = 1024  # InvokeEndpointAsync's limit
 SEPARATOR: Final = ";"
-KEY_LANGUAGE: Final = "language"  # a language code, or "auto" to let the model detect it
+KEY_LANGUAGE: Final = "language"  # see parse_language below
 KEY_TASK: Final = "task"  # one of TASKS
 KEY_WORDS: Final = "words"  # "true": word-level times in segments[].words
 KEY_FILENAME: Final = "filename"  # only names the input in the endpoint's error messages
@@ -35,8 +40,10 @@ def format_custom_attributes(
     """``language=tw;task=transcribe;words=true;filename=x.m4a``; empty values are left out.
 
     Characters the header cannot carry in a file name (non-ASCII such as ɔ, ``;`` and ``=``)
-    become ``_``. Raises ValueError when the result is not <= 1024 printable ASCII characters.
+    become ``_``. The language is sent as written; ValueError when ``parse_language`` refuses
+    it, or when the result is not <= 1024 printable ASCII characters.
     """
+    parse_language(language)
     pairs = [(KEY_LANGUAGE, language), (KEY_TASK, task), (KEY_WORDS, "true" if words else None)]
     if filename:
         safe = "".join(c if c.isascii() and c.isprintable() and c not in ";=" else "_" for c in filename)
@@ -69,6 +76,110 @@ def parse_flag(value: str, key: str) -> bool:
     if v in FALSE_VALUES:
         return False
     raise ValueError(f"invalid {key}={value!r} in CustomAttributes: expected true or false")
+
+
+# --- Languages ---------------------------------------------------------------------------
+# One grammar wherever a language is named: the CDK context ``language``, the endpoint's
+# TWI_ASR_LANGUAGE, an upload's ``x-amz-meta-language``, CustomAttributes ``language=``. So
+# synth, submit and the endpoint accept and refuse the same values; what a code means for
+# one checkpoint (has it a token? which token stands for Twi?) only the endpoint can tell.
+AUTO_SPELLINGS: Final = ("auto", "detect", "none")  # ask for none: the model detects it
+TWI: Final = "tw"  # the result's ``language`` for Twi, however it was asked for
+TWI_SPELLINGS: Final = ("tw", "twi", "ak", "aka")  # ISO 639 codes of Twi and of Akan
+MAX_LANGUAGE_CHARS: Final = 35  # RFC 5646: implementations should take tags this long
+# ASCII letters (2-8, BCP 47's primary subtag), then subtags: tw, ak-GH, en_US, fante.
+# Printable ASCII without ";": it always fits CustomAttributes.
+_LANGUAGE_TAG: Final = re.compile(r"[a-z]{2,8}(?:[-_][a-z0-9]{1,8})*", re.ASCII | re.IGNORECASE)
+LANGUAGE_EXPECTED: Final = "a language code such as tw (Twi), en or yo, or auto to let the model detect it"
+
+
+def parse_language(value: str | None) -> str | None:
+    """What a language value asks for. ``None``: detect it (unset, empty, or a spelling of
+    auto); ``"tw"`` for every spelling of Twi (``Twi``, ``ak-GH``); otherwise the primary
+    subtag lower-cased (``en-US`` -> ``en``: Whisper has no regions), which the model must
+    know as a token or as a declared alias of Twi. ValueError, naming the value, otherwise.
+    """
+    text = (value or "").strip()
+    if text.lower() in ("", *AUTO_SPELLINGS):
+        return None
+    if len(text) > MAX_LANGUAGE_CHARS or not _LANGUAGE_TAG.fullmatch(text):
+        raise ValueError(f"invalid language {value!r}: expected {LANGUAGE_EXPECTED}")
+    primary = re.split("[-_]", text.lower())[0]
+    return TWI if primary in TWI_SPELLINGS else primary
+
+
+# --- How a checkpoint takes Twi: twi_language.json beside the weights -----------------------
+# Whisper has no Twi token, so a fine-tune answers to the one it was trained with. The model
+# directory declares it: ``{"token": "yo", "aliases": ["fante"]}``, where "none" means
+# trained without a language token (the prompt then carries none) and the aliases are more
+# names of Twi for this model. ``make package MODEL=... LANGUAGE_TOKEN=yo`` writes the file.
+LANGUAGE_DECLARATION_FILE: Final = "twi_language.json"
+NO_LANGUAGE_TOKEN: Final = "none"
+_WHISPER_CODE: Final = re.compile(r"[a-z]{2,3}")  # <|en|>, <|haw|>, <|yue|>
+
+
+@dataclass(frozen=True)
+class LanguageDeclaration:
+    token: str  # the language token the checkpoint was trained with for Twi, or NO_LANGUAGE_TOKEN
+    aliases: tuple[str, ...] = ()  # parsed (parse_language), beside TWI_SPELLINGS
+
+    def means_twi(self, language: str | None) -> bool:
+        """Whether a parsed language names Twi on this checkpoint."""
+        return language == TWI or (language is not None and language in self.aliases)
+
+
+def language_token(value: str) -> str:
+    """A declared token: a Whisper language code (``yo``) or ``none``, lower-cased; else ValueError."""
+    token = value.strip().lower()
+    if token != NO_LANGUAGE_TOKEN and not _WHISPER_CODE.fullmatch(token):
+        raise ValueError(
+            f"invalid language token {value!r}: expected the Whisper language code the model was "
+            f"trained with for Twi (such as yo or en), or {NO_LANGUAGE_TOKEN} for no language token"
+        )
+    return token
+
+
+def _declaration(token: str, aliases: Iterable[str]) -> LanguageDeclaration:
+    parsed = []
+    for alias in aliases:
+        name = parse_language(alias) if isinstance(alias, str) else None
+        if name is None:
+            raise ValueError(f"invalid alias {alias!r}: expected a language name such as fante")
+        parsed.append(name)
+    return LanguageDeclaration(language_token(token), tuple(dict.fromkeys(parsed)))
+
+
+def read_language_declaration(model_dir: str | os.PathLike[str]) -> LanguageDeclaration | None:
+    """The model directory's declaration; None without the file. ValueError naming the file
+    when it is not what ``write_language_declaration`` writes."""
+    path = Path(model_dir) / LANGUAGE_DECLARATION_FILE
+    if not path.is_file():
+        return None
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+        if not isinstance(data, dict) or not isinstance(data.get("token"), str):
+            raise ValueError('expected {"token": "yo", "aliases": [...]}')
+        aliases = data.get("aliases") or []
+        if not isinstance(aliases, list):
+            raise ValueError("aliases must be a list of names")
+        return _declaration(data["token"], aliases)
+    except ValueError as exc:  # json.JSONDecodeError is one
+        raise ValueError(f"{path}: {exc}") from None
+
+
+def write_language_declaration(
+    model_dir: str | os.PathLike[str], token: str, aliases: Iterable[str] = ()
+) -> Path:
+    """Declare in ``model_dir`` the token its checkpoint takes for Twi; the file's path.
+    Validated the way the endpoint reads it; ValueError when ``model_dir`` is no directory."""
+    folder = Path(model_dir)
+    if not folder.is_dir():
+        raise ValueError(f"{folder} is not a model directory")
+    declared = _declaration(token, aliases)
+    path = folder / LANGUAGE_DECLARATION_FILE
+    body = {"token": declared.token, "aliases": list(declared.aliases)}
+    path.write_text(json.dumps(body, ensure_ascii=False) + "\n", encoding="utf-8")
+    return path
 
 
 # --- Content types -------------------------------------------------------------------------
@@ -199,7 +310,7 @@ def _utf8_prefix(head: bytes) -> str | None:
 # --- The result: the JSON output_fn returns, kept as-is in transcripts/<path>.json ----------
 class ResultKeys:
     TRANSCRIPT: Final = "transcript"
-    LANGUAGE: Final = "language"  # the code decoded with; None when the model detected none
+    LANGUAGE: Final = "language"  # what was asked ("tw"), or detected; None when neither
     SEGMENTS: Final = "segments"  # [{start, end, text[, words]}], seconds from the start
     METADATA: Final = "metadata"
 
@@ -231,6 +342,7 @@ class MetadataKeys:
     DECODE_TIME_SEC: Final = "decode_time_sec"
     INFERENCE_TIME_SEC: Final = "inference_time_sec"
     LANGUAGE_SOURCE: Final = "language_source"  # "request", "config" or "detected"
+    LANGUAGE_TOKEN: Final = "language_token"  # the prompt's token ("yo" for Twi), "none" for none
     TASK: Final = "task"
     SPEECH_SEC: Final = "speech_sec"  # with VAD: speech found in the recording
     SPEECH_COVERED_SEC: Final = "speech_covered_sec"  # of which the segments hold

@@ -29,6 +29,8 @@ def test_custom_attributes_are_printable_ascii() -> None:
     assert format_custom_attributes(task="", words=False) == ""
     assert len(format_custom_attributes("tw", "transcribe", "a" * 5000)) <= MAX_CUSTOM_ATTRIBUTES_CHARS
     with pytest.raises(ValueError, match="printable ASCII"):
+        format_custom_attributes(task="ɛ")
+    with pytest.raises(ValueError, match="invalid language 'ɛ'"):  # the language grammar says first
         format_custom_attributes("ɛ")
 
 

@@ -15,6 +15,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "twi_asr.commands.transcribe",
     "twi_asr.commands.local",
     "twi_asr.commands.client",
+    "twi_asr.commands.eval",
 )
 
 

@@ -6,6 +6,10 @@ table submit checks uploads with). libsndfile (via soundfile) reads wav/flac/ogg
 in-process; everything else (m4a/aac, webm, amr, ...) goes through ffmpeg over stdin/stdout.
 MP4-family files whose index (``moov``) sits after the audio cannot be demuxed from a pipe;
 only for those we retry from a private temporary directory that is always removed.
+
+Cheap refusals come first: a header whose sample rate no recording has (a damaged or forged
+WAV that claims 8 Hz would "decode" to hours of audio and gigabytes of memory) is refused
+before a sample is read, and a container with no audio stream (a silent video) says so.
 """
 
 from __future__ import annotations
@@ -33,6 +37,10 @@ _TEXT_PROBE_BYTES: Final = 512  # bytes inspected to decide the body is somethin
 _FFMPEG_ONLY: Final = frozenset({"mp4", "3gp", "webm", "amr", "aac", "asf", "avi"})
 # Formats that may need a seekable input (index at the end of the file).
 _NEEDS_SEEK: Final = frozenset({"mp4", "3gp"})
+# Sample rates a real recording can have (telephone 8 kHz down to 4 kHz, hi-res audio up to
+# 384 kHz); a header outside them is damaged, and is refused before decoding.
+MIN_SAMPLE_RATE: Final = 4_000
+MAX_SAMPLE_RATE: Final = 384_000
 
 
 @dataclass(frozen=True)
@@ -59,8 +67,10 @@ def decode_audio(
     """Decode any audio ffmpeg or libsndfile reads to mono float32 at 16 kHz.
 
     ``content_type`` and ``name`` only make error messages precise; the bytes decide.
-    Raises :class:`UnsupportedAudioError`, :class:`AudioTooShortError` or
-    :class:`AudioTooLongError` with a message that names the input and the problem.
+    Raises :class:`UnsupportedAudioError` (also for a header with a sample rate outside
+    ``MIN_SAMPLE_RATE``..``MAX_SAMPLE_RATE`` and for a file without an audio stream),
+    :class:`AudioTooShortError` or :class:`AudioTooLongError` with a message that names the
+    input and the problem.
     """
     data = bytes(data)
     what = _describe(name, content_type, len(data))
@@ -110,6 +120,7 @@ def _decode_soundfile(data: bytes, what: str, max_seconds: float) -> np.ndarray 
     try:
         with sf.SoundFile(io.BytesIO(data)) as f:
             rate = f.samplerate
+            _check_rate(rate, what)  # before reading: the header alone decides the cost
             if f.frames > 0 and f.frames / rate > max_seconds:
                 raise AudioTooLongError(
                     f"audio too long: {what} lasts {f.frames / rate:.1f} s, more than the configured "
@@ -122,6 +133,14 @@ def _decode_soundfile(data: bytes, what: str, max_seconds: float) -> np.ndarray 
     if frames.shape[0] == 0:
         return None  # let ffmpeg have a go; it reports what is wrong
     return _to_mono_16k(frames, rate)
+
+
+def _check_rate(rate: int, what: str) -> None:
+    if not MIN_SAMPLE_RATE <= rate <= MAX_SAMPLE_RATE:
+        raise UnsupportedAudioError(
+            f"unsupported audio: {what} claims a sample rate of {rate} Hz, outside the "
+            f"{MIN_SAMPLE_RATE}-{MAX_SAMPLE_RATE} Hz of real recordings; its header is probably damaged"
+        )
 
 
 def _to_mono_16k(frames: np.ndarray, rate: int) -> np.ndarray:
@@ -151,6 +170,8 @@ def _decode_ffmpeg(
         )
     try:
         return _run_ffmpeg(exe, "pipe:0", data, max_seconds, timeout)
+    except _NoAudioStream:
+        raise _no_audio_stream(what, kind) from None
     except _FfmpegFailed as exc:
         if kind not in _NEEDS_SEEK:
             raise UnsupportedAudioError(
@@ -164,6 +185,8 @@ def _decode_ffmpeg(
             f.write(data)
         try:
             return _run_ffmpeg(exe, path, None, max_seconds, timeout)
+        except _NoAudioStream:
+            raise _no_audio_stream(what, kind) from None
         except _FfmpegFailed as exc:
             reason = str(exc) if str(exc) else first
             raise UnsupportedAudioError(
@@ -173,6 +196,20 @@ def _decode_ffmpeg(
 
 class _FfmpegFailed(Exception):
     pass
+
+
+class _NoAudioStream(_FfmpegFailed):
+    """The input opened, but ``-map 0:a:0`` found no audio stream in it."""
+
+
+def _no_audio_stream(what: str, kind: str) -> UnsupportedAudioError:
+    container = "" if kind == "unknown" else f" ({kind})"
+    return UnsupportedAudioError(
+        f"unsupported audio: {what}{container} has no audio stream (a video or image without sound)"
+    )
+
+
+_NO_AUDIO_MAP: Final = b"matches no streams"  # ffmpeg: "Stream map '0:a:0' matches no streams."
 
 
 def _run_ffmpeg(exe: str, source: str, data: bytes | None, max_seconds: float, timeout: float) -> np.ndarray:
@@ -189,6 +226,8 @@ def _run_ffmpeg(exe: str, source: str, data: bytes | None, max_seconds: float, t
     except subprocess.TimeoutExpired:
         raise _FfmpegFailed(f"decoding took longer than {timeout:g} s") from None
     message = _last_error_line(proc.stderr, source)
+    if proc.returncode != 0 and _NO_AUDIO_MAP in proc.stderr:
+        raise _NoAudioStream(message)
     if proc.returncode != 0:
         raise _FfmpegFailed(message or f"exit status {proc.returncode}")
     if len(proc.stdout) < 4:

@@ -39,6 +39,7 @@ import ctranslate2
 import numpy as np
 from faster_whisper import WhisperModel
 from faster_whisper.tokenizer import _LANGUAGE_CODES, Tokenizer
+from twi_contract import NO_LANGUAGE_TOKEN
 
 from twi_endpoint.errors import InvalidRequestError, ModelLoadError
 from twi_endpoint.segmentation import (
@@ -102,10 +103,12 @@ class Ct2DecodeSettings:
 
 
 class _RequestState:
-    """What one request settles on its first batch: language (given or detected), tokenizer."""
+    """What one request settles on its first batch: language and prompt token (given or
+    detected), tokenizer."""
 
     def __init__(self, options: DecodeOptions) -> None:
         self.language: str | None = options.language
+        self.token: str | None = options.language_token
         self.language_source = "config" if options.language else "detected"
         self.task = options.task
         self.tokenizer: Any = None
@@ -209,8 +212,8 @@ class CTranslate2Engine:
             encoded = self._encode([self._log_mel(w.audio(audio)) for w in batch])
             if state.tokenizer is None:
                 if state.language is None:
-                    state.language = self._detect_language(encoded, batch)
-                state.tokenizer = self._tokenizer(state.language, state.task)
+                    state.language = state.token = self._detect_language(encoded, batch)
+                state.tokenizer = self._tokenizer(state.token, state.task)
             decoded = self._decode_batch(encoded, state.tokenizer)
             segments += self._timed(encoded, batch, decoded, activity, state)
         return segments
@@ -344,8 +347,15 @@ class CTranslate2Engine:
         return str(token).strip("<|>")
 
     def _tokenizer(self, language: str | None, task: str) -> Any:
+        """faster-whisper's tokenizer for ``language``'s token; for ``NO_LANGUAGE_TOKEN`` its
+        prompt (``sot_sequence``, used to decode and to align) is ``<|sot|><|task|>``: a
+        checkpoint trained without a language token must not be given one."""
         if task not in ("transcribe", "translate"):
             raise InvalidRequestError(f"unsupported task {task!r}: expected 'transcribe' or 'translate'")
+        if language == NO_LANGUAGE_TOKEN:
+            tokenizer = Tokenizer(self._whisper.hf_tokenizer, self._model.is_multilingual, task, "en")
+            tokenizer.language = None  # it insists on a valid code; the prompt then leaves it out
+            return tokenizer
         if language is not None and self._model.is_multilingual and language not in _LANGUAGE_CODES:
             raise InvalidRequestError(
                 f"unsupported language {language!r}: this Whisper model knows only its own language "

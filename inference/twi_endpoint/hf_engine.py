@@ -20,6 +20,7 @@ moments instead (:mod:`twi_endpoint.windows`) and no coverage is checked.
 
 from __future__ import annotations
 
+import copy
 import logging
 from collections.abc import Callable
 from dataclasses import replace
@@ -27,6 +28,7 @@ from pathlib import Path
 from typing import Any, Final
 
 import numpy as np
+from twi_contract import NO_LANGUAGE_TOKEN
 
 from twi_endpoint.gate import peak_frame_dbfs, voice_activity
 from twi_endpoint.segmentation import VoiceActivity, Window, plan_windows
@@ -91,6 +93,7 @@ class TransformersEngine:
         self._id_to_language = {
             i: tok.strip("<|>") for tok, i in (getattr(gen, "lang_to_id", None) or {}).items()
         }
+        self._no_language = _without_language(gen)
         self._timestamp_begin = int(gen.no_timestamps_token_id) + 1
         self._eos = int(gen.eos_token_id if isinstance(gen.eos_token_id, int) else gen.eos_token_id[0])
 
@@ -165,9 +168,14 @@ class TransformersEngine:
                 kwargs["num_frames"] = min(3000, round(max(w.duration_s for w in batch) * 100))
             if self.multilingual:  # English-only checkpoints reject language/task
                 kwargs["task"] = options.task
-                langs = [options.language] * len(batch) if options.language else self._detect(features)
-                kwargs["language"] = langs
-                languages += langs
+                token = options.language_token
+                if token is None:
+                    kwargs["language"] = self._detect(features)
+                    languages += kwargs["language"]
+                elif token == NO_LANGUAGE_TOKEN:
+                    kwargs["generation_config"] = self._no_language
+                else:
+                    kwargs["language"] = [token] * len(batch)
             with torch.inference_mode():
                 generated = self._model.generate(features, **kwargs)
             if kwargs.get("return_token_timestamps"):
@@ -216,6 +224,18 @@ class TransformersEngine:
         with torch.inference_mode():
             ids = self._model.detect_language(features)
         return [self._id_to_language.get(int(i), "en") for i in ids.view(-1).tolist()]
+
+
+def _without_language(generation_config: Any) -> Any:
+    """A copy under which ``generate`` neither forces nor detects a language token (it detects
+    one when ``lang_to_id`` exists and no language is given): the prompt is
+    ``<|sot|><|task|>``, for a checkpoint trained without a language token."""
+    config = copy.deepcopy(generation_config)
+    config.language = None
+    config.forced_decoder_ids = None
+    if hasattr(config, "lang_to_id"):
+        del config.lang_to_id
+    return config
 
 
 def _words(pairs: list[tuple[int, float]], decode: Callable[..., str], clock: WindowClock) -> list[Word]:

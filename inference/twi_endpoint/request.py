@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -18,12 +18,17 @@ from twi_contract import (
     KEY_LANGUAGE,
     KEY_TASK,
     KEY_WORDS,
+    LANGUAGE_DECLARATION_FILE,
+    NO_LANGUAGE_TOKEN,
+    TWI,
+    LanguageDeclaration,
     parse_custom_attributes,
     parse_flag,
+    read_language_declaration,
 )
 
-from twi_endpoint.errors import InvalidRequestError
-from twi_endpoint.settings import EndpointSettings, normalize_language, normalize_task
+from twi_endpoint.errors import InvalidRequestError, ModelLoadError
+from twi_endpoint.settings import ENV_LANGUAGE, EndpointSettings, normalize_language, normalize_task
 from twi_endpoint.types import DecodeOptions
 
 _LANGUAGE_TOKEN = re.compile(r"^<\|([a-z]{2,3})\|>$")  # <|en|>, <|haw|>, <|yue|>
@@ -36,6 +41,7 @@ class RequestOptions:
     decode: DecodeOptions
     language_source: str  # "request", "config" or "detected" (language None)
     filename: str | None = None
+    asked: str | None = None  # the language as the request wrote it ("ak"), for messages
 
 
 def custom_attributes_from_context(context: Any) -> str:
@@ -57,11 +63,13 @@ def custom_attributes_from_context(context: Any) -> str:
 
 
 def resolve_options(custom_attributes: str, settings: EndpointSettings) -> RequestOptions:
-    """Request beats configuration; the result records which one decided the language."""
+    """Request beats configuration; the result records which one decided the language.
+    An empty ``language=`` chooses nothing: the configured default applies."""
     attrs = parse_custom_attributes(custom_attributes)
     task = normalize_task(attrs[KEY_TASK]) if attrs.get(KEY_TASK) else settings.task
-    if KEY_LANGUAGE in attrs:
-        language, source = normalize_language(attrs[KEY_LANGUAGE]), "request"
+    asked = attrs.get(KEY_LANGUAGE) or None
+    if asked:
+        language, source = normalize_language(asked, "CustomAttributes"), "request"
     else:
         language, source = settings.language, "config"
     if language is None:
@@ -71,8 +79,47 @@ def resolve_options(custom_attributes: str, settings: EndpointSettings) -> Reque
     except ValueError as exc:
         raise InvalidRequestError(str(exc)) from None
     return RequestOptions(
-        DecodeOptions(language=language, task=task, words=words), source, attrs.get(KEY_FILENAME)
+        DecodeOptions(language=language, task=task, words=words), source, attrs.get(KEY_FILENAME), asked
     )
+
+
+@dataclass(frozen=True)
+class ModelLanguages:
+    """What a checkpoint answers to: its language tokens, and the one it takes for Twi."""
+
+    codes: frozenset[str]  # codes it has <|xx|> tokens for; empty when unknown
+    declaration: LanguageDeclaration | None = None  # twi_language.json; None: not declared
+
+
+def read_model_languages(model_dir: str | Path) -> ModelLanguages:
+    """Tokens and Twi declaration of ``model_dir``; a declaration that cannot work fails here."""
+    codes = model_languages(model_dir)
+    try:
+        declared = read_language_declaration(model_dir)
+    except ValueError as exc:
+        raise ModelLoadError(str(exc)) from None
+    if declared and codes and declared.token not in (*codes, NO_LANGUAGE_TOKEN):
+        raise ModelLoadError(
+            f"{Path(model_dir) / LANGUAGE_DECLARATION_FILE} declares the token <|{declared.token}|>, which "
+            f"this model does not have: use one of {', '.join(sorted(codes))}, or {NO_LANGUAGE_TOKEN}"
+        )
+    return ModelLanguages(codes, declared)
+
+
+def bind_language(
+    decode: DecodeOptions, model: ModelLanguages, source: str, asked: str | None = None
+) -> DecodeOptions:
+    """``decode`` with the prompt's language token settled for this checkpoint.
+
+    Twi (any spelling, or an alias the model declares) takes the declared token and is
+    reported as ``tw``; any other code, and Twi on an undeclared model, must be one of the
+    checkpoint's own tokens (``check_language``).
+    """
+    declared = model.declaration
+    if declared is not None and declared.means_twi(decode.language):
+        return replace(decode, language=TWI, token=declared.token)
+    check_language(decode.language, model.codes, source, asked)
+    return decode
 
 
 def model_languages(model_dir: str | Path) -> frozenset[str]:
@@ -90,16 +137,25 @@ def model_languages(model_dir: str | Path) -> frozenset[str]:
     return frozenset(codes)
 
 
-def check_language(language: str | None, known: frozenset[str], source: str) -> None:
+def check_language(
+    language: str | None, known: frozenset[str], source: str, asked: str | None = None
+) -> None:
     """Refuse a language the model has no token for, instead of decoding garbage.
 
-    A Twi fine-tune usually keeps Whisper's language list (no ``tw``/``ak``): the deployment
-    must name the token it was trained with (often ``yo`` or ``en``), or ask for detection.
+    A Twi fine-tune usually keeps Whisper's language list (no ``tw``/``ak``): its model
+    directory declares the token it was trained with (``twi_language.json``), which the
+    message names as the fix.
     """
     if language is None or not known or language in known:
         return
-    where = "CustomAttributes" if source == "request" else "TWI_ASR_LANGUAGE"
+    where = "CustomAttributes" if source == "request" else ENV_LANGUAGE
+    fix = (
+        f"; a Twi fine-tune declares the token it was trained with in {LANGUAGE_DECLARATION_FILE} "
+        "beside its weights (make package MODEL=... LANGUAGE_TOKEN=yo, or none)"
+        if language == TWI
+        else ""
+    )
     raise InvalidRequestError(
-        f"invalid language {language!r} (from {where}): this model has no <|{language}|> token; "
-        f"use one of {', '.join(sorted(known))}, or 'auto' to let the model detect it"
+        f"invalid language {asked or language!r} (from {where}): this model has no <|{language}|> token; "
+        f"use one of {', '.join(sorted(known))}, or 'auto' to let the model detect it{fix}"
     )

@@ -19,10 +19,16 @@ from twi_endpoint.audio import decode_audio
 from twi_endpoint.engines import load_engine
 from twi_endpoint.errors import InvalidRequestError
 from twi_endpoint.gate import check_speech
-from twi_endpoint.request import RequestOptions, check_language, model_languages, resolve_options
+from twi_endpoint.request import (
+    ModelLanguages,
+    RequestOptions,
+    bind_language,
+    read_model_languages,
+    resolve_options,
+)
 from twi_endpoint.result import Timings, build_result, to_json
 from twi_endpoint.settings import EndpointSettings
-from twi_endpoint.types import SAMPLE_RATE, Engine, Transcription
+from twi_endpoint.types import SAMPLE_RATE, DecodeOptions, Engine, Transcription
 
 logger = logging.getLogger(__name__)
 
@@ -41,7 +47,7 @@ class LoadedModel:
     """What ``model_fn`` returns: the engine plus what requests are checked against."""
 
     engine: Engine
-    languages: frozenset[str]  # language codes the checkpoint has tokens for
+    languages: ModelLanguages  # the checkpoint's language tokens, and its token for Twi
     settings: EndpointSettings
 
 
@@ -64,8 +70,8 @@ def load_model(model_dir: str | Path, endpoint_settings: EndpointSettings | None
     """``model_fn``: load the engine once; a configured language the model lacks fails here,
     at start-up, rather than on every request."""
     cfg = endpoint_settings or settings()
-    languages = model_languages(model_dir)
-    check_language(cfg.language, languages, "config")
+    languages = read_model_languages(model_dir)
+    bind_language(DecodeOptions(cfg.language), languages, "config")
     engine = load_engine(model_dir, cfg)
     logger.info("loaded %s with %s on %s (%s)", engine.model_name, engine.name, engine.device, engine.dtype)
     return LoadedModel(engine, languages, cfg)
@@ -97,16 +103,18 @@ def prepare_request(
 def transcribe(request: AudioRequest, model: LoadedModel) -> dict[str, Any]:
     """``predict_fn``: language check, silence gate, engine, result with timings."""
     opts = request.options
-    check_language(opts.decode.language, model.languages, opts.language_source)
+    decode = bind_language(opts.decode, model.languages, opts.language_source, opts.asked)
     cfg = model.settings
     t0 = time.perf_counter()
     gate = check_speech(request.audio, cfg.silence_dbfs, cfg.vad, cfg.min_speech_seconds)
     if gate.has_speech:
-        transcription = model.engine.transcribe(request.audio, opts.decode, gate.activity)
+        transcription = model.engine.transcribe(request.audio, decode, gate.activity)
         if transcription.language_source != "detected":
             transcription.language_source = opts.language_source
     else:
-        transcription = Transcription("", opts.decode.language, [], 0, opts.language_source)
+        transcription = Transcription("", decode.language, [], 0, opts.language_source)
+    detected = transcription.language_source == "detected"
+    token = transcription.language if detected else decode.language_token
     done = time.perf_counter()
     engine = model.engine
     return build_result(
@@ -118,7 +126,11 @@ def transcribe(request: AudioRequest, model: LoadedModel) -> dict[str, Any]:
         dtype=engine.dtype,
         batch_size=engine.batch_size,
         task=opts.decode.task,
-        extra={MetadataKeys.GATE: gate.reason, MetadataKeys.INPUT_FORMAT: request.input_format},
+        extra={
+            MetadataKeys.LANGUAGE_TOKEN: token,
+            MetadataKeys.GATE: gate.reason,
+            MetadataKeys.INPUT_FORMAT: request.input_format,
+        },
     )
 
 

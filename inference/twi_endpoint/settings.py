@@ -11,11 +11,11 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Final
 
-from twi_contract import TASKS
+from twi_contract import LANGUAGE_EXPECTED, TASKS, parse_language
 
 from twi_endpoint.errors import InvalidRequestError
 
-ENV_LANGUAGE: Final = "TWI_ASR_LANGUAGE"  # e.g. "yo" for a Twi fine-tune; "auto"/unset = detect
+ENV_LANGUAGE: Final = "TWI_ASR_LANGUAGE"  # default language, e.g. "tw" (twi_contract); unset = detect
 ENV_TASK: Final = "TWI_ASR_TASK"  # "transcribe" or "translate"
 ENV_ENGINE: Final = "TWI_ASR_ENGINE"  # "transformers" or "ctranslate2"; unset = from model files
 ENV_DEVICE: Final = "TWI_ASR_DEVICE"  # "cuda", "cpu"; unset = cuda when present
@@ -28,12 +28,10 @@ ENV_MIN_SPEECH_SECONDS: Final = "TWI_ASR_MIN_SPEECH_SECONDS"
 ENV_FFMPEG: Final = "TWI_ASR_FFMPEG"  # path of the ffmpeg binary; unset = from PATH
 ENV_DECODE_TIMEOUT_SECONDS: Final = "TWI_ASR_DECODE_TIMEOUT_SECONDS"
 
-AUTO_LANGUAGE: Final = ("", "auto", "detect", "none")  # spellings of "let the model detect"
-
 
 @dataclass(frozen=True)
 class EndpointSettings:
-    language: str | None = None  # None: the model detects it (recorded as "detected")
+    language: str | None = None  # parsed (twi_contract.parse_language); None: the model detects it
     task: str = "transcribe"
     engine: str | None = None
     device: str | None = None
@@ -69,11 +67,15 @@ class EndpointSettings:
         )
 
 
-def normalize_language(value: str | None) -> str | None:
-    """``None`` for "detect", otherwise the code lower-cased (validated later against the model)."""
-    if value is None or value.strip().lower() in AUTO_LANGUAGE:
-        return None
-    return value.strip().lower()
+def normalize_language(value: str | None, where: str = ENV_LANGUAGE) -> str | None:
+    """``twi_contract.parse_language``; its refusal names ``where`` the value came from.
+    Checked against the model later (``twi_endpoint.request.bind_language``)."""
+    try:
+        return parse_language(value)
+    except ValueError:
+        raise InvalidRequestError(
+            f"invalid language {value!r} (from {where}): expected {LANGUAGE_EXPECTED}"
+        ) from None
 
 
 def normalize_task(value: str) -> str:

@@ -23,14 +23,20 @@ N_SAMPLES = SAMPLE_RATE * CHUNK_SECONDS  # 480000 samples in a 30-second chunk
 class DecodeOptions:
     """What to decode, per request. ``language=None`` means the model's own detection.
 
-    A fine-tuned Twi checkpoint has no Twi language token, so a deployment sets the
-    language (or leaves it None on purpose) in configuration; it is never guessed silently:
-    the result always records what was used.
+    Whisper has no Twi token: a fine-tune is prompted with the token it was trained with
+    (``token="yo"``, or ``NO_LANGUAGE_TOKEN`` for none at all) while the result reports the
+    language asked for (``tw``) and records the token (``twi_endpoint.request.bind_language``).
     """
 
-    language: str | None = None
+    language: str | None = None  # what the result reports; None: detect it
     task: str = "transcribe"  # or "translate"
     words: bool = False  # word-level times in the result (CustomAttributes ``words=true``)
+    token: str | None = None  # the prompt's language token when not ``language`` itself
+
+    @property
+    def language_token(self) -> str | None:
+        """The prompt's language token: a code, ``NO_LANGUAGE_TOKEN``, or None to detect one."""
+        return self.token or self.language
 
 
 @dataclass(frozen=True)

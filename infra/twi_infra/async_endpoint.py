@@ -10,9 +10,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from aws_cdk import ArnFormat, Stack
+from aws_cdk import ArnFormat, RemovalPolicy, Stack
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
+from aws_cdk import aws_logs as logs
 from aws_cdk import aws_s3 as s3
 from aws_cdk import aws_sagemaker as sagemaker
 from aws_cdk import aws_sns as sns
@@ -34,6 +35,8 @@ class AsyncEndpointProps:
     instance_type: str
     initial_instance_count: int
     max_concurrent_invocations_per_instance: int
+    network_isolation: bool  # no network in the container: the archive must hold everything
+    log_retention: logs.RetentionDays
 
 
 class AsyncWhisperEndpoint(Construct):
@@ -43,6 +46,15 @@ class AsyncWhisperEndpoint(Construct):
         self.bucket = props.bucket
         self.endpoint_name = props.endpoint_name
         self.log_group_name = f"/aws/sagemaker/Endpoints/{props.endpoint_name}"  # SageMaker's choice
+        # Created before the endpoint, so SageMaker writes into a group with a retention
+        # instead of creating one that keeps every line forever.
+        self.log_group = logs.LogGroup(
+            self,
+            "Logs",
+            log_group_name=self.log_group_name,
+            retention=props.log_retention,
+            removal_policy=RemovalPolicy.DESTROY,
+        )
         # SageMaker lower-cases names in ARNs.
         self.endpoint_arn = stack.format_arn(
             service="sagemaker", resource="endpoint", resource_name=props.endpoint_name.lower()
@@ -73,6 +85,7 @@ class AsyncWhisperEndpoint(Construct):
             self,
             "Model",
             execution_role_arn=self.role.role_arn,
+            enable_network_isolation=props.network_isolation,
             primary_container=builders.container(
                 image_uri=props.image_uri, model_data_url=props.model_data.url, environment=props.environment
             ),
@@ -99,7 +112,12 @@ class AsyncWhisperEndpoint(Construct):
             "Endpoint",
             endpoint_name=props.endpoint_name,
             endpoint_config_name=self.endpoint_config.attr_endpoint_config_name,
+            # A new config (model or settings changed) keeps the variant's current instance
+            # count instead of resetting it to the initial one: no GPU started while scaled to
+            # zero, no capacity dropped under load.
+            retain_all_variant_properties=True,
         )
+        self.endpoint.node.add_dependency(self.log_group)
 
     def _policy(self, stack: Stack, props: AsyncEndpointProps) -> iam.PolicyDocument:
         bucket = props.bucket

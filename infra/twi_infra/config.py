@@ -13,7 +13,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Final
 
-from twi_contract import TASKS
+from twi_contract import LANGUAGE_EXPECTED, TASKS, parse_language
+
+from twi_infra.runtime_values import DAY_S, DLQ_RETENTION_S
 
 # --- Context keys (cdk.json "context" or `-c key=value`) ----------------------------------
 CTX_REGION: Final = "region"
@@ -24,6 +26,9 @@ CTX_MIN_INSTANCES: Final = "min_instances"
 CTX_MAX_INSTANCES: Final = "max_instances"
 CTX_MODEL_DATA: Final = "model_data"
 CTX_HF_MODEL_ID: Final = "hf_model_id"
+CTX_HF_MODEL_REVISION: Final = "hf_model_revision"
+CTX_NETWORK_ISOLATION: Final = "network_isolation"
+CTX_AUTOSCALING: Final = "autoscaling"
 CTX_LANGUAGE: Final = "language"
 CTX_TASK: Final = "task"
 CTX_MAX_CONCURRENT: Final = "max_concurrent_invocations_per_instance"
@@ -41,6 +46,7 @@ DEFAULT_REGION: Final = "us-east-1"  # only for synthesis without a profile; dep
 DEFAULT_INSTANCE_TYPE: Final = "ml.g4dn.xlarge"  # T4 16 GB: Whisper large-v3 fits in FP16
 DEFAULT_HF_MODEL_ID: Final = "openai/whisper-base"  # used when neither model source is set
 MAX_ENDPOINT_INSTANCES: Final = 100  # a guard against typos, far below account quotas
+MIN_OUTPUT_EXPIRY_DAYS: Final = DLQ_RETENTION_S // DAY_S
 
 _REGION_RE = re.compile(r"^[a-z]{2}(-gov|-iso[a-z]*)?-[a-z]+-\d$")
 _ACCOUNT_RE = re.compile(r"^\d{12}$")
@@ -48,7 +54,7 @@ _INSTANCE_RE = re.compile(r"^ml\.[a-z0-9]+\.[a-z0-9]+$")
 _ENDPOINT_NAME_RE = re.compile(r"^[a-zA-Z0-9](-*[a-zA-Z0-9]){0,62}$")  # SageMaker's own rule
 _S3_URI_RE = re.compile(r"^s3://[a-z0-9][a-z0-9.\-]{1,61}[a-z0-9]/.+\.tar\.gz$")
 _HF_ID_RE = re.compile(r"^[A-Za-z0-9][\w.\-]*(/[\w.\-]+)?$")
-_LANGUAGE_RE = re.compile(r"^[A-Za-z]{2,3}([-_][A-Za-z0-9]{2,8})?$")
+_HF_REVISION_RE = re.compile(r"^[\w.\-/]{1,100}$")  # a commit hash, tag or branch
 _EMAIL_RE = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 
 
@@ -68,14 +74,20 @@ class StackSettings:
     # directory (uploaded as a CDK asset), or a Hugging Face model id the container downloads.
     model_data: str | None = None
     hf_model_id: str | None = None
-    language: str | None = None  # None: the model detects it; a Twi fine-tune sets its token
+    hf_model_revision: str | None = None  # pins the Hub download (a commit hash is exact)
+    # None: isolated exactly when the weights come in the archive (model_data); a Hub model
+    # needs the network to download, so it cannot be isolated.
+    network_isolation: bool | None = None
+    autoscaling: bool = True  # false: no scaling target (e.g. while changing instance_type)
+    language: str | None = None  # the endpoint's default (TWI_ASR_LANGUAGE), e.g. tw; None: detect
     task: str = "transcribe"
     max_concurrent_invocations_per_instance: int = 1  # one GPU, one decoder at a time
     backlog_per_instance_target: float = 2.0  # queued requests per instance before scaling out
     alarm_email: str | None = None
     rtf_p90_alarm_threshold: float = 0.5  # processing / audio seconds; above: overloaded
     oldest_request_alarm_seconds: int = 1800
-    async_output_expiry_days: int = 7
+    # Raw results must outlive the result DLQ's messages: a redrive on day 13 still finds them.
+    async_output_expiry_days: int = 14
 
     def __post_init__(self) -> None:
         self._check(_REGION_RE.match(self.region), CTX_REGION, "an AWS region such as us-east-1")
@@ -126,8 +138,24 @@ class StackSettings:
                 CTX_HF_MODEL_ID,
                 "a Hugging Face model id such as openai/whisper-large-v3",
             )
+        if self.hf_model_revision is not None:
+            self._check(
+                self.model_source == "hub",
+                CTX_HF_MODEL_REVISION,
+                f"only with a Hub model ({CTX_HF_MODEL_ID})",
+            )
+            self._check(
+                _HF_REVISION_RE.match(self.hf_model_revision), CTX_HF_MODEL_REVISION, "a commit hash or tag"
+            )
+        if self.network_isolation and self.model_source == "hub":
+            raise _invalid(
+                CTX_NETWORK_ISOLATION,
+                self.network_isolation,
+                f"false with a Hugging Face model (the container downloads it); set {CTX_MODEL_DATA} "
+                "to a model built by `make package` to run isolated",
+            )
         if self.language is not None:
-            self._check(_LANGUAGE_RE.match(self.language), CTX_LANGUAGE, "a language code such as en")
+            self._check(_parses(self.language), CTX_LANGUAGE, LANGUAGE_EXPECTED)
         self._check(self.task in TASKS, CTX_TASK, f"one of {', '.join(TASKS)}")
         self._check(
             1 <= self.max_concurrent_invocations_per_instance <= 1000,
@@ -140,7 +168,10 @@ class StackSettings:
         self._check(self.rtf_p90_alarm_threshold > 0, CTX_RTF_ALARM, "> 0")
         self._check(self.oldest_request_alarm_seconds >= 60, CTX_OLDEST_REQUEST_ALARM, "at least 60 seconds")
         self._check(
-            1 <= self.async_output_expiry_days <= 3650, CTX_OUTPUT_EXPIRY_DAYS, "between 1 and 3650 days"
+            MIN_OUTPUT_EXPIRY_DAYS <= self.async_output_expiry_days <= 3650,
+            CTX_OUTPUT_EXPIRY_DAYS,
+            f"between {MIN_OUTPUT_EXPIRY_DAYS} (the result DLQ's retention: a redriven notification "
+            "must still find its result) and 3650 days",
         )
 
     def _check(self, ok: object, key: str, expected: str) -> None:
@@ -154,6 +185,10 @@ class StackSettings:
         if self.model_data is None:
             return "hub"
         return "s3" if self.model_data.startswith("s3://") else "local"
+
+    @property
+    def effective_network_isolation(self) -> bool:
+        return self.model_source != "hub" if self.network_isolation is None else self.network_isolation
 
     @property
     def effective_hf_model_id(self) -> str | None:
@@ -176,6 +211,9 @@ class StackSettings:
             max_instances=_int(get, CTX_MAX_INSTANCES, d.max_instances),
             model_data=_str(get, CTX_MODEL_DATA),
             hf_model_id=_str(get, CTX_HF_MODEL_ID),
+            hf_model_revision=_str(get, CTX_HF_MODEL_REVISION),
+            network_isolation=_bool(get, CTX_NETWORK_ISOLATION, None),
+            autoscaling=bool(_bool(get, CTX_AUTOSCALING, d.autoscaling)),
             language=_language(_str(get, CTX_LANGUAGE)),
             task=(_str(get, CTX_TASK) or d.task).lower(),
             max_concurrent_invocations_per_instance=_int(
@@ -203,10 +241,32 @@ def _str(get: Callable[[str], Any], key: str) -> str | None:
 
 
 def _language(value: str | None) -> str | None:
-    """``auto``/``detect`` mean "let the model detect", as on the endpoint."""
-    if value is None or value.lower() in ("auto", "detect", "none"):
-        return None
-    return value
+    """None for a spelling of "detect"; otherwise the value as written, for the endpoint to
+    parse (TWI_ASR_LANGUAGE). One the contract refuses is kept for ``__post_init__`` to name."""
+    try:
+        return None if parse_language(value) is None else value
+    except ValueError:
+        return value
+
+
+def _parses(value: str | None) -> bool:
+    """Whether ``twi_contract.parse_language`` accepts ``value``, as submit and the endpoint do."""
+    try:
+        parse_language(value)
+    except ValueError:
+        return False
+    return True
+
+
+def _bool(get: Callable[[str], Any], key: str, default: bool | None) -> bool | None:
+    raw = get(key)
+    if raw is None or raw == "":
+        return default
+    if isinstance(raw, bool):
+        return raw
+    if isinstance(raw, str) and raw.strip().lower() in ("true", "false"):
+        return raw.strip().lower() == "true"
+    raise _invalid(key, raw, "true or false")
 
 
 def _int(get: Callable[[str], Any], key: str, default: int) -> int:

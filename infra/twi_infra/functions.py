@@ -131,6 +131,7 @@ class QueueWorker(Construct):
                 batch_size=props.worker.batch_size,
                 max_batching_window=Duration.seconds(MAX_BATCHING_WINDOW_S),
                 report_batch_item_failures=True,
+                max_concurrency=props.worker.max_concurrency,
             )
         )
         nag.acknowledge(

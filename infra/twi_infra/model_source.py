@@ -24,6 +24,7 @@ from constructs import Construct
 from twi_infra.config import StackSettings
 from twi_infra.package import model_format, package
 from twi_infra.paths import ENDPOINT_CODE_DIR
+from twi_infra.wheels import WheelTarget
 
 
 @dataclass(frozen=True)
@@ -49,7 +50,15 @@ def packaged_archive(model_dir: Path | None, cache_dir: Path, code_dir: Path = E
     archive = cache_dir / fingerprint(inputs) / "model.tar.gz"
     if not archive.is_file():
         engine = None if model_dir is None else model_format(model_dir)
-        package(model_dir, archive, engine=engine, code_dir=code_dir)
+        # Weights in the archive: the wheels too, so the endpoint can start isolated. A Hub
+        # model is downloaded at start anyway: its packages come from the index as well.
+        package(
+            model_dir,
+            archive,
+            engine=engine,
+            code_dir=code_dir,
+            wheels=None if model_dir is None else WheelTarget(),
+        )
     return archive
 
 

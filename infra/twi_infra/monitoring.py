@@ -10,10 +10,12 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from aws_cdk import Duration, Stack
+from aws_cdk import ArnFormat, Duration, Stack
 from aws_cdk import aws_cloudwatch as cw
 from aws_cdk import aws_cloudwatch_actions as cw_actions
+from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
+from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_sns as sns
 from aws_cdk import aws_sns_subscriptions as subs
 from constructs import Construct
@@ -30,6 +32,7 @@ class MonitoringProps:
     topic_key: kms.IKey
     dlq_depths: dict[str, cw.IMetric]  # DLQ logical name -> depth metric
     dlq_alarms: Sequence[cw.Alarm]
+    functions: dict[str, lambda_.IFunction]  # worker name -> function (errors, throttles)
     rtf_p90_threshold: float
     oldest_request_seconds: int
     alarm_email: str | None
@@ -41,6 +44,7 @@ class Monitoring(Construct):
         self.alarm_topic = sns.Topic(
             self, "AlarmTopic", master_key=props.topic_key, enforce_ssl=True, display_name="Twi ASR alarms"
         )
+        self._let_cloudwatch_publish(self.alarm_topic)
         if props.alarm_email:
             self.alarm_topic.add_subscription(subs.EmailSubscription(props.alarm_email))
         endpoint_dims = {"EndpointName": props.endpoint_name}
@@ -118,6 +122,9 @@ class Monitoring(Construct):
                 treat_missing_data=cw.TreatMissingData.NOT_BREACHING,
             ),
         ]
+        self.alarms += [
+            alarm for name, fn in props.functions.items() for alarm in _function_alarms(self, name, fn)
+        ]
         action = cw_actions.SnsAction(self.alarm_topic)
         for alarm in [*self.alarms, *props.dlq_alarms]:
             alarm.add_alarm_action(action)
@@ -156,7 +163,14 @@ class Monitoring(Construct):
                     pipeline_metric(m, cw.Stats.SUM)
                     for m in (names.METRIC_SUBMITTED, names.METRIC_TRANSCRIPTS)
                 ],
-                right=[failures, pipeline_metric(names.METRIC_REJECTED, cw.Stats.SUM), invocation_failures],
+                right=[
+                    failures,
+                    *(
+                        pipeline_metric(m, cw.Stats.SUM)
+                        for m in (names.METRIC_REJECTED, names.METRIC_KEY_TOO_LONG)
+                    ),
+                    invocation_failures,
+                ],
                 width=8,
             ),
             cw.GraphWidget(
@@ -166,8 +180,70 @@ class Monitoring(Construct):
         self.dashboard.add_widgets(
             cw.AlarmStatusWidget(title="Alarms", alarms=[*self.alarms, *props.dlq_alarms], width=24)
         )
+        self.dashboard.add_widgets(
+            cw.GraphWidget(
+                title="Lambda errors and throttles",
+                left=[fn.metric_errors(period=PERIOD) for fn in props.functions.values()],
+                right=[fn.metric_throttles(period=PERIOD) for fn in props.functions.values()],
+                width=24,
+            )
+        )
         region = Stack.of(self).region
         self.dashboard_url = (
             f"https://{region}.console.aws.amazon.com/cloudwatch/home?region={region}"
             f"#dashboards:name={self.dashboard_name}"
         )
+
+    @staticmethod
+    def _let_cloudwatch_publish(topic: sns.Topic) -> None:
+        """A topic policy replaces SNS's default one, which let the account's services publish:
+        without this statement every alarm fires into nothing. Only this account's alarms may."""
+        stack = Stack.of(topic)
+        topic.add_to_resource_policy(
+            iam.PolicyStatement(
+                sid="CloudWatchAlarmsPublish",
+                principals=[iam.ServicePrincipal("cloudwatch.amazonaws.com")],
+                actions=["sns:Publish"],
+                resources=[topic.topic_arn],
+                conditions={
+                    "StringEquals": {"aws:SourceAccount": stack.account},
+                    "ArnLike": {
+                        "aws:SourceArn": stack.format_arn(
+                            service="cloudwatch",
+                            resource="alarm",
+                            resource_name="*",
+                            arn_format=ArnFormat.COLON_RESOURCE_NAME,
+                        )
+                    },
+                },
+            )
+        )
+
+
+def _function_alarms(scope: Construct, name: str, function: lambda_.IFunction) -> list[cw.Alarm]:
+    """A function that errors or is throttled leaves messages to retry and, in the end, the DLQ:
+    say so at the first one, before the DLQ alarm."""
+    return [
+        cw.Alarm(
+            scope,
+            f"{name}{kind}",
+            alarm_description=f"the {name} Lambda {what}: see its log group (Powertools JSON lines)",
+            metric=metric,
+            threshold=0,
+            evaluation_periods=1,
+            comparison_operator=cw.ComparisonOperator.GREATER_THAN_THRESHOLD,
+            treat_missing_data=cw.TreatMissingData.NOT_BREACHING,
+        )
+        for kind, what, metric in (
+            (
+                "Errors",
+                "failed invocations (an exception escaped the batch)",
+                function.metric_errors(period=PERIOD),
+            ),
+            (
+                "Throttles",
+                "was throttled (account or reserved concurrency reached)",
+                function.metric_throttles(period=PERIOD),
+            ),
+        )
+    ]

@@ -35,7 +35,9 @@ class PrefixGrant:
 
 def acknowledge_prefix_wildcards(bucket: s3.Bucket, grants: Iterable[PrefixGrant]) -> None:
     """``<bucket>/<prefix>*`` is a wildcard to cdk-nag, but it is the narrowest form there is:
-    object keys are chosen by users (audio) or by SageMaker (UUIDs), so no role can list them."""
+    object keys are chosen by users (audio) or by SageMaker (UUIDs), so no statement can name
+    them. (Both Lambda roles may also list the bucket: without ``s3:ListBucket`` a missing key
+    answers 403, not 404; see ``stack._list_bucket``.)"""
     stack = Stack.of(bucket)
     logical_id = stack.resolve(stack.get_logical_id(bucket.node.default_child))  # type: ignore[arg-type]
     for grant in grants:

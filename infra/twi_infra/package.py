@@ -33,17 +33,26 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Final
 
+from twi_contract import LANGUAGE_DECLARATION_FILE, language_token, write_language_declaration
 from twi_endpoint.engines import CTRANSLATE2, ENGINES, TRANSFORMERS, detect_engine
 from twi_endpoint.errors import ModelLoadError
 
 from twi_infra.paths import ENDPOINT_CODE_DIR
 from twi_infra.runtime_values import ENTRY_POINT
+from twi_infra.wheels import (
+    DLC_PYTHON_VERSION,
+    WHEELS_DIRNAME,
+    WheelError,
+    WheelTarget,
+    download,
+    stage_offline_code,
+)
 
 CODE_ARCNAME: Final = "code"
 CT2_QUANTIZATION: Final = "float16"  # stored type; the engine picks int8 on CPU at load time
 # Files faster-whisper reads next to model.bin; without tokenizer.json it would fetch one
 # from the Hugging Face Hub, which an isolated endpoint cannot reach.
-CT2_COPIED_FILES: Final = ("tokenizer.json", "preprocessor_config.json")
+CT2_COPIED_FILES: Final = ("tokenizer.json", "preprocessor_config.json", LANGUAGE_DECLARATION_FILE)
 CT2_REQUIRED_FILES: Final = ("model.bin", "config.json", "tokenizer.json")
 _SKIPPED_NAMES: Final = frozenset({"__pycache__", ".pytest_cache", ".mypy_cache", ".ruff_cache", ".DS_Store"})
 _SKIPPED_SUFFIXES: Final = (".pyc", ".pyo")
@@ -172,12 +181,30 @@ def write_archive(out: Path, model_dir: Path | None, code_dir: Path = ENDPOINT_C
 
 
 def package(
-    model_dir: Path | None, out: Path, engine: str | None = None, code_dir: Path = ENDPOINT_CODE_DIR
+    model_dir: Path | None,
+    out: Path,
+    engine: str | None = None,
+    code_dir: Path = ENDPOINT_CODE_DIR,
+    wheels: WheelTarget | None = WheelTarget(),  # noqa: B008 - frozen, so one shared default is safe
 ) -> PackageResult:
     """Package ``model_dir`` for ``engine``, converting transformers -> CTranslate2 when needed.
 
-    ``engine=None`` means CTranslate2: a transformers checkpoint is converted.
+    ``engine=None`` means CTranslate2: a transformers checkpoint is converted. ``wheels``: the
+    container's packages go into ``code/wheels/`` for that interpreter (default: the DLC's),
+    so that it starts with no network; ``None`` leaves ``code/requirements.txt`` to the index.
     """
+    if wheels is None:
+        return _package(model_dir, out, engine, code_dir)
+    try:
+        found = download(code_dir / "requirements.txt", wheels)
+    except WheelError as exc:
+        raise PackageError(str(exc)) from None
+    with tempfile.TemporaryDirectory(prefix="twi-asr-code-") as tmp:
+        staged = stage_offline_code(code_dir, found, Path(tmp) / "code", (*_SKIPPED_NAMES, "*.pyc", "*.pyo"))
+        return _package(model_dir, out, engine, staged)
+
+
+def _package(model_dir: Path | None, out: Path, engine: str | None, code_dir: Path) -> PackageResult:
     start = time.perf_counter()
     if engine is not None and engine not in ENGINES:
         raise PackageError(f"unknown engine {engine!r}: expected one of {', '.join(ENGINES)}")
@@ -219,9 +246,28 @@ def main(argv: list[str] | None = None) -> int:
         "engine in make bench; transformers keeps the checkpoint as is",
     )
     parser.add_argument("--out", type=Path, default=Path("model.tar.gz"))
+    parser.add_argument(
+        "--language-token",
+        type=language_token,
+        help="the token the checkpoint was trained with for Twi (yo, en...), or none: written to "
+        f"{LANGUAGE_DECLARATION_FILE} beside the weights, which the endpoint reads",
+    )
+    parser.add_argument(
+        "--python-version",
+        default=DLC_PYTHON_VERSION,
+        help=f"interpreter the bundled wheels are for (default {DLC_PYTHON_VERSION}, the DLC's)",
+    )
+    parser.add_argument(
+        "--no-wheels",
+        action="store_true",
+        help="leave code/requirements.txt to a package index (the container then needs the internet)",
+    )
     args = parser.parse_args(argv)
     try:
-        result = package(args.model, args.out, args.engine)
+        if args.language_token and args.model.is_dir():  # a missing folder: package() says so
+            write_language_declaration(args.model, args.language_token)
+        target = None if args.no_wheels else WheelTarget(python_version=args.python_version)
+        result = package(args.model, args.out, args.engine, wheels=target)
     except PackageError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
@@ -231,6 +277,12 @@ def main(argv: list[str] | None = None) -> int:
         f"{result.archive}: {result.engine} model, {how}{len(result.members)} files, "
         f"{size_mb:.1f} MB in {result.seconds:.1f} s"
     )
+    bundled = [m for m in result.members if m.startswith(f"{CODE_ARCNAME}/{WHEELS_DIRNAME}/")]
+    if bundled:
+        print(
+            f"  {len(bundled)} wheels for Python {args.python_version} in code/{WHEELS_DIRNAME}/: "
+            "the container installs them with no network"
+        )
     return 0
 
 

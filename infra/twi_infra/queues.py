@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from aws_cdk import Duration
 from aws_cdk import aws_cloudwatch as cw
+from aws_cdk import aws_iam as iam
 from aws_cdk import aws_sqs as sqs
 from constructs import Construct
 from twi_lambdas import names
@@ -49,4 +50,22 @@ class QueueWithDlq(Construct):
             comparison_operator=cw.ComparisonOperator.GREATER_THAN_THRESHOLD,
             evaluation_periods=1,
             treat_missing_data=cw.TreatMissingData.NOT_BREACHING,
+        )
+
+    def accept_only_from_account(self, service: str, account: str) -> None:
+        """Refuse ``service``'s messages sent on behalf of another account.
+
+        CDK's statement for S3 notifications checks only ``aws:SourceArn``, and a bucket ARN
+        names no account: a bucket of the same name in another account (after ours is deleted)
+        could fill the queue. AWS's confused-deputy advice is to check ``aws:SourceAccount`` too.
+        """
+        self.queue.add_to_resource_policy(
+            iam.PolicyStatement(
+                sid="OnlyThisAccount",
+                effect=iam.Effect.DENY,
+                principals=[iam.ServicePrincipal(service)],
+                actions=["sqs:SendMessage"],
+                resources=[self.queue.queue_arn],
+                conditions={"StringNotEquals": {"aws:SourceAccount": account}},
+            )
         )

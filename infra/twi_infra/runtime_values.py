@@ -35,6 +35,10 @@ class Worker:
     timeout_s: int
     memory_mb: int
     calls_endpoint: bool  # submit: needs the endpoint name and the InvokeEndpointAsync limits
+    # Concurrent invocations the event source starts at most (2-1000): a burst of uploads
+    # cannot take the account's whole Lambda concurrency, and no reserved concurrency is
+    # needed (which would throttle, and retry messages towards the DLQ).
+    max_concurrency: int = 10
 
     @property
     def visibility_timeout_s(self) -> int:
@@ -66,7 +70,7 @@ WORKERS: Final = (SUBMIT, COMPLETE)
 
 
 def function_environment(
-    worker: Worker, *, bucket_name: str, endpoint_name: str, task: str, language: str | None
+    worker: Worker, *, bucket_name: str, endpoint_name: str, task: str
 ) -> dict[str, str]:
     """The environment the stack gives ``worker``'s function (``twi_lambdas.settings`` reads it)."""
     env = {
@@ -75,8 +79,6 @@ def function_environment(
         names.ENV_DEFAULT_TASK: task,
         names.ENV_METRICS_NAMESPACE: names.METRICS_NAMESPACE,
     }
-    if language is not None:
-        env[names.ENV_DEFAULT_LANGUAGE] = language
     if worker.calls_endpoint:  # complete takes the endpoint from the notification
         env[names.ENV_ENDPOINT_NAME] = endpoint_name
         env[names.ENV_MAX_INPUT_BYTES] = str(names.MAX_ASYNC_INPUT_BYTES)
@@ -92,7 +94,12 @@ MAX_PAYLOAD_MB: Final = names.MAX_ASYNC_INPUT_BYTES // 2**20  # MMS rejects bodi
 
 
 def model_environment(
-    *, region: str, language: str | None, task: str, hf_model_id: str | None
+    *,
+    region: str,
+    language: str | None,
+    task: str,
+    hf_model_id: str | None,
+    hf_model_revision: str | None = None,
 ) -> dict[str, str]:
     """The container environment: the toolkit's switches plus our endpoint settings."""
     env = {
@@ -109,4 +116,6 @@ def model_environment(
         env[endpoint_settings.ENV_LANGUAGE] = language
     if hf_model_id is not None:
         env["HF_MODEL_ID"] = hf_model_id
+    if hf_model_revision is not None:  # the toolkit downloads this commit, not the moving main
+        env["HF_MODEL_REVISION"] = hf_model_revision
     return env

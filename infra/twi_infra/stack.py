@@ -16,7 +16,7 @@ from twi_lambdas import names
 from twi_infra import builders, nag, runtime_values
 from twi_infra.async_endpoint import AsyncEndpointProps, AsyncWhisperEndpoint
 from twi_infra.config import StackSettings
-from twi_infra.functions import QueueWorker, WorkerProps
+from twi_infra.functions import LOG_RETENTION, QueueWorker, WorkerProps
 from twi_infra.model_source import resolve_model_data
 from twi_infra.monitoring import Monitoring, MonitoringProps
 from twi_infra.output_keys import OutputKeys
@@ -95,21 +95,25 @@ class TwiAsrStack(Stack):
                     language=settings.language,
                     task=settings.task,
                     hf_model_id=settings.effective_hf_model_id,
+                    hf_model_revision=settings.hf_model_revision,
                 ),
                 instance_type=settings.instance_type,
                 initial_instance_count=settings.min_instances,
                 max_concurrent_invocations_per_instance=settings.max_concurrent_invocations_per_instance,
+                network_isolation=settings.effective_network_isolation,
+                log_retention=LOG_RETENTION,
             ),
         )
-        scaling = BacklogScaling(
-            self,
-            "Scaling",
-            endpoint_name=settings.endpoint_name,
-            min_instances=settings.min_instances,
-            max_instances=settings.max_instances,
-            target_backlog_per_instance=settings.backlog_per_instance_target,
-        )
-        scaling.target.node.add_dependency(endpoint.endpoint)  # the variant must exist first
+        if settings.autoscaling:
+            scaling = BacklogScaling(
+                self,
+                "Scaling",
+                endpoint_name=settings.endpoint_name,
+                min_instances=settings.min_instances,
+                max_instances=settings.max_instances,
+                target_backlog_per_instance=settings.backlog_per_instance_target,
+            )
+            scaling.target.node.add_dependency(endpoint.endpoint)  # the variant must exist first
 
         submit_queue = QueueWithDlq(self, "Submit", consumer=SUBMIT)
         result_queue = QueueWithDlq(self, "Result", consumer=COMPLETE)
@@ -119,8 +123,15 @@ class TwiAsrStack(Stack):
             s3n.SqsDestination(submit_queue.queue),
             s3.NotificationKeyFilter(prefix=names.AUDIO_PREFIX),
         )
+        submit_queue.accept_only_from_account("s3.amazonaws.com", self.account)
         for topic in (endpoint.success_topic, endpoint.error_topic):
-            topic.add_subscription(subs.SqsSubscription(result_queue.queue, raw_message_delivery=False))
+            # A notification SNS cannot deliver (queue policy, KMS) lands in the result DLQ,
+            # where its alarm fires, instead of vanishing after SNS's retries.
+            topic.add_subscription(
+                subs.SqsSubscription(
+                    result_queue.queue, raw_message_delivery=False, dead_letter_queue=result_queue.dlq
+                )
+            )
 
         def environment(worker: runtime_values.Worker) -> dict[str, str]:
             return runtime_values.function_environment(
@@ -128,7 +139,6 @@ class TwiAsrStack(Stack):
                 bucket_name=bucket.bucket_name,
                 endpoint_name=settings.endpoint_name,
                 task=settings.task,
-                language=settings.language,
             )
 
         self.submit = QueueWorker(
@@ -196,6 +206,7 @@ class TwiAsrStack(Stack):
                 topic_key=key,
                 dlq_depths={SUBMIT.dlq: submit_queue.dlq_depth, COMPLETE.dlq: result_queue.dlq_depth},
                 dlq_alarms=[submit_queue.dlq_alarm, result_queue.dlq_alarm],
+                functions={"Submit": self.submit.function, "Complete": self.complete.function},
                 rtf_p90_threshold=settings.rtf_p90_alarm_threshold,
                 oldest_request_seconds=settings.oldest_request_alarm_seconds,
                 alarm_email=settings.alarm_email,

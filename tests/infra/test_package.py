@@ -30,7 +30,7 @@ def code_dir(tmp_path: Path) -> Path:
 def test_ct2_model_with_project_code(ct2_model_dir: Path, tmp_path: Path) -> None:
     """The real inference/ ships as code/, model files at the root, no bytecode caches."""
     out = tmp_path / "model.tar.gz"
-    result = package(ct2_model_dir, out)  # no engine given: the model's own format is kept
+    result = package(ct2_model_dir, out, wheels=None)  # no engine given: the model's own format is kept
     names = _names(out)
     assert result.engine == "ctranslate2" and not result.converted
     assert list(result.members) == names
@@ -53,8 +53,8 @@ def test_ct2_model_with_project_code(ct2_model_dir: Path, tmp_path: Path) -> Non
 
 def test_archive_is_deterministic_and_skips_caches(code_dir: Path, tmp_path: Path) -> None:
     """Same input, same bytes: the CDK asset hash changes only when the content does."""
-    a = package(None, tmp_path / "a.tar.gz", code_dir=code_dir)
-    b = package(None, tmp_path / "b.tar.gz", code_dir=code_dir)
+    a = package(None, tmp_path / "a.tar.gz", code_dir=code_dir, wheels=None)
+    b = package(None, tmp_path / "b.tar.gz", code_dir=code_dir, wheels=None)
     assert (tmp_path / "a.tar.gz").read_bytes() == (tmp_path / "b.tar.gz").read_bytes()
     assert a.engine == "none"
     assert list(b.members) == ["code/inference.py", "code/pkg/mod.py"]
@@ -63,7 +63,9 @@ def test_archive_is_deterministic_and_skips_caches(code_dir: Path, tmp_path: Pat
 
 @pytest.mark.shared
 def test_transformers_checkpoint_as_is(hf_model_dir: Path, code_dir: Path, tmp_path: Path) -> None:
-    result = package(hf_model_dir, tmp_path / "model.tar.gz", engine="transformers", code_dir=code_dir)
+    result = package(
+        hf_model_dir, tmp_path / "model.tar.gz", engine="transformers", code_dir=code_dir, wheels=None
+    )
     names = set(_names(result.archive))
     assert result.engine == "transformers" and not result.converted
     assert {"config.json", "model.safetensors", "tokenizer.json", "preprocessor_config.json"} <= names
@@ -78,7 +80,7 @@ def test_convert_to_ctranslate2_and_transcribe(
     from faster_whisper import WhisperModel
 
     out = tmp_path / "model.tar.gz"
-    result = package(hf_model_dir, out, code_dir=code_dir)  # no engine given: CTranslate2
+    result = package(hf_model_dir, out, code_dir=code_dir, wheels=None)  # no engine given: CTranslate2
     assert result.engine == "ctranslate2" and result.converted
     names = set(result.members)
     assert {"model.bin", "config.json", "tokenizer.json", "preprocessor_config.json"} <= names
@@ -98,7 +100,7 @@ def test_ct2_model_cannot_be_packaged_as_transformers(
     ct2_model_dir: Path, code_dir: Path, tmp_path: Path
 ) -> None:
     with pytest.raises(PackageError, match="ENGINE=ctranslate2"):
-        package(ct2_model_dir, tmp_path / "m.tar.gz", engine="transformers", code_dir=code_dir)
+        package(ct2_model_dir, tmp_path / "m.tar.gz", engine="transformers", code_dir=code_dir, wheels=None)
     assert not (tmp_path / "m.tar.gz").exists()
 
 
@@ -107,24 +109,24 @@ def test_bad_inputs_name_the_problem(code_dir: Path, tmp_path: Path) -> None:
     not_a_model.mkdir()
     (not_a_model / "readme.txt").write_text("hello")
     with pytest.raises(PackageError, match=r"holds no Whisper model.*readme\.txt"):
-        package(not_a_model, tmp_path / "m.tar.gz", code_dir=code_dir)
+        package(not_a_model, tmp_path / "m.tar.gz", code_dir=code_dir, wheels=None)
     (not_a_model / "config.json").write_text('{"model_type": "bert"}')
     (not_a_model / "model.safetensors").write_bytes(b"\0")
     with pytest.raises(PackageError, match="holds a 'bert' model, not Whisper"):
-        package(not_a_model, tmp_path / "m.tar.gz", code_dir=code_dir)
+        package(not_a_model, tmp_path / "m.tar.gz", code_dir=code_dir, wheels=None)
     with pytest.raises(PackageError, match="does not exist"):
-        package(tmp_path / "missing", tmp_path / "m.tar.gz", code_dir=code_dir)
+        package(tmp_path / "missing", tmp_path / "m.tar.gz", code_dir=code_dir, wheels=None)
     with pytest.raises(PackageError, match="unknown engine 'onnx'"):
-        package(not_a_model, tmp_path / "m.tar.gz", engine="onnx", code_dir=code_dir)
+        package(not_a_model, tmp_path / "m.tar.gz", engine="onnx", code_dir=code_dir, wheels=None)
     with pytest.raises(PackageError, match=r"inference\.py not found"):
-        package(None, tmp_path / "m.tar.gz", code_dir=tmp_path)
+        package(None, tmp_path / "m.tar.gz", code_dir=tmp_path, wheels=None)
     shadow = tmp_path / "shadow"
     (shadow / "code").mkdir(parents=True)
     for name in ("model.bin", "config.json", "tokenizer.json"):
         (shadow / name).write_bytes(b"{}")
     (shadow / "code" / "inference.py").write_text("")
     with pytest.raises(PackageError, match="already has a code/ folder"):
-        package(shadow, tmp_path / "m.tar.gz", engine="ctranslate2", code_dir=code_dir)
+        package(shadow, tmp_path / "m.tar.gz", engine="ctranslate2", code_dir=code_dir, wheels=None)
 
 
 def test_cli_reports_errors_without_traceback(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

@@ -71,7 +71,7 @@ def test_raw_endpoint_output_expires(synth: Synth) -> None:
     rules = {r.get("Prefix"): r for r in data["LifecycleConfiguration"]["Rules"]}
     for prefix in (names.ASYNC_OUTPUT_PREFIX, names.ASYNC_FAILURE_PREFIX, names.ASYNC_INPUT_PREFIX):
         assert rules[prefix]["Status"] == "Enabled"
-        assert rules[prefix]["ExpirationInDays"] == 7
+        assert rules[prefix]["ExpirationInDays"] == 14
     for kept in (names.AUDIO_PREFIX, names.TRANSCRIPTS_PREFIX, names.FAILED_PREFIX):
         assert kept not in rules  # users' files and results never expire by rule
 
@@ -185,6 +185,7 @@ def test_lambda_reads_its_queue_with_partial_batch_failures(
     ]
     assert mapping["FunctionResponseTypes"] == ["ReportBatchItemFailures"]
     assert mapping["BatchSize"] == worker.batch_size
+    assert mapping["ScalingConfig"] == {"MaximumConcurrency": worker.max_concurrency}
     assert _ref_id(mapping["EventSourceArn"]) == synth.logical_id("AWS::SQS::Queue", worker.queue)
 
 
@@ -450,7 +451,8 @@ def test_alarms_notify_the_alarm_topic(synth: Synth) -> None:
         for a in synth.of_type("AWS::CloudWatch::Alarm").values()
         if {"Ref": alarm_topic} in a["Properties"].get("AlarmActions", [])
     ]
-    assert len(notified) == 6  # RTF, oldest request, invocation failures, pipeline failures, 2 DLQs
+    # RTF, oldest request, invocation failures, pipeline failures, 2 DLQs, 2 x Lambda errors/throttles
+    assert len(notified) == 10
     synth.template.resource_properties_count_is("AWS::SNS::Subscription", {"Protocol": "email"}, 0)
 
 

@@ -40,6 +40,7 @@ def test_model_from_s3_with_language_in_another_region(custom: Synth) -> None:
     env = container["Environment"]
     assert "HF_MODEL_ID" not in env
     assert env[endpoint_settings.ENV_LANGUAGE] == "yo"
+    assert model["Properties"]["EnableNetworkIsolation"] is True  # weights and wheels in the archive
     role = custom.resources[custom.logical_id("AWS::IAM::Role", "Whisper/ExecutionRole/")]
     resources = json.dumps(role["Properties"]["Policies"])
     assert "arn:aws:s3:::my-models/whisper-twi/model.tar.gz" in resources
@@ -57,10 +58,11 @@ def test_capacity_and_concurrency(custom: Synth) -> None:
     assert target["Properties"]["ResourceId"] == "endpoint/twi-asr-prod/variant/AllTraffic"
 
 
-def test_lambdas_forward_the_default_language(custom: Synth) -> None:
+def test_the_default_language_is_the_endpoint_s_not_the_lambdas(custom: Synth) -> None:
+    """Submit forwards only what an upload asks for; the endpoint applies the default as "config"."""
     submit = custom.resources[custom.logical_id("AWS::Lambda::Function", "SubmitWorker/Function/")]
     env = submit["Properties"]["Environment"]["Variables"]
-    assert env["DEFAULT_LANGUAGE"] == "yo"
+    assert "DEFAULT_LANGUAGE" not in env
     assert env["ENDPOINT_NAME"] == "twi-asr-prod"
 
 
@@ -93,6 +95,7 @@ def test_local_model_directory_is_packaged_and_uploaded(ct2_model_dir: Path, tmp
     with tarfile.open(archive) as tar:
         names = set(tar.getnames())
     assert {"model.bin", "config.json", "tokenizer.json", "code/inference.py"} <= names
+    assert any(n.startswith("code/wheels/faster_whisper-") for n in names)  # starts isolated
     staged = list((tmp_path / "cdk.out").glob("asset.*.gz"))
     assert len(staged) == 1 and staged[0].stat().st_size == archive.stat().st_size
     # Synthesizing again reuses the archive instead of compressing the model again.

@@ -28,7 +28,6 @@ def aws_env(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
         "AWS_DEFAULT_REGION": REGION,
         names.ENV_ENDPOINT_NAME: ENDPOINT,
         names.ENV_BUCKET_NAME: BUCKET,
-        names.ENV_DEFAULT_LANGUAGE: "tw",
         names.ENV_DEFAULT_TASK: "transcribe",
         names.ENV_INVOCATION_TIMEOUT_SECONDS: "1800",
     }.items():

@@ -71,8 +71,6 @@ def test_settings_from_env_and_their_errors() -> None:
         Settings.from_env({names.ENV_INVOCATION_TIMEOUT_SECONDS: "soon"})
     with pytest.raises(ConfigurationError, match="DEFAULT_TASK='summarise'"):
         Settings.from_env({names.ENV_DEFAULT_TASK: "summarise"})
-    with pytest.raises(ConfigurationError, match="DEFAULT_LANGUAGE='Twi language'"):
-        Settings.from_env({names.ENV_DEFAULT_LANGUAGE: "Twi language"})
     with pytest.raises(ConfigurationError, match="ENDPOINT_NAME is not set"):
         Settings.from_env({}).require_endpoint()
 

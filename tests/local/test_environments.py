@@ -24,14 +24,14 @@ def test_submit_gets_what_it_needs_to_call_the_local_endpoint() -> None:
     settings = Settings.from_env(env)
     assert settings.endpoint_name == config.endpoint_name
     assert settings.bucket_name == config.bucket
-    assert settings.default_language == "tw" and settings.default_task == "transcribe"
+    assert settings.default_task == "transcribe"
     assert settings.max_input_bytes == names.MAX_ASYNC_INPUT_BYTES
 
 
 def test_complete_does_not_get_the_endpoint_name() -> None:
     env = lambda_environment(LocalConfig(), COMPLETE_FUNCTION, MOTO, RUNTIME)
     assert names.ENV_ENDPOINT_NAME not in env  # as in the CDK stack: it reads it from the notification
-    assert names.ENV_DEFAULT_LANGUAGE not in env  # no language configured: the model detects it
+    assert "DEFAULT_LANGUAGE" not in env  # the endpoint applies a default language, not the Lambdas
     assert Settings.from_env(env).bucket_name == LocalConfig().bucket
 
 

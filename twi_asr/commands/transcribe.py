@@ -26,7 +26,7 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         "files", nargs="+", type=Path, metavar="FILE", help="audio files (any format ffmpeg reads)"
     )
     p.add_argument("--model", type=Path, help="model directory (default: the offline Whisper base)")
-    p.add_argument("--language", help="language code for the model (e.g. en, yo); 'auto' = detect")
+    p.add_argument("--language", help="language (e.g. tw, en); 'auto' = detect")
     p.add_argument("--task", choices=TASKS, help="default: TWI_ASR_TASK or transcribe")
     p.add_argument("--format", choices=FORMATS, default="json")
     p.set_defaults(func=run)

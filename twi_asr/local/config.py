@@ -55,7 +55,7 @@ class LocalConfig:
     # SageMaker async endpoint: MaxConcurrentInvocationsPerInstance, one instance
     max_concurrent_invocations: int = DEPLOYED.max_concurrent_invocations_per_instance
     invocation_timeout_s: int = 900  # SageMaker's InvocationTimeoutSeconds when a request sets none
-    language: str | None = None  # TWI_ASR_LANGUAGE for the endpoint, DEFAULT_LANGUAGE for submit
+    language: str | None = None  # TWI_ASR_LANGUAGE: the endpoint's default (e.g. tw); None: detect
     task: str | None = None  # None: the stack's default
 
     def __post_init__(self) -> None:

@@ -43,7 +43,6 @@ def lambda_environment(
             bucket_name=config.bucket,
             endpoint_name=config.endpoint_name,
             task=config.task or DEPLOYED.task,
-            language=config.language,
         ),
     }
 

@@ -2,11 +2,14 @@
 
 ``<path>`` is the key below ``audio/`` with its extension kept, so ``x.mp3`` and ``x.wav``
 never collide: ``audio/a/b.m4a`` -> ``transcripts/a/b.m4a.json`` / ``failed/a/b.m4a.json``.
+The longest of those is 11 bytes longer than the upload key, so an upload key of 1014-1024
+bytes is valid but its results are not (``result_keys_fit``).
 """
 
 from __future__ import annotations
 
 import re
+from typing import Final
 from urllib.parse import unquote_plus
 
 from twi_contract import EXTENSIONS
@@ -14,6 +17,7 @@ from twi_contract import EXTENSIONS
 from twi_lambdas import names
 
 _S3_URI_RE = re.compile(r"^s3://([^/]+)/(.+)$")
+MAX_KEY_BYTES: Final = 1024  # S3's limit on an object key, in UTF-8 bytes
 
 
 def decode_event_key(raw: str) -> str:
@@ -40,6 +44,21 @@ def transcript_key(path: str, suffix: str = names.RESULT_SUFFIX) -> str:
 
 def failed_key(path: str) -> str:
     return f"{names.FAILED_PREFIX}{path}{names.RESULT_SUFFIX}"
+
+
+def result_keys(path: str) -> list[str]:
+    """Every key the pipeline may write for ``<path>``: the transcript, its subtitles, the failure."""
+    suffixes = (names.RESULT_SUFFIX, names.SRT_SUFFIX, names.VTT_SUFFIX)
+    return [*(transcript_key(path, suffix) for suffix in suffixes), failed_key(path)]
+
+
+def longest_result_key_bytes(path: str) -> int:
+    return max(len(key.encode("utf-8")) for key in result_keys(path))
+
+
+def result_keys_fit(path: str) -> bool:
+    """Whether S3 accepts every result key of ``<path>`` (moto does not check the limit)."""
+    return longest_result_key_bytes(path) <= MAX_KEY_BYTES
 
 
 def parse_s3_uri(uri: str) -> tuple[str, str]:

@@ -17,7 +17,6 @@ ASYNC_INPUT_PREFIX: Final = "async-input/"  # direct invoke_endpoint_async input
 # --- Environment variables read by the Lambda functions ----------------------------------
 ENV_ENDPOINT_NAME: Final = "ENDPOINT_NAME"
 ENV_BUCKET_NAME: Final = "BUCKET_NAME"
-ENV_DEFAULT_LANGUAGE: Final = "DEFAULT_LANGUAGE"  # passed to the endpoint when the upload names none
 ENV_DEFAULT_TASK: Final = "DEFAULT_TASK"
 ENV_MAX_INPUT_BYTES: Final = "MAX_INPUT_BYTES"
 ENV_INVOCATION_TIMEOUT_SECONDS: Final = "INVOCATION_TIMEOUT_SECONDS"
@@ -48,6 +47,7 @@ METRIC_TRANSCRIPTS: Final = "Transcripts"
 METRIC_FAILURES: Final = "Failures"
 METRIC_SUBMITTED: Final = "Submitted"
 METRIC_REJECTED: Final = "Rejected"
+METRIC_KEY_TOO_LONG: Final = "KeyTooLong"  # uploads refused at submit: no result key would fit in S3
 METRIC_UNITS: Final = {
     METRIC_RTF: "None",
     METRIC_AUDIO_SECONDS: "Seconds",
@@ -58,6 +58,7 @@ METRIC_UNITS: Final = {
     METRIC_FAILURES: "Count",
     METRIC_SUBMITTED: "Count",
     METRIC_REJECTED: "Count",
+    METRIC_KEY_TOO_LONG: "Count",
 }
 
 # --- SageMaker async limits (InvokeEndpointAsync) -----------------------------------------

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import functools
 import os
-import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import TypeVar
@@ -21,20 +20,12 @@ from twi_lambdas.errors import ConfigurationError
 DEFAULT_INVOCATION_TIMEOUT_SECONDS = 3600  # long recordings on a cold GPU: the async maximum
 DEFAULT_TASK = "transcribe"
 _Default = TypeVar("_Default", int, None)
-_LANGUAGE_RE = re.compile(r"^([A-Za-z]{2,3}([-_][A-Za-z0-9]{2,8})?|auto|detect)$")
-
-
-def valid_language(value: str) -> bool:
-    """A language code such as ``tw``, ``en`` or ``ak-GH``, or ``auto`` for the model's own
-    detection (ASCII, so it fits CustomAttributes; the endpoint checks it against the model)."""
-    return bool(_LANGUAGE_RE.match(value))
 
 
 @dataclass(frozen=True)
 class Settings:
     endpoint_name: str | None  # submit needs it; complete takes it from the notification
     bucket_name: str | None  # where results go; None: the bucket of the input
-    default_language: str | None  # forwarded when the upload names none; None: endpoint's own
     default_task: str = DEFAULT_TASK
     max_input_bytes: int = names.MAX_ASYNC_INPUT_BYTES
     invocation_timeout_seconds: int = DEFAULT_INVOCATION_TIMEOUT_SECONDS
@@ -42,11 +33,6 @@ class Settings:
     metrics_namespace: str = names.METRICS_NAMESPACE
 
     def __post_init__(self) -> None:
-        if self.default_language is not None and not valid_language(self.default_language):
-            raise ConfigurationError(
-                f"{names.ENV_DEFAULT_LANGUAGE}={self.default_language!r} is not a language code "
-                "such as 'tw' or 'en'"
-            )
         if self.default_task not in TASKS:
             raise ConfigurationError(
                 f"{names.ENV_DEFAULT_TASK}={self.default_task!r}: expected one of {', '.join(TASKS)}"
@@ -77,7 +63,6 @@ class Settings:
         return cls(
             endpoint_name=env.get(names.ENV_ENDPOINT_NAME) or None,
             bucket_name=env.get(names.ENV_BUCKET_NAME) or None,
-            default_language=env.get(names.ENV_DEFAULT_LANGUAGE) or None,
             default_task=env.get(names.ENV_DEFAULT_TASK) or DEFAULT_TASK,
             max_input_bytes=_int(env, names.ENV_MAX_INPUT_BYTES, names.MAX_ASYNC_INPUT_BYTES),
             invocation_timeout_seconds=_int(

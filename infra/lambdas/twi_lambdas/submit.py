@@ -3,7 +3,8 @@
 For each upload under ``audio/`` it checks what can be checked before paying for a GPU
 request (exists, not empty, under the size limit, looks like audio, valid language/task
 metadata), then asks the asynchronous endpoint to read it from S3. Anything wrong with the
-upload itself ends as ``failed/<path>.json``; anything wrong around it is retried.
+upload itself ends as ``failed/<path>.json`` (a key too long for any result key ends as a
+warning and the ``KeyTooLong`` metric); anything wrong around it is retried.
 """
 
 from __future__ import annotations
@@ -19,11 +20,13 @@ from twi_contract import (
     ACCEPT_JSON,
     CONTAINER_CONTENT_TYPES,
     EXTENSIONS,
+    LANGUAGE_EXPECTED,
     SNIFF_BYTES,
     TASKS,
     container_of,
     describe_non_audio,
     format_custom_attributes,
+    parse_language,
     sniff,
 )
 
@@ -34,7 +37,7 @@ from twi_lambdas.events import S3ObjectCreated, format_time, parse_s3_notificati
 from twi_lambdas.ids import inference_id as make_inference_id
 from twi_lambdas.results import JSON_CONTENT_TYPE, Source, failed_document, to_json_bytes
 from twi_lambdas.runtime import emit, logger, process_batch, tracer
-from twi_lambdas.settings import Settings, load_settings, valid_language
+from twi_lambdas.settings import Settings, load_settings
 from twi_lambdas.store import Revision, head_revision, is_not_found, put_if_newer
 
 STAGE = "submit"
@@ -54,7 +57,7 @@ _TRANSIENT_CODES = frozenset(
 
 @dataclass(frozen=True)
 class SubmitResult:
-    status: str  # "submitted", "rejected", "duplicate", "ignored"
+    status: str  # "submitted", "rejected", "refused" (no failed/ record), "duplicate", "ignored"
     key: str
     detail: str = ""
     inference_id: str | None = None
@@ -84,6 +87,8 @@ def submit_object(obj: S3ObjectCreated, settings: Settings, s3: Any, sagemaker: 
     if keys.is_folder_marker(obj.key):
         logger.info("ignoring folder marker s3://%s/%s", obj.bucket, obj.key)
         return SubmitResult("ignored", obj.key, "folder marker")
+    if not keys.result_keys_fit(path):
+        return _refuse_key_too_long(obj, path, settings)
     results_bucket = settings.bucket_name or obj.bucket
     source = Source(obj.bucket, obj.key, obj.size, obj.etag, obj.version_id)
     when = obj.event_time or datetime.now(UTC)
@@ -102,6 +107,21 @@ def submit_object(obj: S3ObjectCreated, settings: Settings, s3: Any, sagemaker: 
             _write_failed(s3, results_bucket, path, reason, source, when, _id_or_none(obj))
 
         raise Transient(f"s3://{obj.bucket}/{obj.key}: {error}", give_up) from exc
+
+
+def _refuse_key_too_long(obj: S3ObjectCreated, path: str, settings: Settings) -> SubmitResult:
+    """An upload key S3 accepts whose result keys it would not (``keys.result_keys_fit``).
+
+    No ``failed/`` record can say so, as its key would be too long too: this warning and the
+    ``KeyTooLong`` metric are the outcome. The message is consumed, not retried into the DLQ.
+    """
+    detail = (
+        f"key too long: its results need a {keys.longest_result_key_bytes(path)}-byte key, "
+        f"over the {keys.MAX_KEY_BYTES} bytes S3 allows; upload it under a shorter name"
+    )
+    _emit(settings, names.METRIC_KEY_TOO_LONG, obj)
+    logger.warning("refused s3://%s/%s: %s", obj.bucket, obj.key, detail)
+    return SubmitResult("refused", obj.key, detail)
 
 
 def _id_or_none(obj: S3ObjectCreated) -> str | None:
@@ -174,14 +194,17 @@ def _submit(obj: S3ObjectCreated, path: str, settings: Settings, s3: Any, sagema
 
 
 def _language_and_task(metadata: dict[str, str], settings: Settings) -> tuple[str | None, str]:
-    language = (metadata.get(names.META_LANGUAGE) or "").strip() or settings.default_language
+    """The upload's language, forwarded as written once the contract's grammar accepts it (what
+    it means for the model only the endpoint knows; without one the endpoint applies the
+    deployment's default), and its task."""
+    language = (metadata.get(names.META_LANGUAGE) or "").strip() or None
     task = (metadata.get(names.META_TASK) or "").strip().lower() or settings.default_task
-    if language is not None and not valid_language(language):
+    try:
+        parse_language(language)
+    except ValueError:
         raise Rejected(
-            f"invalid x-amz-meta-{names.META_LANGUAGE} {language!r}: "
-            "expected a language code such as 'tw' or 'en', or 'auto'",
-            STAGE,
-        )
+            f"invalid x-amz-meta-{names.META_LANGUAGE} {language!r}: expected {LANGUAGE_EXPECTED}", STAGE
+        ) from None
     if task not in TASKS:
         raise Rejected(
             f"invalid x-amz-meta-{names.META_TASK} {task!r}: expected one of {', '.join(TASKS)}", STAGE

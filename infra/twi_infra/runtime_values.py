@@ -52,7 +52,7 @@ SUBMIT: Final = Worker(
     queue=names.SUBMIT_QUEUE,
     dlq=names.SUBMIT_DLQ,
     batch_size=10,  # S3 events per invocation
-    timeout_s=60,
+    timeout_s=120,  # ten records, each up to a 1 GB copy; submit stops early when time runs short
     memory_mb=256,
     calls_endpoint=True,
 )

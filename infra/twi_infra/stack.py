@@ -27,6 +27,7 @@ from twi_infra.storage import TranscriptionBucket
 
 SUBMIT_READS = (names.AUDIO_PREFIX, names.TRANSCRIPTS_PREFIX, names.FAILED_PREFIX)
 COMPLETE_READS = (
+    names.UPLOAD_INPUT_PREFIX,  # the pinned input's metadata names the upload
     names.ASYNC_OUTPUT_PREFIX,
     names.ASYNC_FAILURE_PREFIX,
     names.AUDIO_PREFIX,
@@ -160,6 +161,16 @@ class TwiAsrStack(Stack):
                         actions=["s3:PutObject"],
                         resources=_objects(bucket, names.FAILED_PREFIX),
                     ),
+                    iam.PolicyStatement(
+                        sid="CopyTheSubmittedVersion",  # CopySource with a VersionId
+                        actions=["s3:GetObjectVersion"],
+                        resources=_objects(bucket, names.AUDIO_PREFIX),
+                    ),
+                    iam.PolicyStatement(
+                        sid="PinInputs",  # claim, copy, release (twi_lambdas.inputs)
+                        actions=["s3:PutObject", "s3:DeleteObject"],
+                        resources=_objects(bucket, names.UPLOAD_INPUT_PREFIX),
+                    ),
                     _list_bucket(bucket),
                     iam.PolicyStatement(
                         sid="Invoke",
@@ -192,6 +203,11 @@ class TwiAsrStack(Stack):
                         sid="ClearStaleFailures",  # a retry that succeeded removes its failed/ record
                         actions=["s3:DeleteObject"],
                         resources=_objects(bucket, names.FAILED_PREFIX),
+                    ),
+                    iam.PolicyStatement(
+                        sid="ReleaseInputs",  # the outcome is recorded: the request is no longer in flight
+                        actions=["s3:DeleteObject"],
+                        resources=_objects(bucket, names.UPLOAD_INPUT_PREFIX),
                     ),
                     _list_bucket(bucket),
                 ],
@@ -236,7 +252,9 @@ class TwiAsrStack(Stack):
                         names.ASYNC_FAILURE_PREFIX,
                     ],
                 ),
-                nag.PrefixGrant(self.submit.role, {*SUBMIT_READS, names.FAILED_PREFIX}),
+                nag.PrefixGrant(
+                    self.submit.role, {*SUBMIT_READS, names.FAILED_PREFIX, names.UPLOAD_INPUT_PREFIX}
+                ),
                 nag.PrefixGrant(
                     self.complete.role, {*COMPLETE_READS, names.TRANSCRIPTS_PREFIX, names.FAILED_PREFIX}
                 ),

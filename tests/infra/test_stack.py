@@ -368,7 +368,9 @@ def _prefixes(resources: list[str]) -> set[str]:
 def test_submit_role_is_limited_to_its_prefixes_and_endpoint(synth: Synth) -> None:
     granted = _role_actions(synth, "SubmitWorker/Role/")
     assert _prefixes(granted["s3:GetObject"]) == {"audio/*", "transcripts/*", "failed/*"}
-    assert _prefixes(granted["s3:PutObject"]) == {"failed/*"}
+    assert _prefixes(granted["s3:PutObject"]) == {"failed/*", "async-input/uploads/*"}
+    assert _prefixes(granted["s3:GetObjectVersion"]) == {"audio/*"}  # copies the version it checked
+    assert _prefixes(granted["s3:DeleteObject"]) == {"async-input/uploads/*"}  # releases its claim
     assert granted["sagemaker:InvokeEndpointAsync"] == [
         json.dumps(
             {
@@ -379,13 +381,13 @@ def test_submit_role_is_limited_to_its_prefixes_and_endpoint(synth: Synth) -> No
             }
         )
     ]
-    assert "s3:DeleteObject" not in granted
     assert not any(a.startswith(("cloudwatch:", "sns:", "kms:")) for a in granted)
 
 
 def test_complete_role_writes_only_results_and_emits_metrics_through_logs(synth: Synth) -> None:
     granted = _role_actions(synth, "CompleteWorker/Role/")
     assert _prefixes(granted["s3:GetObject"]) == {
+        "async-input/uploads/*",
         "async-output/*",
         "async-failures/*",
         "audio/*",
@@ -393,7 +395,7 @@ def test_complete_role_writes_only_results_and_emits_metrics_through_logs(synth:
         "failed/*",
     }
     assert _prefixes(granted["s3:PutObject"]) == {"transcripts/*", "failed/*"}
-    assert _prefixes(granted["s3:DeleteObject"]) == {"failed/*"}
+    assert _prefixes(granted["s3:DeleteObject"]) == {"failed/*", "async-input/uploads/*"}
     assert not any(a.startswith(("cloudwatch:", "sagemaker:")) for a in granted)  # EMF: logs only
     assert set(granted["logs:PutLogEvents"]) == {
         json.dumps({"Fn::GetAtt": [synth.logical_id("AWS::Logs::LogGroup", "CompleteWorker/Logs/"), "Arn"]})

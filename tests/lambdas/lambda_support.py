@@ -33,3 +33,20 @@ def exists(s3: Any, key: str) -> bool:
     except ClientError:
         return False
     return True
+
+
+def source_of(s3: Any, call: dict[str, Any]) -> str:
+    """The upload an InvokeEndpointAsync call transcribes: its InputLocation is the pinned
+    copy (``async-input/uploads/<inference id>``), byte for byte the upload's version."""
+    from twi_lambdas import inputs, keys
+
+    bucket, key = keys.parse_s3_uri(call["InputLocation"])
+    assert key == inputs.input_key(call["InferenceId"])
+    upload = inputs.read(s3, bucket, key)
+    assert upload is not None
+    copied = s3.get_object(Bucket=bucket, Key=key)["Body"].read()
+    original = s3.get_object(
+        Bucket=bucket, Key=upload.key, **({"VersionId": upload.version_id} if upload.version_id else {})
+    )
+    assert copied == original["Body"].read()
+    return upload.key

@@ -14,11 +14,13 @@ from lambda_events import async_notification, load, notification_event, s3_put, 
 from lambda_support import BUCKET, CONTEXT, ENDPOINT, REGION, Invocations, exists
 from moto.core import DEFAULT_ACCOUNT_ID
 from moto.sagemakerruntime.models import sagemakerruntime_backends
-from twi_lambdas import complete, keys, names, submit
+from twi_lambdas import complete, inputs, keys, names, submit
 from twi_lambdas.events import parse_async_notification, parse_s3_notification
 from twi_lambdas.ids import inference_id
+from twi_lambdas.inputs import PinnedUpload
 from twi_lambdas.runtime import process_batch
 from twi_lambdas.settings import Settings
+from twi_lambdas.store import upload_order
 
 from twi_asr.local.event_source import lambda_record
 
@@ -27,12 +29,23 @@ PATH = "greetings/Me din de Kɔfi + ɛna.wav"
 OUTPUT = f"s3://{BUCKET}/{names.ASYNC_OUTPUT_PREFIX}0f6f2b37-8f0c-4a4e-9d59-3b0b6b1c2d11.out"
 
 
+OLDER_ID = "1" * 24 + "-" + "e" * 32  # requests of other uploads under the same key
+NEWER_ID = "0" * 24 + "-" + "f" * 32
+
+
+def pin(s3: Any, inference: str, sequencer: str) -> str:
+    """The pinned input submit leaves for a request in flight: its metadata names the upload
+    (key and S3 event sequencer), which is all complete knows of it."""
+    assert inputs.claim(s3, BUCKET, inference, PinnedUpload(KEY, None, upload_order(sequencer)))
+    return inference
+
+
 @pytest.fixture
 def uploaded(s3: Any) -> str:
-    """A real upload and its deterministic inference id (as submit would make it)."""
+    """A real upload and its deterministic inference id (as submit would make it), in flight."""
     s3.put_object(Bucket=BUCKET, Key=KEY, Body=b"RIFF....WAVEfmt " + bytes(2000))
     etag = s3.head_object(Bucket=BUCKET, Key=KEY)["ETag"]
-    return inference_id(BUCKET, KEY, etag)
+    return pin(s3, inference_id(BUCKET, KEY, etag), "0055AED6DCD90281E5")
 
 
 def endpoint_output(s3: Any, result: dict[str, Any] | None = None, location: str = OUTPUT) -> dict[str, Any]:
@@ -46,13 +59,25 @@ def success(
     inference: str, event_time: str = "2026-01-25T22:46:04.608Z", output: str = OUTPUT
 ) -> dict[str, Any]:
     return async_notification(
-        "Completed", BUCKET, KEY, inference, output_location=output, endpoint=ENDPOINT, event_time=event_time
+        "Completed",
+        BUCKET,
+        inputs.input_key(inference),
+        inference,
+        output_location=output,
+        endpoint=ENDPOINT,
+        event_time=event_time,
     )
 
 
 def failure(inference: str, reason: str, event_time: str = "2026-01-25T22:46:02.311Z") -> dict[str, Any]:
     return async_notification(
-        "Failed", BUCKET, KEY, inference, endpoint=ENDPOINT, event_time=event_time, failure_reason=reason
+        "Failed",
+        BUCKET,
+        inputs.input_key(inference),
+        inference,
+        endpoint=ENDPOINT,
+        event_time=event_time,
+        failure_reason=reason,
     )
 
 
@@ -147,13 +172,27 @@ def test_a_duplicate_notification_changes_nothing(
     assert len(emf_lines(capsys.readouterr().out)) == 1  # counted once
 
 
-def test_an_older_result_never_replaces_a_newer_one(s3: Any, uploaded: str, settings: Settings) -> None:
+@pytest.mark.parametrize("newer_first", [True, False])
+def test_the_newest_upload_wins_whatever_finishes_last(
+    s3: Any, uploaded: str, settings: Settings, newer_first: bool
+) -> None:
+    """Ordered by the uploads' S3 sequencers, never by completion: a long recording overwritten
+    by a short one finishes last, and must not replace the short one's transcript."""
     newer_output = OUTPUT.replace(".out", "-newer.out")
     endpoint_output(s3, {**load("async-output"), "transcript": "newer"}, newer_output)
     endpoint_output(s3, {**load("async-output"), "transcript": "older"})
-    assert finish(success(uploaded, "2026-01-25T23:00:00.000Z", newer_output), settings, s3) == "transcribed"
-    assert finish(success("0" * 24 + "-" + "f" * 32), settings, s3) == "stale"
+    newer = pin(s3, NEWER_ID, "0055AED6DCD90281E6")  # one event later on the same key
+    # the older upload's request completes later, and its notification says so
+    older_done = success(uploaded, "2026-01-25T23:30:00.000Z")
+    newer_done = success(newer, "2026-01-25T23:00:00.000Z", newer_output)
+    if newer_first:
+        assert finish(newer_done, settings, s3) == "transcribed"
+        assert finish(older_done, settings, s3) == "stale"
+    else:
+        assert finish(older_done, settings, s3) == "transcribed"
+        assert finish(newer_done, settings, s3) == "transcribed"
     assert read_json(s3, keys.transcript_key(PATH))["transcript"] == "newer"
+    assert not exists(s3, inputs.input_key(uploaded)) and not exists(s3, inputs.input_key(newer))
     srt_text = s3.get_object(Bucket=BUCKET, Key=keys.transcript_key(PATH, ".srt"))["Body"].read().decode()
     assert "Kɔfi" in srt_text  # subtitles follow the same rule
 
@@ -162,6 +201,7 @@ def test_a_later_success_clears_an_earlier_failure(s3: Any, uploaded: str, setti
     endpoint_output(s3)
     assert finish(failure(uploaded, "ModelNotReady", "2026-01-25T22:40:00.000Z"), settings, s3) == "failed"
     assert exists(s3, keys.failed_key(PATH))
+    pin(s3, uploaded, "0055AED6DCD90281E5")  # submitted again (the reconciler, a redrive)
     assert finish(success(uploaded), settings, s3) == "transcribed"
     assert not exists(s3, keys.failed_key(PATH))
 
@@ -189,7 +229,8 @@ def test_a_missing_or_unusable_output_ends_as_a_failed_record(
     assert "no longer exists" in read_json(s3, keys.failed_key(PATH))["reason"]
 
     endpoint_output(s3, {"text": "not our shape"}, OUTPUT.replace(".out", "-2.out"))
-    bad = success(uploaded, "2026-01-25T22:50:00.000Z", OUTPUT.replace(".out", "-2.out"))
+    reupload = pin(s3, NEWER_ID, "0055AED6DCD90281E6")
+    bad = success(reupload, "2026-01-25T22:50:00.000Z", OUTPUT.replace(".out", "-2.out"))
     assert finish(bad, settings, s3) == "failed"
     doc = read_json(s3, keys.failed_key(PATH))
     assert (
@@ -251,7 +292,7 @@ def test_a_failure_of_an_older_request_does_not_sit_beside_a_newer_transcript(
 ) -> None:
     endpoint_output(s3)
     assert finish(success(uploaded, "2026-01-25T23:00:00.000Z"), settings, s3) == "transcribed"
-    late_failure = failure("1" * 24 + "-" + "e" * 32, "timeout", "2026-01-25T22:50:00.000Z")
+    late_failure = failure(pin(s3, OLDER_ID, "0055AED6DCD90281E4"), "timeout", "2026-01-25T22:50:00.000Z")
     assert finish(late_failure, settings, s3) == "stale"
     assert not exists(s3, keys.failed_key(PATH))
 
@@ -260,7 +301,12 @@ def test_the_endpoint_error_body_is_kept_as_detail(s3: Any, uploaded: str, setti
     error_key = f"{names.ASYNC_FAILURE_PREFIX}0f6f2b37-error.out"
     s3.put_object(Bucket=BUCKET, Key=error_key, Body="unsupported audio: 'Kɔfi.wav' is empty".encode())
     message = async_notification(
-        "Failed", BUCKET, KEY, uploaded, endpoint=ENDPOINT, failure_reason="ClientError"
+        "Failed",
+        BUCKET,
+        inputs.input_key(uploaded),
+        uploaded,
+        endpoint=ENDPOINT,
+        failure_reason="ClientError",
     )
     message["responseParameters"] = {"failureLocation": f"s3://{BUCKET}/{error_key}"}
     assert finish(message, settings, s3) == "failed"

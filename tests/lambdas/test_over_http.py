@@ -12,7 +12,7 @@ from typing import Any
 import boto3
 import pytest
 from lambda_events import async_notification, notification_event, s3_put, sqs_event
-from lambda_support import BUCKET, CONTEXT, ENDPOINT, Invocations
+from lambda_support import BUCKET, CONTEXT, ENDPOINT, Invocations, source_of
 from moto.server import ThreadedMotoServer
 from twi_lambdas import aws, complete, keys, submit
 
@@ -49,7 +49,7 @@ def test_submit_then_complete_over_http(moto_server: str) -> None:
     event = sqs_event(s3_put(BUCKET, key, head["ContentLength"], head["ETag"]))
     assert submit.handler(event, CONTEXT) == {"batchItemFailures": []}
     (call,) = sent.calls
-    assert call["InputLocation"] == f"s3://{BUCKET}/{key}"
+    assert source_of(s3, call) == key
     assert call["ContentType"] == "audio/mpeg" and call["EndpointName"] == ENDPOINT
 
     output = "async-output/over-http.out"

@@ -14,7 +14,7 @@ import pytest
 from aws_lambda_powertools.utilities.data_classes import SQSEvent
 from botocore.exceptions import ClientError
 from lambda_events import s3_put, s3_test_event, sqs_event
-from lambda_support import BUCKET, CONTEXT, ENDPOINT, REGION, Invocations, exists
+from lambda_support import BUCKET, CONTEXT, ENDPOINT, REGION, Invocations, exists, source_of
 from moto.core import DEFAULT_ACCOUNT_ID
 from moto.sagemakerruntime.models import sagemakerruntime_backends
 from twi_lambdas import keys, names, submit
@@ -58,7 +58,7 @@ def test_submits_a_wav_with_everything_the_endpoint_needs(
     call = sent.calls[0]
     etag = s3.head_object(Bucket=BUCKET, Key="audio/interviews/librivox_0880.wav")["ETag"].strip('"')
     assert call["EndpointName"] == ENDPOINT
-    assert call["InputLocation"] == f"s3://{BUCKET}/audio/interviews/librivox_0880.wav"
+    assert source_of(s3, call) == "audio/interviews/librivox_0880.wav"
     assert call["ContentType"] == "audio/wav"
     assert call["InvocationTimeoutSeconds"] == 1800
     # no language asked: none sent (the endpoint applies the deployment's default, as "config")
@@ -114,7 +114,7 @@ def test_handler_processes_a_batch_and_reports_only_the_bad_records(
 
     poisoned = event["Records"][1]["messageId"]
     assert response == {"batchItemFailures": [{"itemIdentifier": poisoned}]}
-    assert [c["InputLocation"] for c in lambda_invocations.calls] == [f"s3://{BUCKET}/{twi_key}"]
+    assert [source_of(s3, c) for c in lambda_invocations.calls] == [twi_key]
     assert (
         lambda_invocations.calls[0]["CustomAttributes"]
         == "language=ak;task=transcribe;filename=Me din de K_fi + _na.mp3"
@@ -143,7 +143,7 @@ def test_a_key_with_spaces_plus_and_twi_letters_is_decoded(
     (obj,) = parse_s3_notification(json.dumps(event))
     assert obj.key == key
     assert submit.submit_object(obj, settings, s3, client).status == "submitted"
-    assert sent.calls[0]["InputLocation"] == f"s3://{BUCKET}/{key}"
+    assert source_of(s3, sent.calls[0]) == key
 
 
 def test_the_same_object_always_gets_the_same_inference_id(
@@ -153,9 +153,11 @@ def test_the_same_object_always_gets_the_same_inference_id(
     event = json.dumps(upload(s3, "audio/jfk.mp3", (DATA / "jfk.mp3").read_bytes()))
 
     (obj,) = parse_s3_notification(event)
-    submit.submit_object(obj, settings, s3, client)
-    submit.submit_object(obj, settings, s3, client)
-    assert len(sent.calls) == 2 and sent.calls[0]["InferenceId"] == sent.calls[1]["InferenceId"]
+    assert submit.submit_object(obj, settings, s3, client).status == "submitted"
+    # the same event again (S3 and SQS deliver at least once) while the request is in flight
+    again = submit.submit_object(obj, settings, s3, client)
+    assert (again.status, again.inference_id) == ("duplicate", sent.calls[0]["InferenceId"])
+    assert len(sent.calls) == 1  # one GPU request
 
     # a new upload under the same key is a new object: a new id; the old event is now stale
     newer = json.dumps(upload(s3, "audio/jfk.mp3", (DATA / "sonnet1.mp3").read_bytes()))
@@ -163,7 +165,7 @@ def test_the_same_object_always_gets_the_same_inference_id(
     assert submit.submit_object(obj, settings, s3, client).status == "ignored"
     assert submit.submit_object(new_obj, settings, s3, client).status == "submitted"
     assert sent.calls[-1]["InferenceId"] != sent.calls[0]["InferenceId"]
-    assert len(sent.calls) == 3
+    assert len(sent.calls) == 2
 
 
 def test_an_already_transcribed_object_is_not_submitted_again(
@@ -215,6 +217,7 @@ def test_throttling_is_retried_and_the_last_delivery_leaves_a_failed_record(
     (obj,) = parse_s3_notification(json.dumps(body))
     with pytest.raises(Transient, match="ThrottlingException"):
         submit.submit_object(obj, settings, s3, client)
+    assert s3.list_objects_v2(Bucket=BUCKET, Prefix=names.UPLOAD_INPUT_PREFIX)["KeyCount"] == 0  # released
 
     for receive_count in (1, names.MAX_RECEIVE_COUNT):
         event = sqs_event(body, receive_count=receive_count)
@@ -241,3 +244,35 @@ def test_handler_refuses_to_run_without_an_endpoint(moto_aws: None, monkeypatch:
     load_settings.cache_clear()
     with pytest.raises(ConfigurationError, match="ENDPOINT_NAME is not set"):
         submit.handler(sqs_event(s3_test_event(BUCKET)), CONTEXT)
+
+
+def test_the_endpoint_reads_the_version_submitted_even_after_an_overwrite(
+    s3: Any, sagemaker: tuple[Any, Invocations], settings: Settings
+) -> None:
+    """InputLocation names a key, not a version: submit pins the version it checked."""
+    client, sent = sagemaker
+    long_take = (DATA / "sonnet1.mp3").read_bytes()
+    (first,) = parse_s3_notification(json.dumps(upload(s3, "audio/call.mp3", long_take)))
+    assert submit.submit_object(first, settings, s3, client).status == "submitted"
+    upload(s3, "audio/call.mp3", (DATA / "jfk.mp3").read_bytes())  # overwritten while in flight
+
+    bucket, key = keys.parse_s3_uri(sent.calls[0]["InputLocation"])
+    assert s3.get_object(Bucket=bucket, Key=key)["Body"].read() == long_take
+
+
+def test_records_are_left_for_a_retry_when_the_invocation_is_about_to_time_out(
+    s3: Any, sagemaker: tuple[Any, Invocations], settings: Settings
+) -> None:
+    client, sent = sagemaker
+    body = upload(s3, "audio/jfk.mp3", (DATA / "jfk.mp3").read_bytes())
+    event = sqs_event(body, body)
+
+    class Ending:
+        def get_remaining_time_in_millis(self) -> int:
+            return submit.MIN_REMAINING_MS - 1
+
+    response = process_batch(
+        event, CONTEXT, lambda r: submit.submit_message(r, settings, s3, client, Ending())
+    )
+    assert response == {"batchItemFailures": [{"itemIdentifier": r["messageId"]} for r in event["Records"]]}
+    assert sent.calls == [] and not exists(s3, keys.failed_key("jfk.mp3"))  # nothing started, nothing lost

@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 from lambda_events import s3_put, sqs_event
-from lambda_support import BUCKET, CONTEXT, ENDPOINT, Invocations
+from lambda_support import BUCKET, CONTEXT, ENDPOINT, Invocations, source_of
 from twi_lambdas import keys, names, submit
 
 DATA = Path(__file__).resolve().parents[1] / "data"
@@ -65,7 +65,7 @@ def test_a_key_too_long_for_its_results_is_refused_logged_and_counted(
     response = submit.handler(sqs_event(*events), CONTEXT)
 
     assert response == {"batchItemFailures": []}  # acknowledged: nothing for the DLQ
-    assert [c["InputLocation"] for c in lambda_invocations.calls] == [f"s3://{BUCKET}/{fitting_key}"]
+    assert [source_of(s3, c) for c in lambda_invocations.calls] == [fitting_key]
     assert s3.list_objects_v2(Bucket=BUCKET, Prefix=names.FAILED_PREFIX)["KeyCount"] == 0
     lines = json_lines(capsys.readouterr().out)
     refused = [x for x in lines if names.METRIC_KEY_TOO_LONG in x]

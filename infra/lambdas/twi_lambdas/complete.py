@@ -18,11 +18,12 @@ from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from botocore.exceptions import BotoCoreError, ClientError
 from twi_contract import MetadataKeys, ResultKeys
 
-from twi_lambdas import keys, names, subtitles
+from twi_lambdas import inputs, keys, names, subtitles
 from twi_lambdas.aws import s3_client
 from twi_lambdas.errors import Poison, Rejected, Transient
-from twi_lambdas.events import STATUS_FAILED, AsyncNotification, format_time, parse_async_notification
+from twi_lambdas.events import STATUS_FAILED, AsyncNotification, parse_async_notification
 from twi_lambdas.ids import etag_of
+from twi_lambdas.inputs import PinnedUpload
 from twi_lambdas.results import (
     JSON_CONTENT_TYPE,
     SRT_CONTENT_TYPE,
@@ -39,7 +40,7 @@ from twi_lambdas.settings import Settings, load_settings
 from twi_lambdas.store import (
     Revision,
     WriteOutcome,
-    delete_if_older,
+    delete_unless_newer,
     head_revision,
     is_not_found,
     put_if_newer,
@@ -87,9 +88,17 @@ def complete_message(record: SQSRecord, settings: Settings, s3: Any) -> Complete
 
 def complete_notification(notification: AsyncNotification, settings: Settings, s3: Any) -> CompleteResult:
     try:
-        bucket, key = keys.parse_s3_uri(notification.input_location)
+        bucket, input_key = keys.parse_s3_uri(notification.input_location)
     except ValueError as exc:
         raise Poison(str(exc)) from None
+    upload = _upload_of(s3, bucket, input_key)
+    if upload is None:
+        logger.info(
+            "ignoring result for %s: its pinned input is gone (outcome already recorded, or expired)",
+            notification.input_location,
+        )
+        return CompleteResult("duplicate", detail="pinned input gone")
+    key = upload.key
     path = keys.audio_path(key)
     if path is None or (settings.bucket_name is not None and bucket != settings.bucket_name):
         # a direct InvokeEndpointAsync call on some other input: its caller reads the .out
@@ -107,22 +116,23 @@ def complete_notification(notification: AsyncNotification, settings: Settings, s
         output_location=notification.output_location,
     )
     revision = Revision(
-        format_time(completed_at),
-        notification.inference_id or notification.output_location or notification.input_location,
+        upload.order, notification.inference_id or notification.output_location or notification.input_location
     )
     source = Source(bucket, key, etag=etag_of(notification.inference_id))
     ctx = ResultContext(notification, s3, results_bucket, path, source, job, revision, settings)
     try:
         ctx = replace(ctx, source=describe_source(s3, bucket, key, notification.inference_id))
         if notification.status == STATUS_FAILED:
-            return _record_endpoint_failure(ctx)
-        return _record_success(ctx)
+            outcome = _record_endpoint_failure(ctx)
+        else:
+            outcome = _record_success(ctx)
     except Rejected as exc:
         if _superseded(ctx):
-            return CompleteResult("stale", keys.transcript_key(path), exc.reason)
-        written = _write_failed(ctx, exc.reason, exc.stage)
-        _emit_failure(ctx)
-        return CompleteResult("failed", keys.failed_key(path), f"{exc.reason} ({written.value})")
+            outcome = CompleteResult("stale", keys.transcript_key(path), exc.reason)
+        else:
+            written = _write_failed(ctx, exc.reason, exc.stage)
+            _emit_failure(ctx)
+            outcome = CompleteResult("failed", keys.failed_key(path), f"{exc.reason} ({written.value})")
     except (Transient, ClientError, BotoCoreError) as exc:
         error = str(exc)
 
@@ -131,6 +141,17 @@ def complete_notification(notification: AsyncNotification, settings: Settings, s
             _write_failed(ctx, reason, "complete")
 
         raise Transient(f"{notification.input_location}: {error}", give_up) from exc
+    if input_key.startswith(names.UPLOAD_INPUT_PREFIX):  # the outcome is recorded: not in flight
+        inputs.release(s3, bucket, input_key.removeprefix(names.UPLOAD_INPUT_PREFIX))
+    return outcome
+
+
+def _upload_of(s3: Any, bucket: str, input_key: str) -> PinnedUpload | None:
+    """The upload a request was for: from its pinned input's metadata, or the input itself
+    when it was submitted straight from ``audio/`` (no order known)."""
+    if input_key.startswith(names.UPLOAD_INPUT_PREFIX):
+        return inputs.read(s3, bucket, input_key)
+    return PinnedUpload(input_key, None, "")
 
 
 def describe_source(s3: Any, bucket: str, key: str, inference_id: str | None) -> Source:
@@ -195,7 +216,7 @@ def _record_success(ctx: ResultContext) -> CompleteResult:
         logger.info("%s already holds %s result; nothing written", result_key, written.value)
         return CompleteResult(written.value, result_key)
 
-    delete_if_older(s3, ctx.bucket, keys.failed_key(ctx.path), ctx.revision)  # a retry that worked
+    delete_unless_newer(s3, ctx.bucket, keys.failed_key(ctx.path), ctx.revision)  # a retry that worked
     meta = result.get(ResultKeys.METADATA) or {}
     values = {
         names.METRIC_TRANSCRIPTS: 1.0,
@@ -242,9 +263,9 @@ def _record_endpoint_failure(ctx: ResultContext) -> CompleteResult:
 
 
 def _superseded(ctx: ResultContext) -> bool:
-    """A failure of an older request must not sit beside the newer transcript."""
+    """A failure must not sit beside a transcript of the same or a newer upload."""
     existing = head_revision(ctx.s3, ctx.bucket, keys.transcript_key(ctx.path))
-    return existing is not None and existing[0] is not None and existing[0] > ctx.revision
+    return existing is not None and existing[0] is not None and existing[0].order >= ctx.revision.order
 
 
 def _write_failed(ctx: ResultContext, reason: str, stage: str, detail: str | None = None) -> WriteOutcome:

@@ -61,6 +61,7 @@ class S3ObjectCreated:
     etag: str | None  # without quotes
     version_id: str | None
     event_time: datetime | None
+    sequencer: str | None = None  # S3's order of the events on this key (hex)
 
 
 def parse_s3_notification(body: str) -> list[S3ObjectCreated]:
@@ -91,6 +92,7 @@ def _object_created(record: S3EventRecord) -> S3ObjectCreated:
         etag=(obj.etag or obj.get("etag") or "").strip('"') or None,
         version_id=obj.version_id or None,
         event_time=parse_time(record.get("eventTime")),
+        sequencer=str(obj.get("sequencer") or "") or None,
     )
 
 

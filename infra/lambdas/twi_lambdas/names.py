@@ -13,6 +13,9 @@ FAILED_PREFIX: Final = "failed/"  # submit/complete Lambda: <path>.json with a r
 ASYNC_OUTPUT_PREFIX: Final = "async-output/"  # SageMaker: raw <uuid>.out
 ASYNC_FAILURE_PREFIX: Final = "async-failures/"  # SageMaker: raw <uuid>-error.out
 ASYNC_INPUT_PREFIX: Final = "async-input/"  # direct invoke_endpoint_async inputs (client); never triggers
+# submit's copy of the exact upload version the endpoint reads, named by its inference id;
+# it also marks the request as in flight until complete has recorded the outcome
+UPLOAD_INPUT_PREFIX: Final = f"{ASYNC_INPUT_PREFIX}uploads/"
 
 # --- Environment variables read by the Lambda functions ----------------------------------
 ENV_ENDPOINT_NAME: Final = "ENDPOINT_NAME"
@@ -78,9 +81,13 @@ META_TASK: Final = "task"
 RESULT_SUFFIX: Final = ".json"
 SRT_SUFFIX: Final = ".srt"
 VTT_SUFFIX: Final = ".vtt"
-# User metadata on every transcripts/ and failed/ object: which event produced it, so a
-# duplicate or older event never replaces a newer result (see twi_lambdas.store).
-META_REVISION_AT: Final = "revision-at"
+# User metadata on every transcripts/ and failed/ object: which upload produced it, so a
+# duplicate or an older upload's result never replaces a newer one (see twi_lambdas.store).
+META_REVISION_ORDER: Final = "revision-order"  # the upload's S3 event sequencer, padded
 META_REVISION_ID: Final = "revision-id"
+# User metadata on the pinned input copy (UPLOAD_INPUT_PREFIX): the upload it was copied from.
+META_SOURCE_KEY: Final = "source-key"  # base64url of the UTF-8 key (user metadata is ASCII)
+META_SOURCE_VERSION: Final = "source-version"
+META_UPLOAD_ORDER: Final = "upload-order"
 
 ENV_REQUEST_TTL_SECONDS: Final = "REQUEST_TTL_SECONDS"  # optional: queue-age limit per request

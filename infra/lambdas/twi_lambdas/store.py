@@ -1,8 +1,10 @@
-"""Idempotent, newest-wins writes of result objects.
+"""Idempotent, newest-upload-wins writes of result objects.
 
 SQS and SNS deliver at least once, and a re-upload races its own older result, so every
-``transcripts/`` and ``failed/`` object carries a revision in its user metadata: the time of
-the event that produced it and an id (the inference id). A write
+``transcripts/`` and ``failed/`` object carries a revision in its user metadata: the order
+of the upload it comes from (S3's event ``sequencer``) and an id (the inference id). Results
+are ordered by upload, never by completion: a long recording overwritten by a short one
+finishes last, yet the short one's transcript stays. A write
 
 - creates the object only if absent (``If-None-Match: *``);
 - otherwise reads the revision already there: the same revision is a duplicate (nothing
@@ -27,19 +29,32 @@ from twi_lambdas.runtime import logger
 _MAX_ATTEMPTS = 5  # conditional-write races before giving up (the message is retried)
 
 
+SEQUENCER_WIDTH = 32  # hex digits; S3's sequencers are shorter (16-18 today)
+
+
+def upload_order(sequencer: str | None) -> str:
+    """S3's ``sequencer`` in a form whose string order is the order of the events on a key.
+
+    S3 documents how to compare two: right-pad the shorter with zeros, then compare
+    lexicographically. Padding every one to a fixed width does exactly that. Unknown (no
+    sequencer): "", which sorts before every known upload.
+    """
+    return sequencer.strip().upper().ljust(SEQUENCER_WIDTH, "0") if sequencer and sequencer.strip() else ""
+
+
 @dataclass(frozen=True, order=True)
 class Revision:
-    at: str  # format_time(): fixed-width UTC, so string order is time order
+    order: str  # upload_order(): string order is upload order
     id: str
 
     def metadata(self) -> dict[str, str]:
-        return {names.META_REVISION_AT: self.at, names.META_REVISION_ID: self.id}
+        return {names.META_REVISION_ORDER: self.order, names.META_REVISION_ID: self.id}
 
     @classmethod
     def from_metadata(cls, metadata: dict[str, str]) -> Revision | None:
-        at = metadata.get(names.META_REVISION_AT)
+        order = metadata.get(names.META_REVISION_ORDER)
         rid = metadata.get(names.META_REVISION_ID)
-        return cls(at, rid) if at is not None and rid is not None else None
+        return cls(order, rid) if order is not None and rid is not None else None
 
 
 class WriteOutcome(Enum):
@@ -60,7 +75,7 @@ def is_not_found(exc: ClientError) -> bool:
     return _error_code(exc) in ("404", "NoSuchKey", "NotFound") or _status(exc) == 404
 
 
-def _is_precondition_failed(exc: ClientError) -> bool:
+def is_precondition_failed(exc: ClientError) -> bool:
     # 412 PreconditionFailed; 409 ConditionalRequestConflict when two conditional writes race
     return _error_code(exc) in ("PreconditionFailed", "ConditionalRequestConflict") or _status(exc) in (
         409,
@@ -106,21 +121,21 @@ def put_if_newer(
                 **condition,
             )
         except ClientError as exc:
-            if _is_precondition_failed(exc):
+            if is_precondition_failed(exc):
                 continue  # someone wrote in between: look again
             raise
         return WriteOutcome.WRITTEN
     raise Transient(f"s3://{bucket}/{key} kept changing during {_MAX_ATTEMPTS} conditional writes")
 
 
-def delete_if_older(s3: Any, bucket: str, key: str, revision: Revision) -> bool:
-    """Remove a stale ``failed/`` record once a newer success exists. Best effort: a record
-    that changed in between is left alone (it is then newer, and true)."""
+def delete_unless_newer(s3: Any, bucket: str, key: str, revision: Revision) -> bool:
+    """Remove a ``failed/`` record once a success of the same or a newer upload exists.
+    Best effort: a record that changed in between is left alone (it is then newer, and true)."""
     existing = head_revision(s3, bucket, key)
     if existing is None:
         return False
     current, _etag = existing
-    if current is not None and current >= revision:
+    if current is not None and current.order > revision.order:
         return False
     s3.delete_object(Bucket=bucket, Key=key)
     return True

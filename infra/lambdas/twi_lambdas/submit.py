@@ -30,17 +30,20 @@ from twi_contract import (
     sniff,
 )
 
-from twi_lambdas import keys, names
+from twi_lambdas import inputs, keys, names
 from twi_lambdas.aws import s3_client, sagemaker_runtime_client
 from twi_lambdas.errors import Rejected, Transient
-from twi_lambdas.events import S3ObjectCreated, format_time, parse_s3_notification
+from twi_lambdas.events import S3ObjectCreated, parse_s3_notification
 from twi_lambdas.ids import inference_id as make_inference_id
+from twi_lambdas.inputs import PinnedUpload
 from twi_lambdas.results import JSON_CONTENT_TYPE, Source, failed_document, to_json_bytes
 from twi_lambdas.runtime import emit, logger, process_batch, tracer
 from twi_lambdas.settings import Settings, load_settings
-from twi_lambdas.store import Revision, head_revision, is_not_found, put_if_newer
+from twi_lambdas.store import Revision, head_revision, is_not_found, put_if_newer, upload_order
 
 STAGE = "submit"
+# Time one record may take at worst: head, sniff, claim, a copy of up to 1 GB, the invocation.
+MIN_REMAINING_MS = 20_000
 # InvokeEndpointAsync errors worth retrying (the rest are about the request itself).
 _TRANSIENT_CODES = frozenset(
     {
@@ -71,11 +74,23 @@ def handler(event: dict[str, Any], context: Any) -> PartialItemFailureResponse:
     settings = load_settings()
     settings.require_endpoint()  # every record needs it: fail before any is consumed
     s3, sagemaker = s3_client(), sagemaker_runtime_client()
-    return process_batch(event, context, lambda record: submit_message(record, settings, s3, sagemaker))
+    return process_batch(
+        event, context, lambda record: submit_message(record, settings, s3, sagemaker, context)
+    )
 
 
-def submit_message(record: SQSRecord, settings: Settings, s3: Any, sagemaker: Any) -> list[SubmitResult]:
-    """Every upload in one SQS message (S3 sends one per message; more are allowed)."""
+def submit_message(
+    record: SQSRecord, settings: Settings, s3: Any, sagemaker: Any, context: Any = None
+) -> list[SubmitResult]:
+    """Every upload in one SQS message (S3 sends one per message; more are allowed).
+
+    A record is not started when the invocation has less than ``MIN_REMAINING_MS`` left: it
+    goes back to the queue as a batch item failure instead of being cut off half-way (claimed
+    but never submitted) when the function times out.
+    """
+    remaining = getattr(context, "get_remaining_time_in_millis", None)
+    if remaining is not None and remaining() < MIN_REMAINING_MS:
+        raise Transient(f"not started: {remaining()} ms left in this invocation; retried later")
     return [submit_object(obj, settings, s3, sagemaker) for obj in parse_s3_notification(record.body)]
 
 
@@ -95,7 +110,7 @@ def submit_object(obj: S3ObjectCreated, settings: Settings, s3: Any, sagemaker: 
     try:
         return _submit(obj, path, settings, s3, sagemaker)
     except Rejected as exc:
-        _write_failed(s3, results_bucket, path, exc.reason, source, when, _id_or_none(obj))
+        _write_failed(s3, results_bucket, path, exc.reason, source, when, obj)
         _emit(settings, names.METRIC_REJECTED, obj)
         logger.warning("rejected s3://%s/%s: %s", obj.bucket, obj.key, exc.reason)
         return SubmitResult("rejected", obj.key, exc.reason)
@@ -104,7 +119,7 @@ def submit_object(obj: S3ObjectCreated, settings: Settings, s3: Any, sagemaker: 
 
         def give_up(attempts: int) -> None:
             reason = f"could not submit after {attempts} attempts: {error}"
-            _write_failed(s3, results_bucket, path, reason, source, when, _id_or_none(obj))
+            _write_failed(s3, results_bucket, path, reason, source, when, obj)
 
         raise Transient(f"s3://{obj.bucket}/{obj.key}: {error}", give_up) from exc
 
@@ -159,15 +174,24 @@ def _submit(obj: S3ObjectCreated, path: str, settings: Settings, s3: Any, sagema
     inference_id = make_inference_id(obj.bucket, obj.key, etag, version_id)
 
     results_bucket = settings.bucket_name or obj.bucket
-    existing = head_revision(s3, results_bucket, keys.transcript_key(path))
-    if existing is not None and existing[0] is not None and existing[0].id == inference_id:
-        logger.info("s3://%s/%s is already transcribed (%s)", obj.bucket, obj.key, inference_id)
-        return SubmitResult("duplicate", obj.key, "already transcribed", inference_id)
+    for result_key in (keys.transcript_key(path), keys.failed_key(path)):
+        existing = head_revision(s3, results_bucket, result_key)
+        if existing is not None and existing[0] is not None and existing[0].id == inference_id:
+            logger.info(
+                "s3://%s/%s already has its result %s (%s)", obj.bucket, obj.key, result_key, inference_id
+            )
+            return SubmitResult("duplicate", obj.key, f"already recorded in {result_key}", inference_id)
 
     content_type = _content_type(obj, head, s3)
+    upload = PinnedUpload(obj.key, version_id, upload_order(obj.sequencer))
+    if not inputs.claim(s3, obj.bucket, inference_id, upload):
+        logger.info(
+            "s3://%s/%s is already in flight as %s: not submitted again", obj.bucket, obj.key, inference_id
+        )
+        return SubmitResult("duplicate", obj.key, "already submitted, in flight", inference_id)
     request: dict[str, Any] = {
         "EndpointName": settings.require_endpoint(),
-        "InputLocation": f"s3://{obj.bucket}/{obj.key}",
+        "InputLocation": f"s3://{obj.bucket}/{inputs.input_key(inference_id)}",
         "ContentType": content_type,
         "Accept": ACCEPT_JSON,
         "InferenceId": inference_id,
@@ -177,9 +201,19 @@ def _submit(obj: S3ObjectCreated, path: str, settings: Settings, s3: Any, sagema
     if settings.request_ttl_seconds is not None:
         request["RequestTTLSeconds"] = settings.request_ttl_seconds
     try:
-        response = sagemaker.invoke_endpoint_async(**request)
-    except ClientError as exc:
-        raise _classify(exc, name) from exc
+        pinned = inputs.copy_version(s3, obj.bucket, inference_id, upload, etag, content_type)
+        if pinned:
+            try:
+                response = sagemaker.invoke_endpoint_async(**request)
+            except ClientError as exc:
+                raise _classify(exc, name) from exc
+    except BaseException:
+        _release_quietly(s3, obj.bucket, inference_id)  # so that the retry can claim it again
+        raise
+    if not pinned:
+        _release_quietly(s3, obj.bucket, inference_id)
+        logger.info("ignoring s3://%s/%s: replaced while being submitted", obj.bucket, obj.key)
+        return SubmitResult("ignored", obj.key, "replaced by a newer upload")
     logger.info(
         "submitted s3://%s/%s as %s (%s, %s) -> %s",
         obj.bucket,
@@ -191,6 +225,13 @@ def _submit(obj: S3ObjectCreated, path: str, settings: Settings, s3: Any, sagema
     )
     _emit(settings, names.METRIC_SUBMITTED, obj)
     return SubmitResult("submitted", obj.key, "", inference_id, request, response.get("OutputLocation"))
+
+
+def _release_quietly(s3: Any, bucket: str, inference_id: str) -> None:
+    try:
+        inputs.release(s3, bucket, inference_id)
+    except (ClientError, BotoCoreError) as exc:  # the reconciler clears a claim left behind
+        logger.warning("could not release the claim on %s: %s", inputs.input_key(inference_id), exc)
 
 
 def _language_and_task(metadata: dict[str, str], settings: Settings) -> tuple[str | None, str]:
@@ -250,10 +291,11 @@ def _classify(exc: ClientError, name: str) -> Exception:
 
 
 def _write_failed(
-    s3: Any, bucket: str, path: str, reason: str, source: Source, when: datetime, inference_id: str | None
+    s3: Any, bucket: str, path: str, reason: str, source: Source, when: datetime, obj: S3ObjectCreated
 ) -> None:
+    inference_id = _id_or_none(obj)
     document = failed_document(reason, STAGE, source, when, inference_id=inference_id)
-    revision = Revision(format_time(when), inference_id or f"{STAGE}:{source.etag}")
+    revision = Revision(upload_order(obj.sequencer), inference_id or f"{STAGE}:{source.etag}")
     put_if_newer(s3, bucket, keys.failed_key(path), to_json_bytes(document), JSON_CONTENT_TYPE, revision)
 
 

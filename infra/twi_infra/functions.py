@@ -26,7 +26,7 @@ from constructs import Construct
 
 from twi_infra import nag
 from twi_infra.paths import CONTRACT_FILE, LAMBDA_SOURCE_DIR
-from twi_infra.runtime_values import MAX_BATCHING_WINDOW_S, Worker
+from twi_infra.runtime_values import MAX_BATCHING_WINDOW_S, Scheduled, Worker
 
 NOT_SHIPPED = ("__pycache__", "*.pyc", ".mypy_cache")
 RUNTIME = lambda_.Runtime.PYTHON_3_12
@@ -70,15 +70,16 @@ def lambda_code() -> lambda_.Code:
 
 @dataclass(frozen=True)
 class WorkerProps:
-    worker: Worker  # handler, timeout, memory, batch size
+    worker: Worker | Scheduled  # handler, timeout, memory (and for a queue, batch size)
     description: str
-    queue: sqs.IQueue
+    queue: sqs.IQueue | None  # None: invoked otherwise (a schedule)
     environment: dict[str, str]
     statements: list[iam.PolicyStatement] = field(default_factory=list)
 
 
 class QueueWorker(Construct):
-    """A Lambda function fed by an SQS queue, reporting partial batch failures."""
+    """A Lambda function fed by an SQS queue, reporting partial batch failures (or, without a
+    queue, one that something else invokes)."""
 
     def __init__(self, scope: Construct, construct_id: str, props: WorkerProps) -> None:
         super().__init__(scope, construct_id)
@@ -125,15 +126,16 @@ class QueueWorker(Construct):
             role=self.role,
             log_group=self.log_group,
         )
-        self.function.add_event_source(
-            sources.SqsEventSource(
-                props.queue,
-                batch_size=props.worker.batch_size,
-                max_batching_window=Duration.seconds(MAX_BATCHING_WINDOW_S),
-                report_batch_item_failures=True,
-                max_concurrency=props.worker.max_concurrency,
+        if props.queue is not None and isinstance(props.worker, Worker):
+            self.function.add_event_source(
+                sources.SqsEventSource(
+                    props.queue,
+                    batch_size=props.worker.batch_size,
+                    max_batching_window=Duration.seconds(MAX_BATCHING_WINDOW_S),
+                    report_batch_item_failures=True,
+                    max_concurrency=props.worker.max_concurrency,
+                )
             )
-        )
         nag.acknowledge(
             self.role,
             nag.rule("IAM5", "Resource::*"),

@@ -121,6 +121,18 @@ class Monitoring(Construct):
                 comparison_operator=cw.ComparisonOperator.GREATER_THAN_THRESHOLD,
                 treat_missing_data=cw.TreatMissingData.NOT_BREACHING,
             ),
+            cw.Alarm(
+                self,
+                "UploadsUnaccounted",
+                alarm_description="the reconciler found uploads with no outcome past the grace: a "
+                "notification was lost (queue policy, KMS, an expired request); it announces each "
+                "again once, then writes failed/",
+                metric=pipeline_metric(names.METRIC_UNACCOUNTED, cw.Stats.SUM),
+                threshold=0,
+                evaluation_periods=1,
+                comparison_operator=cw.ComparisonOperator.GREATER_THAN_THRESHOLD,
+                treat_missing_data=cw.TreatMissingData.NOT_BREACHING,
+            ),
         ]
         self.alarms += [
             alarm for name, fn in props.functions.items() for alarm in _function_alarms(self, name, fn)
@@ -167,7 +179,12 @@ class Monitoring(Construct):
                     failures,
                     *(
                         pipeline_metric(m, cw.Stats.SUM)
-                        for m in (names.METRIC_REJECTED, names.METRIC_KEY_TOO_LONG)
+                        for m in (
+                            names.METRIC_REJECTED,
+                            names.METRIC_KEY_TOO_LONG,
+                            names.METRIC_UNACCOUNTED,
+                            names.METRIC_RESUBMITTED,
+                        )
                     ),
                     invocation_failures,
                 ],

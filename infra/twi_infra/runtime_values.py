@@ -69,8 +69,30 @@ COMPLETE: Final = Worker(
 WORKERS: Final = (SUBMIT, COMPLETE)
 
 
+@dataclass(frozen=True)
+class Scheduled:
+    """A Lambda function run on a schedule (EventBridge), not fed by a queue."""
+
+    handler: str
+    timeout_s: int
+    memory_mb: int
+    every_minutes: int
+    calls_endpoint: bool  # reads the endpoint's limits (how long a request may take)
+
+
+# Reconcile finds uploads with no outcome (twi_lambdas.reconcile): a listing and a few heads
+# per recent upload, four times an hour.
+RECONCILE: Final = Scheduled(
+    handler="twi_lambdas.reconcile.handler",
+    timeout_s=300,
+    memory_mb=256,
+    every_minutes=15,
+    calls_endpoint=True,
+)
+
+
 def function_environment(
-    worker: Worker, *, bucket_name: str, endpoint_name: str, task: str
+    worker: Worker | Scheduled, *, bucket_name: str, endpoint_name: str, task: str
 ) -> dict[str, str]:
     """The environment the stack gives ``worker``'s function (``twi_lambdas.settings`` reads it)."""
     env = {

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from aws_cdk import CfnOutput, Stack
+from aws_cdk import CfnOutput, Duration, Stack
+from aws_cdk import aws_events as events
+from aws_cdk import aws_events_targets as targets
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
 from aws_cdk import aws_s3 as s3
@@ -21,7 +23,7 @@ from twi_infra.model_source import resolve_model_data
 from twi_infra.monitoring import Monitoring, MonitoringProps
 from twi_infra.output_keys import OutputKeys
 from twi_infra.queues import QueueWithDlq
-from twi_infra.runtime_values import COMPLETE, SUBMIT
+from twi_infra.runtime_values import COMPLETE, RECONCILE, SUBMIT
 from twi_infra.scaling import BacklogScaling
 from twi_infra.storage import TranscriptionBucket
 
@@ -33,6 +35,14 @@ COMPLETE_READS = (
     names.AUDIO_PREFIX,
     names.TRANSCRIPTS_PREFIX,
     names.FAILED_PREFIX,
+)
+
+
+RECONCILE_READS = (
+    names.AUDIO_PREFIX,
+    names.TRANSCRIPTS_PREFIX,
+    names.FAILED_PREFIX,
+    names.UPLOAD_INPUT_PREFIX,
 )
 
 
@@ -134,7 +144,7 @@ class TwiAsrStack(Stack):
                 )
             )
 
-        def environment(worker: runtime_values.Worker) -> dict[str, str]:
+        def environment(worker: runtime_values.Worker | runtime_values.Scheduled) -> dict[str, str]:
             return runtime_values.function_environment(
                 worker,
                 bucket_name=bucket.bucket_name,
@@ -214,6 +224,52 @@ class TwiAsrStack(Stack):
             ),
         )
 
+        self.reconcile = QueueWorker(
+            self,
+            "ReconcileWorker",
+            WorkerProps(
+                worker=RECONCILE,
+                description="Finds uploads with no outcome: announces them again once, then writes failed/",
+                queue=None,
+                environment=environment(RECONCILE),
+                statements=[
+                    iam.PolicyStatement(
+                        sid="ListUploadVersions",
+                        actions=["s3:ListBucketVersions"],
+                        resources=[bucket.bucket_arn],
+                    ),
+                    iam.PolicyStatement(
+                        sid="ReadUploadsResultsAndClaims",
+                        actions=["s3:GetObject"],
+                        resources=_objects(bucket, *RECONCILE_READS),
+                    ),
+                    iam.PolicyStatement(
+                        sid="ReadUploadVersions",
+                        actions=["s3:GetObjectVersion"],
+                        resources=_objects(bucket, names.AUDIO_PREFIX),
+                    ),
+                    iam.PolicyStatement(
+                        sid="AnnounceAgainAndRecordFailures",  # a copy onto itself re-sends the S3 event
+                        actions=["s3:PutObject"],
+                        resources=_objects(bucket, names.AUDIO_PREFIX, names.FAILED_PREFIX),
+                    ),
+                    iam.PolicyStatement(
+                        sid="ClearDeadClaims",
+                        actions=["s3:DeleteObject"],
+                        resources=_objects(bucket, names.UPLOAD_INPUT_PREFIX),
+                    ),
+                    _list_bucket(bucket),
+                ],
+            ),
+        )
+        events.Rule(
+            self,
+            "ReconcileSchedule",
+            description="Every upload ends with an outcome (twi_lambdas.reconcile)",
+            schedule=events.Schedule.rate(Duration.minutes(RECONCILE.every_minutes)),
+            targets=[targets.LambdaFunction(self.reconcile.function, retry_attempts=2)],
+        )
+
         monitoring = Monitoring(
             self,
             "Monitoring",
@@ -222,7 +278,11 @@ class TwiAsrStack(Stack):
                 topic_key=key,
                 dlq_depths={SUBMIT.dlq: submit_queue.dlq_depth, COMPLETE.dlq: result_queue.dlq_depth},
                 dlq_alarms=[submit_queue.dlq_alarm, result_queue.dlq_alarm],
-                functions={"Submit": self.submit.function, "Complete": self.complete.function},
+                functions={
+                    "Submit": self.submit.function,
+                    "Complete": self.complete.function,
+                    "Reconcile": self.reconcile.function,
+                },
                 rtf_p90_threshold=settings.rtf_p90_alarm_threshold,
                 oldest_request_seconds=settings.oldest_request_alarm_seconds,
                 alarm_email=settings.alarm_email,
@@ -258,9 +318,10 @@ class TwiAsrStack(Stack):
                 nag.PrefixGrant(
                     self.complete.role, {*COMPLETE_READS, names.TRANSCRIPTS_PREFIX, names.FAILED_PREFIX}
                 ),
+                nag.PrefixGrant(self.reconcile.role, set(RECONCILE_READS)),
             ],
         )
         nag.acknowledge_sagemaker_role(endpoint.role, endpoint.log_group_name)
-        for worker in (self.submit, self.complete):
+        for worker in (self.submit, self.complete, self.reconcile):
             nag.acknowledge_lambda_runtime(worker.function)
         nag.acknowledge_bucket_notifications_handler(self)

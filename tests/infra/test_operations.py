@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 from cdk_synth import Synth
 from twi_infra.config import ConfigError, StackSettings
-from twi_infra.runtime_values import DAY_S
+from twi_infra.runtime_values import DAY_S, RECONCILE
 from twi_lambdas import names
 
 
@@ -38,7 +38,7 @@ def test_cloudwatch_may_publish_to_the_alarm_topic(synth: Synth) -> None:
 
 def test_lambda_errors_and_throttles_raise_alarms(synth: Synth) -> None:
     topic = synth.logical_id("AWS::SNS::Topic", "AlarmTopic/")
-    for function in ("SubmitWorker", "CompleteWorker"):
+    for function in ("SubmitWorker", "CompleteWorker", "ReconcileWorker"):
         fn = synth.logical_id("AWS::Lambda::Function", f"{function}/Function/")
         watched = {
             a["Properties"]["MetricName"]
@@ -142,3 +142,19 @@ def test_autoscaling_can_be_left_out_to_change_the_instance_type(synth_app: Any)
     assert plain.of_type("AWS::ApplicationAutoScaling::ScalableTarget") == {}
     assert plain.of_type("AWS::SageMaker::Endpoint")
     assert plain.validation_report()["pluginReports"][0]["violations"] == []
+
+
+def test_the_reconciler_runs_on_a_schedule_and_its_finding_raises_an_alarm(synth: Synth) -> None:
+    fn = synth.logical_id("AWS::Lambda::Function", "ReconcileWorker/Function/")
+    (rule,) = synth.of_type("AWS::Events::Rule").values()
+    assert rule["Properties"]["ScheduleExpression"] == f"rate({RECONCILE.every_minutes} minutes)"
+    (target,) = rule["Properties"]["Targets"]
+    assert target["Arn"] == {"Fn::GetAtt": [fn, "Arn"]}
+    env = synth.resources[fn]["Properties"]["Environment"]["Variables"]
+    assert env[names.ENV_BUCKET_NAME] and env[names.ENV_ENDPOINT_NAME] == "twi-asr"
+    unaccounted = [
+        a["Properties"]
+        for a in synth.of_type("AWS::CloudWatch::Alarm").values()
+        if a["Properties"].get("MetricName") == names.METRIC_UNACCOUNTED
+    ]
+    assert len(unaccounted) == 1 and unaccounted[0]["Threshold"] == 0

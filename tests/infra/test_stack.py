@@ -453,8 +453,9 @@ def test_alarms_notify_the_alarm_topic(synth: Synth) -> None:
         for a in synth.of_type("AWS::CloudWatch::Alarm").values()
         if {"Ref": alarm_topic} in a["Properties"].get("AlarmActions", [])
     ]
-    # RTF, oldest request, invocation failures, pipeline failures, 2 DLQs, 2 x Lambda errors/throttles
-    assert len(notified) == 10
+    # RTF, oldest request, invocation failures, pipeline failures, unaccounted uploads, 2 DLQs,
+    # 3 x Lambda errors/throttles
+    assert len(notified) == 13
     synth.template.resource_properties_count_is("AWS::SNS::Subscription", {"Protocol": "email"}, 0)
 
 

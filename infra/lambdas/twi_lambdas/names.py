@@ -51,6 +51,8 @@ METRIC_FAILURES: Final = "Failures"
 METRIC_SUBMITTED: Final = "Submitted"
 METRIC_REJECTED: Final = "Rejected"
 METRIC_KEY_TOO_LONG: Final = "KeyTooLong"  # uploads refused at submit: no result key would fit in S3
+METRIC_UNACCOUNTED: Final = "Unaccounted"  # reconcile: uploads past the grace with no outcome
+METRIC_RESUBMITTED: Final = "Resubmitted"  # reconcile: of those, announced again
 METRIC_UNITS: Final = {
     METRIC_RTF: "None",
     METRIC_AUDIO_SECONDS: "Seconds",
@@ -62,6 +64,8 @@ METRIC_UNITS: Final = {
     METRIC_SUBMITTED: "Count",
     METRIC_REJECTED: "Count",
     METRIC_KEY_TOO_LONG: "Count",
+    METRIC_UNACCOUNTED: "Count",
+    METRIC_RESUBMITTED: "Count",
 }
 
 # --- SageMaker async limits (InvokeEndpointAsync) -----------------------------------------
@@ -89,5 +93,9 @@ META_REVISION_ID: Final = "revision-id"
 META_SOURCE_KEY: Final = "source-key"  # base64url of the UTF-8 key (user metadata is ASCII)
 META_SOURCE_VERSION: Final = "source-version"
 META_UPLOAD_ORDER: Final = "upload-order"
+# User metadata the reconciler adds to an upload it announces again (twi_lambdas.reconcile).
+META_RECONCILED: Final = "twi-reconciled-at"
 
 ENV_REQUEST_TTL_SECONDS: Final = "REQUEST_TTL_SECONDS"  # optional: queue-age limit per request
+ENV_RECONCILE_GRACE_SECONDS: Final = "RECONCILE_GRACE_SECONDS"  # an upload's time to get an outcome
+ENV_RECONCILE_LOOKBACK_SECONDS: Final = "RECONCILE_LOOKBACK_SECONDS"  # how far back each run looks

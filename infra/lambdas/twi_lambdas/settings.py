@@ -19,6 +19,11 @@ from twi_lambdas.errors import ConfigurationError
 
 DEFAULT_INVOCATION_TIMEOUT_SECONDS = 3600  # long recordings on a cold GPU: the async maximum
 DEFAULT_TASK = "transcribe"
+# Past this an upload with no outcome is lost, not late: longer than submit's retries
+# (MAX_RECEIVE_COUNT deliveries, each after a visibility timeout of 12 minutes).
+DEFAULT_RECONCILE_GRACE_SECONDS = 3600
+DEFAULT_RECONCILE_LOOKBACK_SECONDS = 3 * 24 * 3600  # older ones were settled by earlier runs
+COMPLETE_SLACK_SECONDS = 3600  # complete's own retries after the endpoint has answered
 _Default = TypeVar("_Default", int, None)
 
 
@@ -31,6 +36,15 @@ class Settings:
     invocation_timeout_seconds: int = DEFAULT_INVOCATION_TIMEOUT_SECONDS
     request_ttl_seconds: int | None = None
     metrics_namespace: str = names.METRICS_NAMESPACE
+    reconcile_grace_seconds: int = DEFAULT_RECONCILE_GRACE_SECONDS
+    reconcile_lookback_seconds: int = DEFAULT_RECONCILE_LOOKBACK_SECONDS
+
+    @property
+    def request_lifetime_seconds(self) -> int:
+        """The longest a submitted request can take to reach an outcome: waiting in the
+        endpoint's queue (RequestTTLSeconds, 6 h unless set), processing, then complete."""
+        ttl = self.request_ttl_seconds or names.MAX_REQUEST_TTL_SECONDS
+        return ttl + self.invocation_timeout_seconds + COMPLETE_SLACK_SECONDS
 
     def __post_init__(self) -> None:
         if self.default_task not in TASKS:
@@ -70,6 +84,12 @@ class Settings:
             ),
             request_ttl_seconds=_int(env, names.ENV_REQUEST_TTL_SECONDS, None),
             metrics_namespace=env.get(names.ENV_METRICS_NAMESPACE) or names.METRICS_NAMESPACE,
+            reconcile_grace_seconds=_int(
+                env, names.ENV_RECONCILE_GRACE_SECONDS, DEFAULT_RECONCILE_GRACE_SECONDS
+            ),
+            reconcile_lookback_seconds=_int(
+                env, names.ENV_RECONCILE_LOOKBACK_SECONDS, DEFAULT_RECONCILE_LOOKBACK_SECONDS
+            ),
         )
 
 

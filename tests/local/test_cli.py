@@ -66,7 +66,7 @@ def test_up_stops_cleanly_on_sigterm(local_up: tuple[Path, subprocess.Popen[str]
     assert process.returncode == 0, err
     assert "local stack stopped" in err
     assert not (workdir / STATE_FILE_NAME).exists()
-    assert sorted(p.name for p in workdir.iterdir()) == ["logs"]  # nothing else left behind
+    assert sorted(p.name for p in workdir.iterdir()) == ["bucket", "logs"]  # the kept bucket, the logs
 
 
 def test_put_without_a_running_stack_says_so(tmp_path: Path) -> None:

@@ -1,28 +1,43 @@
 """`twi-asr local up|put|results|status`: the offline stack from a terminal.
 
-``local up`` runs the stack in the foreground (Ctrl-C stops it) and writes its coordinates to
+``local up`` runs the stack in the foreground and writes its coordinates to
 ``<workdir>/local-stack.json``; ``local put`` / ``results`` / ``status`` in another terminal
 read that file. The other commands (``twi-asr submit --local`` ...) work against it too.
+
+``local up`` keeps the bucket in ``<workdir>/bucket/``: Ctrl-C, SIGTERM, SIGKILL or a crash
+loses no upload or result, and the next ``local up`` resubmits the uploads that have none
+(``--fresh`` starts from an empty bucket instead). The client commands end with one line, not
+a traceback, when the stack is not running or stops while they wait.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
+import functools
+import io
 import json
 import signal
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 from types import FrameType
 from typing import Any
 
+from botocore.exceptions import ConnectionError as BotoConnectionError
+from botocore.exceptions import HTTPClientError
 from twi_contract import MetadataKeys, ResultKeys
 from twi_lambdas import names
+from twi_lambdas.settings import DEFAULT_RECONCILE_GRACE_SECONDS
 
 from twi_asr.local.config import LocalConfig, default_workdir
 from twi_asr.local.state import NoLocalStackError, StackState
 
 WATCH_INTERVAL_S = 1.0
+STOPPING_GRACE_S = 5.0  # a stack stops answering a moment before its process exits
+# SIGINT too: a background job may ignore it; SIGHUP: the terminal was closed
+_STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
 
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -31,11 +46,14 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     )
     commands = local.add_subparsers(dest="local_command", required=True)
 
-    up = commands.add_parser("up", help="start the local stack in the foreground (Ctrl-C stops it)")
+    up = commands.add_parser(
+        "up", help="start the local stack in the foreground (Ctrl-C stops it; its bucket is kept)"
+    )
     up.add_argument("--model", type=Path, help="Whisper model directory (default: offline Whisper base)")
     up.add_argument("--language", help="endpoint language (e.g. tw, en); default: detect")
     up.add_argument("--task", choices=("transcribe", "translate"))
     up.add_argument("--concurrency", type=int, default=1, help="max concurrent invocations (model workers)")
+    up.add_argument("--fresh", action="store_true", help="forget the uploads and results an earlier run kept")
     _add_workdir(up)
     up.set_defaults(func=_cmd_up)
 
@@ -59,6 +77,21 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     _add_workdir(status)
     status.set_defaults(func=_cmd_status)
 
+    reconcile = commands.add_parser(
+        "reconcile",
+        help="what the deployed stack's scheduled reconciler does: announce again each upload with "
+        "no outcome (once), then record it as failed",
+    )
+    reconcile.add_argument(
+        "--older-than",
+        type=int,
+        default=DEFAULT_RECONCILE_GRACE_SECONDS,
+        metavar="SECONDS",
+        help=f"only uploads at least this old (default {DEFAULT_RECONCILE_GRACE_SECONDS}, as deployed)",
+    )
+    _add_workdir(reconcile)
+    reconcile.set_defaults(func=_cmd_reconcile)
+
 
 def _add_workdir(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
@@ -67,28 +100,50 @@ def _add_workdir(parser: argparse.ArgumentParser) -> None:
 
 
 def _cmd_up(args: argparse.Namespace) -> int:
-    from twi_asr.local.stack import LocalStack
+    from twi_asr.local.stack import MIRROR_DIR, LocalStack
 
     if args.model is not None and not args.model.is_dir():
         print(f"twi-asr: model directory not found: {args.model}", file=sys.stderr)
         return 2
     config = LocalConfig(language=args.language, task=args.task, max_concurrent_invocations=args.concurrency)
     workdir = args.workdir or default_workdir()
-    for signum in (signal.SIGINT, signal.SIGTERM):  # SIGINT too: a background job may ignore it
+    for signum in _STOP_SIGNALS:
         signal.signal(signum, _raise_keyboard_interrupt)
     print("starting the local stack (loading the model)...", file=sys.stderr, flush=True)
-    with LocalStack(model_dir=args.model, workdir=workdir, config=config) as stack:
-        assert stack.state is not None
+    stack = LocalStack(model_dir=args.model, workdir=workdir, config=config, persist=True, fresh=args.fresh)
+    try:
+        stack.start()  # stops what it started if interrupted or failing
+    except KeyboardInterrupt:
+        print("\nlocal stack stopped before it was up", file=sys.stderr)
+        return 130
+    try:
+        assert stack.state is not None and stack.recovery is not None and stack.mirror is not None
         _print_banner(stack.state, workdir)
-        try:
-            _watch_results(stack.s3, stack.bucket)
-        except KeyboardInterrupt:
-            print("\nstopping...", file=sys.stderr, flush=True)
-    print("local stack stopped", file=sys.stderr)
+        print(stack.recovery.summary(stack.mirror.root), file=sys.stderr, flush=True)
+        _watch_results(stack.s3, stack.bucket)
+    except KeyboardInterrupt:
+        pending = stack.mirror.pending() if stack.mirror is not None else 0
+        print(
+            f"\nstopping; {pending} uploads have no result yet: they are kept and resubmitted by the "
+            "next `twi-asr local up` (Ctrl-C again quits at once, losing nothing)",
+            file=sys.stderr,
+            flush=True,
+        )
+    finally:
+        stack.stop()
+    print(
+        f"local stack stopped; its bucket is kept in {workdir / MIRROR_DIR} "
+        "(`twi-asr local up` picks up from there, `--fresh` forgets it)",
+        file=sys.stderr,
+    )
     return 0
 
 
 def _raise_keyboard_interrupt(signum: int, frame: FrameType | None) -> None:
+    """The first signal stops the stack cleanly; a second one ends the process at once (the
+    bucket is on disk and the workers follow their parent, so that loses nothing either)."""
+    for each in _STOP_SIGNALS:
+        signal.signal(each, signal.SIG_DFL)
     raise KeyboardInterrupt
 
 
@@ -140,24 +195,54 @@ def _summary(key: str, document: dict[str, Any]) -> str:
     return f"DONE    {key}{timing}: {document.get(ResultKeys.TRANSCRIPT, '')}"
 
 
-def _read_state(args: argparse.Namespace) -> StackState | None:
-    try:
-        return StackState.read(args.workdir or default_workdir())
-    except NoLocalStackError as exc:
-        print(f"twi-asr: {exc}", file=sys.stderr)
-        return None
+class _StackGone(Exception):
+    """The stack's process exited while a command was waiting on it."""
+
+
+ClientCommand = Callable[[argparse.Namespace, StackState], int]
+
+
+def _client_command(command: ClientCommand) -> Callable[[argparse.Namespace], int]:
+    """Run ``command`` against the running stack; when there is none, or it stops answering
+    (stopped, killed, crashed), say so in one line and exit with 2, instead of a traceback."""
+
+    @functools.wraps(command)
+    def run(args: argparse.Namespace) -> int:
+        workdir = args.workdir or default_workdir()
+        try:
+            state = StackState.read(workdir)
+        except NoLocalStackError as exc:
+            print(f"twi-asr: {exc}", file=sys.stderr)
+            return 2
+        try:
+            return command(args, state)
+        except (BotoConnectionError, HTTPClientError, _StackGone):
+            deadline = time.monotonic() + STOPPING_GRACE_S  # a stack that is stopping closes first
+            while state.is_running() and time.monotonic() < deadline:
+                time.sleep(0.2)
+            how = "has stopped" if not state.is_running() else f"does not answer at {state.aws_endpoint_url}"
+            print(
+                f"twi-asr: the local stack (pid {state.pid}) {how}; its uploads and results are kept "
+                f"in {workdir}: start it again with `twi-asr local up`, then `twi-asr local results`",
+                file=sys.stderr,
+            )
+            return 2
+
+    return run
 
 
 def _cmd_put(args: argparse.Namespace) -> int:
-    from twi_asr.client import StackRef, TwiAsrClient
-
     missing = [str(p) for p in args.files if not p.is_file()]
     if missing:
         print(f"twi-asr: no such file: {', '.join(missing)}", file=sys.stderr)
         return 2
-    state = _read_state(args)
-    if state is None:
-        return 2
+    return _put(args)
+
+
+@_client_command
+def _put(args: argparse.Namespace, state: StackState) -> int:
+    from twi_asr.client import StackRef, TwiAsrClient
+
     client = TwiAsrClient(StackRef(state.bucket, state.endpoint_name, state.region), session=state.session())
     prefix = args.prefix.strip("/") + "/" if args.prefix.strip("/") else ""
     started = time.time()
@@ -168,18 +253,25 @@ def _cmd_put(args: argparse.Namespace) -> int:
         keys.append(key)
     if not args.wait:
         return 0
+
+    def check_alive(waited: float) -> None:
+        if not state.is_running():
+            raise _StackGone
+
     failures = 0
     for key in keys:
-        result = client.wait_for_result(key, args.timeout, not_before=started - 1)
+        try:
+            result = client.wait_for_result(key, args.timeout, not_before=started - 1, on_wait=check_alive)
+        except TimeoutError as exc:
+            print(f"twi-asr: {exc}", file=sys.stderr)
+            return 1
         failures += result.failed
         print(_summary(result.location.split("/", 3)[3], result.document), flush=True)
     return 1 if failures else 0
 
 
-def _cmd_results(args: argparse.Namespace) -> int:
-    state = _read_state(args)
-    if state is None:
-        return 2
+@_client_command
+def _cmd_results(args: argparse.Namespace, state: StackState) -> int:
     s3 = state.session().client("s3")
     documents = _new_documents(s3, state.bucket, set())
     shown = [(k, d) for k, d in documents if k.split("/", 1)[1].startswith(args.prefix)]
@@ -193,10 +285,8 @@ def _cmd_results(args: argparse.Namespace) -> int:
     return 0
 
 
-def _cmd_status(args: argparse.Namespace) -> int:
-    state = _read_state(args)
-    if state is None:
-        return 2
+@_client_command
+def _cmd_status(args: argparse.Namespace, state: StackState) -> int:
     sqs = state.session().client("sqs")
     print(f"pid {state.pid}, bucket {state.bucket}, endpoint {state.endpoint_name}")
     print(f"AWS_ENDPOINT_URL={state.aws_endpoint_url}")
@@ -210,4 +300,26 @@ def _cmd_status(args: argparse.Namespace) -> int:
             f"{name:28} {attributes['ApproximateNumberOfMessages']:>4} waiting "
             f"{attributes['ApproximateNumberOfMessagesNotVisible']:>4} in flight"
         )
+    return 0
+
+
+@_client_command
+def _cmd_reconcile(args: argparse.Namespace, state: StackState) -> int:
+    """The reconcile function's own code, run here against the local stack's bucket."""
+    from twi_lambdas.reconcile import reconcile
+    from twi_lambdas.settings import Settings
+
+    settings = Settings(
+        endpoint_name=state.endpoint_name, bucket_name=state.bucket, reconcile_grace_seconds=args.older_than
+    )
+    with contextlib.redirect_stdout(io.StringIO()):  # its JSON log and metric lines
+        report = reconcile(settings, state.session().client("s3"))
+    print(
+        f"checked {report.checked} uploads: {len(report.in_flight)} in flight, "
+        f"{len(report.resubmitted)} announced again, {len(report.gave_up)} recorded as failed"
+    )
+    for key in report.resubmitted:
+        print(f"  announced again: {key}")
+    for key in report.gave_up:
+        print(f"  no outcome, failed/ written: {key}")
     return 0

@@ -17,6 +17,8 @@ from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 from typing import Any
 
+from twi_asr.local.lifeline import exit_with_parent
+
 _START_TIMEOUT_S = 600.0  # loading a big checkpoint on CPU takes a while
 TOOLKIT_ERROR_STATUS = 400  # the toolkit's PredictionException(str(exc), 400), whatever exc is
 LOAD_ERROR_STATUS = 500  # a server error: the real endpoint would never turn healthy
@@ -88,6 +90,7 @@ class ContainerInvoker:
 # --- inside the worker processes ---------------------------------------------------------
 def _load(model_dir: str, environment: dict[str, str], log_path: str) -> None:
     global _model, _load_error
+    exit_with_parent()  # a worker outlives no stack, however the stack ends
     os.environ.update(environment)
     if log_path:
         stream = open(log_path, "a", buffering=1, encoding="utf-8")  # noqa: SIM115 - lives with the process

@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from twi_asr.local.config import ACCOUNT_ID
+from twi_asr.local.lifeline import exit_with_parent
 
 _SPAWN_SLACK_S = 60.0  # a cold worker spawn + import is not part of the handler's timeout
 
@@ -112,7 +113,9 @@ class LambdaContext:
 
 # --- what runs inside the worker processes ----------------------------------------------
 def _init_environment(environment: dict[str, str], log_path: str) -> None:
-    """Replace every inherited AWS_* variable (a user's profile must never be used)."""
+    """Replace every inherited AWS_* variable (a user's profile must never be used); end with
+    the stack's process however it ends (``lifeline``)."""
+    exit_with_parent()
     for name in [n for n in os.environ if n.startswith("AWS_")]:
         del os.environ[name]
     os.environ.update(environment)

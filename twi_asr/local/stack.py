@@ -8,17 +8,25 @@ What runs: moto (S3, SQS, SNS) provisioned like the CDK stack; the SageMaker asy
 (runtime server + request queue + container processes with the model); the two Lambda
 functions in their own processes behind SQS event source pollers. The Lambda and inference
 code is the code that ships, unchanged: only the endpoint URLs in its environment differ.
+
+With ``persist=True`` (what ``twi-asr local up`` uses) the bucket lives on in
+``<workdir>/bucket/`` across stops and crashes, and a start resubmits every upload that has no
+result yet (``persistence``); without it, a stop forgets everything, which suits a demo or a
+test. Either way the logs in ``<workdir>/logs/`` are appended to, never replaced, and the
+worker processes end with the stack's process, even when it is killed (``lifeline``).
 """
 
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import json
 import logging
 import os
 import shutil
 import time
 from collections.abc import Callable
+from datetime import UTC, datetime
 from pathlib import Path
 from types import TracebackType
 from typing import Any
@@ -34,13 +42,17 @@ from twi_asr.local.environments import container_environment, lambda_environment
 from twi_asr.local.event_source import SqsEventSource
 from twi_asr.local.lambda_runtime import FunctionSpec, LocalFunction
 from twi_asr.local.moto_server import MotoServer
+from twi_asr.local.persistence import BucketMirror, Recovery
 from twi_asr.local.provision import Resources, provision
 from twi_asr.local.runtime_server import RuntimeServer
 from twi_asr.local.state import NoLocalStackError, StackState
 
+MIRROR_DIR = "bucket"  # <workdir>/bucket/: the bucket's objects when persist=True
+LOG_DIR = "logs"
+
 
 class LocalStack:
-    """Start everything on enter, stop everything (and forget all state) on exit."""
+    """Start everything on enter, stop everything on exit (keeping the bucket with ``persist``)."""
 
     def __init__(
         self,
@@ -48,15 +60,26 @@ class LocalStack:
         workdir: Path | str | None = None,
         config: LocalConfig | None = None,
         invoker: Invoker | None = None,
+        persist: bool = False,
+        fresh: bool = False,
     ) -> None:
         """``invoker`` replaces the model container (tests of the plumbing alone); otherwise
-        ``model_dir`` is served (default: the offline Whisper base)."""
+        ``model_dir`` is served (default: the offline Whisper base). ``persist`` keeps the
+        bucket in ``<workdir>/bucket/`` and picks up where the last run stopped; ``fresh``
+        forgets what an earlier run kept there first."""
         self.config = config or LocalConfig()
         self.workdir = Path(workdir) if workdir is not None else default_workdir()
         self._model_dir = Path(model_dir) if model_dir is not None else None
         self._invoker = invoker
+        self._fresh = fresh
         self._exit = contextlib.ExitStack()
-        self.moto = MotoServer()
+        self.mirror = (
+            BucketMirror(self.workdir / MIRROR_DIR, self.config.bucket, self.config.region)
+            if persist
+            else None
+        )
+        self.recovery: Recovery | None = None  # what a persistent start found and resubmitted
+        self.moto = MotoServer(on_s3_write=self.mirror.sync if self.mirror is not None else None)
         self.resources: Resources | None = None
         self.endpoint: LocalAsyncEndpoint | None = None
         self.runtime: RuntimeServer | None = None
@@ -87,18 +110,12 @@ class LocalStack:
     def _start(self) -> None:
         config = self.config
         self.workdir.mkdir(parents=True, exist_ok=True)
-        try:
-            running = StackState.read(self.workdir)
-        except NoLocalStackError:
-            pass  # nothing running here (a stale state file is simply replaced)
-        else:
-            raise RuntimeError(
-                f"a local stack is already running for {self.workdir} (pid {running.pid}): "
-                "stop it first, or give this one another work directory"
-            )
-        logs = self.workdir / "logs"
-        shutil.rmtree(logs, ignore_errors=True)
-        logs.mkdir()
+        self._lock_workdir()
+        if self._fresh:
+            shutil.rmtree(self.workdir / MIRROR_DIR, ignore_errors=True)
+        logs = self.workdir / LOG_DIR
+        logs.mkdir(exist_ok=True)
+        _mark_logs(logs)
         _quiet_werkzeug()
 
         self.moto.start()
@@ -107,6 +124,9 @@ class LocalStack:
         self.s3 = session.client("s3", endpoint_url=self.moto.url)
         self.sqs = session.client("sqs", endpoint_url=self.moto.url)
         resources = self.resources = provision(session, self.moto.url, config)
+        if self.mirror is not None:  # before anything runs: resubmitted uploads wait in the queue
+            self.mirror.restore()
+            self.recovery = self.mirror.reconcile()
 
         invoker = self._invoker
         if invoker is None:
@@ -157,6 +177,26 @@ class LocalStack:
         state_file = self.state.write()
         self._exit.callback(state_file.unlink, missing_ok=True)
 
+    def _lock_workdir(self) -> None:
+        """Hold an exclusive ``flock`` on the work directory from start to stop, so that two
+        stacks never share a bucket on disk, even while they start (the state file appears only
+        once a stack is up). The kernel releases it when the process ends, however it ends, so
+        a killed stack leaves no stale lock; a stale state file is simply replaced."""
+        fd = os.open(self.workdir, os.O_RDONLY)  # not inherited by the worker processes
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            os.close(fd)
+            try:
+                holder = f" (pid {StackState.read(self.workdir).pid})"
+            except NoLocalStackError:
+                holder = " (still starting)"
+            raise RuntimeError(
+                f"a local stack is already running for {self.workdir}{holder}: "
+                "stop it first, or give this one another work directory"
+            ) from None
+        self._exit.callback(os.close, fd)
+
     def _signal_sources(self) -> None:
         for source in self.sources.values():
             source.signal_stop()
@@ -172,7 +212,7 @@ class LocalStack:
                 environment=lambda_environment(config, name, self.moto.url, runtime_url),
                 timeout_s=worker.timeout_s,
                 memory_mb=worker.memory_mb,
-                log_path=self.workdir / "logs" / f"{name}.log",
+                log_path=self.workdir / LOG_DIR / f"{name}.log",
             ),
             concurrency=config.lambda_concurrency,
         )
@@ -277,6 +317,14 @@ class LocalStack:
                 idle_since = None
             time.sleep(0.2)
         raise TimeoutError(f"the local stack did not become idle in {timeout_s:.0f} s: {self.queue_depths()}")
+
+
+def _mark_logs(logs: Path) -> None:
+    """Start this run's part of each log with a line saying so (earlier runs' lines stay)."""
+    line = f"===== local stack started {datetime.now(UTC):%Y-%m-%d %H:%M:%S} UTC (pid {os.getpid()}) =====\n"
+    for name in ("endpoint", *FUNCTIONS):
+        with open(logs / f"{name}.log", "a", encoding="utf-8") as log_file:
+            log_file.write(line)
 
 
 def _quiet_werkzeug() -> None:

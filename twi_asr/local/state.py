@@ -64,6 +64,10 @@ class StackState:
             )
         return state
 
+    def is_running(self) -> bool:
+        """Whether the process that wrote this state is still alive."""
+        return _alive(self.pid)
+
     def session(self) -> LocalSession:
         """A boto3 session whose clients talk to this stack, whatever the user's AWS config."""
         return LocalSession(self.aws_endpoint_url, self.sagemaker_runtime_url, self.region)

@@ -23,7 +23,7 @@ from typing import Any
 from botocore.exceptions import ClientError
 
 from twi_lambdas import names
-from twi_lambdas.store import is_not_found, is_precondition_failed
+from twi_lambdas.store import head_or_none, is_not_found, is_precondition_failed
 
 
 @dataclass(frozen=True)
@@ -93,12 +93,9 @@ def release(s3: Any, bucket: str, inference_id: str) -> None:
 def read(s3: Any, bucket: str, key: str) -> PinnedUpload | None:
     """The upload behind the pinned input at ``key``; None when it is gone (already recorded,
     or expired) or carries no source."""
-    try:
-        head = s3.head_object(Bucket=bucket, Key=key)
-    except ClientError as exc:
-        if is_not_found(exc):
-            return None
-        raise
+    head = head_or_none(s3, bucket, key)
+    if head is None:
+        return None
     metadata = head.get("Metadata") or {}
     source = metadata.get(names.META_SOURCE_KEY)
     if not source:

@@ -25,8 +25,6 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from botocore.exceptions import ClientError
-
 from twi_lambdas import inputs, keys, names
 from twi_lambdas.aws import s3_client
 from twi_lambdas.errors import ConfigurationError
@@ -35,7 +33,7 @@ from twi_lambdas.ids import inference_id as make_inference_id
 from twi_lambdas.results import JSON_CONTENT_TYPE, Source, failed_document, to_json_bytes
 from twi_lambdas.runtime import emit, logger, tracer
 from twi_lambdas.settings import Settings, load_settings
-from twi_lambdas.store import Revision, head_revision, is_not_found, put_if_newer
+from twi_lambdas.store import Revision, head_or_none, head_revision, put_if_newer
 
 STAGE = "reconcile"
 
@@ -133,13 +131,8 @@ def _accounted(s3: Any, bucket: str, path: str, request: str) -> bool:
 
 
 def _claim_age(s3: Any, bucket: str, request: str, now: datetime) -> float | None:
-    try:
-        head = s3.head_object(Bucket=bucket, Key=inputs.input_key(request))
-    except ClientError as exc:
-        if is_not_found(exc):
-            return None
-        raise
-    return (now - head["LastModified"]).total_seconds()
+    head = head_or_none(s3, bucket, inputs.input_key(request))
+    return None if head is None else (now - head["LastModified"]).total_seconds()
 
 
 def _head(s3: Any, bucket: str, key: str, version_id: str | None) -> dict[str, Any]:

@@ -83,14 +83,21 @@ def is_precondition_failed(exc: ClientError) -> bool:
     )
 
 
-def head_revision(s3: Any, bucket: str, key: str) -> tuple[Revision | None, str] | None:
-    """(revision, etag) of an existing object, or None when there is none."""
+def head_or_none(s3: Any, bucket: str, key: str) -> dict[str, Any] | None:
+    """HeadObject's answer, or None when there is no such object (any other error raises)."""
     try:
-        head = s3.head_object(Bucket=bucket, Key=key)
+        return dict(s3.head_object(Bucket=bucket, Key=key))
     except ClientError as exc:
         if is_not_found(exc):
             return None
         raise
+
+
+def head_revision(s3: Any, bucket: str, key: str) -> tuple[Revision | None, str] | None:
+    """(revision, etag) of an existing object, or None when there is none."""
+    head = head_or_none(s3, bucket, key)
+    if head is None:
+        return None
     return Revision.from_metadata(head.get("Metadata") or {}), str(head["ETag"])
 
 

@@ -55,6 +55,8 @@ CT2_QUANTIZATION: Final = "float16"  # stored type; the engine picks int8 on CPU
 CT2_COPIED_FILES: Final = ("tokenizer.json", "preprocessor_config.json", LANGUAGE_DECLARATION_FILE)
 CT2_REQUIRED_FILES: Final = ("model.bin", "config.json", "tokenizer.json")
 _SKIPPED_NAMES: Final = frozenset({"__pycache__", ".pytest_cache", ".mypy_cache", ".ruff_cache", ".DS_Store"})
+# `pip install -e .` writes twi_asr.egg-info into inference/ (the contract module's folder)
+_SKIPPED_DIR_SUFFIXES: Final = (".egg-info",)
 _SKIPPED_SUFFIXES: Final = (".pyc", ".pyo")
 GZIP_LEVEL: Final = 1  # weights barely compress (about 8% at level 6): higher levels only cost time
 
@@ -128,7 +130,9 @@ def _transformers_takes_dtype() -> bool:
 def _walk(root: Path) -> Iterator[Path]:
     """Files below ``root`` in sorted order, skipping caches; symlinks are followed."""
     for dirpath, dirnames, filenames in os.walk(root, followlinks=True):
-        dirnames[:] = sorted(d for d in dirnames if d not in _SKIPPED_NAMES)
+        dirnames[:] = sorted(
+            d for d in dirnames if d not in _SKIPPED_NAMES and not d.endswith(_SKIPPED_DIR_SUFFIXES)
+        )
         for name in sorted(filenames):
             if name in _SKIPPED_NAMES or name.endswith(_SKIPPED_SUFFIXES):
                 continue
@@ -200,7 +204,9 @@ def package(
     except WheelError as exc:
         raise PackageError(str(exc)) from None
     with tempfile.TemporaryDirectory(prefix="twi-asr-code-") as tmp:
-        staged = stage_offline_code(code_dir, found, Path(tmp) / "code", (*_SKIPPED_NAMES, "*.pyc", "*.pyo"))
+        staged = stage_offline_code(
+            code_dir, found, Path(tmp) / "code", (*_SKIPPED_NAMES, "*.pyc", "*.pyo", "*.egg-info")
+        )
         return _package(model_dir, out, engine, staged)
 
 

@@ -41,7 +41,7 @@ def test_ct2_model_with_project_code(ct2_model_dir: Path, tmp_path: Path) -> Non
         "code/" + p.relative_to(ENDPOINT_CODE_DIR).as_posix()
         for p in ENDPOINT_CODE_DIR.rglob("*")
         if p.is_file()
-        and not any(part == "__pycache__" or part.endswith("_cache") for part in p.parts)
+        and not any(part == "__pycache__" or part.endswith(("_cache", ".egg-info")) for part in p.parts)
         and p.suffix != ".pyc"
     }
     assert {n for n in names if n.startswith("code/")} == expected_code

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable, Iterator
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -55,6 +56,13 @@ def s3_events(monkeypatch: pytest.MonkeyPatch) -> Callable[[Callable[[Any, Calla
         monkeypatch.setattr(notifications, "send_event", send_event)
 
     return install
+
+
+def _reconcile_now(stack: LocalStack) -> Settings:
+    """The reconciler's settings for this stack, with no grace: every upload is due."""
+    return Settings(
+        endpoint_name=stack.config.endpoint_name, bucket_name=stack.bucket, reconcile_grace_seconds=0
+    )
 
 
 def _transcript(stack: LocalStack, key: str) -> dict[str, Any]:
@@ -123,10 +131,38 @@ def test_an_upload_whose_notification_is_lost_gets_its_result_from_the_reconcile
     stack.wait_until_idle(RESULT_TIMEOUT_S)
     assert dropped == [lost] and stack.get_json(f"{names.TRANSCRIPTS_PREFIX}lost/jfk.mp3.json") is None
 
-    settings = Settings(
-        endpoint_name=stack.config.endpoint_name, bucket_name=stack.bucket, reconcile_grace_seconds=0
-    )
+    settings = _reconcile_now(stack)
     report = reconcile(settings, stack.s3)
     assert report.resubmitted == [lost]
     assert "ask not" in _transcript(stack, lost)["transcript"].lower()
     assert reconcile(settings, stack.s3).unaccounted == 0
+
+
+def test_an_endpoint_that_never_answers_ends_in_a_failed_record(
+    stack: LocalStack, data_clips: dict[str, Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The request is accepted and its notification never comes: once it cannot answer any
+    more, the reconciler submits the upload again, then records it as failed."""
+    silent = "audio/silent/librivox_0880.wav"
+    assert stack.endpoint is not None
+    notify = stack.endpoint._notify
+
+    def never_for_silent(topic: str, invocation: Any, started: Any, fields: dict[str, Any]) -> None:
+        if "librivox_0880.wav" not in invocation.custom_attributes:
+            notify(topic, invocation, started, fields)
+
+    monkeypatch.setattr(stack.endpoint, "_notify", never_for_silent)
+    before = stack.endpoint.snapshot().accepted
+    stack.upload(data_clips["librivox_0880.wav"].path, silent)
+    stack.wait_until_idle(RESULT_TIMEOUT_S)
+    assert stack.endpoint.snapshot().accepted == before + 1  # accepted, processed, never announced
+
+    settings = _reconcile_now(stack)
+    assert reconcile(settings, stack.s3).in_flight == [silent]  # it might still answer
+    too_late = datetime.now(UTC) + timedelta(seconds=settings.request_lifetime_seconds + 60)
+    assert reconcile(settings, stack.s3, now=too_late).resubmitted == [silent]
+    stack.wait_until_idle(RESULT_TIMEOUT_S)
+    assert stack.endpoint.snapshot().accepted == before + 2  # submitted once more, silent again
+    assert reconcile(settings, stack.s3, now=too_late + timedelta(seconds=60)).gave_up == [silent]
+    where, document = stack.wait_for_result(silent, 10)
+    assert where.startswith(names.FAILED_PREFIX) and document["stage"] == "reconcile"

@@ -19,8 +19,14 @@ per input within a time budget; medians are reported, with ratios against baseli
 seed's transformers pipeline). Output: ``bench-results/bench.json``, ``bench-results/bench.png``
 and a table on stdout. ``--device cuda`` runs FP16 and sweeps the batch size.
 
-    python -m bench                # the default: fits in ~15 minutes on 2 CPU cores
+Then the short-files workload (:mod:`bench.short`): ``--short-files`` real clips of 3-30 s,
+one request each through the endpoint's handler with the container's concurrency, beside
+the same audio as one file and the model's ceiling; ``--flow`` adds the whole flow through
+the local stack (:mod:`bench.flow`: uploads at once, first upload to last result).
+
+    python -m bench                # the default: fits in ~25 minutes on 2 CPU cores
     python -m bench --quick        # 30 s inputs, one run: a smoke test
+    python -m bench --contenders none --short-concurrency 1,2 --flow   # short files only
 """
 
 from __future__ import annotations
@@ -84,7 +90,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         help="per contender: no new run starts after this many seconds (each input gets at least one run)",
     )
     p.add_argument(
-        "--contenders", default=",".join(CONTENDERS), help=f"comma-separated subset of {CONTENDERS}"
+        "--contenders",
+        default=",".join(CONTENDERS),
+        help=f"comma-separated subset of {CONTENDERS}, or none (only the short files)",
     )
     p.add_argument(
         "--batch-sizes",
@@ -109,11 +117,30 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     )
     p.add_argument("--seed", type=int, default=0)
     p.add_argument(
+        "--short-files",
+        type=int,
+        default=100,
+        help="requests of the short-files workload (bench.short; 0: skip it)",
+    )
+    p.add_argument(
+        "--short-concurrency",
+        default=None,
+        help="comma-separated requests at once for the short files (default: the container's)",
+    )
+    p.add_argument(
+        "--flow",
+        action="store_true",
+        help="also the whole flow through the local stack with the short files (bench.flow)",
+    )
+    p.add_argument(
         "--quick", action="store_true", help="30 s inputs, one run each: a smoke test of the harness"
     )
     args = p.parse_args(argv)
     if args.quick:
         args.minutes, args.sparse_minutes, args.hard_minutes, args.runs = 0.5, 0.5, 0.5, 1
+        args.short_files = min(args.short_files, 4)
+    if args.contenders.strip().lower() == "none":
+        args.contenders = ""
     args.contenders = [c.strip() for c in args.contenders.split(",") if c.strip()]
     unknown = sorted(set(args.contenders) - set(CONTENDERS))
     if unknown:
@@ -304,7 +331,7 @@ def main(argv: list[str] | None = None) -> int:
         )
         return 2
     started = time.perf_counter()
-    inputs = _inputs(args, data_dir)
+    inputs = _inputs(args, data_dir) if args.contenders or args.save_inputs is not None else []
     for lf in inputs:
         print(
             f"input {lf.name}: {lf.duration_s:.0f} s, {lf.speech_s:.0f} s speech in {lf.clips} clips",
@@ -318,6 +345,7 @@ def main(argv: list[str] | None = None) -> int:
     args.out.mkdir(parents=True, exist_ok=True)
     json_path = args.out / "bench.json"
     results: list[dict[str, Any]] = []
+    report = _report(args, inputs, results, started)
     with tempfile.TemporaryDirectory(prefix="twi-bench-") as tmp:
         folder = Path(tmp)
         _write_inputs(folder, inputs)
@@ -334,12 +362,65 @@ def main(argv: list[str] | None = None) -> int:
                 # written after every contender: an interrupted run keeps what it measured
                 report = _report(args, inputs, results, started)
                 json_path.write_text(json.dumps(report, indent=1, ensure_ascii=False), encoding="utf-8")
-    table = _table(results, inputs)
-    print(table)
-    if any("error" not in r for r in results):
-        _chart(results, inputs, args.out / "bench.png")
-    print(f"\nwrote {json_path} and {args.out / 'bench.png'} in {report['total_s']:.0f} s")
-    return 0 if all("error" not in r for r in results) else 1
+        ok = all("error" not in r for r in results)
+        if results:
+            print(_table(results, inputs))
+            if any("error" not in r for r in results):
+                _chart(results, inputs, args.out / "bench.png")
+        extra_ok = _short_and_flow(args, data_dir, ct2_dir, folder, report)
+    report["total_s"] = round(time.perf_counter() - started, 1)
+    json_path.write_text(json.dumps(report, indent=1, ensure_ascii=False), encoding="utf-8")
+    charted = f" and {args.out / 'bench.png'}" if results else ""
+    print(f"\nwrote {json_path}{charted} in {report['total_s']:.0f} s")
+    return 0 if ok and extra_ok else 1
+
+
+def _short_and_flow(
+    args: argparse.Namespace, data_dir: Path, ct2_dir: Path, folder: Path, report: dict[str, Any]
+) -> bool:
+    """The short-files workload (and with ``--flow`` the whole flow), each in its own process
+    like the contenders; their figures go into ``report`` (``short_files``, ``flow``)."""
+    from bench.short import SHORT_FOLDERS
+    from bench.short import table as short_table
+
+    if args.short_files <= 0 and not args.flow:
+        return True
+    if not all((data_dir / f / "manifest.tsv").is_file() for f in SHORT_FOLDERS):
+        print(f"short files skipped: they need ../shared/data ({data_dir} not found)", file=sys.stderr)
+        return True
+    common = ["--shared", str(args.shared), "--n", str(max(1, args.short_files)), "--seed", str(args.seed)]
+    common += ["--model", str(ct2_dir)]
+    if args.short_concurrency:
+        common += ["--concurrency", args.short_concurrency]
+    ok = True
+    steps = [("short_files", "bench.short")] if args.short_files > 0 else []
+    steps += [("flow", "bench.flow")] if args.flow else []
+    for key, module in steps:
+        out = folder / f"{key}.json"
+        proc = subprocess.run(
+            [sys.executable, "-m", module, *common, "--out", str(out)],
+            stdout=subprocess.PIPE,
+            stderr=sys.stderr,
+            text=True,
+            check=False,
+            cwd=PROJECT_ROOT,
+        )
+        if not out.is_file():
+            report[key] = {"error": f"{module} exited with {proc.returncode}"}
+            ok = False
+            continue
+        report[key] = json.loads(out.read_text(encoding="utf-8"))
+        ok = ok and proc.returncode == 0
+    if "runs" in report.get("short_files", {}):
+        print()
+        print(short_table(report["short_files"]))
+    for run in report.get("flow", {}).get("runs", []):
+        print(
+            f"whole flow (local stack), {run['uploads']} uploads at once, {run['concurrency']} at once on "
+            f"the endpoint: first upload -> last result {run['wall_s']:.1f} s, "
+            f"{run['x_real_time']:.1f}x real time"
+        )
+    return ok
 
 
 def _gpu_name() -> str | None:

@@ -414,7 +414,8 @@ def _short_run(pool: WorkerPool, files: list[ShortFile], concurrency: int) -> di
         "overhead_s": _summary(overhead),
         "stages_s": stages,
         "redecoded_windows": sum(r["calls"].get("redecoded_windows", 0) for r in requests),
-        "beam_retries": sum(max(0, r["calls"].get("generate", 0) - 1) for r in requests),
+        # decoder calls beyond each request's first: beam-5 retries and re-decoding rounds
+        "extra_decoder_calls": sum(max(0, r["calls"].get("generate", 0) - 1) for r in requests),
         "worker_cpu_s": cpu,
         "cpu_utilisation": round(sum(cpu) / (wall * _cores()), 3) if cpu else None,
         # share of the machine other processes used meanwhile: over a few % disturbed the timing

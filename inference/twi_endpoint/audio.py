@@ -205,8 +205,8 @@ def index_after_audio(data: bytes) -> bool:
     phones' recorders write the index when the recording ends. Trying the pipe first cost
     every such request a second ffmpeg start (measured on 2 CPU cores: a 9-10 s m4a took
     0.31 s to decode, 0.13-0.16 s straight from the seekable file, the same samples; an
-    ffmpeg start alone is ~0.15 s). ``False`` when the index comes first or the boxes cannot be walked: then
-    the pipe is tried first, as before.
+    ffmpeg start alone is ~0.15 s). ``False`` when the index comes first or the boxes cannot
+    be walked: then the pipe is tried first, as before.
     """
     pos, size_of = 0, len(data)
     while pos + 8 <= size_of:

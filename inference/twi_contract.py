@@ -10,9 +10,11 @@ Standard library only, so it imports the same way in all three places.
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import re
+import zipfile
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
@@ -349,3 +351,104 @@ class MetadataKeys:
     UNCOVERED_SPEECH: Final = "uncovered_speech"  # [{start, end}] of speech no segment holds
     GATE: Final = "gate"  # "speech", "silence" (energy) or "no speech" (VAD)
     INPUT_FORMAT: Final = "input_format"  # sniff()'s answer, "unknown" when it had none
+
+
+# --- Coalesced requests: several short uploads in one endpoint request ---------------------
+# Submit packs short uploads that arrive together into one request so that the endpoint
+# decodes their windows in one batch; complete fans the answer out into one record per file.
+# Files never share a window, and each keeps its own options (language, task, filename).
+# The body is a ZIP archive, members STORED (audio is compressed already): ``manifest.json``
+# (``{"version": 1, "items": [{"id", "member", "content_type", "custom_attributes"}]}``) and
+# one member per file. The answer is ``{"items": [{"id", "result"} | {"id", "error"}],
+# "metadata": {...}}``: a file that cannot be decoded or transcribed fails alone.
+BATCH_CONTENT_TYPE: Final = "application/x-twi-asr-batch"
+BATCH_MANIFEST: Final = "manifest.json"
+BATCH_FORMAT_VERSION: Final = 1
+MAX_BATCH_ITEMS: Final = 64  # the endpoint refuses a larger batch (submit sends far fewer)
+
+
+class BatchKeys:
+    VERSION: Final = "version"
+    ITEMS: Final = "items"
+    ID: Final = "id"  # the file's own inference id (what complete maps back to its upload)
+    MEMBER: Final = "member"
+    CONTENT_TYPE: Final = "content_type"
+    CUSTOM_ATTRIBUTES: Final = "custom_attributes"
+    RESULT: Final = "result"  # the file's result, shaped as a single request's
+    ERROR: Final = "error"  # why this file could not be transcribed (the others still were)
+    METADATA: Final = "metadata"  # of the whole request: files, audio seconds, processing time
+
+
+@dataclass(frozen=True)
+class BatchItem:
+    """One file of a coalesced request."""
+
+    id: str
+    body: bytes
+    content_type: str = GENERIC_CONTENT_TYPE
+    custom_attributes: str = ""
+
+
+def pack_batch(items: Iterable[BatchItem]) -> bytes:
+    """The request body for ``items`` (ids must be unique)."""
+    entries = list(items)
+    if len({item.id for item in entries}) != len(entries):
+        raise ValueError("batch item ids must be unique")
+    buffer = io.BytesIO()
+    manifest = []
+    with zipfile.ZipFile(buffer, "w", compression=zipfile.ZIP_STORED) as archive:
+        for index, item in enumerate(entries):
+            member = f"{index:04d}"
+            archive.writestr(member, item.body)
+            manifest.append(
+                {
+                    BatchKeys.ID: item.id,
+                    BatchKeys.MEMBER: member,
+                    BatchKeys.CONTENT_TYPE: item.content_type,
+                    BatchKeys.CUSTOM_ATTRIBUTES: item.custom_attributes,
+                }
+            )
+        document = {BatchKeys.VERSION: BATCH_FORMAT_VERSION, BatchKeys.ITEMS: manifest}
+        archive.writestr(BATCH_MANIFEST, json.dumps(document))
+    return buffer.getvalue()
+
+
+def unpack_batch(data: bytes, max_items: int = MAX_BATCH_ITEMS) -> list[BatchItem]:
+    """The files of a coalesced request body; ValueError says what is wrong with it."""
+    try:
+        archive = zipfile.ZipFile(io.BytesIO(data))
+    except (zipfile.BadZipFile, ValueError) as exc:
+        raise ValueError(f"not a {BATCH_CONTENT_TYPE} body (a ZIP archive): {exc}") from None
+    with archive:
+        infos = {info.filename: info for info in archive.infolist()}
+        if any(info.compress_type != zipfile.ZIP_STORED for info in infos.values()):
+            raise ValueError("batch members must be stored, not compressed")
+        if BATCH_MANIFEST not in infos:
+            raise ValueError(f"batch has no {BATCH_MANIFEST}")
+        try:
+            document = json.loads(archive.read(BATCH_MANIFEST))
+            version = document[BatchKeys.VERSION]
+            entries = document[BatchKeys.ITEMS]
+        except (ValueError, KeyError, TypeError) as exc:
+            raise ValueError(f"unreadable {BATCH_MANIFEST}: {exc}") from None
+        if version != BATCH_FORMAT_VERSION:
+            raise ValueError(f"batch format version {version!r}: this endpoint reads {BATCH_FORMAT_VERSION}")
+        if not isinstance(entries, list) or not entries:
+            raise ValueError("batch has no items")
+        if len(entries) > max_items:
+            raise ValueError(f"batch has {len(entries)} items, over the limit of {max_items}")
+        items = []
+        for entry in entries:
+            try:
+                item_id = str(entry[BatchKeys.ID])
+                member = str(entry[BatchKeys.MEMBER])
+                content_type = str(entry.get(BatchKeys.CONTENT_TYPE) or GENERIC_CONTENT_TYPE)
+                custom_attributes = str(entry.get(BatchKeys.CUSTOM_ATTRIBUTES) or "")
+            except (KeyError, TypeError, AttributeError) as exc:
+                raise ValueError(f"unreadable {BATCH_MANIFEST} item: {exc}") from None
+            if member not in infos or member == BATCH_MANIFEST:
+                raise ValueError(f"batch item {item_id!r} names a member {member!r} the archive lacks")
+            items.append(BatchItem(item_id, archive.read(member), content_type, custom_attributes))
+    if len({item.id for item in items}) != len(items):
+        raise ValueError("batch item ids must be unique")
+    return items

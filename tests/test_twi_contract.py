@@ -2,18 +2,27 @@
 
 from __future__ import annotations
 
+import io
+import json
+import zipfile
 from pathlib import Path
 
 import pytest
 from twi_contract import (
+    BATCH_MANIFEST,
     EXTENSIONS,
+    GENERIC_CONTENT_TYPE,
     MAX_CUSTOM_ATTRIBUTES_CHARS,
+    BatchItem,
+    BatchKeys,
     container_of,
     describe_non_audio,
     format_custom_attributes,
+    pack_batch,
     parse_custom_attributes,
     parse_flag,
     sniff,
+    unpack_batch,
 )
 
 DATA = Path(__file__).resolve().parent / "data"
@@ -82,3 +91,54 @@ def test_clearly_not_audio() -> None:
     assert describe_non_audio("Ɛnnɛ yɛbɛkasa".encode()[:-1]) == "text"  # cut mid-letter
     assert describe_non_audio(b'{"inputs": "s3://bucket/audio/a.wav"}') == "text"
     assert describe_non_audio(bytes(range(256))[:64]) is None  # unknown binary: undecided
+
+
+# --- Coalesced requests ------------------------------------------------------------------
+def test_batch_round_trip_keeps_each_file_and_its_options() -> None:
+    clip = (DATA / sorted(p.name for p in DATA.iterdir() if p.suffix == ".wav")[0]).read_bytes()
+    items = [
+        BatchItem("id-1", clip, "audio/wav", format_custom_attributes("tw", "transcribe", "a.wav")),
+        BatchItem("id-2", b"not audio at all", GENERIC_CONTENT_TYPE, "words=true"),
+    ]
+    body = pack_batch(items)
+    assert unpack_batch(body) == items
+    with zipfile.ZipFile(io.BytesIO(body)) as archive:  # audio is stored as it came, not recompressed
+        assert {info.compress_type for info in archive.infolist()} == {zipfile.ZIP_STORED}
+
+
+@pytest.mark.parametrize(
+    ("body", "reason"),
+    [
+        (b"RIFF....WAVE", "not a application/x-twi-asr-batch body"),
+        ("no_manifest", "has no manifest.json"),
+        ("compressed", "must be stored"),
+        ("bad_version", "format version 2"),
+        ("missing_member", "names a member"),
+        ("too_many", "over the limit of 2"),
+    ],
+)
+def test_unpack_batch_refuses_what_it_cannot_read_with_a_reason(body: bytes | str, reason: str) -> None:
+    def archive(manifest: object | None, compression: int = zipfile.ZIP_STORED) -> bytes:
+        buffer = io.BytesIO()
+        with zipfile.ZipFile(buffer, "w", compression=compression) as z:
+            z.writestr("0000", b"abc")
+            if manifest is not None:
+                z.writestr(BATCH_MANIFEST, json.dumps(manifest))
+        return buffer.getvalue()
+
+    item = {BatchKeys.ID: "x", BatchKeys.MEMBER: "0000"}
+    bodies = {
+        "no_manifest": archive(None),
+        "compressed": archive({BatchKeys.VERSION: 1, BatchKeys.ITEMS: [item]}, zipfile.ZIP_DEFLATED),
+        "bad_version": archive({BatchKeys.VERSION: 2, BatchKeys.ITEMS: [item]}),
+        "missing_member": archive({BatchKeys.VERSION: 1, BatchKeys.ITEMS: [{**item, BatchKeys.MEMBER: "9"}]}),
+        "too_many": pack_batch([BatchItem(str(i), b"abc") for i in range(3)]),
+    }
+    data = bodies[body] if isinstance(body, str) else body
+    with pytest.raises(ValueError, match=reason):
+        unpack_batch(data, max_items=2)
+
+
+def test_pack_batch_refuses_duplicate_ids() -> None:
+    with pytest.raises(ValueError, match="unique"):
+        pack_batch([BatchItem("same", b"a"), BatchItem("same", b"b")])

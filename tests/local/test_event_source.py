@@ -3,6 +3,7 @@ on a real moto server. Polling is driven step by step (``poll_once``) so each re
 
 from __future__ import annotations
 
+import threading
 import time
 from typing import Any
 
@@ -12,7 +13,9 @@ from local_stack_helpers import MotoAws, drain
 from twi_asr.local.event_source import SqsEventSource, failed_message_ids
 
 
-def make_source(aws: MotoAws, invoke: Any, batch_size: int = 10) -> SqsEventSource:
+def make_source(
+    aws: MotoAws, invoke: Any, batch_size: int = 10, batching_window_s: float = 0.0
+) -> SqsEventSource:
     return SqsEventSource(
         name="test",
         sqs=aws.sqs,
@@ -24,6 +27,7 @@ def make_source(aws: MotoAws, invoke: Any, batch_size: int = 10) -> SqsEventSour
         wait_s=1,
         retry_delay_s=aws.config.retry_delay_s,
         pollers=1,
+        batching_window_s=batching_window_s,
     )
 
 
@@ -158,3 +162,31 @@ def test_pollers_run_in_threads_and_stop_promptly(moto_aws: MotoAws) -> None:
     assert sorted(b for batch in recorder.bodies() for b in batch) == [f"m{n}" for n in range(5)]
     assert all(len(batch) <= 2 for batch in recorder.bodies())  # the batch size is honoured
     assert stop_s < 5  # a long poll lasts at most wait_s
+
+
+def test_the_batching_window_gathers_messages_that_arrive_together(moto_aws: MotoAws) -> None:
+    """Like MaximumBatchingWindowInSeconds: messages sent one after another within the window
+    reach the function as one batch (submit coalesces them), up to the batch size; without a
+    window the first message goes alone."""
+    sqs, resources = moto_aws.sqs, moto_aws.resources
+
+    def batches(window_s: float) -> list[list[str]]:
+        drain(sqs, resources.submit_queue_url)
+        sqs.send_message(QueueUrl=resources.submit_queue_url, MessageBody="first")
+
+        def send_the_rest() -> None:
+            for n in range(4):
+                time.sleep(0.2)
+                sqs.send_message(QueueUrl=resources.submit_queue_url, MessageBody=f"then-{n}")
+
+        sender = threading.Thread(target=send_the_rest)
+        sender.start()
+        recorder = Recorder()
+        try:
+            make_source(moto_aws, recorder, batch_size=3, batching_window_s=window_s).poll_once()
+        finally:
+            sender.join()
+        return recorder.bodies()
+
+    assert batches(0.0) == [["first"]]
+    assert batches(5.0) == [["first", "then-0", "then-1"]]  # the batch size still caps it

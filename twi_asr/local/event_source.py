@@ -7,6 +7,10 @@ after the visibility timeout, so the queue's redrive policy moves a message that
 to its DLQ. A handler error, a timeout or a malformed response fails the whole batch, as does
 an ``itemIdentifier`` that is empty or not in the batch.
 
+Like ``MaximumBatchingWindowInSeconds``, a poller that has received part of a batch keeps
+receiving for up to ``batching_window_s`` to fill it before it invokes: uploads that arrive
+together reach the function together (submit coalesces them into one endpoint request).
+
 One deliberate local difference: a failed message is made visible again after
 ``retry_delay_s`` instead of the queue's full visibility timeout, so retries take seconds.
 """
@@ -15,11 +19,14 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 log = logging.getLogger(__name__)
+
+_REFILL_PAUSE_S = 0.1  # between receives while a batch fills within its window
 
 
 @dataclass
@@ -104,6 +111,7 @@ class SqsEventSource:
         wait_s: int,
         retry_delay_s: int,
         pollers: int,
+        batching_window_s: float = 0.0,
     ) -> None:
         self.name = name
         self._sqs = sqs
@@ -115,6 +123,7 @@ class SqsEventSource:
         self._wait_s = wait_s
         self._retry_delay_s = retry_delay_s
         self._pollers = pollers
+        self._batching_window_s = batching_window_s
         self._stop = threading.Event()
         self._threads: list[threading.Thread] = []
         self._lock = threading.Lock()
@@ -154,14 +163,18 @@ class SqsEventSource:
                 self._stop.wait(1.0)
 
     def poll_once(self) -> int:
-        """Receive one batch (long poll), deliver it, acknowledge it. Returns its size."""
-        messages = self._sqs.receive_message(
-            QueueUrl=self._queue_url,
-            MaxNumberOfMessages=self._batch_size,
-            WaitTimeSeconds=self._wait_s,
-            MessageSystemAttributeNames=["All"],
-            MessageAttributeNames=["All"],
-        ).get("Messages", [])
+        """Receive one batch (long poll, then up to the batching window to fill it), deliver
+        it, acknowledge it. Returns its size."""
+        messages = self._receive(self._batch_size, self._wait_s)
+        deadline = time.monotonic() + self._batching_window_s
+        while messages and len(messages) < self._batch_size and not self._stop.is_set():
+            left = deadline - time.monotonic()
+            if left <= 0:
+                break
+            more = self._receive(self._batch_size - len(messages), 0)
+            messages += more
+            if not more:
+                self._stop.wait(min(left, _REFILL_PAUSE_S))
         if messages:
             with self._lock:
                 self._busy += 1
@@ -171,6 +184,16 @@ class SqsEventSource:
                 with self._lock:
                     self._busy -= 1
         return len(messages)
+
+    def _receive(self, count: int, wait_s: int) -> list[dict[str, Any]]:
+        messages: list[dict[str, Any]] = self._sqs.receive_message(
+            QueueUrl=self._queue_url,
+            MaxNumberOfMessages=count,
+            WaitTimeSeconds=wait_s,
+            MessageSystemAttributeNames=["All"],
+            MessageAttributeNames=["All"],
+        ).get("Messages", [])
+        return messages
 
     def _deliver(self, messages: list[dict[str, Any]]) -> None:
         event = {"Records": [lambda_record(m, self._queue_arn, self._region) for m in messages]}

@@ -32,7 +32,7 @@ from types import TracebackType
 from typing import Any
 
 from botocore.exceptions import ClientError
-from twi_infra.runtime_values import Worker
+from twi_infra.runtime_values import MAX_BATCHING_WINDOW_S, Worker
 from twi_lambdas import names
 
 from twi_asr.local.config import FUNCTIONS, LocalConfig, default_workdir
@@ -230,6 +230,7 @@ class LocalStack:
             wait_s=config.poll_wait_s,
             retry_delay_s=config.retry_delay_s,
             pollers=config.lambda_concurrency,
+            batching_window_s=MAX_BATCHING_WINDOW_S,
         )
         source.start()
         self._exit.callback(source.stop)

@@ -57,12 +57,17 @@ def spelling_map(model_dir: str | None = None) -> dict[str, str]:
 
 def word_error_rate(reference: str, hypothesis: str, model_dir: str | None = None) -> WerResult:
     """WER of ``hypothesis`` against ``reference`` after normalising both the same way."""
-    import jiwer
-
     norm = english_normalizer(model_dir)
     ref, hyp = norm(unelide(reference)), norm(unelide(hypothesis))
     if not ref.strip():
         raise ValueError("the reference is empty after normalisation: WER is undefined")
+    return normalised_wer(ref, hyp)
+
+
+def normalised_wer(ref: str, hyp: str) -> WerResult:
+    """WER of two texts already normalised the same way (the reference not empty)."""
+    import jiwer
+
     out = jiwer.process_words(ref, hyp if hyp.strip() else "")
     return WerResult(
         wer=round(float(out.wer), 5),

@@ -15,7 +15,7 @@ import unicodedata
 from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass
 
-from twi_asr.scoring import WerResult
+from twi_asr.scoring import WerResult, normalised_wer
 from twi_asr.text_normalise import graphemes
 
 _SPACE = "\u2581"  # stands for a space when characters are scored as jiwer "words"
@@ -48,19 +48,12 @@ def score(reference: str, hypothesis: str, normalise: Callable[[str], str]) -> S
     ref, hyp = normalise(reference), normalise(hypothesis)
     if not ref:
         raise ValueError(f"the reference {reference!r} is empty after normalisation: WER is undefined")
-    w = jiwer.process_words(ref, hyp)
     c = jiwer.process_words(_char_tokens(ref), _char_tokens(hyp))
     ref_chars = len(graphemes(ref))
     return Scores(
         ref,
         hyp,
-        WerResult(
-            wer=round(float(w.wer), 5),
-            substitutions=int(w.substitutions),
-            deletions=int(w.deletions),
-            insertions=int(w.insertions),
-            reference_words=len(ref.split()),
-        ),
+        normalised_wer(ref, hyp),
         CerResult(
             cer=round(float(c.wer), 5),
             substitutions=int(c.substitutions),

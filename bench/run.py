@@ -20,8 +20,9 @@ seed's transformers pipeline). Output: ``bench-results/bench.json``, ``bench-res
 and a table on stdout. ``--device cuda`` runs FP16 and sweeps the batch size.
 
 Then the short-files workload (:mod:`bench.short`): ``--short-files`` real clips of 3-30 s,
-one request each through the endpoint's handler with the container's concurrency, beside
-the same audio as one file and the model's ceiling; ``--flow`` adds the whole flow through
+one request each through the endpoint's handler with the container's concurrency, and
+coalesced, ``--short-coalesce`` files per request, beside the same audio as one file and the
+model's ceiling; ``--flow`` adds the whole flow through
 the local stack (:mod:`bench.flow`: uploads at once, first upload to last result).
 
     python -m bench                # the default: fits in ~25 minutes on 2 CPU cores
@@ -126,6 +127,12 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         "--short-concurrency",
         default=None,
         help="comma-separated requests at once for the short files (default: the container's)",
+    )
+    p.add_argument(
+        "--short-coalesce",
+        type=int,
+        default=None,
+        help="files per coalesced request in the short-files workload (default: bench.short's; 0: skip them)",
     )
     p.add_argument(
         "--flow",
@@ -395,10 +402,12 @@ def _short_and_flow(
     ok = True
     steps = [("short_files", "bench.short")] if args.short_files > 0 else []
     steps += [("flow", "bench.flow")] if args.flow else []
+    only_short = ["--coalesce", str(args.short_coalesce)] if args.short_coalesce is not None else []
     for key, module in steps:
         out = folder / f"{key}.json"
+        extra = only_short if module == "bench.short" else []
         proc = subprocess.run(
-            [sys.executable, "-m", module, *common, "--out", str(out)],
+            [sys.executable, "-m", module, *common, *extra, "--out", str(out)],
             stdout=subprocess.PIPE,
             stderr=sys.stderr,
             text=True,

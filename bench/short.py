@@ -15,6 +15,10 @@ This measures it the way the container serves it:
   model once, takes one request at a time from the shared queue, as multi-model-server's
   workers do), as many as take requests at once: ``min(max_concurrent_invocations_per_instance,
   SAGEMAKER_MODEL_SERVER_WORKERS)`` from ``twi_infra`` unless ``--concurrency`` says otherwise;
+* **coalesced requests**: the same files in groups of ``--coalesce`` (10), each group one
+  request (``twi_contract.pack_batch``, as submit packs short uploads that arrive together),
+  through the same handler and workers: the engine decodes the windows of a group's files in
+  shared batches, and answers one result per file (its texts must score the same WER);
 * beside it **the same audio as one file** (the clips as the endpoint decodes them, joined
   with 1 s of room noise, one FLAC request), and **the model's ceiling**: every clip padded
   to its own 30 s window, features + encoder + decoder only, batched as the engine batches a
@@ -27,7 +31,7 @@ engine's own Python: segments, coverage), ``result`` (building and serialising t
 ``handler`` (the rest of the request: options, glue). *Model time* is ``encode + generate``;
 *per-request overhead* is the request's time minus its model time.
 
-    python -m bench.short --n 100 --concurrency 1,2      # prints a table, writes JSON
+    python -m bench.short --n 100 --concurrency 1,2 --coalesce 10   # prints a table, writes JSON
 """
 
 from __future__ import annotations
@@ -53,6 +57,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from twi_contract import BATCH_CONTENT_TYPE, GENERIC_CONTENT_TYPE, BatchItem, BatchKeys, pack_batch
 
 SAMPLE_RATE = 16_000
 LANGUAGE = "en"
@@ -64,6 +69,7 @@ GAP_S = 1.0  # between the clips of the concatenated file
 ROOM_NOISE_RMS = 3e-4  # the gaps: about -70 dBFS, as in bench.inputs
 STAGES = ("decode", "vad", "features", "encode", "generate", "align", "timeline", "result", "handler")
 MODEL_STAGES = ("encode", "generate")
+COALESCE = 10  # files per coalesced request (submit's default group)
 START_TIMEOUT_S = 600.0
 REQUEST_TIMEOUT_S = 1800.0  # no result for this long: a worker died
 
@@ -195,6 +201,7 @@ def install_timers(handler: Any, engine: Any) -> StageTimer:
     timer.wrap(service, "build_result", "result")
     timer.wrap(handler, "encode_output", "result")
     timer.wrap(type(engine), "transcribe", "timeline")
+    timer.wrap(type(engine), "transcribe_many", "timeline")  # a coalesced request's engine call
     if isinstance(engine, ct2_engine.CTranslate2Engine):
         for attribute, name in (
             ("_log_mel", "features"),
@@ -203,14 +210,15 @@ def install_timers(handler: Any, engine: Any) -> StageTimer:
             ("_align", "align"),
         ):
             timer.wrap(ct2_engine.CTranslate2Engine, attribute, name)
-        recover = ct2_engine.recover_uncovered
+        recover = ct2_engine.recover_uncovered_many
 
         def counted(*args: Any, **kwargs: Any) -> Any:
-            segments, again = recover(*args, **kwargs)
+            recovered = recover(*args, **kwargs)
+            again = sum(n for _, n in recovered)
             timer.counts["redecoded_windows"] = timer.counts.get("redecoded_windows", 0) + again
-            return segments, again
+            return recovered
 
-        ct2_engine.recover_uncovered = counted
+        ct2_engine.recover_uncovered_many = counted
     return timer
 
 
@@ -229,7 +237,7 @@ def _ceiling(model: Any, paths: list[str]) -> dict[str, Any] | None:
     texts: list[str] = []
     for first in range(0, len(audios), engine.batch_size):
         mels = [engine._log_mel(a) for a in audios[first : first + engine.batch_size]]
-        texts += [d.text for d in engine._decode_batch(engine._encode(mels), tokenizer)]
+        texts += [d.text for d in engine._decode_batch(engine._encode(mels), [tokenizer] * len(mels))]
     wall = time.perf_counter() - started
     return {"wall_s": round(wall, 3), "text": " ".join(t.strip() for t in texts)}
 
@@ -258,18 +266,23 @@ def _serve(model_dir: str, environment: dict[str, str], jobs: Any, results: Any,
         if kind == "ceiling":
             results.put(("ceiling", index, _ceiling(model, payload)))
             continue
-        body = Path(payload).read_bytes()  # the upload, already in hand (S3's time is not the endpoint's)
+        # the upload(s), already in hand (S3's time and submit's packing are not the endpoint's)
+        if kind == "coalesced":
+            body, content_type, attributes = coalesced_body(payload), BATCH_CONTENT_TYPE, ""
+        else:
+            body, content_type, attributes = Path(payload).read_bytes(), GENERIC_CONTENT_TYPE, ATTRIBUTES
         timer.reset()
         t0 = time.monotonic()
         error, document = None, None
         try:
-            document = json.loads(model.invoke(body, "application/octet-stream", f"language={LANGUAGE}"))
+            document = json.loads(model.invoke(body, content_type, attributes))
         except Exception as exc:  # a refused request is a result too
             error = f"{type(exc).__name__}: {exc}"
         t1 = time.monotonic()
         stages = {name: round(timer.totals.get(name, 0.0), 4) for name in STAGES if name != "handler"}
         stages["handler"] = round(max(0.0, (t1 - t0) - sum(stages.values())), 4)
         meta = (document or {}).get("metadata", {})
+        texts, file_errors = answer_texts(document, len(payload) if kind == "coalesced" else 1)
         results.put(
             (
                 "done",
@@ -285,13 +298,37 @@ def _serve(model_dir: str, environment: dict[str, str], jobs: Any, results: Any,
                     "rtf": meta.get("rtf"),
                     "chunks": meta.get("chunks"),
                     "input_format": meta.get("input_format"),
-                    "text": (document or {}).get("transcript", ""),
+                    "texts": texts,  # one per file
+                    "file_errors": file_errors,  # one per file that failed (the request or alone)
                     "error": error,
                     "worker": os.getpid(),
                 },
             )
         )
     results.put(("cpu", os.getpid(), round(_cpu_s() - cpu0, 3)))
+
+
+ATTRIBUTES = f"language={LANGUAGE}"  # every request's CustomAttributes, as the issue's measurement sent
+
+
+def coalesced_body(paths: list[str]) -> bytes:
+    """One coalesced request of the files at ``paths``, each with the per-file request's
+    content type and CustomAttributes."""
+    return pack_batch(
+        BatchItem(str(k), Path(p).read_bytes(), GENERIC_CONTENT_TYPE, ATTRIBUTES) for k, p in enumerate(paths)
+    )
+
+
+def answer_texts(document: dict[str, Any] | None, files: int) -> tuple[list[str], list[str]]:
+    """The transcript of each file a request carried ("" where it failed) and the errors:
+    from a single result, or from a coalesced answer's items; ``None``: the request failed."""
+    if document is None:
+        return [""] * files, ["the request failed"] * files
+    if BatchKeys.ITEMS not in document:
+        return [document.get("transcript", "")], []
+    items = document[BatchKeys.ITEMS]
+    texts = [item.get(BatchKeys.RESULT, {}).get("transcript", "") for item in items]
+    return texts, [item[BatchKeys.ERROR] for item in items if BatchKeys.ERROR in item]
 
 
 def _cpu_s() -> float:
@@ -388,8 +425,16 @@ def machine_busy_s() -> float | None:
     return (sum(fields[:8]) - idle) / os.sysconf("SC_CLK_TCK")
 
 
-def _short_run(pool: WorkerPool, files: list[ShortFile], concurrency: int) -> dict[str, Any]:
-    jobs = [("request", i, str(f.path)) for i, f in enumerate(files)]
+def _short_run(
+    pool: WorkerPool, files: list[ShortFile], concurrency: int, coalesce: int = 0
+) -> dict[str, Any]:
+    """One request per file, or with ``coalesce`` files per request (coalesced requests)."""
+    jobs: list[tuple[str, int, Any]]
+    if coalesce > 0:
+        groups = [files[i : i + coalesce] for i in range(0, len(files), coalesce)]
+        jobs = [("coalesced", i, [str(f.path) for f in group]) for i, group in enumerate(groups)]
+    else:
+        jobs = [("request", i, str(f.path)) for i, f in enumerate(files)]
     busy0 = machine_busy_s()
     wall, results = pool.run(jobs)
     busy1 = machine_busy_s()
@@ -397,14 +442,15 @@ def _short_run(pool: WorkerPool, files: list[ShortFile], concurrency: int) -> di
     other = None
     if busy0 is not None and busy1 is not None and cpu:
         other = round(max(0.0, busy1 - busy0 - sum(cpu)) / (wall * _cores()), 3)
-    requests = [results[i] for i in range(len(files))]
+    requests = [results[i] for i in range(len(jobs))]
     audio_s = sum(f.duration_s for f in files)
     overhead = [r["wall_s"] - sum(r["stages"][s] for s in MODEL_STAGES) for r in requests]
     stages = {s: _summary([r["stages"][s] for r in requests]) for s in STAGES}
     return {
         "concurrency": concurrency,
+        **({"coalesce": coalesce} if coalesce > 0 else {}),
         "requests": len(requests),
-        "errors": sum(r["error"] is not None for r in requests),
+        "errors": sum(len(r["file_errors"]) for r in requests),  # files that got no result
         "audio_s": round(audio_s, 3),
         "wall_s": round(wall, 3),  # first request queued -> last result
         "x_real_time": round(audio_s / wall, 2),
@@ -421,9 +467,21 @@ def _short_run(pool: WorkerPool, files: list[ShortFile], concurrency: int) -> di
         # share of the machine other processes used meanwhile: over a few % disturbed the timing
         "other_load": other,
         "load_s": pool.load_s,
-        "texts": [r["text"] for r in requests],
+        "texts": [text for r in requests for text in r["texts"]],
         "per_request": [
-            {k: r[k] for k in ("wall_s", "stages", "audio_s", "rtf", "chunks", "input_format", "error")}
+            {
+                k: r[k]
+                for k in (
+                    "wall_s",
+                    "stages",
+                    "audio_s",
+                    "rtf",
+                    "chunks",
+                    "input_format",
+                    "error",
+                    "file_errors",
+                )
+            }
             for r in requests
         ],
     }
@@ -436,12 +494,14 @@ def measure(
     environment: dict[str, str],
     concatenated: bool = True,
     ceiling: bool = True,
+    coalesce: int = COALESCE,
     log: Callable[[str], None] = lambda line: print(line, file=sys.stderr, flush=True),
     checkpoint: Callable[[dict[str, Any]], None] = lambda report: None,
 ) -> dict[str, Any]:
-    """Run the workload once per concurrency, then the same audio as one file and the model's
-    ceiling (with one worker); everything as plain data for ``bench.json``, handed to
-    ``checkpoint`` after every step (an interrupted run keeps what it measured)."""
+    """Run the workload once per concurrency, one request per file and (``coalesce`` > 0)
+    ``coalesce`` files per request, then the same audio as one file and the model's ceiling
+    (with one worker); everything as plain data for ``bench.json``, handed to ``checkpoint``
+    after every step (an interrupted run keeps what it measured)."""
     report: dict[str, Any] = {
         "files": [f.name for f in files],
         "references": [f.reference for f in files],
@@ -450,25 +510,52 @@ def measure(
         "mean_clip_s": round(statistics.mean(f.duration_s for f in files), 3),
         "formats": _formats(files),
         "runs": [],
+        **({"coalesced": []} if coalesce > 0 else {}),
     }
     warmup = files[0].path
     for c in concurrencies:
-        log(f"- short files: {len(files)} requests, {c} at once")
-        pool = WorkerPool(model_dir, c, warmup, environment)
-        try:
-            run = _short_run(pool, files, c)
-        finally:
-            pool.close()
-        log(
-            f"  {run['wall_s']:.1f} s for {run['audio_s']:.0f} s of audio: {run['x_real_time']:.1f}x "
-            "real time; "
-            f"request median {run['request_s']['median']:.2f} s, overhead {run['overhead_s']['median']:.2f} s"
-        )
-        report["runs"].append(run)
-        checkpoint(report)
-    if not (concatenated or ceiling):
-        return report
-    pool = WorkerPool(model_dir, 1, warmup, environment)
+        for key, group in (("runs", 0), ("coalesced", coalesce)):
+            if key not in report:
+                continue
+            how = f"{group} files per request" if group else "one request per file"
+            log(f"- short files: {len(files)} files, {how}, {c} at once")
+            pool = WorkerPool(model_dir, c, warmup, environment)
+            try:
+                run = _short_run(pool, files, c, group)
+            finally:
+                pool.close()
+            log(
+                f"  {run['wall_s']:.1f} s for {run['audio_s']:.0f} s of audio: {run['x_real_time']:.1f}x "
+                f"real time; request median {run['request_s']['median']:.2f} s, "
+                f"overhead {run['overhead_s']['median']:.2f} s"
+            )
+            report[key].append(run)
+            checkpoint(report)
+    if concatenated or ceiling:
+        _one_file_and_ceiling(report, files, model_dir, environment, concatenated, ceiling, log, checkpoint)
+    for run in report["runs"] + report.get("coalesced", []):
+        if "concatenated" in report:
+            run["vs_concatenated"] = round(run["x_real_time"] / report["concatenated"]["x_real_time"], 3)
+        if "ceiling" in report:
+            run["vs_ceiling"] = round(run["x_real_time"] / report["ceiling"]["x_real_time"], 3)
+    per_file = {run["concurrency"]: run for run in report["runs"]}
+    for run in report.get("coalesced", []):
+        run["vs_per_file"] = round(run["x_real_time"] / per_file[run["concurrency"]]["x_real_time"], 3)
+    return report
+
+
+def _one_file_and_ceiling(
+    report: dict[str, Any],
+    files: list[ShortFile],
+    model_dir: Path,
+    environment: dict[str, str],
+    concatenated: bool,
+    ceiling: bool,
+    log: Callable[[str], None],
+    checkpoint: Callable[[dict[str, Any]], None],
+) -> None:
+    """The same audio as one file, and the model's ceiling, with one worker, into ``report``."""
+    pool = WorkerPool(model_dir, 1, files[0].path, environment)
     try:
         if concatenated:
             body, clip_s = concatenate(files)
@@ -486,7 +573,7 @@ def measure(
                 "stages_s": one["stages"],
                 "chunks": one["chunks"],
                 "error": one["error"],
-                "text": one["text"],
+                "text": " ".join(one["texts"]),
             }
             log(f"  {wall:.1f} s: {clip_s / wall:.1f}x real time")
             checkpoint(report)
@@ -500,12 +587,6 @@ def measure(
                 log(f"  {info['wall_s']:.1f} s: {audio_s / info['wall_s']:.1f}x real time")
     finally:
         pool.close()
-    for run in report["runs"]:
-        if "concatenated" in report:
-            run["vs_concatenated"] = round(run["x_real_time"] / report["concatenated"]["x_real_time"], 3)
-        if "ceiling" in report:
-            run["vs_ceiling"] = round(run["x_real_time"] / report["ceiling"]["x_real_time"], 3)
-    return report
 
 
 def _formats(files: list[ShortFile]) -> dict[str, int]:
@@ -521,7 +602,7 @@ def score(report: dict[str, Any], model_dir: str | None) -> None:
     from twi_asr.scoring import word_error_rate
 
     reference = " ".join(r.strip() for r in report["references"])
-    for run in report["runs"]:
+    for run in report["runs"] + report.get("coalesced", []):
         run["wer"] = word_error_rate(reference, " ".join(run["texts"]), model_dir).as_dict()
     for key in ("concatenated", "ceiling"):
         if key in report:
@@ -535,33 +616,39 @@ def table(report: dict[str, Any]) -> str:
         f"(mean {report['mean_clip_s']:.1f} s; "
         + ", ".join(f"{k} {v}" for k, v in report["formats"].items())
         + ")",
-        f"{'how':34} {'wall s':>7} {'x RT':>6} {'vs one file':>11} {'vs ceiling':>10} {'WER %':>6} "
-        f"{'req p50 s':>9} {'overhead p50 s':>14} {'CPU use':>7} {'others':>6}",
+        f"{'how':34} {'wall s':>7} {'x RT':>6} {'vs one file':>11} {'vs ceiling':>10} {'vs per file':>11} "
+        f"{'WER %':>6} {'req p50 s':>9} {'overhead p50 s':>14} {'CPU use':>7} {'others':>6}",
     ]
-    concat = report.get("concatenated")
-    ceiling = report.get("ceiling")
-    for run in report["runs"]:
+    runs = [(_how(run), run) for run in report["runs"] + report.get("coalesced", [])]
+    for how, run in runs:
         wer = run.get("wer", {}).get("wer")
+        vs_per_file = f"{run['vs_per_file']:.2f}" if "vs_per_file" in run else ""
         lines.append(
-            f"{'one request per file, ' + str(run['concurrency']) + ' at once':34} {run['wall_s']:>7.1f} "
+            f"{how + ', ' + str(run['concurrency']) + ' at once':34} {run['wall_s']:>7.1f} "
             f"{run['x_real_time']:>6.1f} {run.get('vs_concatenated', float('nan')):>11.2f} "
-            f"{run.get('vs_ceiling', float('nan')):>10.2f} {(wer or 0) * 100:>6.2f} "
+            f"{run.get('vs_ceiling', float('nan')):>10.2f} {vs_per_file:>11} {(wer or 0) * 100:>6.2f} "
             f"{run['request_s']['median']:>9.2f} {run['overhead_s']['median']:>14.2f} "
             f"{(run['cpu_utilisation'] or 0) * 100:>6.0f}% {_percent(run.get('other_load')):>6}"
         )
+    concat = report.get("concatenated")
+    ceiling = report.get("ceiling")
     for label, item in (("the same audio as one file", concat), ("ceiling: 30 s window per clip", ceiling)):
         if item:
             wer = item.get("wer", {}).get("wer")
             lines.append(
-                f"{label:34} {item['wall_s']:>7.1f} {item['x_real_time']:>6.1f} {'':>11} {'':>10} "
+                f"{label:34} {item['wall_s']:>7.1f} {item['x_real_time']:>6.1f} {'':>11} {'':>10} {'':>11} "
                 f"{(wer or 0) * 100:>6.2f}"
             )
-    if report["runs"]:
+    if runs:
         lines.append("per request, mean seconds: " + "  ".join(STAGES))
-        for run in report["runs"]:
+        for how, run in runs:
             stages = "  ".join(f"{run['stages_s'][s]['mean']:.3f}" for s in STAGES)
-            lines.append(f"  {run['concurrency']} at once: {stages}  = {run['request_s']['mean']:.3f}")
+            lines.append(f"  {how}, {run['concurrency']} at once: {stages}  = {run['request_s']['mean']:.3f}")
     return "\n".join(lines)
+
+
+def _how(run: dict[str, Any]) -> str:
+    return f"{run['coalesce']} files per request" if run.get("coalesce") else "one request per file"
 
 
 def _percent(share: float | None) -> str:
@@ -587,13 +674,21 @@ def main(argv: list[str] | None = None) -> int:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     p.add_argument("--shared", type=Path, default=shared)
-    p.add_argument("--n", type=int, default=100, help="requests (clips, repeated and shuffled)")
+    p.add_argument(
+        "--n", type=int, default=100, help="files (clips, repeated and shuffled), one request each"
+    )
     p.add_argument("--seed", type=int, default=0)
     p.add_argument(
         "--concurrency",
         default=None,
         help="comma-separated requests at once (model-server workers); default: the container's; "
         "0: none (only the one-file run and the ceiling)",
+    )
+    p.add_argument(
+        "--coalesce",
+        type=int,
+        default=COALESCE,
+        help=f"also send the files in coalesced requests of this many (default {COALESCE}; 0: skip)",
     )
     p.add_argument("--model", type=Path, default=None, help="default: the offline Whisper base (CTranslate2)")
     p.add_argument("--no-concatenated", action="store_true", help="skip the one-file run")
@@ -611,7 +706,7 @@ def main(argv: list[str] | None = None) -> int:
     )  # "0": only the one-file run and the ceiling
     files = short_workload(data, args.n, args.seed)
     hf_dir = args.shared / "models" / "whisper-base"
-    settings = {"n": args.n, "seed": args.seed, "concurrency": concurrencies}
+    settings = {"n": args.n, "seed": args.seed, "concurrency": concurrencies, "coalesce": args.coalesce}
 
     def write(report: dict[str, Any]) -> None:
         score(report, str(hf_dir) if hf_dir.is_dir() else None)
@@ -627,11 +722,12 @@ def main(argv: list[str] | None = None) -> int:
         worker_environment(),
         concatenated=not args.no_concatenated,
         ceiling=not args.no_ceiling,
+        coalesce=max(0, args.coalesce),
         checkpoint=write,
     )
     write(report)
     print(table(report))
-    return 0 if all(run["errors"] == 0 for run in report["runs"]) else 1
+    return 0 if all(run["errors"] == 0 for run in report["runs"] + report.get("coalesced", [])) else 1
 
 
 def machine() -> dict[str, Any]:

@@ -426,7 +426,7 @@ def unpack_batch(data: bytes, max_items: int = MAX_BATCH_ITEMS) -> list[BatchIte
         if BATCH_MANIFEST not in infos:
             raise ValueError(f"batch has no {BATCH_MANIFEST}")
         try:
-            document = json.loads(archive.read(BATCH_MANIFEST))
+            document = json.loads(_read_member(archive, BATCH_MANIFEST))
             version = document[BatchKeys.VERSION]
             entries = document[BatchKeys.ITEMS]
         except (ValueError, KeyError, TypeError) as exc:
@@ -448,7 +448,16 @@ def unpack_batch(data: bytes, max_items: int = MAX_BATCH_ITEMS) -> list[BatchIte
                 raise ValueError(f"unreadable {BATCH_MANIFEST} item: {exc}") from None
             if member not in infos or member == BATCH_MANIFEST:
                 raise ValueError(f"batch item {item_id!r} names a member {member!r} the archive lacks")
-            items.append(BatchItem(item_id, archive.read(member), content_type, custom_attributes))
+            items.append(BatchItem(item_id, _read_member(archive, member), content_type, custom_attributes))
     if len({item.id for item in items}) != len(items):
         raise ValueError("batch item ids must be unique")
     return items
+
+
+def _read_member(archive: zipfile.ZipFile, name: str) -> bytes:
+    """A member's bytes; ValueError when the archive is damaged there: zipfile raises
+    BadZipFile (bad CRC-32, bad header) or EOFError (cut short) only when it reads it."""
+    try:
+        return archive.read(name)
+    except (zipfile.BadZipFile, EOFError) as exc:
+        raise ValueError(f"damaged batch member {name!r}: {exc}") from None

@@ -99,16 +99,19 @@ def test_table_reads_a_report() -> None:
         "cpu_utilisation": 0.95,
         "stages_s": stages,
     }
+    coalesced = {**run, "coalesce": 10, "x_real_time": 7.5, "vs_per_file": 1.5}
     report = {
         "clips": 4,
         "audio_s": 50.0,
         "mean_clip_s": 12.5,
         "formats": {"wav": 4},
         "runs": [run],
+        "coalesced": [coalesced],
         "concatenated": {"wall_s": 5.0, "x_real_time": 10.0, "wer": {"wer": 0.04}},
     }
     text = table(report)
     assert "2 at once" in text and "the same audio as one file" in text
+    assert "10 files per request, 2 at once" in text and " 1.50 " in text
     assert "30 s window per clip" not in text  # no ceiling measured, no line for it
 
 
@@ -129,6 +132,9 @@ def test_short_files_run_end_to_end(tmp_path: Path) -> None:
         assert sum(stages.values()) == pytest.approx(request["wall_s"], abs=0.01)  # they add up
     assert report["concatenated"]["x_real_time"] > 0 and report["ceiling"]["x_real_time"] > 0
     assert "1 at once" in proc.stdout
+    (coalesced,) = report["coalesced"]  # both files in one request: the same texts, one per file
+    assert (coalesced["requests"], coalesced["errors"], coalesced["texts"]) == (1, 0, run["texts"])
+    assert coalesced["vs_per_file"] > 0 and "files per request, 1 at once" in proc.stdout
 
 
 @pytest.mark.shared

@@ -156,4 +156,5 @@ def test_quick_bench_runs_end_to_end(tmp_path: Path) -> None:
     assert "ctranslate2" in proc.stdout and "x RT" in proc.stdout
     short = report["short_files"]  # --quick: a few short files, one request each (bench.short)
     assert short["clips"] == 4 and [run["errors"] for run in short["runs"]] == [0]
+    assert [run["errors"] for run in short["coalesced"]] == [0]  # and the 4 in one coalesced request
     assert "one request per file" in proc.stdout and "the same audio as one file" in proc.stdout

@@ -115,6 +115,7 @@ def test_batch_round_trip_keeps_each_file_and_its_options() -> None:
         ("bad_version", "format version 2"),
         ("missing_member", "names a member"),
         ("too_many", "over the limit of 2"),
+        ("damaged_member", "damaged batch member '0000'"),
     ],
 )
 def test_unpack_batch_refuses_what_it_cannot_read_with_a_reason(body: bytes | str, reason: str) -> None:
@@ -133,6 +134,8 @@ def test_unpack_batch_refuses_what_it_cannot_read_with_a_reason(body: bytes | st
         "bad_version": archive({BatchKeys.VERSION: 2, BatchKeys.ITEMS: [item]}),
         "missing_member": archive({BatchKeys.VERSION: 1, BatchKeys.ITEMS: [{**item, BatchKeys.MEMBER: "9"}]}),
         "too_many": pack_batch([BatchItem(str(i), b"abc") for i in range(3)]),
+        # a byte flipped in transit: zipfile finds out (bad CRC-32) only when it reads the member
+        "damaged_member": pack_batch([BatchItem("x", b"abc")]).replace(b"abc", b"abd", 1),
     }
     data = bodies[body] if isinstance(body, str) else body
     with pytest.raises(ValueError, match=reason):

@@ -18,6 +18,12 @@ with timestamps and word times, checked against the VAD so that no sentence is l
 * A window whose result looks broken (repetition loop, very low log-probability) is decoded
   again with beam 5; a window the model calls "no speech" with low confidence in its text
   produces nothing.
+* Several recordings (a coalesced request of short files) are transcribed together
+  (:meth:`CTranslate2Engine.transcribe_many`): their windows fill the same batches, so a
+  few short files keep the batch, and on CPU both replicas, busy instead of decoding one
+  window at a time. A window never holds two recordings, and each row of a batch is
+  prompted with its own recording's language and task: the decoder attends only to its
+  own row, so no recording's audio or text conditions another's decoding.
 
 The model is loaded once (:func:`load_ctranslate2_engine`) and reused by every request:
 int8 on CPU (two replicas sharing the usable cores, working on different windows at once),
@@ -29,9 +35,9 @@ from __future__ import annotations
 import logging
 import threading
 import zlib
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -57,11 +63,19 @@ from twi_endpoint.timeline import (
     coverage,
     in_order,
     place_words,
-    recover_uncovered,
+    recover_uncovered_many,
     uncovered_speech,
     window_segments,
 )
-from twi_endpoint.types import N_SAMPLES, SAMPLE_RATE, DecodeOptions, Segment, Transcription, Word
+from twi_endpoint.types import (
+    N_SAMPLES,
+    SAMPLE_RATE,
+    DecodeOptions,
+    RecordingRequest,
+    Segment,
+    Transcription,
+    Word,
+)
 
 log = logging.getLogger(__name__)
 
@@ -103,8 +117,8 @@ class Ct2DecodeSettings:
 
 
 class _RequestState:
-    """What one request settles on its first batch: language and prompt token (given or
-    detected), tokenizer."""
+    """What one recording settles in the first batch that holds a window of it: language and
+    prompt token (given or detected), tokenizer."""
 
     def __init__(self, options: DecodeOptions) -> None:
         self.language: str | None = options.language
@@ -112,6 +126,30 @@ class _RequestState:
         self.language_source = "config" if options.language else "detected"
         self.task = options.task
         self.tokenizer: Any = None
+
+
+@dataclass(eq=False)
+class _Recording:
+    """One recording of a :meth:`CTranslate2Engine.transcribe_many` call on its way through
+    the shared batches: what it asks for, what it has settled, what was decoded of it."""
+
+    audio: np.ndarray
+    options: DecodeOptions
+    activity: VoiceActivity
+    state: _RequestState
+    segments: list[Segment] = field(default_factory=list)
+    decoded_windows: int = 0
+    error: Exception | None = None  # what failed this recording alone; its windows are skipped
+
+
+@dataclass(frozen=True)
+class _Job:
+    """One window to decode: ``window`` of ``recording``, which is ``recordings[index]`` of
+    :meth:`CTranslate2Engine._transcribe_windows` (where its segments go)."""
+
+    index: int
+    recording: _Recording
+    window: Window
 
 
 @dataclass(frozen=True)
@@ -170,85 +208,150 @@ class CTranslate2Engine:
     def transcribe(
         self, audio: np.ndarray, options: DecodeOptions, activity: VoiceActivity | None = None
     ) -> Transcription:
-        """Transcribe mono float32 audio at 16 kHz of any length (see module docstring)."""
-        audio = _check_audio(audio)
+        """Transcribe mono float32 audio at 16 kHz of any length (see module docstring):
+        :meth:`transcribe_many` with one recording, so both take one code path."""
+        (answer,) = self.transcribe_many([(audio, options, activity)])
+        if isinstance(answer, Exception):
+            raise answer
+        return answer
+
+    def transcribe_many(self, requests: Sequence[RecordingRequest]) -> list[Transcription | Exception]:
+        """Transcribe several recordings, their windows encoded and decoded together in
+        batches of ``batch_size`` (:meth:`_transcribe_windows`), then their uncovered speech
+        decoded again, also in shared batches. Each recording keeps its own language (given
+        or detected from its own windows), task, VAD and result. What fails one recording
+        alone (audio that is not mono float samples, a language or task this model lacks)
+        is returned in its place; the others go on."""
+        prepared: list[_Recording | Exception] = []
         with self._lock:
-            if activity is None:
-                activity = detect_speech(audio, self.segmentation, parts=self.vad_parts)
-            state = _RequestState(options)
-            windows = plan_windows(activity.probs, audio.size, self.segmentation)
-            segments = self._transcribe_windows(audio, windows, activity, state)
-            segments, again = recover_uncovered(
-                segments,
-                activity,
-                lambda ws: self._transcribe_windows(audio, ws, activity, state),
+            for audio, options, activity in requests:
+                try:
+                    checked = _check_audio(audio)
+                except (TypeError, ValueError) as exc:
+                    prepared.append(exc)
+                    continue
+                if activity is None:
+                    activity = detect_speech(checked, self.segmentation, parts=self.vad_parts)
+                prepared.append(_Recording(checked, options, activity, _RequestState(options)))
+            recordings = [r for r in prepared if isinstance(r, _Recording)]
+            plans = [plan_windows(r.activity.probs, r.audio.size, self.segmentation) for r in recordings]
+            found = self._transcribe_windows(recordings, plans)
+            for recording, windows, segments in zip(recordings, plans, found, strict=True):
+                recording.segments, recording.decoded_windows = segments, len(windows)
+            alive = [r for r in recordings if r.error is None]
+            recovered = recover_uncovered_many(
+                [(r.segments, r.activity) for r in alive],
+                lambda again: self._transcribe_windows(alive, again),
                 self.decode.recovery_rounds,
             )
-            decoded_windows = len(windows) + again
-        segments = in_order(segments)
-        if not options.words:
-            segments = [replace(seg, words=()) for seg in segments]
-        return Transcription(
-            text=" ".join(seg.text for seg in segments),
-            language=state.language,
-            segments=segments,
-            chunks=decoded_windows,
-            language_source=state.language_source,
-            coverage=coverage(segments, activity, uncovered_speech(segments, activity)),
-        )
+            for recording, (segments, again) in zip(alive, recovered, strict=True):
+                recording.segments = segments
+                recording.decoded_windows += again
+        return [
+            r if isinstance(r, Exception) else r.error if r.error is not None else _transcription(r)
+            for r in prepared
+        ]
 
     # --- internals ---------------------------------------------------------------------
     def _transcribe_windows(
-        self,
-        audio: np.ndarray,
-        windows: list[Window],
-        activity: VoiceActivity,
-        state: _RequestState,
-    ) -> list[Segment]:
-        """Encode, decode and time ``windows`` in batches of ``batch_size``."""
-        segments: list[Segment] = []
-        for first in range(0, len(windows), self.batch_size):
-            batch = windows[first : first + self.batch_size]
-            encoded = self._encode([self._log_mel(w.audio(audio)) for w in batch])
-            if state.tokenizer is None:
-                if state.language is None:
-                    state.language = state.token = self._detect_language(encoded, batch)
-                state.tokenizer = self._tokenizer(state.token, state.task)
-            decoded = self._decode_batch(encoded, state.tokenizer)
-            segments += self._timed(encoded, batch, decoded, activity, state)
+        self, recordings: list[_Recording], windows: list[list[Window]]
+    ) -> list[list[Segment]]:
+        """Encode, decode and time ``windows[k]`` of each ``recordings[k]``, all of them in
+        shared batches of ``batch_size``; the segments of each recording.
+
+        Each row of a batch is one window of one recording, prompted with that recording's
+        own language and task. A recording whose prompt cannot be settled leaves the batch
+        (its error recorded, the other rows decoded) and its later windows are skipped.
+        """
+        segments: list[list[Segment]] = [[] for _ in recordings]
+        jobs = [_Job(k, recordings[k], w) for k, ws in enumerate(windows) for w in ws]
+        for batch in self._batches(jobs):
+            encoded = self._encode([self._log_mel(job.window.audio(job.recording.audio)) for job in batch])
+            self._settle_prompts(encoded, batch)
+            rows = [i for i, job in enumerate(batch) if job.recording.error is None]
+            if not rows:
+                continue
+            encoded, batch = _rows(encoded, rows), [batch[i] for i in rows]
+            decoded = self._decode_batch(encoded, [job.recording.state.tokenizer for job in batch])
+            for job, timed in zip(batch, self._timed(encoded, batch, decoded), strict=True):
+                segments[job.index] += timed
         return segments
 
-    def _timed(
-        self,
-        encoded: Any,
-        batch: list[Window],
-        decoded: list[_Decoded],
-        activity: VoiceActivity,
-        state: _RequestState,
-    ) -> list[Segment]:
-        """Each window's timestamped segments on the recording's timeline, placed by their
+    def _batches(self, jobs: list[_Job]) -> Iterator[list[_Job]]:
+        """``jobs`` in order, ``batch_size`` at a time, leaving out the windows of a recording
+        that failed meanwhile."""
+        batch: list[_Job] = []
+        for job in jobs:
+            if job.recording.error is not None:
+                continue
+            batch.append(job)
+            if len(batch) == self.batch_size:
+                yield batch
+                batch = []
+        if batch:
+            yield batch
+
+    def _settle_prompts(self, encoded: Any, batch: list[_Job]) -> None:
+        """Settle language and tokenizer (the prompt) of each recording that this batch
+        meets first. One asked for none is detected from its own longest window here (most
+        evidence for the guess). A language or task this model lacks fails that recording."""
+        first_rows: dict[_Recording, list[int]] = {}
+        for i, job in enumerate(batch):
+            if job.recording.state.tokenizer is None and job.recording.error is None:
+                first_rows.setdefault(job.recording, []).append(i)
+        longest = {
+            recording: max(rows, key=lambda i: batch[i].window.duration_s)
+            for recording, rows in first_rows.items()
+            if recording.state.language is None
+        }
+        detected = self._detect_languages(encoded, list(longest.values()))
+        for recording in first_rows:
+            state = recording.state
+            if state.language is None:
+                state.language = state.token = detected[longest[recording]]
+            try:
+                state.tokenizer = self._tokenizer(state.token, state.task)
+            except (InvalidRequestError, ValueError) as exc:
+                recording.error = exc
+
+    def _timed(self, encoded: Any, batch: list[_Job], decoded: list[_Decoded]) -> list[list[Segment]]:
+        """Each window's timestamped segments on its recording's timeline, placed by their
         word times (every window: the words put each sentence on its speech and show what
-        the decoder skipped)."""
-        tokenizer = state.tokenizer
+        the decoder skipped); one list per row of the batch."""
+        tokenizers = [job.recording.state.tokenizer for job in batch]
         per_window = [
             []
             if self._is_silence(d)
             else [
                 (seg, timed.tokens)
                 for seg, timed in window_segments(
-                    d.tokens, window, tokenizer.timestamp_begin, tokenizer.eot, tokenizer.decode, activity
+                    d.tokens,
+                    job.window,
+                    tokenizer.timestamp_begin,
+                    tokenizer.eot,
+                    tokenizer.decode,
+                    job.recording.activity,
                 )
             ]
-            for window, d in zip(batch, decoded, strict=True)
+            for job, tokenizer, d in zip(batch, tokenizers, decoded, strict=True)
         ]
         rows = [i for i, segs in enumerate(per_window) if segs]
-        words = self._align(encoded, rows, [batch[i] for i in rows], [per_window[i] for i in rows], tokenizer)
-        return [
-            part
-            for i, seg_words in zip(rows, words, strict=True)
-            for (seg, _), placed in zip(per_window[i], seg_words, strict=True)
-            for part in place_words(seg, placed, activity)
-        ]
+        words = self._align(
+            encoded,
+            rows,
+            [batch[i].window for i in rows],
+            [per_window[i] for i in rows],
+            [tokenizers[i] for i in rows],
+        )
+        placed: list[list[Segment]] = [[] for _ in batch]
+        for i, seg_words in zip(rows, words, strict=True):
+            activity = batch[i].recording.activity
+            placed[i] = [
+                part
+                for (seg, _), words_of_seg in zip(per_window[i], seg_words, strict=True)
+                for part in place_words(seg, words_of_seg, activity)
+            ]
+        return placed
 
     def _align(
         self,
@@ -256,10 +359,39 @@ class CTranslate2Engine:
         rows: list[int],
         windows: list[Window],
         timed: list[list[tuple[Segment, list[int]]]],
+        tokenizers: list[Any],
+    ) -> list[list[list[Word]]]:
+        """Word times of each segment of ``windows`` (rows ``rows`` of the encoded batch).
+
+        CTranslate2's ``align`` takes one start sequence for all its rows, so rows are
+        aligned in groups of the same prompt: recordings of different languages or tasks
+        share a batch, never an alignment call."""
+        groups: dict[tuple[int, ...], list[int]] = {}
+        for k, tokenizer in enumerate(tokenizers):
+            groups.setdefault(tuple(tokenizer.sot_sequence), []).append(k)
+        out: list[list[list[Word]]] = [[] for _ in windows]
+        for members in groups.values():
+            words = self._align_prompt(
+                encoded,
+                [rows[k] for k in members],
+                [windows[k] for k in members],
+                [timed[k] for k in members],
+                tokenizers[members[0]],
+            )
+            for k, words_of_window in zip(members, words, strict=True):
+                out[k] = words_of_window
+        return out
+
+    def _align_prompt(
+        self,
+        encoded: Any,
+        rows: list[int],
+        windows: list[Window],
+        timed: list[list[tuple[Segment, list[int]]]],
         tokenizer: Any,
     ) -> list[list[list[Word]]]:
-        """Word times of each segment of ``windows`` (rows ``rows`` of the encoded batch),
-        from the alignment heads' cross-attention on the encoder output, as faster-whisper does.
+        """:meth:`_align` for rows with one prompt (``tokenizer``'s): word times from the
+        alignment heads' cross-attention on the encoder output, as faster-whisper does.
         On CPU the windows are shared among the replicas."""
         if not windows:
             return []
@@ -337,14 +469,14 @@ class CTranslate2Engine:
         mel = self._features(padded, padding=0)
         return np.ascontiguousarray(mel[:, : N_SAMPLES // self._features.hop_length], dtype=np.float32)
 
-    def _detect_language(self, encoded: Any, batch: Sequence[Window]) -> str:
-        """Language of the longest window of the first batch (most evidence for the guess)."""
+    def _detect_languages(self, encoded: Any, rows: list[int]) -> dict[int, str]:
+        """Whisper's language of each of ``rows`` of the encoded batch (only those are run)."""
+        if not rows:
+            return {}
         if not self._model.is_multilingual:
-            return "en"
-        probs = self._model.detect_language(encoded)
-        longest = max(range(len(batch)), key=lambda i: batch[i].duration_s)
-        token, _prob = probs[longest][0]
-        return str(token).strip("<|>")
+            return dict.fromkeys(rows, "en")
+        probs = self._model.detect_language(_rows(encoded, rows))
+        return {i: str(ranked[0][0]).strip("<|>") for i, ranked in zip(rows, probs, strict=True)}
 
     def _tokenizer(self, language: str | None, task: str) -> Any:
         """faster-whisper's tokenizer for ``language``'s token; for ``NO_LANGUAGE_TOKEN`` its
@@ -369,15 +501,19 @@ class CTranslate2Engine:
     def _prompt(self, tokenizer: Any) -> list[int]:
         return list(tokenizer.sot_sequence)  # no <|notimestamps|>: Whisper times each sentence
 
-    def _decode_batch(self, encoded: Any, tokenizer: Any) -> list[_Decoded]:
-        prompt = self._prompt(tokenizer)
-        n = encoded.shape[0]
-        results = self._generate(encoded, [prompt] * n, self.decode.beam_size, tokenizer)
+    def _decode_batch(self, encoded: Any, tokenizers: list[Any]) -> list[_Decoded]:
+        """Each row decoded with its own tokenizer's prompt; broken rows again with beam 5."""
+        prompts = [self._prompt(tokenizer) for tokenizer in tokenizers]
+        results = self._generate(encoded, prompts, self.decode.beam_size, tokenizers)
         broken = [i for i, r in enumerate(results) if self._needs_fallback(r)]
         if broken and self.decode.fallback_beam_size > self.decode.beam_size:
             # Re-decode only the broken windows (their encoder outputs, sliced on the host).
-            sub = ctranslate2.StorageView.from_array(_to_numpy(encoded)[broken])
-            retried = self._generate(sub, [prompt] * len(broken), self.decode.fallback_beam_size, tokenizer)
+            retried = self._generate(
+                _rows(encoded, broken),
+                [prompts[i] for i in broken],
+                self.decode.fallback_beam_size,
+                [tokenizers[i] for i in broken],
+            )
             for i, r in zip(broken, retried, strict=True):
                 if r.avg_logprob > results[i].avg_logprob or results[i].compression_ratio > (
                     self.decode.compression_ratio_threshold
@@ -390,12 +526,15 @@ class CTranslate2Engine:
         encoded: Any,
         prompts: list[list[int]],
         beam: int,
-        tokenizer: Any,
+        tokenizers: list[Any],
         max_new_tokens: int | None = None,
     ) -> list[_Decoded]:
+        """One decoded text per row, each from its own prompt. Rows with prompts of
+        different lengths (a checkpoint prompted without a language token beside one with)
+        share the longest one's ``max_length``: only a runaway loop gets a token further."""
         kwargs: dict[str, Any] = {
             "beam_size": beam,
-            "max_length": len(prompts[0]) + (max_new_tokens or self.decode.max_new_tokens),
+            "max_length": max(map(len, prompts)) + (max_new_tokens or self.decode.max_new_tokens),
             "return_scores": True,
             "return_no_speech_prob": True,
             "suppress_blank": True,
@@ -424,16 +563,16 @@ class CTranslate2Engine:
         else:
             outputs = self._model.generate(encoded, prompts, **kwargs)
         decoded = []
-        for out in outputs:
+        for out, tokenizer in zip(outputs, tokenizers, strict=True):
             tokens = [t for t in out.sequences_ids[0] if t != tokenizer.eot]
-            n = len(out.sequences_ids[0])
+            length = len(out.sequences_ids[0])
             # ctranslate2 returns the length-normalised score; undo it like faster-whisper does.
-            cum_logprob = out.scores[0] * n
+            cum_logprob = out.scores[0] * length
             decoded.append(
                 _Decoded(
                     text=tokenizer.decode([t for t in tokens if t < tokenizer.eot]),
                     tokens=tokens,
-                    avg_logprob=cum_logprob / (n + 1),
+                    avg_logprob=cum_logprob / (length + 1),
                     no_speech_prob=float(out.no_speech_prob),
                 )
             )
@@ -486,6 +625,30 @@ def _words_by_segment(
         p = float(np.mean(probs[lo:hi])) if hi > lo and hi <= probs.size else 0.0
         out[seg].append(Word(round(start, 3), round(max(end, start), 3), text, round(p, 3)))
     return out
+
+
+def _transcription(recording: _Recording) -> Transcription:
+    """What was decoded of one recording, as its :class:`Transcription`."""
+    segments = in_order(recording.segments)
+    if not recording.options.words:
+        segments = [replace(seg, words=()) for seg in segments]
+    activity = recording.activity
+    return Transcription(
+        text=" ".join(seg.text for seg in segments),
+        language=recording.state.language,
+        segments=segments,
+        chunks=recording.decoded_windows,
+        language_source=recording.state.language_source,
+        coverage=coverage(segments, activity, uncovered_speech(segments, activity)),
+    )
+
+
+def _rows(view: Any, rows: list[int]) -> Any:
+    """Rows ``rows`` of a batch's encoder output, sliced on the host (``view`` itself when
+    they are all of its rows)."""
+    if rows == list(range(view.shape[0])):
+        return view
+    return ctranslate2.StorageView.from_array(np.ascontiguousarray(_to_numpy(view)[rows]))
 
 
 def _to_numpy(view: Any) -> np.ndarray:

@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import copy
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import replace
 from pathlib import Path
 from typing import Any, Final
@@ -30,6 +30,7 @@ from typing import Any, Final
 import numpy as np
 from twi_contract import NO_LANGUAGE_TOKEN
 
+from twi_endpoint.errors import TwiAsrError
 from twi_endpoint.gate import peak_frame_dbfs, voice_activity
 from twi_endpoint.segmentation import VoiceActivity, Window, plan_windows
 from twi_endpoint.timeline import (
@@ -42,7 +43,7 @@ from twi_endpoint.timeline import (
     uncovered_speech,
     window_segments,
 )
-from twi_endpoint.types import SAMPLE_RATE, DecodeOptions, Segment, Transcription, Word
+from twi_endpoint.types import SAMPLE_RATE, DecodeOptions, RecordingRequest, Segment, Transcription, Word
 from twi_endpoint.windows import split_windows
 
 logger = logging.getLogger(__name__)
@@ -142,6 +143,19 @@ class TransformersEngine:
             language_source=source,
             coverage=cov,
         )
+
+    def transcribe_many(self, requests: Sequence[RecordingRequest]) -> list[Transcription | Exception]:
+        """One :meth:`transcribe` after another: this is the fallback engine (a checkpoint
+        nobody converted to CTranslate2), kept simple rather than fast, so the windows of a
+        coalesced request are not batched across files here. A failure of one recording
+        (bad audio, a language the checkpoint lacks) is returned in its place."""
+        answers: list[Transcription | Exception] = []
+        for audio, options, activity in requests:
+            try:
+                answers.append(self.transcribe(audio, options, activity))
+            except (TwiAsrError, ValueError) as exc:
+                answers.append(exc)
+        return answers
 
     def _decode(
         self,

@@ -1,4 +1,9 @@
-"""The endpoint's JSON result, what the complete Lambda and users read; field names from ``twi_contract``."""
+"""The endpoint's JSON result, what the complete Lambda and users read; field names from ``twi_contract``.
+
+A coalesced request (several files, ``twi_contract.BATCH_CONTENT_TYPE``) is answered with
+one such result (or error) per file, and metadata about the whole request
+(:func:`build_batch_result`).
+"""
 
 from __future__ import annotations
 
@@ -6,12 +11,28 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
+from twi_contract import BatchKeys, ResultKeys, SegmentKeys, WordKeys
 from twi_contract import MetadataKeys as Meta
-from twi_contract import ResultKeys, SegmentKeys, WordKeys
 
 from twi_endpoint.types import Segment, Transcription, Word
 
 ROUND_SECONDS = 3  # millisecond precision for every time in the result
+# How a coalesced request's engine time is told apart per file, in its metadata for readers.
+INFERENCE_TIME_SPLIT = (
+    "each file's inference_time_sec is its own silence gate plus the engine time of the whole "
+    "batch shared in proportion to the files' audio durations; its processing_time_sec is its "
+    "decode_time_sec plus that"
+)
+
+
+class BatchMetadataKeys:
+    """Metadata of a coalesced request as a whole, beside the ``MetadataKeys`` it shares:
+    audio_duration_sec of the files answered with a result, processing_time_sec of the whole
+    request (what its caller waited for), decode_time_sec of every file decoded."""
+
+    FILES = "files"  # files in the request
+    FAILED = "failed"  # of which answered with an error
+    INFERENCE_TIME_SPLIT = "inference_time_split"  # INFERENCE_TIME_SPLIT, for a reader of the result
 
 
 @dataclass(frozen=True)
@@ -34,22 +55,16 @@ def build_result(
     task: str,
     extra: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
-    """Assemble the result. ``rtf`` is computed from the *rounded* values written beside it,
-    so ``rtf == processing_time_sec / audio_duration_sec`` holds exactly for any reader."""
-    duration = round(timings.audio_duration_sec, ROUND_SECONDS)
-    processing = round(timings.processing_time_sec, ROUND_SECONDS)
+    """Assemble the result; ``rtf`` comes from the rounded times beside it (:func:`_times`)."""
     metadata: dict[str, Any] = {
-        Meta.AUDIO_DURATION_SEC: duration,
-        Meta.PROCESSING_TIME_SEC: processing,
-        Meta.RTF: processing / duration if duration > 0 else 0.0,
+        **_times(timings),
         Meta.DEVICE: device,
         Meta.DTYPE: dtype,
         Meta.ENGINE: engine,
         Meta.MODEL: model,
         Meta.BATCH_SIZE: batch_size,
         Meta.CHUNKS: transcription.chunks,
-        Meta.DECODE_TIME_SEC: round(timings.decode_time_sec, ROUND_SECONDS),
-        Meta.INFERENCE_TIME_SEC: round(timings.inference_time_sec, ROUND_SECONDS),
+        **_stage_times(timings),
         Meta.LANGUAGE_SOURCE: transcription.language_source,
         Meta.TASK: task,
     }
@@ -67,6 +82,53 @@ def build_result(
         ResultKeys.LANGUAGE: transcription.language,
         ResultKeys.SEGMENTS: [_segment(s) for s in transcription.segments],
         ResultKeys.METADATA: metadata,
+    }
+
+
+def build_batch_result(
+    entries: list[dict[str, Any]], timings: Timings, *, failed: int, chunks: int, extra: dict[str, Any]
+) -> dict[str, Any]:
+    """A coalesced request's answer: ``entries`` (one ``{id, result}`` or ``{id, error}`` per
+    file, in the request's order) and the metadata of the whole request."""
+    metadata = {
+        BatchMetadataKeys.FILES: len(entries),
+        BatchMetadataKeys.FAILED: failed,
+        **_times(timings),
+        Meta.CHUNKS: chunks,
+        **_stage_times(timings),
+        BatchMetadataKeys.INFERENCE_TIME_SPLIT: INFERENCE_TIME_SPLIT,
+        **extra,
+    }
+    return {BatchKeys.ITEMS: entries, BatchKeys.METADATA: metadata}
+
+
+def share_by_duration(seconds: float, durations: list[float]) -> list[float]:
+    """``seconds`` of one batched engine call told apart per file, in proportion to each
+    file's audio duration (:data:`INFERENCE_TIME_SPLIT`): a batch cannot time its files
+    apart, and the work grows with the audio each file brings."""
+    total = sum(durations)
+    if total <= 0:
+        return [seconds / len(durations) for _ in durations] if durations else []
+    return [seconds * d / total for d in durations]
+
+
+def _times(timings: Timings) -> dict[str, Any]:
+    """Duration, processing time and ``rtf``, rounded. ``rtf`` is computed from the
+    *rounded* values written beside it, so ``rtf == processing_time_sec /
+    audio_duration_sec`` holds exactly for any reader."""
+    duration = round(timings.audio_duration_sec, ROUND_SECONDS)
+    processing = round(timings.processing_time_sec, ROUND_SECONDS)
+    return {
+        Meta.AUDIO_DURATION_SEC: duration,
+        Meta.PROCESSING_TIME_SEC: processing,
+        Meta.RTF: processing / duration if duration > 0 else 0.0,
+    }
+
+
+def _stage_times(timings: Timings) -> dict[str, Any]:
+    return {
+        Meta.DECODE_TIME_SEC: round(timings.decode_time_sec, ROUND_SECONDS),
+        Meta.INFERENCE_TIME_SEC: round(timings.inference_time_sec, ROUND_SECONDS),
     }
 
 

@@ -354,22 +354,51 @@ def recover_uncovered(
     """Decode again, on its own, the speech no segment holds (:func:`recovery_windows`),
     at most ``rounds`` times, while it finds something; returns the merged segments and how
     many windows were decoded again. ``decode`` is the engine's batched window decoder."""
-    decoded = 0
-    retry = _worth_retrying(segments, uncovered_speech(segments, activity, RETRY_MIN_S))
+    ((merged, again),) = recover_uncovered_many(
+        [(segments, activity)], lambda windows: [decode(windows[0])], rounds
+    )
+    return merged, again
+
+
+def recover_uncovered_many(
+    recordings: Sequence[tuple[list[Segment], VoiceActivity]],
+    decode: Callable[[list[list[Window]]], list[list[Segment]]],
+    rounds: int,
+) -> list[tuple[list[Segment], int]]:
+    """:func:`recover_uncovered` for several recordings at once, so that an engine decodes
+    each round's windows of all of them in shared batches. ``decode`` takes one list of
+    windows per recording (empty for one with nothing left to retry) and returns one list of
+    segments per recording; a window holds one recording's speech only. Each recording
+    stops on its own: when nothing of it is left uncovered, or a round found nothing new."""
+    merged = [list(segments) for segments, _ in recordings]
+    decoded = [0] * len(recordings)
+    retry = [
+        _worth_retrying(segments, uncovered_speech(segments, activity, RETRY_MIN_S))
+        for segments, (_, activity) in zip(merged, recordings, strict=True)
+    ]
     for _ in range(rounds):
-        if not retry:
+        if not any(retry):
             break
-        again = recovery_windows(retry, activity, activity.options)
-        logger.info(
-            "decoding again on their own: %s",
-            ", ".join(f"{s * FRAME_S:.1f}-{e * FRAME_S:.1f} s" for s, e in retry),
-        )
-        segments = merge_segments(segments, [f for f in decode(again) if not looks_hallucinated(f)])
-        decoded += len(again)
-        before, retry = retry, _worth_retrying(segments, uncovered_speech(segments, activity, RETRY_MIN_S))
-        if retry == before:
-            break
-    return segments, decoded
+        again = [
+            recovery_windows(regions, activity, activity.options)
+            for regions, (_, activity) in zip(retry, recordings, strict=True)
+        ]
+        for regions in filter(None, retry):
+            logger.info(
+                "decoding again on their own: %s",
+                ", ".join(f"{s * FRAME_S:.1f}-{e * FRAME_S:.1f} s" for s, e in regions),
+            )
+        found = decode(again)
+        for k, (_, activity) in enumerate(recordings):
+            if not retry[k]:
+                continue
+            merged[k] = merge_segments(merged[k], [f for f in found[k] if not looks_hallucinated(f)])
+            decoded[k] += len(again[k])
+            before = retry[k]
+            retry[k] = _worth_retrying(merged[k], uncovered_speech(merged[k], activity, RETRY_MIN_S))
+            if retry[k] == before:  # nothing new found: decoding it again would not change it
+                retry[k] = []
+    return list(zip(merged, decoded, strict=True))
 
 
 def looks_hallucinated(segment: Segment) -> bool:

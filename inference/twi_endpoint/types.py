@@ -6,8 +6,9 @@ Lambda contract tests, the benchmark) can use these types without loading a mode
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING, Protocol, TypeAlias
 
 import numpy as np
 
@@ -80,6 +81,11 @@ class Transcription:
     coverage: SpeechCoverage | None = None  # None when no VAD ran (e.g. VAD switched off)
 
 
+# One recording for ``Engine.transcribe_many``: mono float32 audio at SAMPLE_RATE, what to
+# decode, and its VAD when the caller already ran it (None: the engine runs it).
+RecordingRequest: TypeAlias = tuple[np.ndarray, DecodeOptions, "VoiceActivity | None"]
+
+
 class Engine(Protocol):
     """One loaded model. Loaded once per process, reused by every request."""
 
@@ -94,4 +100,11 @@ class Engine(Protocol):
     ) -> Transcription:
         """Transcribe mono float32 audio at ``SAMPLE_RATE`` of any length; ``activity`` is
         the request's VAD when the caller already ran it (it is never run twice)."""
+        ...
+
+    def transcribe_many(self, requests: Sequence[RecordingRequest]) -> list[Transcription | Exception]:
+        """Transcribe several recordings in one go, one answer per request in their order:
+        its transcription, or the exception that failed it alone (bad audio, a language or
+        task this model lacks); a failure of the engine itself is raised. No recording's
+        audio or text conditions another's decoding."""
         ...

@@ -14,8 +14,10 @@ from pathlib import Path
 from typing import Any, Final
 
 from twi_contract import LANGUAGE_EXPECTED, TASKS, parse_language
+from twi_lambdas import names
+from twi_lambdas.settings import coalescing_errors
 
-from twi_infra.runtime_values import DAY_S, DLQ_RETENTION_S
+from twi_infra.runtime_values import DAY_S, DLQ_RETENTION_S, Coalescing
 
 # --- Context keys (cdk.json "context" or `-c key=value`) ----------------------------------
 CTX_REGION: Final = "region"
@@ -37,6 +39,10 @@ CTX_ALARM_EMAIL: Final = "alarm_email"
 CTX_RTF_ALARM: Final = "rtf_p90_alarm_threshold"
 CTX_OLDEST_REQUEST_ALARM: Final = "oldest_request_alarm_seconds"
 CTX_OUTPUT_EXPIRY_DAYS: Final = "async_output_expiry_days"
+# How submit coalesces short uploads that arrive together; the same names as its settings.
+CTX_COALESCE_MAX_FILES: Final = "coalesce_max_files"
+CTX_COALESCE_MAX_FILE_BYTES: Final = "coalesce_max_file_bytes"
+CTX_COALESCE_MAX_BYTES: Final = "coalesce_max_bytes"
 
 # Environment the CDK CLI sets from the caller's profile; synthesis needs neither.
 ENV_CDK_REGION: Final = "CDK_DEFAULT_REGION"
@@ -88,6 +94,9 @@ class StackSettings:
     oldest_request_alarm_seconds: int = 1800
     # Raw results must outlive the result DLQ's messages: a redrive on day 13 still finds them.
     async_output_expiry_days: int = 14
+    coalesce_max_files: int = names.DEFAULT_COALESCE_MAX_FILES  # 1: every upload its own request
+    coalesce_max_file_bytes: int = names.DEFAULT_COALESCE_MAX_FILE_BYTES  # larger ones go alone
+    coalesce_max_bytes: int = names.DEFAULT_COALESCE_MAX_BYTES  # of one coalesced request
 
     def __post_init__(self) -> None:
         self._check(_REGION_RE.match(self.region), CTX_REGION, "an AWS region such as us-east-1")
@@ -173,11 +182,20 @@ class StackSettings:
             f"between {MIN_OUTPUT_EXPIRY_DAYS} (the result DLQ's retention: a redriven notification "
             "must still find its result) and 3650 days",
         )
+        wrong = coalescing_errors(
+            self.coalesce_max_files, self.coalesce_max_file_bytes, self.coalesce_max_bytes
+        )
+        for key in (CTX_COALESCE_MAX_FILES, CTX_COALESCE_MAX_BYTES, CTX_COALESCE_MAX_FILE_BYTES):
+            self._check(key not in wrong, key, wrong.get(key, ""))
 
     def _check(self, ok: object, key: str, expected: str) -> None:
         """Fail unless ``ok``, naming ``key`` and its value (each context key names its field)."""
         if not ok:
             raise _invalid(key, getattr(self, key), expected)
+
+    @property
+    def coalescing(self) -> Coalescing:
+        return Coalescing(self.coalesce_max_files, self.coalesce_max_file_bytes, self.coalesce_max_bytes)
 
     @property
     def model_source(self) -> str:
@@ -224,6 +242,9 @@ class StackSettings:
             rtf_p90_alarm_threshold=_float(get, CTX_RTF_ALARM, d.rtf_p90_alarm_threshold),
             oldest_request_alarm_seconds=_int(get, CTX_OLDEST_REQUEST_ALARM, d.oldest_request_alarm_seconds),
             async_output_expiry_days=_int(get, CTX_OUTPUT_EXPIRY_DAYS, d.async_output_expiry_days),
+            coalesce_max_files=_int(get, CTX_COALESCE_MAX_FILES, d.coalesce_max_files),
+            coalesce_max_file_bytes=_int(get, CTX_COALESCE_MAX_FILE_BYTES, d.coalesce_max_file_bytes),
+            coalesce_max_bytes=_int(get, CTX_COALESCE_MAX_BYTES, d.coalesce_max_bytes),
         )
 
 

@@ -173,7 +173,7 @@ class Monitoring(Construct):
                 title="Recordings",
                 left=[
                     pipeline_metric(m, cw.Stats.SUM)
-                    for m in (names.METRIC_SUBMITTED, names.METRIC_TRANSCRIPTS)
+                    for m in (names.METRIC_SUBMITTED, names.METRIC_COALESCED, names.METRIC_TRANSCRIPTS)
                 ],
                 right=[
                     failures,

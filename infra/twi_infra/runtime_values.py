@@ -46,14 +46,15 @@ class Worker:
         return VISIBILITY_TIMEOUT_FACTOR * self.timeout_s
 
 
-# Submit heads and validates uploads and calls InvokeEndpointAsync: seconds per batch.
+# Submit heads and validates uploads and calls InvokeEndpointAsync: seconds per batch. It holds
+# a coalesced request in memory (up to COALESCE_MAX_BYTES, several copies while packing): 512 MB.
 SUBMIT: Final = Worker(
     handler="twi_lambdas.submit.handler",
     queue=names.SUBMIT_QUEUE,
     dlq=names.SUBMIT_DLQ,
-    batch_size=10,  # S3 events per invocation
+    batch_size=10,  # S3 events per invocation: the short ones among them go as one request
     timeout_s=120,  # ten records, each up to a 1 GB copy; submit stops early when time runs short
-    memory_mb=256,
+    memory_mb=512,
     calls_endpoint=True,
 )
 # Complete reads the endpoint's JSON and writes transcripts and subtitles: more memory, more time.
@@ -91,8 +92,22 @@ RECONCILE: Final = Scheduled(
 )
 
 
+@dataclass(frozen=True)
+class Coalescing:
+    """How submit coalesces short uploads that arrive together (``twi_lambdas.batches``)."""
+
+    max_files: int = names.DEFAULT_COALESCE_MAX_FILES  # 1: never
+    max_file_bytes: int = names.DEFAULT_COALESCE_MAX_FILE_BYTES
+    max_bytes: int = names.DEFAULT_COALESCE_MAX_BYTES
+
+
 def function_environment(
-    worker: Worker | Scheduled, *, bucket_name: str, endpoint_name: str, task: str
+    worker: Worker | Scheduled,
+    *,
+    bucket_name: str,
+    endpoint_name: str,
+    task: str,
+    coalescing: Coalescing,
 ) -> dict[str, str]:
     """The environment the stack gives ``worker``'s function (``twi_lambdas.settings`` reads it)."""
     env = {
@@ -105,6 +120,10 @@ def function_environment(
         env[names.ENV_ENDPOINT_NAME] = endpoint_name
         env[names.ENV_MAX_INPUT_BYTES] = str(names.MAX_ASYNC_INPUT_BYTES)
         env[names.ENV_INVOCATION_TIMEOUT_SECONDS] = str(names.MAX_INVOCATION_TIMEOUT_SECONDS)
+    if worker == SUBMIT:  # the function that coalesces
+        env[names.ENV_COALESCE_MAX_FILES] = str(coalescing.max_files)
+        env[names.ENV_COALESCE_MAX_FILE_BYTES] = str(coalescing.max_file_bytes)
+        env[names.ENV_COALESCE_MAX_BYTES] = str(coalescing.max_bytes)
     return env
 
 

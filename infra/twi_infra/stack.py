@@ -28,8 +28,10 @@ from twi_infra.scaling import BacklogScaling
 from twi_infra.storage import TranscriptionBucket
 
 SUBMIT_READS = (names.AUDIO_PREFIX, names.TRANSCRIPTS_PREFIX, names.FAILED_PREFIX)
+SUBMIT_INPUTS = (names.UPLOAD_INPUT_PREFIX, names.BATCH_INPUT_PREFIX)  # claims, copies, coalesced
 COMPLETE_READS = (
     names.UPLOAD_INPUT_PREFIX,  # the pinned input's metadata names the upload
+    names.BATCH_INPUT_PREFIX,  # a coalesced request's metadata names its members
     names.ASYNC_OUTPUT_PREFIX,
     names.ASYNC_FAILURE_PREFIX,
     names.AUDIO_PREFIX,
@@ -150,6 +152,7 @@ class TwiAsrStack(Stack):
                 bucket_name=bucket.bucket_name,
                 endpoint_name=settings.endpoint_name,
                 task=settings.task,
+                coalescing=settings.coalescing,
             )
 
         self.submit = QueueWorker(
@@ -172,14 +175,15 @@ class TwiAsrStack(Stack):
                         resources=_objects(bucket, names.FAILED_PREFIX),
                     ),
                     iam.PolicyStatement(
-                        sid="CopyTheSubmittedVersion",  # CopySource with a VersionId
+                        sid="CopyTheSubmittedVersion",  # CopySource or GetObject with a VersionId
                         actions=["s3:GetObjectVersion"],
                         resources=_objects(bucket, names.AUDIO_PREFIX),
                     ),
                     iam.PolicyStatement(
-                        sid="PinInputs",  # claim, copy, release (twi_lambdas.inputs)
+                        # claim, copy, release (twi_lambdas.inputs); coalesced requests (batches)
+                        sid="PinInputs",
                         actions=["s3:PutObject", "s3:DeleteObject"],
-                        resources=_objects(bucket, names.UPLOAD_INPUT_PREFIX),
+                        resources=_objects(bucket, *SUBMIT_INPUTS),
                     ),
                     _list_bucket(bucket),
                     iam.PolicyStatement(
@@ -217,7 +221,14 @@ class TwiAsrStack(Stack):
                     iam.PolicyStatement(
                         sid="ReleaseInputs",  # the outcome is recorded: the request is no longer in flight
                         actions=["s3:DeleteObject"],
-                        resources=_objects(bucket, names.UPLOAD_INPUT_PREFIX),
+                        resources=_objects(bucket, names.UPLOAD_INPUT_PREFIX, names.BATCH_INPUT_PREFIX),
+                    ),
+                    iam.PolicyStatement(
+                        # a coalesced request that failed as a whole: each member is copied onto
+                        # itself (twi_lambdas.announce), the current version, so GetObject suffices
+                        sid="AnnounceMembersAlone",
+                        actions=["s3:PutObject"],
+                        resources=_objects(bucket, names.AUDIO_PREFIX),
                     ),
                     _list_bucket(bucket),
                 ],
@@ -312,9 +323,7 @@ class TwiAsrStack(Stack):
                         names.ASYNC_FAILURE_PREFIX,
                     ],
                 ),
-                nag.PrefixGrant(
-                    self.submit.role, {*SUBMIT_READS, names.FAILED_PREFIX, names.UPLOAD_INPUT_PREFIX}
-                ),
+                nag.PrefixGrant(self.submit.role, {*SUBMIT_READS, names.FAILED_PREFIX, *SUBMIT_INPUTS}),
                 nag.PrefixGrant(
                     self.complete.role, {*COMPLETE_READS, names.TRANSCRIPTS_PREFIX, names.FAILED_PREFIX}
                 ),

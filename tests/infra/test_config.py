@@ -9,6 +9,8 @@ import pytest
 from twi_endpoint import settings as endpoint_settings
 from twi_infra import builders, runtime_values
 from twi_infra.config import ConfigError, StackSettings
+from twi_lambdas import names
+from twi_lambdas.settings import Settings
 
 
 def _settings(context: dict[str, Any], env: dict[str, str] | None = None) -> StackSettings:
@@ -80,12 +82,34 @@ def test_model_sources(tmp_path: Path) -> None:
         ({"oldest_request_alarm_seconds": 5}, r"oldest_request_alarm_seconds=5 .* at least 60"),
         ({"instance_type": 42}, r"instance_type=42 is invalid: expected a string"),
         ({"max_instances": True}, r"max_instances=True is invalid: expected an integer"),
+        ({"coalesce_max_files": 0}, r"coalesce_max_files=0 .* between 1 \(no coalescing\) and 30"),
+        ({"coalesce_max_files": "31"}, r"coalesce_max_files=31 .* between 1 \(no coalescing\) and 30"),
+        ({"coalesce_max_bytes": 2**30}, r"coalesce_max_bytes=1073741824 .* between 1 and 67108864"),
+        (
+            {"coalesce_max_file_bytes": 2**20, "coalesce_max_bytes": 2**19},
+            r"coalesce_max_file_bytes=1048576 .* between 1 and coalesce_max_bytes \(524288\)",
+        ),
     ],
 )
 def test_bad_context_names_the_key_and_the_fix(context: dict[str, Any], message: str) -> None:
     with pytest.raises(ConfigError, match=message) as info:
         _settings(context)
     assert "-c " in str(info.value) or "not both" in str(info.value)
+
+
+def test_coalescing_reaches_the_submit_function_only() -> None:
+    s = _settings({"coalesce_max_files": "4", "coalesce_max_file_bytes": "1000", "coalesce_max_bytes": 3000})
+    assert s.coalescing == runtime_values.Coalescing(4, 1000, 3000)
+    assert _settings({}).coalescing == runtime_values.Coalescing()  # the defaults, in one place
+    env = {
+        worker: runtime_values.function_environment(
+            worker, bucket_name="b", endpoint_name="e", task="transcribe", coalescing=s.coalescing
+        )
+        for worker in (runtime_values.SUBMIT, runtime_values.COMPLETE, runtime_values.RECONCILE)
+    }
+    read = Settings.from_env(env[runtime_values.SUBMIT])  # what the function makes of it
+    assert (read.coalesce_max_files, read.coalesce_max_file_bytes, read.coalesce_max_bytes) == (4, 1000, 3000)
+    assert all(names.ENV_COALESCE_MAX_FILES not in env[w] for w in env if w != runtime_values.SUBMIT)
 
 
 def test_model_environment_carries_endpoint_settings() -> None:

@@ -178,6 +178,11 @@ def test_lambda_reads_its_queue_with_partial_batch_failures(
     if function == "SubmitWorker":
         assert env[names.ENV_ENDPOINT_NAME] == "twi-asr"
         assert int(env[names.ENV_INVOCATION_TIMEOUT_SECONDS]) <= names.MAX_INVOCATION_TIMEOUT_SECONDS
+        assert env[names.ENV_COALESCE_MAX_FILES] == str(names.DEFAULT_COALESCE_MAX_FILES)
+        assert env[names.ENV_COALESCE_MAX_FILE_BYTES] == str(names.DEFAULT_COALESCE_MAX_FILE_BYTES)
+        assert env[names.ENV_COALESCE_MAX_BYTES] == str(names.DEFAULT_COALESCE_MAX_BYTES)
+    else:
+        assert names.ENV_COALESCE_MAX_FILES not in env  # only submit coalesces
     (mapping,) = [
         m["Properties"]
         for m in synth.of_type("AWS::Lambda::EventSourceMapping").values()
@@ -368,9 +373,10 @@ def _prefixes(resources: list[str]) -> set[str]:
 def test_submit_role_is_limited_to_its_prefixes_and_endpoint(synth: Synth) -> None:
     granted = _role_actions(synth, "SubmitWorker/Role/")
     assert _prefixes(granted["s3:GetObject"]) == {"audio/*", "transcripts/*", "failed/*"}
-    assert _prefixes(granted["s3:PutObject"]) == {"failed/*", "async-input/uploads/*"}
-    assert _prefixes(granted["s3:GetObjectVersion"]) == {"audio/*"}  # copies the version it checked
-    assert _prefixes(granted["s3:DeleteObject"]) == {"async-input/uploads/*"}  # releases its claim
+    inputs = {"async-input/uploads/*", "async-input/batches/*"}  # claims and copies, coalesced requests
+    assert _prefixes(granted["s3:PutObject"]) == {"failed/*", *inputs}
+    assert _prefixes(granted["s3:GetObjectVersion"]) == {"audio/*"}  # reads the version it checked
+    assert _prefixes(granted["s3:DeleteObject"]) == inputs  # releases what it could not send
     assert granted["sagemaker:InvokeEndpointAsync"] == [
         json.dumps(
             {
@@ -388,14 +394,21 @@ def test_complete_role_writes_only_results_and_emits_metrics_through_logs(synth:
     granted = _role_actions(synth, "CompleteWorker/Role/")
     assert _prefixes(granted["s3:GetObject"]) == {
         "async-input/uploads/*",
+        "async-input/batches/*",
         "async-output/*",
         "async-failures/*",
         "audio/*",
         "transcripts/*",
         "failed/*",
     }
-    assert _prefixes(granted["s3:PutObject"]) == {"transcripts/*", "failed/*"}
-    assert _prefixes(granted["s3:DeleteObject"]) == {"failed/*", "async-input/uploads/*"}
+    # results; and audio/*: a coalesced request's members announced again, each to go alone
+    assert _prefixes(granted["s3:PutObject"]) == {"transcripts/*", "failed/*", "audio/*"}
+    assert "s3:GetObjectVersion" not in granted  # it copies the current version
+    assert _prefixes(granted["s3:DeleteObject"]) == {
+        "failed/*",
+        "async-input/uploads/*",
+        "async-input/batches/*",
+    }
     assert not any(a.startswith(("cloudwatch:", "sagemaker:")) for a in granted)  # EMF: logs only
     assert set(granted["logs:PutLogEvents"]) == {
         json.dumps({"Fn::GetAtt": [synth.logical_id("AWS::Logs::LogGroup", "CompleteWorker/Logs/"), "Arn"]})

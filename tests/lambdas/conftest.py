@@ -64,6 +64,29 @@ def s3(moto_aws: None) -> Any:
 
 
 @pytest.fixture
+def uploads_queue(s3: Any) -> tuple[Any, str]:
+    """The stack's wiring in miniature: a versioned bucket announcing audio/ to a queue (read
+    it with ``lambda_support.created_events``)."""
+    s3.put_bucket_versioning(Bucket=BUCKET, VersioningConfiguration={"Status": "Enabled"})
+    sqs = boto3.client("sqs", region_name=REGION)
+    url = sqs.create_queue(QueueName="uploads")["QueueUrl"]
+    arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+    s3.put_bucket_notification_configuration(
+        Bucket=BUCKET,
+        NotificationConfiguration={
+            "QueueConfigurations": [
+                {
+                    "QueueArn": arn,
+                    "Events": ["s3:ObjectCreated:*"],
+                    "Filter": {"Key": {"FilterRules": [{"Name": "prefix", "Value": names.AUDIO_PREFIX}]}},
+                }
+            ]
+        },
+    )
+    return sqs, url
+
+
+@pytest.fixture
 def settings(aws_env: None) -> Settings:
     return load_settings()
 

@@ -3,6 +3,7 @@ modules import them by a name no other test folder uses)."""
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -35,6 +36,17 @@ class Invocations:
 
     def capture(self, params: dict[str, Any], **_: Any) -> None:
         self.calls.append(dict(params))
+
+
+def created_events(sqs: Any, url: str) -> list[dict[str, Any]]:
+    """The ObjectCreated records S3 has sent to the queue at ``url`` since the last call."""
+    out = []
+    while messages := sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10).get("Messages", []):
+        for message in messages:
+            body = json.loads(message["Body"])
+            out += [r for r in body.get("Records", []) if r.get("eventName", "").startswith("ObjectCreated")]
+            sqs.delete_message(QueueUrl=url, ReceiptHandle=message["ReceiptHandle"])
+    return out
 
 
 def exists(s3: Any, key: str) -> bool:

@@ -8,9 +8,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-import boto3
-import pytest
-from lambda_support import BUCKET, REGION, Invocations, exists
+from lambda_support import BUCKET, Invocations, created_events, exists
 from twi_lambdas import inputs, keys, names, submit
 from twi_lambdas.events import parse_s3_notification
 from twi_lambdas.ids import inference_id
@@ -22,38 +20,6 @@ DATA = Path(__file__).resolve().parents[1] / "data"
 KEY = "audio/calls/Kɔfi.mp3"
 
 
-@pytest.fixture
-def uploads_queue(s3: Any) -> tuple[Any, str]:
-    """The stack's wiring in miniature: a versioned bucket announcing audio/ to a queue."""
-    s3.put_bucket_versioning(Bucket=BUCKET, VersioningConfiguration={"Status": "Enabled"})
-    sqs = boto3.client("sqs", region_name=REGION)
-    url = sqs.create_queue(QueueName="uploads")["QueueUrl"]
-    arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
-    s3.put_bucket_notification_configuration(
-        Bucket=BUCKET,
-        NotificationConfiguration={
-            "QueueConfigurations": [
-                {
-                    "QueueArn": arn,
-                    "Events": ["s3:ObjectCreated:*"],
-                    "Filter": {"Key": {"FilterRules": [{"Name": "prefix", "Value": names.AUDIO_PREFIX}]}},
-                }
-            ]
-        },
-    )
-    return sqs, url
-
-
-def _events(sqs: Any, url: str) -> list[dict[str, Any]]:
-    out = []
-    while messages := sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10).get("Messages", []):
-        for message in messages:
-            body = json.loads(message["Body"])
-            out += [r for r in body.get("Records", []) if r.get("eventName", "").startswith("ObjectCreated")]
-            sqs.delete_message(QueueUrl=url, ReceiptHandle=message["ReceiptHandle"])
-    return out
-
-
 def _after(hours: float) -> datetime:
     return datetime.now(UTC) + timedelta(hours=hours)
 
@@ -63,12 +29,12 @@ def test_a_lost_notification_is_announced_again_then_recorded_as_failed(
 ) -> None:
     sqs, url = uploads_queue
     s3.put_object(Bucket=BUCKET, Key=KEY, Body=(DATA / "jfk.mp3").read_bytes(), Metadata={"language": "tw"})
-    assert len(_events(sqs, url)) == 1  # ... and lost: nobody submits it
+    assert len(created_events(sqs, url)) == 1  # ... and lost: nobody submits it
 
     assert reconcile(settings, s3, now=_after(0.5)).checked == 0  # still within the grace
     report = reconcile(settings, s3, now=_after(2))
     assert report.resubmitted == [KEY] and report.unaccounted == 1
-    (event,) = _events(sqs, url)  # S3's own event, with a sequencer, for a new version
+    (event,) = created_events(sqs, url)  # S3's own event, with a sequencer, for a new version
     assert event["eventName"].startswith("ObjectCreated:Copy")
     head = s3.head_object(Bucket=BUCKET, Key=KEY)
     assert head["Metadata"]["language"] == "tw" and names.META_RECONCILED in head["Metadata"]
@@ -91,7 +57,7 @@ def test_a_lost_notification_is_announced_again_then_recorded_as_failed(
 
     again = reconcile(settings, s3, now=_after(3 + lifetime_h))
     assert (again.checked, again.unaccounted) == (1, 0)  # accounted for now: nothing more to do
-    assert len(sent.calls) == 1 and _events(sqs, url) == []
+    assert len(sent.calls) == 1 and created_events(sqs, url) == []
 
 
 def test_uploads_with_an_outcome_are_left_alone(
@@ -110,5 +76,5 @@ def test_uploads_with_an_outcome_are_left_alone(
     assert (report.checked, report.unaccounted) == (1, 0)
     # a transcript of an older upload under the same key does not account for this one
     s3.put_object(Bucket=BUCKET, Key=KEY, Body=(DATA / "sonnet1.mp3").read_bytes())
-    _events(*uploads_queue)
+    created_events(*uploads_queue)
     assert reconcile(settings, s3, now=_after(2)).resubmitted == [KEY]

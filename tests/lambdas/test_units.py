@@ -9,7 +9,7 @@ import json
 from datetime import UTC, datetime
 
 import pytest
-from twi_lambdas import keys, names
+from twi_lambdas import batches, keys, names
 from twi_lambdas.errors import ConfigurationError
 from twi_lambdas.ids import MAX_INFERENCE_ID_CHARS, etag_of, inference_id
 from twi_lambdas.results import Job, Source, validate_endpoint_result
@@ -73,6 +73,35 @@ def test_settings_from_env_and_their_errors() -> None:
         Settings.from_env({names.ENV_DEFAULT_TASK: "summarise"})
     with pytest.raises(ConfigurationError, match="ENDPOINT_NAME is not set"):
         Settings.from_env({}).require_endpoint()
+
+
+def test_coalescing_settings_and_their_errors() -> None:
+    s = Settings.from_env({})
+    assert (s.coalesce_max_files, s.coalesce_max_file_bytes, s.coalesce_max_bytes) == (
+        10,
+        2 * 2**20,
+        32 * 2**20,
+    )
+    assert s.coalescing and not Settings.from_env({names.ENV_COALESCE_MAX_FILES: "1"}).coalescing
+    with pytest.raises(
+        ConfigurationError, match=r"COALESCE_MAX_FILES=31: must be between 1 \(no coalescing\)"
+    ):
+        Settings.from_env({names.ENV_COALESCE_MAX_FILES: "31"})
+    with pytest.raises(ConfigurationError, match="COALESCE_MAX_FILE_BYTES=2000: must be between 1 and"):
+        Settings.from_env({names.ENV_COALESCE_MAX_FILE_BYTES: "2000", names.ENV_COALESCE_MAX_BYTES: "1000"})
+
+
+def test_coalesced_groups_follow_arrival_order_within_both_limits() -> None:
+    sizes = [5, 5, 5, 20, 1, 1, 1]
+    assert batches.plan(sizes, int, max_files=3, max_bytes=100) == [[5, 5, 5], [20, 1, 1], [1]]
+    assert batches.plan(sizes, int, max_files=10, max_bytes=12) == [[5, 5], [5], [20], [1, 1, 1]]
+    assert batches.plan([], int, max_files=10, max_bytes=12) == []
+    ids = ["b" * 57, "a" * 57]
+    assert batches.batch_id(ids) == batches.batch_id(reversed(ids)) != batches.batch_id(ids[:1])
+    assert len(batches.batch_id(ids)) <= MAX_INFERENCE_ID_CHARS
+    # the members' ids fit in the batch input's user metadata (2 KB, keys and values)
+    longest = " ".join(["x" * MAX_INFERENCE_ID_CHARS] * names.MAX_COALESCE_FILES)
+    assert len(names.META_BATCH_MEMBERS) + len(longest) <= 2048
 
 
 def test_endpoint_results_are_validated_with_a_reason() -> None:

@@ -15,6 +15,7 @@ from typing import Any
 
 import pytest
 from local_stack_helpers import drain
+from twi_contract import BatchKeys
 from twi_lambdas import names
 
 from twi_asr.local.config import SUBMIT_FUNCTION, LocalConfig
@@ -156,6 +157,20 @@ def test_a_poison_message_reaches_the_dlq(stack: LocalStack) -> None:
     assert int(dead["Attributes"]["ApproximateReceiveCount"]) >= stack.config.max_receive_count
 
 
+def test_short_uploads_that_arrived_together_shared_a_request(
+    stack: LocalStack, results: dict[str, tuple[str, dict[str, Any]]]
+) -> None:
+    """Uploaded at once, all under the stack's coalesce_max_file_bytes: the submit Lambda sent
+    them in coalesced requests (how many depends on how SQS cut its batches), and each file
+    still got its own transcript, with its own request id (see test_each_upload_...)."""
+    coalesced = [doc["job"] for where, doc in results.values() if doc.get("job", {}).get("batch_id")]
+    assert coalesced, lambda_logs(stack)
+    assert len({job["inference_id"] for job in coalesced}) == len(coalesced)
+    stack.wait_until_idle()
+    for prefix in (names.UPLOAD_INPUT_PREFIX, names.BATCH_INPUT_PREFIX):  # claims released, inputs deleted
+        assert stack.s3.list_objects_v2(Bucket=stack.bucket, Prefix=prefix)["KeyCount"] == 0
+
+
 def test_nothing_is_left_in_any_queue(stack: LocalStack, results: dict[str, Any]) -> None:
     stack.wait_until_idle()
     assert stack.queue_depths() == dict.fromkeys(stack.queue_depths(), 0), lambda_logs(stack)
@@ -171,6 +186,9 @@ def test_the_endpoint_output_matches_the_transcript(
     bucket, key = document["job"]["output_location"].removeprefix("s3://").split("/", 1)
     assert key.startswith(names.ASYNC_OUTPUT_PREFIX) and key.endswith(".out")
     raw = json.loads(stack.s3.get_object(Bucket=bucket, Key=key)["Body"].read())
+    if document["job"].get("batch_id"):  # sent in a coalesced request: its item of the answer
+        (item,) = [i for i in raw[BatchKeys.ITEMS] if i[BatchKeys.ID] == document["job"]["inference_id"]]
+        raw = item[BatchKeys.RESULT]
     assert raw["transcript"] == document["transcript"]
     assert raw["metadata"] == document["metadata"]
 

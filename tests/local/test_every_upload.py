@@ -14,6 +14,7 @@ import numpy as np
 import pytest
 import soundfile as sf
 from moto.s3 import notifications
+from twi_infra.runtime_values import Coalescing
 from twi_lambdas import names
 from twi_lambdas.reconcile import reconcile
 from twi_lambdas.settings import Settings
@@ -26,11 +27,11 @@ RESULT_TIMEOUT_S = 300.0
 
 @pytest.fixture(scope="module")
 def stack(ct2_model_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalStack]:
-    """``twi-asr local up --concurrency 2``."""
+    """``twi-asr local up --concurrency 2``, every upload its own request (no coalescing), so
+    that the GPU requests counted here are files."""
     workdir = tmp_path_factory.mktemp("every-upload")
-    with LocalStack(
-        model_dir=ct2_model_dir, workdir=workdir, config=LocalConfig(max_concurrent_invocations=2)
-    ) as running:
+    config = LocalConfig(max_concurrent_invocations=2, coalescing=Coalescing(max_files=1))
+    with LocalStack(model_dir=ct2_model_dir, workdir=workdir, config=config) as running:
         yield running
 
 

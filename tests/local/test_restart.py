@@ -45,7 +45,9 @@ class Up:
         self.workdir = workdir
         self.err_path = workdir.parent / f"up-{run}.err"
         with open(workdir.parent / f"up-{run}.out", "w") as out, open(self.err_path, "w") as err:
-            self.process = subprocess.Popen([*CLI, "up", "--workdir", str(workdir)], stdout=out, stderr=err)
+            # each upload its own request: stopped after the first result, the others are in flight
+            command = [*CLI, "up", "--coalesce-max-files", "1", "--workdir", str(workdir)]
+            self.process = subprocess.Popen(command, stdout=out, stderr=err)
         deadline = time.monotonic() + START_TIMEOUT_S
         while True:  # this process's state (a killed one leaves its own behind)
             try:

@@ -28,6 +28,7 @@ from typing import Any
 from botocore.exceptions import ConnectionError as BotoConnectionError
 from botocore.exceptions import HTTPClientError
 from twi_contract import MetadataKeys, ResultKeys
+from twi_infra.runtime_values import Coalescing
 from twi_lambdas import names
 from twi_lambdas.settings import DEFAULT_RECONCILE_GRACE_SECONDS
 
@@ -53,6 +54,12 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     up.add_argument("--language", help="endpoint language (e.g. tw, en); default: detect")
     up.add_argument("--task", choices=("transcribe", "translate"))
     up.add_argument("--concurrency", type=int, default=1, help="max concurrent invocations (model workers)")
+    up.add_argument(
+        "--coalesce-max-files",
+        type=int,
+        help="short uploads that arrive together go as one request of at most this many files "
+        "(1: each its own request); default: the stack's",
+    )
     up.add_argument("--fresh", action="store_true", help="forget the uploads and results an earlier run kept")
     _add_workdir(up)
     up.set_defaults(func=_cmd_up)
@@ -105,7 +112,13 @@ def _cmd_up(args: argparse.Namespace) -> int:
     if args.model is not None and not args.model.is_dir():
         print(f"twi-asr: model directory not found: {args.model}", file=sys.stderr)
         return 2
-    config = LocalConfig(language=args.language, task=args.task, max_concurrent_invocations=args.concurrency)
+    coalescing = None if args.coalesce_max_files is None else Coalescing(max_files=args.coalesce_max_files)
+    config = LocalConfig(
+        language=args.language,
+        task=args.task,
+        max_concurrent_invocations=args.concurrency,
+        coalescing=coalescing,
+    )
     workdir = args.workdir or default_workdir()
     for signum in _STOP_SIGNALS:
         signal.signal(signum, _raise_keyboard_interrupt)

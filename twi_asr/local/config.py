@@ -18,8 +18,9 @@ from typing import Final
 
 from twi_infra.config import StackSettings
 from twi_infra.paths import PROJECT_ROOT
-from twi_infra.runtime_values import COMPLETE, SUBMIT, Worker
+from twi_infra.runtime_values import COMPLETE, SUBMIT, Coalescing, Worker
 from twi_lambdas import names
+from twi_lambdas.settings import coalescing_errors
 
 # moto accepts any credentials; these never leave this process and its Lambda workers.
 FAKE_ACCESS_KEY_ID: Final = "testing"
@@ -57,12 +58,18 @@ class LocalConfig:
     invocation_timeout_s: int = 900  # SageMaker's InvocationTimeoutSeconds when a request sets none
     language: str | None = None  # TWI_ASR_LANGUAGE: the endpoint's default (e.g. tw); None: detect
     task: str | None = None  # None: the stack's default
+    coalescing: Coalescing | None = None  # how submit coalesces short uploads; None: the stack's
 
     def __post_init__(self) -> None:
         if self.lambda_concurrency < 1 or self.max_concurrent_invocations < 1:
             raise ValueError("lambda_concurrency and max_concurrent_invocations must be >= 1")
         if not 1 <= self.max_receive_count <= 1000:
             raise ValueError("max_receive_count must be between 1 and 1000")
+        limits = self.coalescing or Coalescing()
+        if wrong := coalescing_errors(limits.max_files, limits.max_file_bytes, limits.max_bytes):
+            raise ValueError(
+                "; ".join(f"{setting} must be {expected}" for setting, expected in wrong.items())
+            )
 
     @property
     def bucket(self) -> str:

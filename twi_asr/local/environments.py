@@ -43,6 +43,7 @@ def lambda_environment(
             bucket_name=config.bucket,
             endpoint_name=config.endpoint_name,
             task=config.task or DEPLOYED.task,
+            coalescing=config.coalescing or DEPLOYED.coalescing,
         ),
     }
 

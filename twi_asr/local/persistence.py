@@ -12,8 +12,9 @@ receives and deletes too, which is not a state to restore.)
 
 What is not kept: SQS messages, SNS deliveries and the endpoint's queue of requests, nor the
 pipeline's markers of requests in that queue (the pinned inputs under
-``names.UPLOAD_INPUT_PREFIX``, ``twi_lambdas.inputs``: a restart empties the queue they stand
-for, so ``restore`` drops them, or submit would skip each resubmitted upload as "in flight").
+``names.UPLOAD_INPUT_PREFIX``, ``twi_lambdas.inputs``, and the coalesced requests' inputs under
+``names.BATCH_INPUT_PREFIX``: a restart empties the queue they stand for, so ``restore`` drops
+them, or submit would skip each resubmitted upload as "in flight").
 None of it is needed, because all pending work follows from the bucket: an upload under
 ``audio/`` is done when ``transcripts/<path>.json`` or ``failed/<path>.json`` carries its
 inference id (``store.Revision``, the check submit and the reconcile Lambda make), and pending
@@ -62,6 +63,8 @@ log = logging.getLogger(__name__)
 RECORD_SUFFIX = ".json"
 BODY_SUFFIX = ".body"
 _USER_METADATA = "x-amz-meta-"
+# the inputs of requests in the endpoint's queue, which a restart empties (see above)
+_REQUEST_MARKERS = (names.UPLOAD_INPUT_PREFIX, names.BATCH_INPUT_PREFIX)
 
 
 @dataclass(frozen=True)
@@ -114,7 +117,7 @@ class BucketMirror:
                 except FileNotFoundError:  # never written so by sync: removed by hand?
                     log.warning("%s: its body %s is missing; not restored", record_path, record["body"])
                     continue
-                if record["key"].startswith(names.UPLOAD_INPUT_PREFIX):  # an emptied queue's marker
+                if record["key"].startswith(_REQUEST_MARKERS):  # an emptied queue's inputs
                     continue
                 obj = backend.put_object(
                     self.bucket, record["key"], body, etag=record["etag"], disable_notification=True

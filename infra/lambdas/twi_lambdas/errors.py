@@ -13,7 +13,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 
 class TwiLambdaError(Exception):
@@ -36,6 +36,20 @@ class Transient(TwiLambdaError):
     def __init__(self, message: str, give_up: Callable[[int], object] | None = None) -> None:
         super().__init__(message)
         self.give_up = give_up
+
+    @classmethod
+    def of_all(cls, errors: Sequence[Transient]) -> Transient:
+        """One message retried for several of its parts (a coalesced request's files): every
+        reason, and every part's ``give_up``."""
+        if len(errors) == 1:
+            return errors[0]
+
+        def give_up(attempts: int) -> None:
+            for error in errors:
+                if error.give_up is not None:
+                    error.give_up(attempts)
+
+        return cls("; ".join(str(error) for error in errors), give_up)
 
 
 class Poison(TwiLambdaError):

@@ -12,6 +12,10 @@ twice. The claim is released when the invocation fails, and the copy is deleted 
 once the outcome is recorded; the reconciler clears a claim that never led to an outcome.
 Its user metadata names the upload (key, version, order), which is how complete maps a
 result back to ``audio/<path>``, statelessly.
+
+An upload sent in a coalesced request (``twi_lambdas.batches``) keeps its claim, left empty:
+the bytes travel in the batch input, and the claim names the batch it joined, so that only
+that request's notification records or re-sends it.
 """
 
 from __future__ import annotations
@@ -33,6 +37,7 @@ class PinnedUpload:
     key: str  # audio/<path>
     version_id: str | None
     order: str  # store.upload_order() of its S3 event
+    batch_id: str | None = None  # the coalesced request it was sent in, if any
 
 
 def input_key(inference_id: str) -> str:
@@ -45,6 +50,7 @@ def _metadata(upload: PinnedUpload) -> dict[str, str]:
         names.META_SOURCE_KEY: urlsafe_b64encode(upload.key.encode()).decode("ascii"),
         names.META_SOURCE_VERSION: upload.version_id or "",
         names.META_UPLOAD_ORDER: upload.order,
+        **({names.META_BATCH_ID: upload.batch_id} if upload.batch_id else {}),
     }
 
 
@@ -85,6 +91,11 @@ def copy_version(
     return True
 
 
+def join_batch(s3: Any, bucket: str, inference_id: str, upload: PinnedUpload) -> None:
+    """Rewrite this call's own claim to name ``upload.batch_id``, the request it is sent in."""
+    s3.put_object(Bucket=bucket, Key=input_key(inference_id), Body=b"", Metadata=_metadata(upload))
+
+
 def release(s3: Any, bucket: str, inference_id: str) -> None:
     """Drop the claim or the copy (a failed invocation, a recorded outcome). Idempotent."""
     s3.delete_object(Bucket=bucket, Key=input_key(inference_id))
@@ -104,4 +115,5 @@ def read(s3: Any, bucket: str, key: str) -> PinnedUpload | None:
         urlsafe_b64decode(source.encode("ascii")).decode(),
         metadata.get(names.META_SOURCE_VERSION) or None,
         metadata.get(names.META_UPLOAD_ORDER, ""),
+        metadata.get(names.META_BATCH_ID) or None,
     )

@@ -16,6 +16,9 @@ ASYNC_INPUT_PREFIX: Final = "async-input/"  # direct invoke_endpoint_async input
 # submit's copy of the exact upload version the endpoint reads, named by its inference id;
 # it also marks the request as in flight until complete has recorded the outcome
 UPLOAD_INPUT_PREFIX: Final = f"{ASYNC_INPUT_PREFIX}uploads/"
+# submit's coalesced request (twi_contract's batch body) of several short uploads, named by
+# its batch id; complete deletes it once every member's outcome is recorded
+BATCH_INPUT_PREFIX: Final = f"{ASYNC_INPUT_PREFIX}batches/"
 
 # --- Environment variables read by the Lambda functions ----------------------------------
 ENV_ENDPOINT_NAME: Final = "ENDPOINT_NAME"
@@ -53,6 +56,7 @@ METRIC_REJECTED: Final = "Rejected"
 METRIC_KEY_TOO_LONG: Final = "KeyTooLong"  # uploads refused at submit: no result key would fit in S3
 METRIC_UNACCOUNTED: Final = "Unaccounted"  # reconcile: uploads past the grace with no outcome
 METRIC_RESUBMITTED: Final = "Resubmitted"  # reconcile: of those, announced again
+METRIC_COALESCED: Final = "Coalesced"  # submit: uploads sent in coalesced requests (of Submitted)
 METRIC_UNITS: Final = {
     METRIC_RTF: "None",
     METRIC_AUDIO_SECONDS: "Seconds",
@@ -66,6 +70,7 @@ METRIC_UNITS: Final = {
     METRIC_KEY_TOO_LONG: "Count",
     METRIC_UNACCOUNTED: "Count",
     METRIC_RESUBMITTED: "Count",
+    METRIC_COALESCED: "Count",
 }
 
 # --- SageMaker async limits (InvokeEndpointAsync) -----------------------------------------
@@ -93,8 +98,29 @@ META_REVISION_ID: Final = "revision-id"
 META_SOURCE_KEY: Final = "source-key"  # base64url of the UTF-8 key (user metadata is ASCII)
 META_SOURCE_VERSION: Final = "source-version"
 META_UPLOAD_ORDER: Final = "upload-order"
-# User metadata the reconciler adds to an upload it announces again (twi_lambdas.reconcile).
+# User metadata on a batch member's claim: the coalesced request it was sent in, so that
+# only that request's notification records or re-sends it (twi_lambdas.fanout).
+META_BATCH_ID: Final = "batch-id"
+# User metadata on the batch input (BATCH_INPUT_PREFIX): its members' inference ids, space-
+# separated, what complete reads when the request failed as a whole and left no answer.
+META_BATCH_MEMBERS: Final = "batch-members"
+# User metadata added to an upload announced again (twi_lambdas.announce): by the reconciler,
+# when it had no outcome; by complete, when its coalesced request failed as a whole, which
+# also makes submit send it on its own, never coalesced again.
 META_RECONCILED: Final = "twi-reconciled-at"
+META_ALONE: Final = "twi-alone"
+
+# --- Coalescing (twi_lambdas.batches): short uploads that arrive together, one request -------
+ENV_COALESCE_MAX_FILES: Final = "COALESCE_MAX_FILES"  # 1: every upload its own request
+ENV_COALESCE_MAX_FILE_BYTES: Final = "COALESCE_MAX_FILE_BYTES"  # larger uploads always go alone
+ENV_COALESCE_MAX_BYTES: Final = "COALESCE_MAX_BYTES"  # of one coalesced request
+DEFAULT_COALESCE_MAX_FILES: Final = 10  # an SQS batch of submit's holds at most 10 S3 events
+DEFAULT_COALESCE_MAX_FILE_BYTES: Final = 2 * 2**20  # about two minutes of MP3 at 128 kbit/s
+DEFAULT_COALESCE_MAX_BYTES: Final = 32 * 2**20
+# Bounds: the members' ids (at most 64 characters and a space each) must fit in the batch
+# input's user metadata (2 KB), and submit holds a group in memory (several copies while packing).
+MAX_COALESCE_FILES: Final = 30
+MAX_COALESCE_BYTES: Final = 64 * 2**20
 
 ENV_REQUEST_TTL_SECONDS: Final = "REQUEST_TTL_SECONDS"  # optional: queue-age limit per request
 ENV_RECONCILE_GRACE_SECONDS: Final = "RECONCILE_GRACE_SECONDS"  # an upload's time to get an outcome

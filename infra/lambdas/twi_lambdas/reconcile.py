@@ -10,9 +10,10 @@ the latest version of every upload between ``reconcile_grace_seconds`` and
 input, ``twi_lambdas.inputs``, is younger than the longest a request can take). Otherwise it
 is *unaccounted*:
 
-- the first time, it is announced again: copied onto itself with a ``twi-reconciled-at``
-  metadata entry, which makes S3 send a fresh ObjectCreated event, with a real sequencer, so
-  the normal path (and its newest-upload-wins order) takes it from there;
+- the first time, it is announced again (``twi_lambdas.announce``): copied onto itself with a
+  ``twi-reconciled-at`` metadata entry, which makes S3 send a fresh ObjectCreated event, with
+  a real sequencer, so the normal path (and its newest-upload-wins order) takes it from there
+  (unless a newer upload replaced it meanwhile: its own event does that);
 - if that upload is unaccounted again, ``failed/<path>.json`` says so, for the user to see.
 
 Each run emits ``Unaccounted`` and ``Resubmitted`` (an alarm watches ``Unaccounted``: a lost
@@ -26,6 +27,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from twi_lambdas import inputs, keys, names
+from twi_lambdas.announce import announce_again
 from twi_lambdas.aws import s3_client
 from twi_lambdas.errors import ConfigurationError
 from twi_lambdas.events import format_time
@@ -96,8 +98,8 @@ def reconcile(settings: Settings, s3: Any, now: datetime | None = None) -> Recon
         if _announced_before(s3, bucket, key, version_id):
             _give_up(s3, bucket, path, source, request, now, settings)
             report.gave_up.append(key)
-        else:
-            _announce_again(s3, bucket, key, version_id, etag, now)
+        elif announce_again(s3, bucket, key, etag, {names.META_RECONCILED: format_time(now)}):
+            logger.warning("s3://%s/%s had no outcome: announced again", bucket, key)
             report.resubmitted.append(key)
     emit(
         settings.metrics_namespace,
@@ -142,26 +144,6 @@ def _head(s3: Any, bucket: str, key: str, version_id: str | None) -> dict[str, A
 
 def _announced_before(s3: Any, bucket: str, key: str, version_id: str | None) -> bool:
     return names.META_RECONCILED in (_head(s3, bucket, key, version_id).get("Metadata") or {})
-
-
-def _announce_again(s3: Any, bucket: str, key: str, version_id: str | None, etag: str, now: datetime) -> None:
-    """Copy the upload onto itself (its metadata and type kept, one entry added): S3 then sends
-    the ObjectCreated event that never arrived. ``CopySourceIfMatch``: a newer upload wins."""
-    head = _head(s3, bucket, key, version_id)
-    source: dict[str, str] = {"Bucket": bucket, "Key": key}
-    if version_id:
-        source["VersionId"] = version_id
-    extra = {"ContentType": head["ContentType"]} if head.get("ContentType") else {}
-    s3.copy_object(
-        Bucket=bucket,
-        Key=key,
-        CopySource=source,
-        CopySourceIfMatch=f'"{etag}"',
-        MetadataDirective="REPLACE",
-        Metadata={**(head.get("Metadata") or {}), names.META_RECONCILED: format_time(now)},
-        **extra,
-    )
-    logger.warning("s3://%s/%s had no outcome: announced again", bucket, key)
 
 
 def _give_up(

@@ -55,15 +55,25 @@ def _number(value: Any) -> bool:
     return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
 
 
+def parse_endpoint_output(data: bytes) -> Any:
+    """The endpoint's ``.out`` as JSON; ValueError says why it is not."""
+    try:
+        return json.loads(data.decode("utf-8"))
+    except (UnicodeDecodeError, ValueError) as exc:
+        raise ValueError(f"the endpoint output is not UTF-8 JSON ({exc}): {data[:200]!r}") from None
+
+
 def validate_endpoint_result(data: bytes) -> dict[str, Any]:
     """The endpoint's JSON, checked for what the results and subtitles rely on.
 
     Raises ValueError with the reason: an unreadable ``.out`` is a permanent failure.
     """
-    try:
-        result = json.loads(data.decode("utf-8"))
-    except (UnicodeDecodeError, ValueError) as exc:
-        raise ValueError(f"the endpoint output is not UTF-8 JSON ({exc}): {data[:200]!r}") from None
+    return check_result(parse_endpoint_output(data))
+
+
+def check_result(result: Any) -> dict[str, Any]:
+    """One file's result (a whole ``.out``, or an item of a coalesced request's), checked the
+    same way; ValueError says what is wrong with it."""
     if not isinstance(result, dict):
         raise ValueError("the endpoint output is not a JSON object")
     if not isinstance(result.get(ResultKeys.TRANSCRIPT), str):
@@ -102,6 +112,7 @@ class Job:
     submitted_at: datetime | None  # SageMaker receivedTime
     completed_at: datetime | None  # SageMaker eventTime
     output_location: str | None = None
+    batch_id: str | None = None  # the coalesced request it was sent in (its inference id)
 
     def as_dict(self, uploaded_at: datetime | None) -> dict[str, Any]:
         started = uploaded_at
@@ -118,6 +129,8 @@ class Job:
             # upload -> transcript ready at the endpoint: what the user waits for
             "end_to_end_sec": _seconds_between(started, self.completed_at),
             "output_location": self.output_location,
+            # a coalesced request's .out answers several files: this one is its item inference_id
+            **({"batch_id": self.batch_id} if self.batch_id else {}),
         }
 
 

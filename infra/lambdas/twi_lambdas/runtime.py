@@ -8,11 +8,11 @@ project's dependencies in tests and the local stack: the same pinned version.
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 from aws_lambda_powertools import Logger, Metrics, Tracer
-from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
+from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType
 from aws_lambda_powertools.utilities.batch.types import PartialItemFailureResponse
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 
@@ -34,12 +34,33 @@ def receive_count(record: SQSRecord) -> int:
         return 1
 
 
+# What ``process_batch``'s ``flush`` returns: the records whose deferred work failed, and why.
+DeferredFailures = Iterable[tuple[SQSRecord, BaseException]]
+
+
 class _Processor(BatchProcessor):
     """Partial batch responses: a failed record goes back to the queue (and after
     ``MAX_RECEIVE_COUNT`` receives to the DLQ) without holding up the others."""
 
+    def _prepare(self) -> None:
+        super()._prepare()
+        self._failed_ids: set[str] = set()
+
+    def fail_later(self, record: SQSRecord, error: BaseException) -> None:
+        """A record whose deferred work failed after its handler returned: the same policy as
+        a handler's exception; reported once however many of its parts failed."""
+        exception = (type(error), error, error.__traceback__)
+        if record.message_id in self._failed_ids:
+            self._apply_policy(record, error, exception)
+        else:
+            self.failure_handler(record, exception)
+
     def failure_handler(self, record: SQSRecord, exception: Any) -> Any:
-        error = exception[1]
+        self._apply_policy(record, exception[1], exception)
+        self._failed_ids.add(record.message_id)
+        return super().failure_handler(record, exception)
+
+    def _apply_policy(self, record: SQSRecord, error: BaseException, exception: Any) -> None:
         if isinstance(error, ConfigurationError):  # every record would fail: fail loudly
             raise error
         count = receive_count(record)
@@ -56,20 +77,33 @@ class _Processor(BatchProcessor):
             logger.error(
                 "unexpected error on message %s (receive %d)", record.message_id, count, exc_info=exception
             )
-        return super().failure_handler(record, exception)
 
 
 def process_batch(
-    event: dict[str, Any], context: Any, handle: Callable[[SQSRecord], object]
+    event: dict[str, Any],
+    context: Any,
+    handle: Callable[[SQSRecord], object],
+    flush: Callable[[], DeferredFailures] | None = None,
 ) -> PartialItemFailureResponse:
-    """Call ``handle`` on each record; report the ones to retry."""
+    """Call ``handle`` on each record, then ``flush``: the work ``handle`` deferred until every
+    record was seen (submit's coalesced requests). A record ``flush`` names failed after all:
+    it is retried, under the same policy as a record whose ``handle`` raised."""
 
     def record_handler(record: SQSRecord) -> object:
         logger.set_correlation_id(record.message_id)
         return handle(record)
 
     processor = _Processor(EventType.SQS, raise_on_entire_batch_failure=False)
-    return process_partial_response(event, record_handler, processor, context)
+    records = event.get("Records")
+    if not isinstance(records, list):
+        raise ValueError("not an SQS event: no 'Records' list")
+    with processor(records, record_handler, context):
+        processor.process()
+        if flush is not None:
+            logger.set_correlation_id(None)
+            for record, error in flush():
+                processor.fail_later(record, error)
+    return processor.response()
 
 
 def emit(namespace: str, endpoint: str, values: Mapping[str, float], **metadata: Any) -> None:

@@ -38,6 +38,14 @@ class Settings:
     metrics_namespace: str = names.METRICS_NAMESPACE
     reconcile_grace_seconds: int = DEFAULT_RECONCILE_GRACE_SECONDS
     reconcile_lookback_seconds: int = DEFAULT_RECONCILE_LOOKBACK_SECONDS
+    coalesce_max_files: int = names.DEFAULT_COALESCE_MAX_FILES
+    coalesce_max_file_bytes: int = names.DEFAULT_COALESCE_MAX_FILE_BYTES
+    coalesce_max_bytes: int = names.DEFAULT_COALESCE_MAX_BYTES
+
+    @property
+    def coalescing(self) -> bool:
+        """Whether submit sends short uploads that arrive together as one request."""
+        return self.coalesce_max_files > 1
 
     @property
     def request_lifetime_seconds(self) -> int:
@@ -66,6 +74,12 @@ class Settings:
             raise ConfigurationError(
                 f"{names.ENV_REQUEST_TTL_SECONDS}={self.request_ttl_seconds}: must be between {lo} and {hi}"
             )
+        wrong = coalescing_errors(
+            self.coalesce_max_files, self.coalesce_max_file_bytes, self.coalesce_max_bytes
+        )
+        for field, env in _COALESCING_ENV.items():
+            if field in wrong:
+                raise ConfigurationError(f"{env}={getattr(self, field)}: must be {wrong[field]}")
 
     def require_endpoint(self) -> str:
         if not self.endpoint_name:
@@ -90,7 +104,35 @@ class Settings:
             reconcile_lookback_seconds=_int(
                 env, names.ENV_RECONCILE_LOOKBACK_SECONDS, DEFAULT_RECONCILE_LOOKBACK_SECONDS
             ),
+            coalesce_max_files=_int(env, names.ENV_COALESCE_MAX_FILES, names.DEFAULT_COALESCE_MAX_FILES),
+            coalesce_max_file_bytes=_int(
+                env, names.ENV_COALESCE_MAX_FILE_BYTES, names.DEFAULT_COALESCE_MAX_FILE_BYTES
+            ),
+            coalesce_max_bytes=_int(env, names.ENV_COALESCE_MAX_BYTES, names.DEFAULT_COALESCE_MAX_BYTES),
         )
+
+
+_COALESCING_ENV = {
+    "coalesce_max_files": names.ENV_COALESCE_MAX_FILES,
+    "coalesce_max_file_bytes": names.ENV_COALESCE_MAX_FILE_BYTES,
+    "coalesce_max_bytes": names.ENV_COALESCE_MAX_BYTES,
+}
+
+
+def coalescing_errors(max_files: int, max_file_bytes: int, max_bytes: int) -> dict[str, str]:
+    """What is wrong with these coalescing limits: the setting's name (``coalesce_max_files``,
+    ``coalesce_max_file_bytes``, ``coalesce_max_bytes``, also the CDK context keys) -> what it
+    must be. One check for the function's environment and the stack's context."""
+    wrong = {}
+    if not 1 <= max_files <= names.MAX_COALESCE_FILES:
+        wrong["coalesce_max_files"] = f"between 1 (no coalescing) and {names.MAX_COALESCE_FILES}"
+    if not 1 <= max_bytes <= names.MAX_COALESCE_BYTES:
+        wrong["coalesce_max_bytes"] = (
+            f"between 1 and {names.MAX_COALESCE_BYTES} (submit holds a coalesced request in memory)"
+        )
+    if not 1 <= max_file_bytes <= max_bytes:
+        wrong["coalesce_max_file_bytes"] = f"between 1 and coalesce_max_bytes ({max_bytes})"
+    return wrong
 
 
 def _int(env: Mapping[str, str], name: str, default: _Default) -> int | _Default:

@@ -14,9 +14,11 @@ from __future__ import annotations
 import functools
 import logging
 import time
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Final
+from typing import Any, Final, TypeVar
 
 import numpy as np
 from twi_contract import (
@@ -24,6 +26,7 @@ from twi_contract import (
     ACCEPT_TEXT,
     BATCH_CONTENT_TYPE,
     KEY_FILENAME,
+    BatchItem,
     BatchKeys,
     MetadataKeys,
     ResultKeys,
@@ -43,10 +46,14 @@ from twi_endpoint.request import (
     resolve_options,
 )
 from twi_endpoint.result import Timings, build_batch_result, build_result, share_by_duration, to_json
+from twi_endpoint.segmentation import usable_cpu_count
 from twi_endpoint.settings import EndpointSettings
 from twi_endpoint.types import SAMPLE_RATE, DecodeOptions, Engine, Transcription
 
 logger = logging.getLogger(__name__)
+
+_T = TypeVar("_T")
+_R = TypeVar("_R")
 
 JSON_TYPES: Final = (ACCEPT_JSON, "*/*", "")
 TEXT_TYPES: Final = (ACCEPT_TEXT,)
@@ -243,16 +250,31 @@ def _prepare_batch(body: bytes | bytearray, cfg: EndpointSettings) -> BatchReque
         items = unpack_batch(bytes(body))
     except ValueError as exc:
         raise InvalidRequestError(f"unreadable coalesced request ({BATCH_CONTENT_TYPE}): {exc}") from None
-    files = []
-    for item in items:
+
+    def prepare(item: BatchItem) -> BatchFile:
         name = parse_custom_attributes(item.custom_attributes).get(KEY_FILENAME) or item.id
         request: AudioRequest | TwiAsrError
         try:
             request = _prepare_file(item.body, item.content_type, item.custom_attributes, cfg, name)
         except TwiAsrError as exc:
             request = exc
-        files.append(BatchFile(item.id, name, request))
-    return BatchRequest(tuple(files), started)
+        return BatchFile(item.id, name, request)
+
+    return BatchRequest(tuple(_side_by_side(prepare, items)), started)
+
+
+def _side_by_side(work: Callable[[_T], _R], items: Sequence[_T]) -> list[_R]:
+    """``work`` on every item, on as many threads as there are usable cores, in order.
+
+    A coalesced request's per-file steps before the model (decoding: ffmpeg or libsndfile
+    and the resampler; the silence gate: Silero VAD in onnxruntime) release the GIL, and
+    done one file after another they left the second core idle: on 2 cores, 10 files of
+    ~8 s, 0.46 s of 15.8 s per request."""
+    workers = min(len(items), usable_cpu_count())
+    if workers <= 1:
+        return [work(item) for item in items]
+    with ThreadPoolExecutor(workers, thread_name_prefix="batch-file") as pool:
+        return list(pool.map(work, items))
 
 
 def _transcribe_batch(batch: BatchRequest, model: LoadedModel) -> dict[str, Any]:
@@ -262,19 +284,23 @@ def _transcribe_batch(batch: BatchRequest, model: LoadedModel) -> dict[str, Any]
     so each file has its own ``rtf``."""
     t0 = time.perf_counter()
     entries: list[dict[str, Any]] = [{} for _ in batch.files]
-    admitted: list[_Admitted] = []
+    bound: list[tuple[int, AudioRequest, DecodeOptions]] = []
     for index, file in enumerate(batch.files):
         if isinstance(file.request, TwiAsrError):  # it did not decode, or its options are invalid
             entries[index] = _error_entry(file, file.request)
             continue
         try:
-            decode = _bind_language(file.request, model)
+            bound.append((index, file.request, _bind_language(file.request, model)))
         except TwiAsrError as exc:  # a language this model has no token for
             entries[index] = _error_entry(file, exc)
-            continue
+
+    def gate(item: tuple[int, AudioRequest, DecodeOptions]) -> _Admitted:
+        index, request, decode = item
         started = time.perf_counter()
-        gate = _check_speech(file.request, model)
-        admitted.append(_Admitted(index, file.request, decode, gate, time.perf_counter() - started))
+        decision = _check_speech(request, model)
+        return _Admitted(index, request, decode, decision, time.perf_counter() - started)
+
+    admitted = _side_by_side(gate, bound)
     from_engine = _transcribe_together([a for a in admitted if a.gate.has_speech], model)
     transcribed: list[AudioRequest] = []
     for a in admitted:

@@ -767,7 +767,13 @@ def worker_environment() -> dict[str, str]:
     from twi_infra.runtime_values import model_environment
 
     deployed = StackSettings()
-    return model_environment(region=deployed.region, language=None, task=deployed.task, hf_model_id=None)
+    return model_environment(
+        region=deployed.region,
+        language=None,
+        task=deployed.task,
+        hf_model_id=None,
+        workers=deployed.max_concurrent_invocations_per_instance,
+    )
 
 
 if __name__ == "__main__":

@@ -17,7 +17,7 @@ from twi_contract import LANGUAGE_EXPECTED, TASKS, parse_language
 from twi_lambdas import names
 from twi_lambdas.settings import coalescing_errors
 
-from twi_infra.runtime_values import DAY_S, DLQ_RETENTION_S, Coalescing
+from twi_infra.runtime_values import DAY_S, DEFAULT_CONCURRENCY, DLQ_RETENTION_S, Coalescing
 
 # --- Context keys (cdk.json "context" or `-c key=value`) ----------------------------------
 CTX_REGION: Final = "region"
@@ -87,7 +87,7 @@ class StackSettings:
     autoscaling: bool = True  # false: no scaling target (e.g. while changing instance_type)
     language: str | None = None  # the endpoint's default (TWI_ASR_LANGUAGE), e.g. tw; None: detect
     task: str = "transcribe"
-    max_concurrent_invocations_per_instance: int = 1  # one GPU, one decoder at a time
+    max_concurrent_invocations_per_instance: int = DEFAULT_CONCURRENCY  # = model-server workers
     backlog_per_instance_target: float = 2.0  # queued requests per instance before scaling out
     alarm_email: str | None = None
     rtf_p90_alarm_threshold: float = 0.5  # processing / audio seconds; above: overloaded

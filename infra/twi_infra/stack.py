@@ -109,6 +109,7 @@ class TwiAsrStack(Stack):
                     task=settings.task,
                     hf_model_id=settings.effective_hf_model_id,
                     hf_model_revision=settings.hf_model_revision,
+                    workers=settings.max_concurrent_invocations_per_instance,
                 ),
                 instance_type=settings.instance_type,
                 initial_instance_count=settings.min_instances,

@@ -226,6 +226,7 @@ def test_model_runs_our_code_on_the_hugging_face_dlc(synth: Synth) -> None:
     assert endpoint_settings.ENV_LANGUAGE not in env  # unset: the model detects it
     assert env["HF_MODEL_ID"] == "openai/whisper-base"  # default source: weights from the Hub
     assert int(env["SAGEMAKER_MODEL_SERVER_TIMEOUT"]) >= 3600
+    assert env["SAGEMAKER_MODEL_SERVER_WORKERS"] == "2"  # = MaxConcurrentInvocationsPerInstance
     assert int(env["SAGEMAKER_MAX_PAYLOAD_IN_MB"]) * 2**20 >= names.MAX_ASYNC_INPUT_BYTES
     assert "cdk-hnb659fds-assets" in json.dumps(container["ModelDataUrl"])
 
@@ -259,7 +260,7 @@ def test_endpoint_config_is_asynchronous(synth: Synth) -> None:
     assert _ref_id(output["NotificationConfig"]["ErrorTopic"]) == synth.logical_id(
         "AWS::SNS::Topic", names.ERROR_TOPIC
     )
-    assert props["AsyncInferenceConfig"]["ClientConfig"] == {"MaxConcurrentInvocationsPerInstance": 1}
+    assert props["AsyncInferenceConfig"]["ClientConfig"] == {"MaxConcurrentInvocationsPerInstance": 2}
     (variant,) = props["ProductionVariants"]
     assert variant["InstanceType"] == "ml.g4dn.xlarge"
     assert variant["VariantName"] == builders.VARIANT_NAME

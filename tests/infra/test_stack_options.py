@@ -20,7 +20,7 @@ OPTIONS = {
     "model_data": "s3://my-models/whisper-twi/model.tar.gz",
     "language": "yo",
     "task": "transcribe",
-    "max_concurrent_invocations_per_instance": "2",
+    "max_concurrent_invocations_per_instance": "3",
     "alarm_email": "ops@example.com",
 }
 
@@ -52,7 +52,10 @@ def test_capacity_and_concurrency(custom: Synth) -> None:
     props = config["Properties"]
     assert props["ProductionVariants"][0]["InstanceType"] == "ml.g5.xlarge"
     assert props["ProductionVariants"][0]["InitialInstanceCount"] == 1
-    assert props["AsyncInferenceConfig"]["ClientConfig"]["MaxConcurrentInvocationsPerInstance"] == 2
+    assert props["AsyncInferenceConfig"]["ClientConfig"]["MaxConcurrentInvocationsPerInstance"] == 3
+    (model,) = custom.of_type("AWS::SageMaker::Model").values()
+    environment = model["Properties"]["PrimaryContainer"]["Environment"]
+    assert environment["SAGEMAKER_MODEL_SERVER_WORKERS"] == "3"  # a worker per request taken at once
     (target,) = custom.of_type("AWS::ApplicationAutoScaling::ScalableTarget").values()
     assert (target["Properties"]["MinCapacity"], target["Properties"]["MaxCapacity"]) == (1, 3)
     assert target["Properties"]["ResourceId"] == "endpoint/twi-asr-prod/variant/AllTraffic"

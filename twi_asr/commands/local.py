@@ -21,6 +21,7 @@ import signal
 import sys
 import time
 from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
 from types import FrameType
 from typing import Any
@@ -53,7 +54,12 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     up.add_argument("--model", type=Path, help="Whisper model directory (default: offline Whisper base)")
     up.add_argument("--language", help="endpoint language (e.g. tw, en); default: detect")
     up.add_argument("--task", choices=("transcribe", "translate"))
-    up.add_argument("--concurrency", type=int, default=1, help="max concurrent invocations (model workers)")
+    up.add_argument(
+        "--concurrency",
+        type=int,
+        help="max concurrent invocations, each its own model worker (default: the stack's, "
+        "max_concurrent_invocations_per_instance)",
+    )
     up.add_argument(
         "--coalesce-max-files",
         type=int,
@@ -113,12 +119,9 @@ def _cmd_up(args: argparse.Namespace) -> int:
         print(f"twi-asr: model directory not found: {args.model}", file=sys.stderr)
         return 2
     coalescing = None if args.coalesce_max_files is None else Coalescing(max_files=args.coalesce_max_files)
-    config = LocalConfig(
-        language=args.language,
-        task=args.task,
-        max_concurrent_invocations=args.concurrency,
-        coalescing=coalescing,
-    )
+    config = LocalConfig(language=args.language, task=args.task, coalescing=coalescing)
+    if args.concurrency is not None:
+        config = replace(config, max_concurrent_invocations=args.concurrency)
     workdir = args.workdir or default_workdir()
     for signum in _STOP_SIGNALS:
         signal.signal(signum, _raise_keyboard_interrupt)

@@ -51,5 +51,9 @@ def lambda_environment(
 def container_environment(config: LocalConfig) -> dict[str, str]:
     """The model's environment (the CDK stack's SageMaker model ``Environment``)."""
     return model_environment(
-        region=config.region, language=config.language, task=config.task or DEPLOYED.task, hf_model_id=None
+        region=config.region,
+        language=config.language,
+        task=config.task or DEPLOYED.task,
+        hf_model_id=None,
+        workers=config.max_concurrent_invocations,
     )

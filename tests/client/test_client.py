@@ -147,8 +147,32 @@ def readme_python_snippets() -> list[str]:
 
 def test_readme_has_the_snippets() -> None:
     snippets = readme_python_snippets()
-    assert len(snippets) == 2
+    assert len(snippets) == 3
     assert "invoke_endpoint_async" in snippets[1]
+    assert "BATCH_CONTENT_TYPE" in snippets[2]
+
+
+def test_readme_coalesced_request_snippet_runs_as_written(
+    aws_env: dict[str, str], data_clips: dict[str, Any], tmp_path: Path
+) -> None:
+    """The third snippet continues the second: three files in one request, one answer each."""
+    for clip, name in (("jfk.opus", "note.ogg"), ("jfk.opus", "note1.ogg"), ("sonnet1.m4a", "note2.m4a")):
+        shutil.copyfile(data_clips[clip].path, tmp_path / name)
+    shutil.copyfile(data_clips["librivox_0880.wav"].path, tmp_path / "call.wav")
+    script = tmp_path / "snippet.py"
+    snippets = readme_python_snippets()
+    script.write_text(snippets[1] + snippets[2], encoding="utf-8")
+    done = run([sys.executable, str(script)], aws_env, cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    lines = done.stdout.lower().splitlines()
+    by_file = {
+        line.split(" ", 1)[0]: line
+        for line in lines
+        if line.split(" ", 1)[0] in {"note1.ogg", "note2.m4a", "call.wav"}
+    }
+    assert set(by_file) == {"note1.ogg", "note2.m4a", "call.wav"}
+    assert "ask not what your country can do for you" in by_file["note1.ogg"]
+    assert "young man" in by_file["call.wav"]
 
 
 @pytest.mark.parametrize("index", [0, 1], ids=["upload-and-wait", "invoke-endpoint-async"])

@@ -9,7 +9,7 @@ from typing import Any
 import boto3
 import pytest
 from botocore.config import Config
-from lambda_support import BUCKET, ENDPOINT, REGION, Invocations
+from lambda_support import BUCKET, ENDPOINT, REGION, Invocations, sqs_queue
 from moto import mock_aws
 from twi_lambdas import aws, names
 from twi_lambdas.settings import Settings, load_settings
@@ -69,8 +69,7 @@ def uploads_queue(s3: Any) -> tuple[Any, str]:
     it with ``lambda_support.created_events``)."""
     s3.put_bucket_versioning(Bucket=BUCKET, VersioningConfiguration={"Status": "Enabled"})
     sqs = boto3.client("sqs", region_name=REGION)
-    url = sqs.create_queue(QueueName="uploads")["QueueUrl"]
-    arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+    url, arn = sqs_queue(sqs, "uploads")
     s3.put_bucket_notification_configuration(
         Bucket=BUCKET,
         NotificationConfiguration={

@@ -38,6 +38,13 @@ class Invocations:
         self.calls.append(dict(params))
 
 
+def sqs_queue(sqs: Any, name: str) -> tuple[str, str]:
+    """A new queue's URL and ARN."""
+    url = sqs.create_queue(QueueName=name)["QueueUrl"]
+    arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+    return url, arn
+
+
 def created_events(sqs: Any, url: str) -> list[dict[str, Any]]:
     """The ObjectCreated records S3 has sent to the queue at ``url`` since the last call."""
     out = []

@@ -9,7 +9,7 @@ from typing import Any
 import boto3
 from aws_lambda_powertools.utilities.data_classes import SQSEvent
 from lambda_events import EVENTS_DIR, load
-from lambda_support import BUCKET, REGION
+from lambda_support import BUCKET, REGION, sqs_queue
 from twi_lambdas.events import (
     STATUS_COMPLETED,
     STATUS_FAILED,
@@ -54,27 +54,8 @@ def test_sagemaker_samples() -> None:
     assert parse_async_notification(load("sns-async-success")["Message"]) == success
 
 
-def _queue(sqs: Any, name: str) -> tuple[str, str]:
-    url = sqs.create_queue(QueueName=name)["QueueUrl"]
-    arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
-    return url, arn
-
-
-def test_moto_s3_notifications_parse_like_the_samples(s3: Any) -> None:
-    sqs = boto3.client("sqs", region_name=REGION)
-    url, arn = _queue(sqs, "submit-queue")
-    s3.put_bucket_notification_configuration(
-        Bucket=BUCKET,
-        NotificationConfiguration={
-            "QueueConfigurations": [
-                {
-                    "QueueArn": arn,
-                    "Events": ["s3:ObjectCreated:*"],
-                    "Filter": {"Key": {"FilterRules": [{"Name": "prefix", "Value": "audio/"}]}},
-                }
-            ]
-        },
-    )
+def test_moto_s3_notifications_parse_like_the_samples(s3: Any, uploads_queue: tuple[Any, str]) -> None:
+    sqs, url = uploads_queue
     key = "audio/Kɔfi ne Ama + ɛna.mp3"
     s3.put_object(Bucket=BUCKET, Key=key, Body=b"ID3" + bytes(100))
     bodies = [m["Body"] for m in sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10)["Messages"]]
@@ -87,7 +68,7 @@ def test_moto_s3_notifications_parse_like_the_samples(s3: Any) -> None:
 def test_moto_sns_envelopes_parse_like_the_samples(moto_aws: None) -> None:
     sns = boto3.client("sns", region_name=REGION)
     sqs = boto3.client("sqs", region_name=REGION)
-    url, arn = _queue(sqs, "result-queue")
+    url, arn = sqs_queue(sqs, "result-queue")
     topic = sns.create_topic(Name="error-topic")["TopicArn"]
     sns.subscribe(TopicArn=topic, Protocol="sqs", Endpoint=arn)
     sns.publish(TopicArn=topic, Message=load("sns-async-failure")["Message"])

@@ -38,7 +38,7 @@ from twi_lambdas.recording import (
     record_endpoint_failure,
     record_transcript,
     result_context,
-    write_failed,
+    retry_later,
 )
 from twi_lambdas.runtime import logger
 from twi_lambdas.settings import Settings
@@ -151,13 +151,8 @@ def _send_alone(ctx: ResultContext, member: str) -> str:
         )
         inputs.release(s3, bucket, member)
     except (Transient, ClientError, BotoCoreError) as exc:
-        error = str(exc)
-
-        def give_up(attempts: int) -> None:
-            reason = f"could not be sent again on its own after {attempts} attempts: {error}"
-            write_failed(ctx, reason, "complete")
-
-        raise Transient(f"{ctx.notification.input_location} ({key}): {error}", give_up) from exc
+        label = f"{ctx.notification.input_location} ({key})"
+        raise retry_later(ctx, "could not be sent again on its own", exc, label) from exc
     return SENT_ALONE if announced else "replaced"
 
 

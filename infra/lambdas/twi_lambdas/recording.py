@@ -116,13 +116,20 @@ def record(ctx: ResultContext, outcome: Callable[[ResultContext], CompleteResult
         emit_failure(ctx)
         return CompleteResult("failed", keys.failed_key(ctx.path), f"{exc.reason} ({written.value})")
     except (Transient, ClientError, BotoCoreError) as exc:
-        error = str(exc)
+        raise retry_later(
+            ctx, "the transcript could not be stored", exc, str(ctx.notification.input_location)
+        ) from exc
 
-        def give_up(attempts: int) -> None:
-            reason = f"the transcript could not be stored after {attempts} attempts: {error}"
-            write_failed(ctx, reason, "complete")
 
-        raise Transient(f"{ctx.notification.input_location}: {error}", give_up) from exc
+def retry_later(ctx: ResultContext, failing: str, exc: Exception, label: str) -> Transient:
+    """``exc`` as complete's retry: the message comes back; on its last delivery the upload's
+    ``failed/`` record says ``<failing> after <n> attempts: <exc>``."""
+    error = str(exc)
+
+    def give_up(attempts: int) -> None:
+        write_failed(ctx, f"{failing} after {attempts} attempts: {error}", "complete")
+
+    return Transient(f"{label}: {error}", give_up)
 
 
 def describe_source(s3: Any, bucket: str, key: str, inference_id: str | None) -> Source:

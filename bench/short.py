@@ -15,7 +15,8 @@ This measures it the way the container serves it:
   model once, takes one request at a time from the shared queue, as multi-model-server's
   workers do), as many as take requests at once: ``min(max_concurrent_invocations_per_instance,
   SAGEMAKER_MODEL_SERVER_WORKERS)`` from ``twi_infra`` unless ``--concurrency`` says otherwise;
-* **coalesced requests**: the same files in groups of ``--coalesce`` (10), each group one
+* **coalesced requests**: the same files in groups of ``--coalesce`` (submit's default;
+  several sizes: ``--coalesce 10,16``; ``--no-per-file`` leaves out the first), each group one
   request (``twi_contract.pack_batch``, as submit packs short uploads that arrive together),
   through the same handler and workers: the engine decodes the windows of a group's files in
   shared batches, and answers one result per file (its texts must score the same WER);
@@ -50,7 +51,7 @@ import statistics
 import sys
 import tempfile
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -58,6 +59,7 @@ from typing import Any
 
 import numpy as np
 from twi_contract import BATCH_CONTENT_TYPE, GENERIC_CONTENT_TYPE, BatchItem, BatchKeys, pack_batch
+from twi_lambdas import names
 
 SAMPLE_RATE = 16_000
 LANGUAGE = "en"
@@ -69,7 +71,7 @@ GAP_S = 1.0  # between the clips of the concatenated file
 ROOM_NOISE_RMS = 3e-4  # the gaps: about -70 dBFS, as in bench.inputs
 STAGES = ("decode", "vad", "features", "encode", "generate", "align", "timeline", "result", "handler")
 MODEL_STAGES = ("encode", "generate")
-COALESCE = 10  # files per coalesced request (submit's default group)
+COALESCE = names.DEFAULT_COALESCE_MAX_FILES  # files per coalesced request: submit's default group
 START_TIMEOUT_S = 600.0
 REQUEST_TIMEOUT_S = 1800.0  # no result for this long: a worker died
 
@@ -494,12 +496,13 @@ def measure(
     environment: dict[str, str],
     concatenated: bool = True,
     ceiling: bool = True,
-    coalesce: int = COALESCE,
+    coalesce: Sequence[int] = (COALESCE,),
+    per_file: bool = True,
     log: Callable[[str], None] = lambda line: print(line, file=sys.stderr, flush=True),
     checkpoint: Callable[[dict[str, Any]], None] = lambda report: None,
 ) -> dict[str, Any]:
-    """Run the workload once per concurrency, one request per file and (``coalesce`` > 0)
-    ``coalesce`` files per request, then the same audio as one file and the model's ceiling
+    """Run the workload once per concurrency, one request per file (``per_file``) and with
+    each of ``coalesce`` files per request, then the same audio as one file and the model's ceiling
     (with one worker); everything as plain data for ``bench.json``, handed to ``checkpoint``
     after every step (an interrupted run keeps what it measured)."""
     report: dict[str, Any] = {
@@ -510,13 +513,13 @@ def measure(
         "mean_clip_s": round(statistics.mean(f.duration_s for f in files), 3),
         "formats": _formats(files),
         "runs": [],
-        **({"coalesced": []} if coalesce > 0 else {}),
+        **({"coalesced": []} if coalesce else {}),
     }
+    groups = ([0] if per_file else []) + [g for g in coalesce if g > 0]
     warmup = files[0].path
     for c in concurrencies:
-        for key, group in (("runs", 0), ("coalesced", coalesce)):
-            if key not in report:
-                continue
+        for group in groups:
+            key = "coalesced" if group else "runs"
             how = f"{group} files per request" if group else "one request per file"
             log(f"- short files: {len(files)} files, {how}, {c} at once")
             pool = WorkerPool(model_dir, c, warmup, environment)
@@ -538,9 +541,12 @@ def measure(
             run["vs_concatenated"] = round(run["x_real_time"] / report["concatenated"]["x_real_time"], 3)
         if "ceiling" in report:
             run["vs_ceiling"] = round(run["x_real_time"] / report["ceiling"]["x_real_time"], 3)
-    per_file = {run["concurrency"]: run for run in report["runs"]}
+    per_file_runs = {run["concurrency"]: run for run in report["runs"]}
     for run in report.get("coalesced", []):
-        run["vs_per_file"] = round(run["x_real_time"] / per_file[run["concurrency"]]["x_real_time"], 3)
+        if run["concurrency"] in per_file_runs:
+            run["vs_per_file"] = round(
+                run["x_real_time"] / per_file_runs[run["concurrency"]]["x_real_time"], 3
+            )
     return report
 
 
@@ -686,10 +692,11 @@ def main(argv: list[str] | None = None) -> int:
     )
     p.add_argument(
         "--coalesce",
-        type=int,
-        default=COALESCE,
-        help=f"also send the files in coalesced requests of this many (default {COALESCE}; 0: skip)",
+        default=str(COALESCE),
+        help=f"comma-separated: also send the files in coalesced requests of this many each "
+        f"(default {COALESCE}; 0: skip)",
     )
+    p.add_argument("--no-per-file", action="store_true", help="skip the one-request-per-file runs")
     p.add_argument("--model", type=Path, default=None, help="default: the offline Whisper base (CTranslate2)")
     p.add_argument("--no-concatenated", action="store_true", help="skip the one-file run")
     p.add_argument("--no-ceiling", action="store_true", help="skip the model's ceiling")
@@ -706,7 +713,8 @@ def main(argv: list[str] | None = None) -> int:
     )  # "0": only the one-file run and the ceiling
     files = short_workload(data, args.n, args.seed)
     hf_dir = args.shared / "models" / "whisper-base"
-    settings = {"n": args.n, "seed": args.seed, "concurrency": concurrencies, "coalesce": args.coalesce}
+    coalesce = [int(g) for g in args.coalesce.split(",") if g.strip() and int(g) > 0]
+    settings = {"n": args.n, "seed": args.seed, "concurrency": concurrencies, "coalesce": coalesce}
 
     def write(report: dict[str, Any]) -> None:
         score(report, str(hf_dir) if hf_dir.is_dir() else None)
@@ -722,7 +730,8 @@ def main(argv: list[str] | None = None) -> int:
         worker_environment(),
         concatenated=not args.no_concatenated,
         ceiling=not args.no_ceiling,
-        coalesce=max(0, args.coalesce),
+        coalesce=coalesce,
+        per_file=not args.no_per_file,
         checkpoint=write,
     )
     write(report)

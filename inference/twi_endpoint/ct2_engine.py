@@ -392,10 +392,17 @@ class CTranslate2Engine:
     ) -> list[list[list[Word]]]:
         """:meth:`_align` for rows with one prompt (``tokenizer``'s): word times from the
         alignment heads' cross-attention on the encoder output, as faster-whisper does.
-        On CPU the windows are shared among the replicas."""
+
+        On CUDA one call aligns all rows. On CPU each row is its own call, the longest text
+        first, shared among the replicas: a batched call pads every row to the longest
+        text, and texts differ several-fold in length (a 2 s clip beside a 29 s window).
+        Measured on 16 windows of short clips (2-79 tokens), 2 cores: 2.3 s as two batches
+        of 8 side by side, 1.4 s row by row side by side (sorted batches of 2 or 4: 1.5-1.9 s);
+        the alignments are identical.
+        """
         if not windows:
             return []
-        whole = rows == list(range(encoded.shape[0])) and self._pool is None
+        whole = rows == list(range(encoded.shape[0])) and self.device == "cuda"
         host = None if whole else _to_numpy(encoded)
         texts = [[t for _, tokens in segs for t in tokens] for segs in timed]
         frames = [
@@ -419,14 +426,13 @@ class CTranslate2Engine:
             )
 
         n = len(windows)
-        shares = [list(range(r, n, self.replicas)) for r in range(self.replicas) if r < n]
-        if self._pool and len(shares) > 1:
-            results_by_share = list(self._pool.map(run, shares))
+        if self.device == "cuda":
+            calls = [list(range(n))]
         else:
-            shares = [list(range(n))]
-            results_by_share = [run(shares[0])]
+            calls = [[i] for i in sorted(range(n), key=lambda i: -len(texts[i]))]
+        results_by_call = list(self._pool.map(run, calls)) if self._pool and n > 1 else list(map(run, calls))
         results: list[Any] = [None] * n
-        for idx, res in zip(shares, results_by_share, strict=True):
+        for idx, res in zip(calls, results_by_call, strict=True):
             for i, r in zip(idx, res, strict=True):
                 results[i] = r
         return [

@@ -27,6 +27,7 @@ from typing import Any
 log = logging.getLogger(__name__)
 
 _REFILL_PAUSE_S = 0.1  # between receives while a batch fills within its window
+SQS_MAX_RECEIVE = 10  # ReceiveMessage returns at most this many messages per call
 
 
 @dataclass
@@ -186,9 +187,11 @@ class SqsEventSource:
         return len(messages)
 
     def _receive(self, count: int, wait_s: int) -> list[dict[str, Any]]:
+        """Up to ``count`` messages, at most SQS's 10 per call (a larger batch fills over
+        several calls within the batching window, as Lambda's poller does)."""
         messages: list[dict[str, Any]] = self._sqs.receive_message(
             QueueUrl=self._queue_url,
-            MaxNumberOfMessages=count,
+            MaxNumberOfMessages=min(count, SQS_MAX_RECEIVE),
             WaitTimeSeconds=wait_s,
             MessageSystemAttributeNames=["All"],
             MessageAttributeNames=["All"],

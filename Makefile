@@ -11,6 +11,9 @@ ENGINE ?=
 LANGUAGE_TOKEN ?=
 OUT ?= model.tar.gz
 PYTEST_ARGS ?=
+# make test runs the test files side by side, one worker per core (at most 4: each worker
+# loads its own models); TEST_WORKERS=0 runs them in this process.
+TEST_WORKERS ?= $(shell n=$$(nproc 2>/dev/null || echo 1); echo $$(( n < 4 ? n : 4 )))
 # make eval: a manifest.tsv (or its folder), model folders ([NAME=]DIR, space-separated;
 # default: the offline Whisper base), more `twi-asr eval` options (e.g. --probe-language)
 MANIFEST ?= $(or $(TWI_ASR_SHARED),../shared)/data/twi/manifest.tsv
@@ -57,7 +60,7 @@ infra/node_modules/.installed: infra/package.json infra/package-lock.json
 
 # --- quality ---------------------------------------------------------------------------
 test: setup node
-	$(PY) -m pytest $(PYTEST_ARGS)
+	$(PY) -m pytest $(if $(filter-out 0 1,$(TEST_WORKERS)),-n $(TEST_WORKERS) --dist loadfile) $(PYTEST_ARGS)
 
 lint: $(STAMP)
 	$(PY) -m ruff check .

@@ -513,9 +513,10 @@ def measure(
         "mean_clip_s": round(statistics.mean(f.duration_s for f in files), 3),
         "formats": _formats(files),
         "runs": [],
-        **({"coalesced": []} if coalesce else {}),
     }
     groups = ([0] if per_file else []) + [g for g in coalesce if g > 0]
+    if any(groups):
+        report["coalesced"] = []
     warmup = files[0].path
     for c in concurrencies:
         for group in groups:

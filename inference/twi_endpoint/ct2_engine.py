@@ -427,14 +427,11 @@ class CTranslate2Engine:
 
         n = len(windows)
         if self.device == "cuda":
-            calls = [list(range(n))]
+            results = run(list(range(n)))
         else:
-            calls = [[i] for i in sorted(range(n), key=lambda i: -len(texts[i]))]
-        results_by_call = list(self._pool.map(run, calls)) if self._pool and n > 1 else list(map(run, calls))
-        results: list[Any] = [None] * n
-        for idx, res in zip(calls, results_by_call, strict=True):
-            for i, r in zip(idx, res, strict=True):
-                results[i] = r
+            order = sorted(range(n), key=lambda i: -len(texts[i]))
+            each = (self._pool.map if self._pool else map)(lambda i: run([i])[0], order)
+            results = [result for _, result in sorted(zip(order, each, strict=True), key=lambda p: p[0])]
         return [
             _words_by_segment(result, timed[k], WindowClock(windows[k]), tokenizer)
             for k, result in enumerate(results)

@@ -1,5 +1,6 @@
 """The short-files workload of the benchmark (``bench.short``, ``bench.flow``): cheap checks of
-its workload, its stage accounting and one tiny end-to-end run; no timed assertion."""
+its workload, its stage accounting and a tiny run of the whole flow; no timed assertion.
+A run of ``bench.short`` itself is part of the quick bench (tests/test_bench_smoke.py)."""
 
 from __future__ import annotations
 
@@ -113,28 +114,6 @@ def test_table_reads_a_report() -> None:
     assert "2 at once" in text and "the same audio as one file" in text
     assert "10 files per request, 2 at once" in text and " 1.50 " in text
     assert "30 s window per clip" not in text  # no ceiling measured, no line for it
-
-
-@pytest.mark.shared
-@pytest.mark.timeout(300)
-def test_short_files_run_end_to_end(tmp_path: Path) -> None:
-    out = tmp_path / "short.json"
-    command = [sys.executable, "-m", "bench.short", "--n", "2", "--concurrency", "1", "--out", str(out)]
-    proc = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=290)
-    assert proc.returncode == 0, proc.stderr[-3000:]
-    report = json.loads(out.read_text(encoding="utf-8"))
-    (run,) = report["runs"]
-    assert run["requests"] == 2 and run["errors"] == 0 and run["x_real_time"] > 0
-    assert run["wer"]["wer"] <= 0.5, run["texts"]
-    for request in run["per_request"]:
-        stages = request["stages"]
-        assert set(stages) == set(STAGES) and stages["encode"] > 0 and stages["generate"] > 0
-        assert sum(stages.values()) == pytest.approx(request["wall_s"], abs=0.01)  # they add up
-    assert report["concatenated"]["x_real_time"] > 0 and report["ceiling"]["x_real_time"] > 0
-    assert "1 at once" in proc.stdout
-    (coalesced,) = report["coalesced"]  # both files in one request: the same texts, one per file
-    assert (coalesced["requests"], coalesced["errors"], coalesced["texts"]) == (1, 0, run["texts"])
-    assert coalesced["vs_per_file"] > 0 and "files per request, 1 at once" in proc.stdout
 
 
 @pytest.mark.shared

@@ -23,6 +23,7 @@ from bench.inputs import (
     load_longforms,
     save_longforms,
 )
+from bench.short import STAGES
 from bench.timing import start_timing
 from twi_asr.scoring import SPELLING_FILE, word_error_rate
 
@@ -154,7 +155,19 @@ def test_quick_bench_runs_end_to_end(tmp_path: Path) -> None:
         timing = speech["timing"]  # every contender here returns timed segments
         assert timing["clips"] >= 1 and timing["found"] >= 1 and timing["median_s"] is not None
     assert "ctranslate2" in proc.stdout and "x RT" in proc.stdout
-    short = report["short_files"]  # --quick: a few short files, one request each (bench.short)
-    assert short["clips"] == 4 and [run["errors"] for run in short["runs"]] == [0]
-    assert [run["errors"] for run in short["coalesced"]] == [0]  # and the 4 in one coalesced request
+    # --quick: 4 short files (`python -m bench.short`), one request each, then in one
+    # coalesced request, beside the same audio as one file and the model's ceiling
+    short = report["short_files"]
+    (run,) = short["runs"]
+    assert short["clips"] == 4 and run["requests"] == 4 and run["errors"] == 0 and run["x_real_time"] > 0
+    assert run["wer"]["wer"] <= 0.5, run["texts"]
+    for request in run["per_request"]:
+        stages = request["stages"]
+        assert set(stages) == set(STAGES) and stages["encode"] > 0 and stages["generate"] > 0
+        assert sum(stages.values()) == pytest.approx(request["wall_s"], abs=0.01)  # they add up
+    (coalesced,) = short["coalesced"]  # the same texts, one per file
+    assert (coalesced["requests"], coalesced["errors"], coalesced["texts"]) == (1, 0, run["texts"])
+    assert coalesced["vs_per_file"] > 0
+    assert short["concatenated"]["x_real_time"] > 0 and short["ceiling"]["x_real_time"] > 0
     assert "one request per file" in proc.stdout and "the same audio as one file" in proc.stdout
+    assert "files per request" in proc.stdout

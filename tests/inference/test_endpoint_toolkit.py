@@ -110,9 +110,11 @@ def test_ct2_answers_every_audio_content_type(
     assert word in result["transcript"].lower()
 
 
+# Decoding the audio is the handler's, the same for both engines (every type is checked on
+# the default engine above): the transformers engine gets two.
 @pytest.mark.shared
-@pytest.mark.parametrize("content_type", CONTENT_TYPES)
-def test_transformers_answers_every_audio_content_type(
+@pytest.mark.parametrize("content_type", ["audio/wav", "audio/ogg"])
+def test_transformers_answers_audio_through_the_toolkit(
     hf_toolkit: Toolkit, data_clips: dict, content_type: str
 ) -> None:
     name, word = CLIPS[content_type]

@@ -450,7 +450,7 @@ class CTranslate2Engine:
 
         def encode(first: int) -> np.ndarray:
             view = ctranslate2.StorageView.from_array(np.stack(mels[first : first + step]))
-            return np.array(self._model.encode(view))
+            return np.asarray(self._model.encode(view))  # a view; concatenate copies it once
 
         starts = range(0, len(mels), step)
         # the call releases the GIL: with replicas, windows are encoded side by side
@@ -655,10 +655,14 @@ def _rows(view: Any, rows: list[int]) -> Any:
 
 
 def _to_numpy(view: Any) -> np.ndarray:
-    """A CTranslate2 StorageView (CPU or CUDA) as a host array."""
+    """A CTranslate2 StorageView (CPU or CUDA) as a host array, read-only use.
+
+    On the host it is a view of the same memory, not a copy (the array keeps ``view``
+    alive): every caller only slices rows out of it, and a copy of a 16-window encoder
+    output (49 MB) took 82 ms, made twice per batch (decoding and word alignment)."""
     if view.device != "cpu":
         view = view.to_device(ctranslate2.Device.cpu)
-    return np.array(view)
+    return np.asarray(view)
 
 
 def _check_audio(audio: np.ndarray) -> np.ndarray:

@@ -203,6 +203,21 @@ class CTranslate2Engine:
         self._pool = (
             ThreadPoolExecutor(self.replicas, thread_name_prefix="ct2") if self.replicas > 1 else None
         )
+        # One window alone (a short file, a window decoded again, the odd one of a batch) on
+        # one replica leaves the other cores idle: such work runs on a second instance of the
+        # same weights that spreads one window over every core. 2 cores, one 30 s window:
+        # encoder 1.93 -> 1.03 s, greedy decoding 0.26 -> 0.15 s; the same text.
+        self._solo = (
+            ctranslate2.models.Whisper(
+                str(model_dir),
+                device=device,
+                compute_type=compute_type,
+                inter_threads=1,
+                intra_threads=cpu_threads,
+            )
+            if self.replicas > 1
+            else None
+        )
 
     # --- public ---------------------------------------------------------------------
     def transcribe(
@@ -410,13 +425,13 @@ class CTranslate2Engine:
         ]
         sot = list(tokenizer.sot_sequence)
 
-        def run(idx: list[int]) -> list[Any]:
+        def run(idx: list[int], model: Any = self._model) -> list[Any]:
             if host is None:
                 feats = encoded
             else:
                 feats = ctranslate2.StorageView.from_array(np.ascontiguousarray(host[[rows[i] for i in idx]]))
             return list(
-                self._model.align(
+                model.align(
                     feats,
                     sot,
                     [texts[i] for i in idx],
@@ -428,6 +443,8 @@ class CTranslate2Engine:
         n = len(windows)
         if self.device == "cuda":
             results = run(list(range(n)))
+        elif n == 1 and self._solo is not None:
+            results = run([0], self._solo)
         else:
             order = sorted(range(n), key=lambda i: -len(texts[i]))
             each = (self._pool.map if self._pool else map)(lambda i: run([i])[0], order)
@@ -446,15 +463,20 @@ class CTranslate2Engine:
         """
         step = self.encoder_batch_size
         if step >= len(mels):
-            return self._model.encode(ctranslate2.StorageView.from_array(np.stack(mels)), to_cpu=False)
+            model = self._solo or self._model
+            return model.encode(ctranslate2.StorageView.from_array(np.stack(mels)), to_cpu=False)
 
-        def encode(first: int) -> np.ndarray:
+        def encode(first: int, model: Any = self._model) -> np.ndarray:
             view = ctranslate2.StorageView.from_array(np.stack(mels[first : first + step]))
-            return np.asarray(self._model.encode(view))  # a view; concatenate copies it once
+            return np.asarray(model.encode(view))  # a view; concatenate copies it once
 
-        starts = range(0, len(mels), step)
-        # the call releases the GIL: with replicas, windows are encoded side by side
-        parts = list(self._pool.map(encode, starts)) if self._pool else [encode(i) for i in starts]
+        starts = list(range(0, len(mels), step))
+        # the call releases the GIL: with replicas, windows are encoded side by side; the
+        # ones left over when every replica has had its share go to the all-core instance
+        lone = len(starts) % self.replicas if self._solo is not None else 0
+        shared, alone = starts[: len(starts) - lone], starts[len(starts) - lone :]
+        parts = list(self._pool.map(encode, shared)) if self._pool else [encode(i) for i in shared]
+        parts += [encode(i, self._solo) for i in alone]
         return ctranslate2.StorageView.from_array(np.concatenate(parts))
 
     def _log_mel(self, chunk: np.ndarray) -> np.ndarray:
@@ -564,7 +586,9 @@ class CTranslate2Engine:
             }
             outputs = [by_index[i] for i in range(n)]
         else:
-            outputs = self._model.generate(encoded, prompts, **kwargs)
+            outputs = (self._solo if n == 1 and self._solo is not None else self._model).generate(
+                encoded, prompts, **kwargs
+            )
         decoded = []
         for out, tokenizer in zip(outputs, tokenizers, strict=True):
             tokens = [t for t in out.sequences_ids[0] if t != tokenizer.eot]

@@ -244,6 +244,25 @@ def test_repeated_requests_reuse_the_model_and_agree(engine: CTranslate2Engine, 
     assert first.text == second.text
 
 
+def test_a_lone_window_on_every_core_reads_as_on_a_replica(
+    engine: CTranslate2Engine, data_clips: dict
+) -> None:
+    """One window alone runs on the all-core instance; two at once go to the replicas,
+    one each. Same weights, same compute type: the same words at the same times."""
+    if engine._solo is None:
+        pytest.skip("one core: a single replica, no all-core instance")
+    assert engine._solo.num_workers == 1 and engine._solo.compute_type == engine.dtype
+    audio = _load(data_clips["librivox_0870.wav"].path)
+    alone = engine.transcribe(audio, DecodeOptions(language="en", words=True))
+    pair = engine.transcribe_many([(audio, DecodeOptions(language="en", words=True), None)] * 2)
+    for shared in pair:
+        assert isinstance(shared, Transcription)
+        assert [(s.start, s.end, s.text) for s in shared.segments] == [
+            (s.start, s.end, s.text) for s in alone.segments
+        ]
+        assert [s.words for s in shared.segments] == [s.words for s in alone.segments]
+
+
 # --- bad input and configuration -------------------------------------------------------------
 def test_rejects_bad_audio(engine: CTranslate2Engine) -> None:
     with pytest.raises(ValueError, match=r"mono \(1-D\)"):

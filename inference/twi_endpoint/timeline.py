@@ -329,24 +329,12 @@ def uncovered_speech(
 
 
 def recovery_windows(
-    regions: Sequence[tuple[int, int]],
-    activity: VoiceActivity,
-    options: SegmentationOptions,
-    together: bool = False,
+    regions: Sequence[tuple[int, int]], activity: VoiceActivity, options: SegmentationOptions
 ) -> list[Window]:
-    """Windows to decode uncovered speech again.
-
-    ``together``: all regions packed into as few windows as hold them (each padded, the
-    silence between them left out, as :func:`pack_regions` packs a recording): what the
-    first pass skipped is mostly a short stretch cut off by a long pause, and once the pause
-    is gone Whisper reads it like any other piece. One encoder pass then serves several
-    regions instead of one each.
-
-    Otherwise each region (with those less than ``RECOVERY_JOIN_S`` from it) alone in its
-    window: what Whisper skipped again in company gets a window where nothing else can pull
-    its attention away."""
-    if together:
-        return pack_regions(regions, activity.probs, activity.n_samples, options)
+    """Windows to decode uncovered speech again: each region (with those less than
+    ``RECOVERY_JOIN_S`` from it) alone in its window. Regions far apart are never joined in
+    one window: Whisper's times inside a window of joined pieces can put one region's words
+    in another piece, far from where they were said."""
     groups: list[list[tuple[int, int]]] = []
     join = round(RECOVERY_JOIN_S / FRAME_S)
     for region in regions:
@@ -363,9 +351,8 @@ def recover_uncovered(
     decode: Callable[[list[Window]], list[Segment]],
     rounds: int,
 ) -> tuple[list[Segment], int]:
-    """Decode again the speech no segment holds (:func:`recovery_windows`: first packed
-    together, then what is still uncovered on its own), at most ``rounds`` times, while it
-    finds something; returns the merged segments and how
+    """Decode again, on its own, the speech no segment holds (:func:`recovery_windows`),
+    at most ``rounds`` times, while it finds something; returns the merged segments and how
     many windows were decoded again. ``decode`` is the engine's batched window decoder."""
     ((merged, again),) = recover_uncovered_many(
         [(segments, activity)], lambda windows: [decode(windows[0])], rounds
@@ -389,27 +376,18 @@ def recover_uncovered_many(
         _worth_retrying(segments, uncovered_speech(segments, activity, RETRY_MIN_S))
         for segments, (_, activity) in zip(merged, recordings, strict=True)
     ]
-    # first all of a recording's skipped speech packed together; what is still uncovered
-    # then alone (see recovery_windows)
-    together = [True] * len(recordings)
     for _ in range(rounds):
         if not any(retry):
             break
-        again = []
-        for k, (regions, (_, activity)) in enumerate(zip(retry, recordings, strict=True)):
-            alone = recovery_windows(regions, activity, activity.options)
-            packed = (
-                recovery_windows(regions, activity, activity.options, together=True) if together[k] else []
+        again = [
+            recovery_windows(regions, activity, activity.options)
+            for regions, (_, activity) in zip(retry, recordings, strict=True)
+        ]
+        for regions in filter(None, retry):
+            logger.info(
+                "decoding again on their own: %s",
+                ", ".join(f"{s * FRAME_S:.1f}-{e * FRAME_S:.1f} s" for s, e in regions),
             )
-            together[k] = 0 < len(packed) < len(alone)  # packing saves an encoder pass
-            again.append(packed if together[k] else alone)
-        for k, regions in enumerate(retry):
-            if regions:
-                logger.info(
-                    "decoding again %s: %s",
-                    "together" if together[k] else "on their own",
-                    ", ".join(f"{s * FRAME_S:.1f}-{e * FRAME_S:.1f} s" for s, e in regions),
-                )
         found = decode(again)
         for k, (_, activity) in enumerate(recordings):
             if not retry[k]:
@@ -418,9 +396,8 @@ def recover_uncovered_many(
             decoded[k] += len(again[k])
             before = retry[k]
             retry[k] = _worth_retrying(merged[k], uncovered_speech(merged[k], activity, RETRY_MIN_S))
-            if retry[k] == before and not together[k]:  # alone found nothing new: again would not either
+            if retry[k] == before:  # nothing new found: decoding it again would not change it
                 retry[k] = []
-            together[k] = False
     return list(zip(merged, decoded, strict=True))
 
 

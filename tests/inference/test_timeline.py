@@ -15,7 +15,6 @@ from twi_endpoint.timeline import (
     looks_hallucinated,
     merge_segments,
     place_words,
-    recover_uncovered,
     recovery_windows,
     snap_to_speech,
     split_segment,
@@ -123,37 +122,6 @@ def test_uncovered_regions_far_apart_get_windows_of_their_own() -> None:
     windows = recovery_windows(regions, activity, activity.options)
     assert len(windows) == 2  # the first two (1 s apart) together, the third alone
     assert windows[0].start_s < 1.0 < 3.0 < windows[0].end_s < 5.0 and windows[1].start_s > 20.0
-
-
-def test_uncovered_speech_is_decoded_again_packed_first_then_alone() -> None:
-    # speech at 1-2.5 s, 22.5-24 s and 44-45.5 s; the first pass held none of it
-    activity = _activity(
-        [(1.0, 0.02), (1.5, 0.9), (20.0, 0.02), (1.5, 0.9), (20.0, 0.02), (1.5, 0.9), (1.0, 0.02)]
-    )
-    assert len(recovery_windows(activity.regions, activity, activity.options, together=True)) == 1
-    rounds: list[list[Window]] = []
-
-    def decode(windows: list[Window]) -> list[Segment]:
-        """In company the middle region is skipped again; alone it is read."""
-        rounds.append(windows)
-        found = []
-        for w in windows:
-            for s, e in w.pieces:
-                start, end = s / SAMPLE_RATE, e / SAMPLE_RATE
-                if len(w.pieces) == 1 or not start < 23.0 < end:
-                    found.append(Segment(start + 0.2, end - 0.2, f"words at {start + 0.2:.0f}"))
-        return found
-
-    segments, again = recover_uncovered([], activity, decode, rounds=2)
-    assert [len(r) for r in rounds] == [1, 1]  # one window for all three, then one for the skipped one
-    assert len(rounds[0][0].pieces) == 3 and rounds[1][0].start_s == pytest.approx(22.1, abs=0.2)
-    assert [s.text for s in segments] == ["words at 1", "words at 22", "words at 44"] and again == 2
-    assert uncovered_speech(segments, activity) == []
-    # a single region: packing saves nothing, so it is decoded alone at once, and once
-    rounds.clear()
-    lone = _activity([(1.0, 0.02), (1.5, 0.9), (1.0, 0.02)])
-    recover_uncovered([], lone, lambda windows: rounds.append(windows) or [], rounds=2)
-    assert [len(r) for r in rounds] == [1]
 
 
 def test_first_word_after_a_pause_starts_with_its_segment() -> None:

@@ -76,11 +76,12 @@ def test_a_declared_token_the_model_lacks_fails_at_load(ct2_model_dir: Path, tmp
 
 # --- CTranslate2 ----------------------------------------------------------------------------
 class _Ct2Spy:
-    """The CTranslate2 model, recording the prompts given to ``generate`` and ``align``."""
+    """The CTranslate2 model, recording the prompts given to ``generate`` and ``align``
+    (in ``prompts``, which the engine's two instances can share)."""
 
-    def __init__(self, model: Any) -> None:
+    def __init__(self, model: Any, prompts: list[list[int]] | None = None) -> None:
         self._model = model
-        self.prompts: list[list[int]] = []
+        self.prompts: list[list[int]] = [] if prompts is None else prompts
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self._model, name)
@@ -101,6 +102,8 @@ def ct2(ct2_model_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterat
     folder = linked_copy(ct2_model_dir, tmp_path_factory.mktemp("twi-ct2") / "model")
     engine = load_ctranslate2_engine(folder, device="cpu")
     spy = engine._model = _Ct2Spy(engine._model)
+    if engine._solo is not None:  # a window alone runs on the all-core instance
+        engine._solo = _Ct2Spy(engine._solo, spy.prompts)
     yield engine, spy, folder
 
 

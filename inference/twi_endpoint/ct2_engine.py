@@ -463,7 +463,7 @@ class CTranslate2Engine:
         """
         step = self.encoder_batch_size
         if step >= len(mels):
-            model = self._solo or self._model
+            model = self._solo if self._solo is not None else self._model
             return model.encode(ctranslate2.StorageView.from_array(np.stack(mels)), to_cpu=False)
 
         def encode(first: int, model: Any = self._model) -> np.ndarray:

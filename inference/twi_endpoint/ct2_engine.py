@@ -443,8 +443,8 @@ class CTranslate2Engine:
         n = len(windows)
         if self.device == "cuda":
             results = run(list(range(n)))
-        elif n == 1 and self._solo is not None:
-            results = run([0], self._solo)
+        elif n == 1:
+            results = run([0], self._model_for(1))
         else:
             order = sorted(range(n), key=lambda i: -len(texts[i]))
             each = (self._pool.map if self._pool else map)(lambda i: run([i])[0], order)
@@ -453,6 +453,11 @@ class CTranslate2Engine:
             _words_by_segment(result, timed[k], WindowClock(windows[k]), tokenizer)
             for k, result in enumerate(results)
         ]
+
+    def _model_for(self, rows: int) -> Any:
+        """The instance to run ``rows`` windows in one call on: one window alone on the
+        all-core instance (where there is one), more on the replicas."""
+        return self._solo if rows == 1 and self._solo is not None else self._model
 
     def _encode(self, mels: list[np.ndarray]) -> Any:
         """Encoder outputs for a batch of windows, as one StorageView for the decoder.
@@ -463,8 +468,9 @@ class CTranslate2Engine:
         """
         step = self.encoder_batch_size
         if step >= len(mels):
-            model = self._solo if self._solo is not None else self._model
-            return model.encode(ctranslate2.StorageView.from_array(np.stack(mels)), to_cpu=False)
+            return self._model_for(len(mels)).encode(
+                ctranslate2.StorageView.from_array(np.stack(mels)), to_cpu=False
+            )
 
         def encode(first: int, model: Any = self._model) -> np.ndarray:
             view = ctranslate2.StorageView.from_array(np.stack(mels[first : first + step]))
@@ -586,9 +592,7 @@ class CTranslate2Engine:
             }
             outputs = [by_index[i] for i in range(n)]
         else:
-            outputs = (self._solo if n == 1 and self._solo is not None else self._model).generate(
-                encoded, prompts, **kwargs
-            )
+            outputs = self._model_for(n).generate(encoded, prompts, **kwargs)
         decoded = []
         for out, tokenizer in zip(outputs, tokenizers, strict=True):
             tokens = [t for t in out.sequences_ids[0] if t != tokenizer.eot]

@@ -155,19 +155,21 @@ def _word_gaps(audio: np.ndarray, min_gap_s: float = 0.12, edge_s: float = 0.5) 
 
 def _stretch_pauses(
     rng: random.Random, noise: np.random.Generator, audio: np.ndarray, max_pauses: int = 2
-) -> np.ndarray:
+) -> tuple[np.ndarray, list[tuple[int, int]]]:
     """The clip with up to ``max_pauses`` of its word gaps widened to 1-4 s (a slow,
-    hesitant speaker); the words and their order, hence the reference, are unchanged."""
+    hesitant speaker); the words and their order, hence the reference, are unchanged.
+    Also where each pause went into the original clip and its length (samples)."""
     gaps = _word_gaps(audio)
     if not gaps:
-        return audio
+        return audio, []
     chosen = sorted(rng.sample(gaps, min(max_pauses, len(gaps))))
-    parts, last = [], 0
+    parts, last, inserted = [], 0, []
     for cut in chosen:
         parts += [audio[last:cut], _pause(rng, noise, rng.uniform(INNER_PAUSE_MIN_S, INNER_PAUSE_MAX_S))]
+        inserted.append((cut, parts[-1].size))
         last = cut
     parts.append(audio[last:])
-    return np.concatenate(parts)
+    return np.concatenate(parts), inserted
 
 
 def _choose(
@@ -218,10 +220,13 @@ def _assemble(
         if clip.path not in cache:
             cache[clip.path] = load_clip(clip.path)
         audio = cache[clip.path] * np.float32(10 ** (gain_db / 20))
+        inserted: list[tuple[int, int]] = []
         if inner_pauses:
-            audio = _stretch_pauses(rng, noise, audio)
+            audio, inserted = _stretch_pauses(rng, noise, audio)
         first, last = speech_bounds(audio)
-        first = max(first, FIRST_WORD_S.get(clip.path.name, 0.0))
+        if clip.path.name in FIRST_WORD_S:  # after the pauses stretched in before it
+            word = round(FIRST_WORD_S[clip.path.name] * SAMPLE_RATE)
+            first = max(first, (word + sum(n for cut, n in inserted if cut <= word)) / SAMPLE_RATE)
         spans.append(
             Span(round(at / SAMPLE_RATE + first, 3), round(at / SAMPLE_RATE + last, 3), clip.reference)
         )

@@ -15,6 +15,7 @@ from twi_endpoint.timeline import (
     looks_hallucinated,
     merge_segments,
     place_words,
+    recover_uncovered,
     recovery_windows,
     snap_to_speech,
     split_segment,
@@ -122,6 +123,24 @@ def test_uncovered_regions_far_apart_get_windows_of_their_own() -> None:
     windows = recovery_windows(regions, activity, activity.options)
     assert len(windows) == 2  # the first two (1 s apart) together, the third alone
     assert windows[0].start_s < 1.0 < 3.0 < windows[0].end_s < 5.0 and windows[1].start_s > 20.0
+
+
+def test_recovery_never_decodes_the_same_window_twice() -> None:
+    # speech A 1.0-2.2 s and B 3.2-4.4 s (one recovery window: 1 s apart), C 24.4-25.6 s alone
+    activity = _activity(
+        [(1.0, 0.02), (1.2, 0.9), (1.0, 0.02), (1.2, 0.9), (20.0, 0.02), (1.2, 0.9), (1.0, 0.02)]
+    )
+    decoded: list[Window] = []
+
+    def decode(windows: list[Window]) -> list[Segment]:
+        decoded.extend(windows)  # only A is ever found: B and C stay uncovered
+        return [Segment(1.0, 2.2, "found") for w in windows if w.start_s < 1.5 < w.end_s]
+
+    segments, again = recover_uncovered([], activity, decode, rounds=2)
+    assert [s.text for s in segments] == ["found"]
+    # round 1: A+B together, C alone; round 2: B alone (a window not decoded yet), not C again
+    assert again == len(decoded) == 3 and len(set(decoded)) == 3
+    assert decoded[2].start_s > 2.2 and decoded[2].end_s < 20.0
 
 
 def test_first_word_after_a_pause_starts_with_its_segment() -> None:

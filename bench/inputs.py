@@ -34,7 +34,9 @@ class Clip:
 class Span:
     """Where one reference clip's speech lies in a benchmark recording (seconds)."""
 
-    start_s: float  # first sound of the clip's speech (energy onset, not the clip's file start)
+    # first sound of the clip's speech: its energy onset, not the clip's file start (its first
+    # word for a clip in FIRST_WORD_S, which opens with a loud sound that is not speech)
+    start_s: float
     end_s: float
     reference: str
 

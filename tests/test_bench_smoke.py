@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import random
 import subprocess
 import sys
 from pathlib import Path
@@ -11,12 +12,15 @@ import numpy as np
 import pytest
 
 from bench.inputs import (
+    FIRST_WORD_S,
     HARD_INPUTS,
     LONG_PAUSE_MIN_S,
     MAX_PAUSE_S,
     MIN_PAUSE_S,
     SAMPLE_RATE,
     SHORT_CLIP_MAX_S,
+    Clip,
+    _assemble,
     build_hard_input,
     build_longform,
     english_clips,
@@ -66,6 +70,24 @@ def test_saved_inputs_reload_as_the_same_audio(tmp_path: Path) -> None:
     assert (again.name, again.reference, again.clips) == (original.name, original.reference, original.clips)
     assert again.audio.dtype.name == "float32" and again.audio.size == original.audio.size
     assert float(abs(again.audio - original.audio).max()) <= 1.0 / 32767  # 16-bit PCM
+
+
+def test_a_clip_that_opens_with_a_burst_starts_at_its_first_word(tmp_path: Path) -> None:
+    import soundfile as sf
+
+    # 0.5 s of a loud burst, a dip, then "speech" from the clip's listed first word on
+    name = next(iter(FIRST_WORD_S))
+    first_word = round(FIRST_WORD_S[name] * SAMPLE_RATE)
+    wave = np.random.default_rng(0).standard_normal(first_word + SAMPLE_RATE).astype(np.float32) * 0.2
+    wave[SAMPLE_RATE // 2 : first_word] *= 1e-3
+    starts = {}
+    for file in (name, "any_other_clip.wav"):
+        sf.write(tmp_path / file, wave, SAMPLE_RATE)
+        clip = Clip(tmp_path / file, wave.size / SAMPLE_RATE, "this")
+        lf = _assemble("t", [clip], [1.0, 1.0], random.Random(0), np.random.default_rng(0))
+        starts[file] = lf.spans[0].start_s
+    assert starts[name] == pytest.approx(1.0 + FIRST_WORD_S[name], abs=0.01)
+    assert starts["any_other_clip.wav"] == pytest.approx(1.0, abs=0.03)  # energy: the burst
 
 
 @pytest.mark.shared

@@ -393,7 +393,8 @@ def recover_uncovered_many(
             break
         for windows in filter(None, again):
             logger.info(
-                "decoding again on their own: %s", ", ".join(f"{w.start_s:.1f}-{w.end_s:.1f} s" for w in windows)
+                "decoding again on their own: %s",
+                ", ".join(f"{w.start_s:.1f}-{w.end_s:.1f} s" for w in windows),
             )
         found = decode(again)
         for k, (_, activity) in enumerate(recordings):

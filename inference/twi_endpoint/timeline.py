@@ -445,19 +445,45 @@ def merge_segments(segments: Sequence[Segment], found: Sequence[Segment]) -> lis
     """``found`` (decoded again) added to ``segments`` in time order, except the same words
     decoded twice: a found segment that mostly overlaps one already there, or whose words
     already stand, in order, in the segments around it (their times were off, so its
-    speech looked uncovered)."""
+    speech looked uncovered).
+
+    A single word is a duplicate only where it stands next to its place: the last word of
+    the segment before it or the first word of the one after (where the alignment puts a
+    word that belongs across a pause). Anywhere in the text around it, one common word
+    is there by chance: "and" found between "saying some words" and "here's some more
+    words" was dropped because "slow and slightly lower" came 6 s before."""
     kept = []
     for f in found:
         overlaps = any(min(f.end, s.end) - max(f.start, s.start) > 0.5 * (f.end - f.start) for s in segments)
-        near = " ".join(
-            _plain(s.text)
-            for s in segments
-            if s.end > f.start - DUPLICATE_WINDOW_S and s.start < f.end + DUPLICATE_WINDOW_S
-        )
         mine = _plain(f.text)
-        if not overlaps and not (mine and f" {mine} " in f" {near} "):
+        if overlaps:
+            continue
+        if not mine:
+            duplicate = False
+        elif " " in mine:
+            near = " ".join(
+                _plain(s.text)
+                for s in segments
+                if s.end > f.start - DUPLICATE_WINDOW_S and s.start < f.end + DUPLICATE_WINDOW_S
+            )
+            duplicate = f" {mine} " in f" {near} "
+        else:
+            duplicate = mine in _neighbour_words(segments, f)
+        if not duplicate:
             kept.append(f)
     return sorted([*segments, *kept], key=lambda seg: seg.start)
+
+
+def _neighbour_words(segments: Sequence[Segment], found: Segment) -> set[str]:
+    """The last word of the segment before ``found`` and the first word of the one after."""
+    before = [s for s in segments if s.start < found.start and _plain(s.text)]
+    after = [s for s in segments if s.start >= found.start and _plain(s.text)]
+    words = set()
+    if before:
+        words.add(_plain(max(before, key=lambda s: s.start).text).split()[-1])
+    if after:
+        words.add(_plain(min(after, key=lambda s: s.start).text).split()[0])
+    return words
 
 
 def _plain(text: str) -> str:

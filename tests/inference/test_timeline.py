@@ -113,6 +113,15 @@ def test_merging_keeps_order_and_drops_what_was_decoded_twice() -> None:
     have = [Segment(0.0, 4.0, "For the twentieth time that evening, the two men shook hands.")]
     again = [Segment(6.0, 9.0, "the two men shook hands"), Segment(9.5, 10.0, "Lord!")]
     assert [s.text for s in merge_segments(have, again)][1:] == ["Lord!"]
+    # one word: a duplicate only where the segment before ends with it or the one after
+    # starts with it, not wherever the same common word stands near
+    have = [Segment(0.0, 4.0, "slow and slightly lower."), Segment(6.0, 8.0, "Saying some words")]
+    after = Segment(11.0, 13.0, "Here's some more words.")
+    lost = Segment(9.0, 9.4, "and")
+    assert [s.text for s in merge_segments([*have, after], [lost])][2] == "and"
+    glued = [have[0], Segment(6.0, 8.4, "Saying some words and"), after]  # its word, timed early
+    assert [s.text for s in merge_segments(glued, [lost])] == [s.text for s in glued]
+    assert len(merge_segments([*have, Segment(11.0, 13.0, "And here's more.")], [lost])) == 3
 
 
 def test_uncovered_regions_far_apart_get_windows_of_their_own() -> None:

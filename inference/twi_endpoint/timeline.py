@@ -403,10 +403,8 @@ def recover_uncovered_many(
             merged[k] = merge_segments(merged[k], [f for f in found[k] if not looks_hallucinated(f)])
             decoded[k] += len(again[k])
             tried[k].update(again[k])
-            before = retry[k]
+            # nothing new found: the same regions give the same windows, all tried
             retry[k] = _worth_retrying(merged[k], uncovered_speech(merged[k], activity, RETRY_MIN_S))
-            if retry[k] == before:  # nothing new found: decoding it again would not change it
-                retry[k] = []
     return list(zip(merged, decoded, strict=True))
 
 
@@ -452,26 +450,28 @@ def merge_segments(segments: Sequence[Segment], found: Sequence[Segment]) -> lis
     word that belongs across a pause). Anywhere in the text around it, one common word
     is there by chance: "and" found between "saying some words" and "here's some more
     words" was dropped because "slow and slightly lower" came 6 s before."""
-    kept = []
-    for f in found:
-        overlaps = any(min(f.end, s.end) - max(f.start, s.start) > 0.5 * (f.end - f.start) for s in segments)
-        mine = _plain(f.text)
-        if overlaps:
-            continue
-        if not mine:
-            duplicate = False
-        elif " " in mine:
-            near = " ".join(
-                _plain(s.text)
-                for s in segments
-                if s.end > f.start - DUPLICATE_WINDOW_S and s.start < f.end + DUPLICATE_WINDOW_S
-            )
-            duplicate = f" {mine} " in f" {near} "
-        else:
-            duplicate = mine in _neighbour_words(segments, f)
-        if not duplicate:
-            kept.append(f)
+    kept = [
+        f
+        for f in found
+        if not any(min(f.end, s.end) - max(f.start, s.start) > 0.5 * (f.end - f.start) for s in segments)
+        and not _already_there(_plain(f.text), f, segments)
+    ]
     return sorted([*segments, *kept], key=lambda seg: seg.start)
+
+
+def _already_there(words: str, found: Segment, segments: Sequence[Segment]) -> bool:
+    """Several words: in order in the segments within ``DUPLICATE_WINDOW_S``; one word:
+    next to its place (:func:`_neighbour_words`)."""
+    if not words:
+        return False
+    if " " not in words:
+        return words in _neighbour_words(segments, found)
+    near = " ".join(
+        _plain(s.text)
+        for s in segments
+        if s.end > found.start - DUPLICATE_WINDOW_S and s.start < found.end + DUPLICATE_WINDOW_S
+    )
+    return f" {words} " in f" {near} "
 
 
 def _neighbour_words(segments: Sequence[Segment], found: Segment) -> set[str]:

@@ -176,7 +176,10 @@ def test_the_batching_window_gathers_messages_that_arrive_together(moto_aws: Mot
 
         def send_the_rest() -> None:
             for n in range(4):
-                time.sleep(0.2)
+                # 1 s apart: without a window the first receive must come before the next
+                # message, and on a loaded machine (2 cores, the suite's other worker running
+                # a model) a receive once took longer than 0.2 s
+                time.sleep(1.0)
                 sqs.send_message(QueueUrl=resources.submit_queue_url, MessageBody=f"then-{n}")
 
         sender = threading.Thread(target=send_the_rest)

@@ -150,11 +150,16 @@ def window_segments(
 def place_words(segment: Segment, words: Sequence[Word], activity: VoiceActivity) -> list[Segment]:
     """``segment`` with its aligned ``words``: punctuation joined to its word, words moved
     onto the speech, the segment spanning them and cut at its pauses and to at most 10 s
-    (:func:`split_segment`). Unchanged when it has no words."""
+    (:func:`split_segment`). Unchanged when it has no words. Whether the words look made up
+    (:func:`looks_hallucinated`) is judged here, on the times the alignment gave them: moved
+    onto the speech, the first words of a sentence whose soft onset the VAD heard late are
+    squeezed into a few milliseconds at its onset, and would read as too short to be spoken."""
+    made_up = looks_hallucinated(words)
     placed = trim_words_to_speech(within_segment(attach_punctuation(words), segment), activity)
     if not placed:
         return [segment]
-    return split_segment(replace(segment, start=placed[0].start, end=placed[-1].end, words=tuple(placed)))
+    parts = split_segment(replace(segment, start=placed[0].start, end=placed[-1].end, words=tuple(placed)))
+    return [replace(part, made_up=True) for part in parts] if made_up else parts
 
 
 def within_segment(words: Sequence[Word], segment: Segment) -> list[Word]:
@@ -400,7 +405,7 @@ def recover_uncovered_many(
         for k, (_, activity) in enumerate(recordings):
             if not retry[k]:
                 continue
-            merged[k] = merge_segments(merged[k], [f for f in found[k] if not looks_hallucinated(f)])
+            merged[k] = merge_segments(merged[k], [f for f in found[k] if not f.made_up])
             decoded[k] += len(again[k])
             tried[k].update(again[k])
             # nothing new found: the same regions give the same windows, all tried
@@ -408,14 +413,16 @@ def recover_uncovered_many(
     return list(zip(merged, decoded, strict=True))
 
 
-def looks_hallucinated(segment: Segment) -> bool:
+def looks_hallucinated(aligned: Sequence[Word]) -> bool:
     """Whisper's own test for text it made up (``is_segment_anomaly`` in openai-whisper's
-    ``transcribe.py``): among its first 8 words, improbable ones (p < 0.15) and ones too
-    short (< 0.133 s) or too long (> 2 s) to have been spoken add up. Applied to speech
+    ``transcribe.py``): among a segment's first 8 words, improbable ones (p < 0.15) and ones
+    too short (< 0.133 s) or too long (> 2 s) to have been spoken add up. Applied to speech
     decoded again on its own: the first pass already skipped it, and Whisper fills a
-    window of breath or noise with "Thank you for watching." Segments without word
-    probabilities are kept."""
-    words = [w for w in segment.words if any(c.isalnum() for c in w.text)][:8]
+    window of breath or noise with "Thank you for watching." Words without probabilities
+    are not judged. ``aligned`` are the words as the alignment timed them, before
+    :func:`place_words` moves them onto the speech (judged after, a whole sentence was
+    dropped: "For a full hour ..." its first three words squeezed into 0.1 s)."""
+    words = [w for w in aligned if any(c.isalnum() for c in w.text)][:8]
     if not words or any(w.probability is None for w in words):
         return False
     score = 0.0

@@ -54,6 +54,8 @@ class Segment:
     end: float  # seconds
     text: str
     words: tuple[Word, ...] = ()  # filled when the engine aligned this segment's words
+    # Whisper's word-anomaly test, on the words as aligned (timeline.looks_hallucinated)
+    made_up: bool = False
 
 
 @dataclass(frozen=True)

@@ -187,8 +187,30 @@ def test_made_up_text_is_recognised_by_its_words() -> None:
             Word(25.41, 25.44, " watching.", 0.74),
         ),
     )
-    assert looks_hallucinated(made_up)
+    assert looks_hallucinated(made_up.words)
     # a real short word after a pause: spoken for 0.3 s, confidently
-    assert not looks_hallucinated(Segment(3.0, 3.3, "ask", (Word(3.0, 3.3, " ask", 0.89),)))
-    assert looks_hallucinated(Segment(3.0, 3.3, "um", (Word(3.0, 3.3, " um", 0.05),)))
-    assert not looks_hallucinated(Segment(3.0, 3.3, "no words known"))  # nothing to judge by
+    assert not looks_hallucinated([Word(3.0, 3.3, " ask", 0.89)])
+    assert looks_hallucinated([Word(3.0, 3.3, " um", 0.05)])
+    assert not looks_hallucinated([Word(3.0, 3.3, " no"), Word(3.3, 3.5, " words")])  # nothing to judge by
+
+
+def test_words_are_judged_as_the_alignment_timed_them() -> None:
+    # "For a full hour ..." decoded again on its own (bench `speech`, seed 3): the alignment
+    # times it from 53.02 s, the VAD hears its soft onset only at 53.41 s
+    activity = _activity([(53.41, 0.02), (2.0, 0.9), (1.0, 0.02)])
+    words = [Word(53.02, 53.16, " For", 0.54), Word(53.16, 53.28, " a", 0.98)]
+    words += [Word(53.28, 53.48, " full", 0.98), Word(53.48, 53.84, " hour", 1.0)]
+    words += [Word(53.84, 54.04, " he", 0.92), Word(54.04, 54.22, " had", 1.0)]
+    words += [Word(54.22, 54.62, " paced.", 0.92)]
+    segment = Segment(53.408, 54.62, "For a full hour he had paced.")  # snapped to the onset
+    (placed,) = place_words(segment, words, activity)
+    # moved onto the speech, "For" and "a" last a few ms: judged so, the sentence was dropped
+    assert looks_hallucinated(placed.words) and not placed.made_up
+    # text made up from a breath keeps its mark through placing, and recovery drops it
+    breath = [Word(25.0, 25.35, " Thank", 0.29), Word(25.35, 25.38, " you", 0.99)]
+    breath += [Word(25.38, 25.41, " for", 0.34), Word(25.41, 25.44, " watching.", 0.74)]
+    activity = _activity([(25.0, 0.02), (1.2, 0.9), (1.0, 0.02)])
+    (thanks,) = place_words(Segment(25.0, 25.5, "Thank you for watching."), breath, activity)
+    assert thanks.made_up
+    segments, again = recover_uncovered([], activity, lambda windows: [thanks], rounds=1)
+    assert segments == [] and again == 1

@@ -38,6 +38,17 @@ class Transient(TwiLambdaError):
         self.give_up = give_up
 
     @classmethod
+    def recorded(cls, label: str, failing: str, exc: Exception, record: Callable[[str], object]) -> Transient:
+        """``exc`` as a retry of ``label``; on the last delivery ``record`` gets the reason the
+        user reads in ``failed/``: ``<failing> after <n> attempts: <exc>``."""
+        error = str(exc)
+
+        def give_up(attempts: int) -> None:
+            record(f"{failing} after {attempts} attempts: {error}")
+
+        return cls(f"{label}: {error}", give_up)
+
+    @classmethod
     def of_all(cls, errors: Sequence[Transient]) -> Transient:
         """One message retried for several of its parts (a coalesced request's files): every
         reason, and every part's ``give_up``."""

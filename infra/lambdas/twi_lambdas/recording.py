@@ -124,12 +124,7 @@ def record(ctx: ResultContext, outcome: Callable[[ResultContext], CompleteResult
 def retry_later(ctx: ResultContext, failing: str, exc: Exception, label: str) -> Transient:
     """``exc`` as complete's retry: the message comes back; on its last delivery the upload's
     ``failed/`` record says ``<failing> after <n> attempts: <exc>``."""
-    error = str(exc)
-
-    def give_up(attempts: int) -> None:
-        write_failed(ctx, f"{failing} after {attempts} attempts: {error}", "complete")
-
-    return Transient(f"{label}: {error}", give_up)
+    return Transient.recorded(label, failing, exc, lambda reason: write_failed(ctx, reason, "complete"))
 
 
 def describe_source(s3: Any, bucket: str, key: str, inference_id: str | None) -> Source:

@@ -174,13 +174,13 @@ def _guarded(
 
 
 def _retry_later(obj: S3ObjectCreated, path: str, settings: Settings, s3: Any, exc: Exception) -> Transient:
-    error = str(exc)
-
-    def give_up(attempts: int) -> None:
-        reason = f"could not submit after {attempts} attempts: {error}"
-        _write_failed(s3, _results_bucket(settings, obj), path, reason, obj)
-
-    return Transient(f"s3://{obj.bucket}/{obj.key}: {error}", give_up)
+    bucket = _results_bucket(settings, obj)
+    return Transient.recorded(
+        f"s3://{obj.bucket}/{obj.key}",
+        "could not submit",
+        exc,
+        lambda reason: _write_failed(s3, bucket, path, reason, obj),
+    )
 
 
 def _results_bucket(settings: Settings, obj: S3ObjectCreated) -> str:

@@ -152,6 +152,21 @@ def test_recovery_never_decodes_the_same_window_twice() -> None:
     assert decoded[2].start_s > 2.2 and decoded[2].end_s < 20.0
 
 
+def test_short_speech_alone_between_long_pauses_is_decoded_again() -> None:
+    # "Author of the danger trail," 1-4 s, then "Philip Steels," (0.8 s) 4 s later, alone
+    activity = _activity([(1.0, 0.02), (3.0, 0.9), (4.0, 0.02), (0.8, 0.9), (2.0, 0.02)])
+    have = [Segment(1.0, 4.0, "Author of the danger trail,")]
+    decoded: list[Window] = []
+
+    def decode(windows: list[Window]) -> list[Segment]:
+        decoded.extend(windows)
+        return [Segment(8.0, 8.8, "Philip Steels,")]
+
+    segments, again = recover_uncovered(have, activity, decode, rounds=2)
+    assert [s.text for s in segments] == ["Author of the danger trail,", "Philip Steels,"] and again == 1
+    assert 7.0 < decoded[0].start_s < 8.0 < 8.8 < decoded[0].end_s < 10.0
+
+
 def test_first_word_after_a_pause_starts_with_its_segment() -> None:
     # Whisper's timestamps: "For a full hour" is 13.8-15.0 s; the alignment handed the pause
     # to "For" and started it at 12.0 s, at the end of the sentence before

@@ -151,10 +151,10 @@ def place_words(segment: Segment, words: Sequence[Word], activity: VoiceActivity
     """``segment`` with its aligned ``words``: punctuation joined to its word, words moved
     onto the speech, the segment spanning them and cut at its pauses and to at most 10 s
     (:func:`split_segment`). Unchanged when it has no words. Whether the words look made up
-    (:func:`looks_hallucinated`) is judged here, on the times the alignment gave them: moved
+    (:func:`looks_made_up`) is judged here, on the times the alignment gave them: moved
     onto the speech, the first words of a sentence whose soft onset the VAD heard late are
     squeezed into a few milliseconds at its onset, and would read as too short to be spoken."""
-    made_up = looks_hallucinated(words)
+    made_up = looks_made_up(words)
     placed = trim_words_to_speech(within_segment(attach_punctuation(words), segment), activity)
     if not placed:
         return [segment]
@@ -418,7 +418,7 @@ def recover_uncovered_many(
     return list(zip(merged, decoded, strict=True))
 
 
-def looks_hallucinated(aligned: Sequence[Word]) -> bool:
+def looks_made_up(aligned: Sequence[Word]) -> bool:
     """Whisper's own test for text it made up (``is_segment_anomaly`` in openai-whisper's
     ``transcribe.py``): among a segment's first 8 words, improbable ones (p < 0.15) and ones
     too short (< 0.133 s) or too long (> 2 s) to have been spoken add up. Applied to speech

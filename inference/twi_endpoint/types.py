@@ -54,7 +54,7 @@ class Segment:
     end: float  # seconds
     text: str
     words: tuple[Word, ...] = ()  # filled when the engine aligned this segment's words
-    # Whisper's word-anomaly test, on the words as aligned (timeline.looks_hallucinated)
+    # Whisper's word-anomaly test, on the words as aligned (timeline.looks_made_up)
     made_up: bool = False
 
 

@@ -12,7 +12,7 @@ from twi_endpoint.timeline import (
     MAX_SEGMENT_S,
     WindowClock,
     coverage,
-    looks_hallucinated,
+    looks_made_up,
     merge_segments,
     place_words,
     recover_uncovered,
@@ -202,11 +202,11 @@ def test_made_up_text_is_recognised_by_its_words() -> None:
             Word(25.41, 25.44, " watching.", 0.74),
         ),
     )
-    assert looks_hallucinated(made_up.words)
+    assert looks_made_up(made_up.words)
     # a real short word after a pause: spoken for 0.3 s, confidently
-    assert not looks_hallucinated([Word(3.0, 3.3, " ask", 0.89)])
-    assert looks_hallucinated([Word(3.0, 3.3, " um", 0.05)])
-    assert not looks_hallucinated([Word(3.0, 3.3, " no"), Word(3.3, 3.5, " words")])  # nothing to judge by
+    assert not looks_made_up([Word(3.0, 3.3, " ask", 0.89)])
+    assert looks_made_up([Word(3.0, 3.3, " um", 0.05)])
+    assert not looks_made_up([Word(3.0, 3.3, " no"), Word(3.3, 3.5, " words")])  # nothing to judge by
 
 
 def test_words_are_judged_as_the_alignment_timed_them() -> None:
@@ -220,7 +220,7 @@ def test_words_are_judged_as_the_alignment_timed_them() -> None:
     segment = Segment(53.408, 54.62, "For a full hour he had paced.")  # snapped to the onset
     (placed,) = place_words(segment, words, activity)
     # moved onto the speech, "For" and "a" last a few ms: judged so, the sentence was dropped
-    assert looks_hallucinated(placed.words) and not placed.made_up
+    assert looks_made_up(placed.words) and not placed.made_up
     # text made up from a breath keeps its mark through placing, and recovery drops it
     breath = [Word(25.0, 25.35, " Thank", 0.29), Word(25.35, 25.38, " you", 0.99)]
     breath += [Word(25.38, 25.41, " for", 0.34), Word(25.41, 25.44, " watching.", 0.74)]

@@ -451,11 +451,36 @@ def merge_segments(segments: Sequence[Segment], found: Sequence[Segment]) -> lis
     words" was dropped because "slow and slightly lower" came 6 s before."""
     kept = [
         f
-        for f in found
+        for part in found
+        for f in _outside(part, segments)
         if not any(min(f.end, s.end) - max(f.start, s.start) > 0.5 * (f.end - f.start) for s in segments)
         and not _already_there(_plain(f.text), f, segments)
     ]
     return sorted([*segments, *kept], key=lambda seg: seg.start)
+
+
+def _outside(found: Segment, segments: Sequence[Segment]) -> list[Segment]:
+    """The parts of ``found`` whose words lie outside the segments already there.
+
+    A region is decoded again inside a window that also holds the speech around it, so
+    the text found can start or end with words already transcribed (or a misreading of
+    them). Those words are dropped by their times, not the whole segment: kept whole, its
+    text would stand where another segment's does, and cutting the two apart
+    (:func:`in_order`) would leave the new words timed over the old speech and their own
+    speech reported uncovered. Without word times ``found`` is kept as it is."""
+    if not found.words:
+        return [found]
+    held = [(s.start, s.end) for s in segments if _plain(s.text)]
+    outside = [not any(a <= (w.start + w.end) / 2 <= b for a, b in held) for w in found.words]
+    if all(outside):
+        return [found]
+    runs: list[list[Word]] = [[]]
+    for word, out in zip(found.words, outside, strict=True):
+        if out:
+            runs[-1].append(word)
+        elif runs[-1]:
+            runs.append([])
+    return [part for run in runs if run for part in _cut_long(run)]
 
 
 def _already_there(words: str, found: Segment, segments: Sequence[Segment]) -> bool:

@@ -124,6 +124,31 @@ def test_merging_keeps_order_and_drops_what_was_decoded_twice() -> None:
     assert len(merge_segments([*have, Segment(11.0, 13.0, "And here's more.")], [lost])) == 3
 
 
+def test_text_found_again_keeps_only_the_words_said_where_no_segment_stands() -> None:
+    # bench `speech` seed 7: "um this is me talking really slow and slightly", spoken
+    # slowly; the first pass kept "This is me" and skipped the rest. The region was decoded
+    # again in a window that also held "This is me", and came back as one segment that
+    # starts with a misreading of it. Kept whole, it overlapped "This is me" and was cut
+    # there: its new words timed over the old speech, their own speech reported uncovered.
+    have = [Segment(362.59, 364.67, "but who cares?"), Segment(366.11, 366.56, "This is me")]
+    spoken = [(" does", 364.67, 366.11), (" need", 366.11, 366.40), (" to", 366.56, 366.9)]
+    spoken += [(" be", 366.9, 367.1), (" talking", 367.1, 367.6), (" really", 367.6, 368.0)]
+    spoken += [(" slow", 368.0, 368.4), (" and", 368.4, 368.6), (" slightly", 368.6, 368.96)]
+    words = tuple(Word(a, b, t, 0.8) for t, a, b in spoken)
+    found = Segment(364.67, 368.96, "does need to be talking really slow and slightly", words)
+    merged = merge_segments(have, [found])
+    assert [s.text for s in merged] == [
+        "but who cares?",
+        "does",
+        "This is me",
+        "to be talking really slow and slightly",
+    ]
+    for a, b in itertools.pairwise(merged):
+        assert a.end <= b.start  # nothing overlaps, so nothing needs cutting
+    # a found segment clear of the others is kept as it was
+    assert merge_segments(have, [Segment(367.1, 367.6, "talking", words[4:5])])[-1].text == "talking"
+
+
 def test_uncovered_regions_far_apart_get_windows_of_their_own() -> None:
     activity = _activity(
         [(1.0, 0.02), (1.0, 0.9), (1.0, 0.02), (1.0, 0.9), (20.0, 0.02), (1.0, 0.9), (1.0, 0.02)]

@@ -440,9 +440,10 @@ def looks_made_up(aligned: Sequence[Word]) -> bool:
 
 def merge_segments(segments: Sequence[Segment], found: Sequence[Segment]) -> list[Segment]:
     """``found`` (decoded again) added to ``segments`` in time order, except the same words
-    decoded twice: a found segment that mostly overlaps one already there, or whose words
-    already stand, in order, in the segments around it (their times were off, so its
-    speech looked uncovered).
+    decoded twice: words said where a segment already stands (:func:`_outside`), a found
+    segment that mostly overlaps one already there, or whose words already stand, in
+    order, in the segments around it (their times were off, so its speech looked
+    uncovered).
 
     A single word is a duplicate only where it stands next to its place: the last word of
     the segment before it or the first word of the one after (where the alignment puts a

@@ -105,10 +105,12 @@ def test_each_file_has_its_own_times(answer: dict[str, Any], alone: dict[str, di
         meta = entries[i][BatchKeys.RESULT]["metadata"]
         assert meta["audio_duration_sec"] == alone[i]["metadata"]["audio_duration_sec"]
         assert meta["rtf"] == meta["processing_time_sec"] / meta["audio_duration_sec"]
-        assert meta["inference_time_sec"] > 0 and meta["decode_time_sec"] > 0
+        # a 16 kHz WAV is read in well under the millisecond the result rounds to: 0.0 is right
+        assert meta["inference_time_sec"] > 0 and meta["decode_time_sec"] >= 0
         assert meta["processing_time_sec"] == pytest.approx(
             meta["decode_time_sec"] + meta["inference_time_sec"], abs=0.002
         )
+    assert entries["a-jfk"][BatchKeys.RESULT]["metadata"]["decode_time_sec"] > 0  # an MP3 to decode
     whole = answer[BatchKeys.METADATA]
     assert (whole["files"], whole["failed"]) == (len(FILES), 3)
     assert whole["engine"] == "ctranslate2" and "in proportion" in whole["inference_time_split"]

@@ -18,6 +18,7 @@ module turns what they produced into the result's segments:
 from __future__ import annotations
 
 import bisect
+import itertools
 import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
@@ -475,13 +476,9 @@ def _outside(found: Segment, segments: Sequence[Segment]) -> list[Segment]:
     outside = [not any(a <= (w.start + w.end) / 2 <= b for a, b in held) for w in found.words]
     if all(outside):
         return [found]
-    runs: list[list[Word]] = [[]]
-    for word, out in zip(found.words, outside, strict=True):
-        if out:
-            runs[-1].append(word)
-        elif runs[-1]:
-            runs.append([])
-    return [part for run in runs if run for part in _cut_long(run)]
+    pairs = zip(found.words, outside, strict=True)
+    runs = [[w for w, _ in run] for out, run in itertools.groupby(pairs, key=lambda p: p[1]) if out]
+    return [part for run in runs for part in _cut_long(run)]
 
 
 def _already_there(words: str, found: Segment, segments: Sequence[Segment]) -> bool:

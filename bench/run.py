@@ -67,6 +67,9 @@ OURS = "ctranslate2"
 CUDA_BATCH_SWEEP = (4, 8, 16, 32)
 SWEPT = ("ctranslate2", "transformers")  # contenders whose batch size the CUDA sweep varies
 SPARSE_SPEECH_FRACTION = 0.2
+# input sizes (minutes) and runs per input: the full benchmark, and --quick's smoke test
+FULL_SIZES = {"minutes": 10.0, "sparse_minutes": 10.0, "hard_minutes": 3.0, "runs": 3}
+QUICK_SIZES = {"minutes": 0.5, "sparse_minutes": 0.5, "hard_minutes": 0.5, "runs": 1}
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -78,12 +81,12 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--shared", type=Path, default=SHARED_DIR, help="../shared (models/whisper-base, data/)")
     p.add_argument("--out", type=Path, default=DEFAULT_OUT)
     p.add_argument("--device", choices=("cpu", "cuda"), default="cpu")
-    p.add_argument("--minutes", type=float, default=10.0, help="length of the speech input")
+    p.add_argument("--minutes", type=float, help="length of the speech input (default 10)")
     p.add_argument(
-        "--sparse-minutes", type=float, default=10.0, help="length of the 80 %%-silence input (0: skip)"
+        "--sparse-minutes", type=float, help="length of the 80 %%-silence input (default 10; 0: skip)"
     )
-    p.add_argument("--hard-minutes", type=float, default=3.0, help="length of each hard input (0: skip them)")
-    p.add_argument("--runs", type=int, default=3, help="runs per input (medians); fewer when over budget")
+    p.add_argument("--hard-minutes", type=float, help="length of each hard input (default 3; 0: skip them)")
+    p.add_argument("--runs", type=int, help="runs per input (default 3, medians); fewer when over budget")
     p.add_argument(
         "--budget-s",
         type=float,
@@ -140,11 +143,15 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         help="also the whole flow through the local stack with the short files (bench.flow)",
     )
     p.add_argument(
-        "--quick", action="store_true", help="30 s inputs, one run each: a smoke test of the harness"
+        "--quick",
+        action="store_true",
+        help="30 s inputs (unless sizes are given), one run each: a smoke test of the harness",
     )
     args = p.parse_args(argv)
+    for name, size in (QUICK_SIZES if args.quick else FULL_SIZES).items():
+        if getattr(args, name) is None:  # given on the command line: kept, also with --quick
+            setattr(args, name, size)
     if args.quick:
-        args.minutes, args.sparse_minutes, args.hard_minutes, args.runs = 0.5, 0.5, 0.5, 1
         args.short_files = min(args.short_files, 4)
     if args.contenders.strip().lower() == "none":
         args.contenders = ""

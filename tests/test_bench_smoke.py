@@ -34,8 +34,8 @@ from twi_asr.scoring import SPELLING_FILE, word_error_rate
 ROOT = Path(__file__).resolve().parent.parent
 SHARED_DIR = ROOT.parent / "shared"  # as in conftest.py
 SHARED_DATA = SHARED_DIR / "data"
-# Only a guard against a hang, never a speed check: the quick bench takes 95 s alone on
-# 2 cores, 140 s beside another test worker, 170+ s beside two.
+# Only a guard against a hang, never a speed check: the quick bench below takes 77 s alone
+# on 2 cores, 120-135 s beside another test worker (2026-12-01), 170+ s beside two.
 QUICK_BENCH_DEADLINE_S = 480
 
 
@@ -157,6 +157,15 @@ def test_bench_says_what_is_missing_without_shared(tmp_path: Path) -> None:
     proc = run_bench("--shared", tmp_path / "nowhere", "--out", tmp_path, timeout=60)
     assert proc.returncode == 2
     assert "needs ../shared" in proc.stderr and "nowhere" in proc.stderr
+
+
+def test_quick_keeps_the_sizes_given_on_the_command_line() -> None:
+    from bench.run import parse_args
+
+    quick = parse_args(["--quick", "--hard-minutes", "0.25"])
+    assert (quick.minutes, quick.sparse_minutes, quick.hard_minutes, quick.runs) == (0.5, 0.5, 0.25, 1)
+    full = parse_args(["--runs", "1"])
+    assert (full.minutes, full.sparse_minutes, full.hard_minutes, full.runs) == (10.0, 10.0, 3.0, 1)
 
 
 @pytest.mark.shared

@@ -226,7 +226,7 @@ def attach_punctuation(words: Sequence[Word]) -> list[Word]:
     out: list[Word] = []
     pending = ""
     for w in words:
-        if not any(c.isalnum() for c in w.text):
+        if not has_words(w.text):
             if out:
                 out[-1] = replace(out[-1], text=out[-1].text + w.text)
             else:
@@ -318,7 +318,7 @@ def uncovered_speech(
     left = activity.speech_mask.copy()
     margin = round(COVER_MARGIN_S / FRAME_S)
     for seg in segments:
-        if any(c.isalnum() for c in seg.text):  # a lone "." holds no speech
+        if has_words(seg.text):
             left[max(0, _frame(seg.start) - margin) : _frame(seg.end, up=True) + margin] = False
     out: list[tuple[int, int]] = []
     for s, e in activity.regions:
@@ -428,7 +428,7 @@ def looks_made_up(aligned: Sequence[Word]) -> bool:
     are not judged. ``aligned`` are the words as the alignment timed them, before
     :func:`place_words` moves them onto the speech (judged after, a whole sentence was
     dropped: "For a full hour ..." its first three words squeezed into 0.1 s)."""
-    words = [w for w in aligned if any(c.isalnum() for c in w.text)][:8]
+    words = [w for w in aligned if has_words(w.text)][:8]
     if not words or any(w.probability is None for w in words):
         return False
     score = 0.0
@@ -472,7 +472,7 @@ def _outside(found: Segment, segments: Sequence[Segment]) -> list[Segment]:
     speech reported uncovered. Without word times ``found`` is kept as it is."""
     if not found.words:
         return [found]
-    held = [(s.start, s.end) for s in segments if _plain(s.text)]
+    held = [(s.start, s.end) for s in segments if has_words(s.text)]
     outside = [not any(a <= (w.start + w.end) / 2 <= b for a, b in held) for w in found.words]
     if all(outside):
         return [found]
@@ -498,14 +498,20 @@ def _already_there(words: str, found: Segment, segments: Sequence[Segment]) -> b
 
 def _neighbour_words(segments: Sequence[Segment], found: Segment) -> set[str]:
     """The last word of the segment before ``found`` and the first word of the one after."""
-    before = [s for s in segments if s.start < found.start and _plain(s.text)]
-    after = [s for s in segments if s.start >= found.start and _plain(s.text)]
+    before = [s for s in segments if s.start < found.start and has_words(s.text)]
+    after = [s for s in segments if s.start >= found.start and has_words(s.text)]
     words = set()
     if before:
         words.add(_plain(max(before, key=lambda s: s.start).text).split()[-1])
     if after:
         words.add(_plain(min(after, key=lambda s: s.start).text).split()[0])
     return words
+
+
+def has_words(text: str) -> bool:
+    """Whether ``text`` holds a word: a lone "." or "..." (punctuation Whisper writes for a
+    pause) holds no speech."""
+    return any(c.isalnum() for c in text)
 
 
 def _plain(text: str) -> str:

@@ -164,22 +164,32 @@ def place_words(segment: Segment, words: Sequence[Word], activity: VoiceActivity
 
 
 def within_segment(words: Sequence[Word], segment: Segment) -> list[Word]:
-    """Words that start no earlier than the time Whisper's timestamp tokens gave their segment.
+    """Words that start no earlier than the time Whisper's timestamp tokens gave their segment,
+    and no later than its end.
 
     The alignment is one monotonic path through the whole window: where it crosses a pause
     it hands the pause to a word next to it, so the first word after a pause often starts
     at the end of the speech *before* the pause ("For" of "For a full hour" aligned to the
     previous sentence's last syllable). The decoder's timestamp puts the segment's start
     after that pause, so such a word moves to it. (A word stretched over the pause *after*
-    it is cut by :func:`trim_words_to_speech`.) Applied only when most of the segment's
+    it is cut by :func:`trim_words_to_speech`.) At the other end, the path can carry a
+    sentence's last word over a pause onto the next speech, which may be a sentence the
+    decoder skipped: its speech then looks covered and is never decoded again ("thee." of
+    a sonnet line ending at 191.5 s aligned at 194.3-197.5 s, on "For a full hour he had
+    paced up and down, waiting,", lost unreported; `speech` seed 0 with 20 s windows). A
+    word that starts after the segment's end moves back into it. Applied only when most of the segment's
     words already start inside its span: then the two sources agree and the start can be
     trusted; otherwise the words are kept as aligned.
     """
     inside = sum(segment.start <= w.start < segment.end for w in words)
     if 2 * inside < len(words):
         return list(words)
-    out = []
+    out: list[Word] = []
     for k, w in enumerate(words):
+        if w.start >= segment.end and out:  # after the end the timestamp tokens gave
+            begin = max(segment.start, min(out[-1].end, segment.end - TIME_PRECISION))
+            out.append(replace(w, start=round(begin, 3), end=round(segment.end, 3)))
+            continue
         if w.start >= segment.start:
             out.append(w)
             continue

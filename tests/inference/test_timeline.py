@@ -207,6 +207,22 @@ def test_first_word_after_a_pause_starts_with_its_segment() -> None:
     assert placed.start == pytest.approx(13.8, abs=FRAME_S) and placed.text == "For a full hour"
 
 
+def test_last_word_carried_past_its_segment_onto_skipped_speech_moves_back() -> None:
+    # speech seed 0, 20 s windows: the line ends at 191.52 s by Whisper's timestamps; the
+    # alignment put its last word on the next sentence's speech (194.72-197.34 s), which the
+    # decoder had skipped: moved back, that speech is uncovered and gets decoded again
+    segment = Segment(184.67, 191.52, "and thine image dies with thee.")
+    words = [Word(189.95, 190.43, " dies", 0.9), Word(190.43, 190.93, " with", 0.9)]
+    words.append(Word(194.34, 197.54, ' thee."', 0.9))
+    moved = within_segment(words, segment)
+    assert moved[:2] == words[:2] and (moved[2].start, moved[2].end) == (190.93, 191.52)
+    activity = _activity([(184.6, 0.02), (6.92, 0.9), (3.2, 0.02), (2.62, 0.9), (2.0, 0.02)])
+    (placed,) = place_words(segment, words, activity)
+    assert placed.end <= 191.52 + FRAME_S
+    (start, end) = uncovered_speech([placed], activity)[-1]  # (the line's start: not in the test)
+    assert start * FRAME_S == pytest.approx(194.72, abs=FRAME_S) and end * FRAME_S > 197.0
+
+
 def test_words_stay_as_aligned_when_the_segment_times_disagree_with_most_of_them() -> None:
     segment = Segment(0.0, 1.0, "one two three")  # timestamps far from where the words are
     words = [Word(5.0, 5.3, " one", 0.9), Word(5.3, 5.6, " two", 0.9), Word(5.6, 6.0, " three", 0.9)]

@@ -30,8 +30,8 @@ from twi_contract import ACCEPT_JSON, GENERIC_CONTENT_TYPE, ResultKeys, format_c
 from twi_lambdas import keys, names
 
 DEFAULT_TIMEOUT_S = 900.0  # an endpoint scaled to zero needs several minutes to start
-FIRST_POLL_S = 0.5
-MAX_POLL_S = 10.0
+FIRST_POLL_S = 0.5  # then 1.5x longer each time, up to max_poll_s: a deployed stack answers in
+MAX_POLL_S = 10.0  # seconds to minutes (minutes when the endpoint starts from zero)
 COLD_START_HINT_S = 30.0  # after this long without a result, say why it may take a while
 
 
@@ -91,8 +91,13 @@ def relative_path(audio_key: str) -> str:
 class TwiAsrClient:
     """Upload audio, wait for transcripts, invoke the endpoint, list and fetch results."""
 
-    def __init__(self, stack: StackRef, session: boto3.Session | None = None) -> None:
+    def __init__(
+        self, stack: StackRef, session: boto3.Session | None = None, max_poll_s: float = MAX_POLL_S
+    ) -> None:
+        """``max_poll_s`` caps the wait between two looks for a result (the local stack, where a
+        look is free and results come in seconds, looks every quarter second)."""
         self.stack = stack
+        self._max_poll_s = max_poll_s
         session = session or boto3.Session(region_name=stack.region)
         self._s3 = session.client("s3")
         self._runtime = session.client("sagemaker-runtime")
@@ -128,7 +133,7 @@ class TwiAsrClient:
         path = relative_path(key)
         candidates = ((keys.transcript_key(path), False), (keys.failed_key(path), True))
         start = time.monotonic()
-        delay = FIRST_POLL_S
+        delay = min(FIRST_POLL_S, self._max_poll_s)
         while True:
             for doc_key, failed in candidates:
                 doc = self._get_json_if_newer(doc_key, not_before)
@@ -143,7 +148,7 @@ class TwiAsrClient:
             if on_wait is not None:
                 on_wait(waited)
             time.sleep(delay)
-            delay = min(delay * 1.5, MAX_POLL_S)
+            delay = min(delay * 1.5, self._max_poll_s)
 
     def submit(
         self,
@@ -199,7 +204,7 @@ class TwiAsrClient:
         output_uri = response["OutputLocation"]
         failure_uri = response.get("FailureLocation")
         start = time.monotonic()
-        delay = FIRST_POLL_S
+        delay = min(FIRST_POLL_S, self._max_poll_s)
         hinted = False
         while True:
             body = self._read_uri(output_uri)
@@ -216,7 +221,7 @@ class TwiAsrClient:
                 on_wait(self.warming_message(endpoint))
                 hinted = True
             time.sleep(delay)
-            delay = min(delay * 1.5, MAX_POLL_S)
+            delay = min(delay * 1.5, self._max_poll_s)
 
     def warming_message(self, endpoint: str) -> str:
         try:

@@ -26,7 +26,7 @@ from constructs import Construct
 
 from twi_infra import nag
 from twi_infra.paths import CONTRACT_FILE, LAMBDA_SOURCE_DIR
-from twi_infra.runtime_values import MAX_BATCHING_WINDOW_S, Scheduled, Worker
+from twi_infra.runtime_values import Scheduled, Worker
 
 NOT_SHIPPED = ("__pycache__", "*.pyc", ".mypy_cache")
 RUNTIME = lambda_.Runtime.PYTHON_3_12
@@ -131,7 +131,7 @@ class QueueWorker(Construct):
                 sources.SqsEventSource(
                     props.queue,
                     batch_size=props.worker.batch_size,
-                    max_batching_window=Duration.seconds(MAX_BATCHING_WINDOW_S),
+                    max_batching_window=Duration.seconds(props.worker.batching_window_s),
                     report_batch_item_failures=True,
                     max_concurrency=props.worker.max_concurrency,
                 )

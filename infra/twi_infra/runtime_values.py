@@ -21,7 +21,6 @@ DAY_S: Final = 24 * 3600
 QUEUE_RETENTION_S: Final = 4 * DAY_S  # work queues: SQS's default, ample for a hop of seconds
 DLQ_RETENTION_S: Final = 14 * DAY_S  # the SQS maximum: time to notice, fix and redrive
 VISIBILITY_TIMEOUT_FACTOR: Final = 6  # AWS's advice for Lambda event sources: 6 x the function timeout
-MAX_BATCHING_WINDOW_S: Final = 2  # the event source waits this long to fill a batch
 
 
 @dataclass(frozen=True)
@@ -35,6 +34,9 @@ class Worker:
     timeout_s: int
     memory_mb: int
     calls_endpoint: bool  # submit: needs the endpoint name and the InvokeEndpointAsync limits
+    # MaximumBatchingWindowInSeconds: how long the event source waits to fill a batch before it
+    # invokes. Worth its latency only where a fuller batch saves work (submit's coalescing).
+    batching_window_s: int
     # Concurrent invocations the event source starts at most (2-1000): a burst of uploads
     # cannot take the account's whole Lambda concurrency, and no reserved concurrency is
     # needed (which would throttle, and retry messages towards the DLQ).
@@ -56,6 +58,7 @@ SUBMIT: Final = Worker(
     timeout_s=120,  # ten records, each up to a 1 GB copy; submit stops early when time runs short
     memory_mb=512,
     calls_endpoint=True,
+    batching_window_s=2,  # short uploads that arrive within 2 s go as one request (coalescing)
 )
 # Complete reads the endpoint's JSON and writes transcripts and subtitles: more memory, more time.
 COMPLETE: Final = Worker(
@@ -66,6 +69,9 @@ COMPLETE: Final = Worker(
     timeout_s=120,
     memory_mb=512,
     calls_endpoint=False,
+    # each notification is its own result: waiting would only make every result later (2 s
+    # on each `put --wait`); the messages already there still come in one batch of up to 10
+    batching_window_s=0,
 )
 WORKERS: Final = (SUBMIT, COMPLETE)
 

@@ -190,6 +190,8 @@ def test_lambda_reads_its_queue_with_partial_batch_failures(
     ]
     assert mapping["FunctionResponseTypes"] == ["ReportBatchItemFailures"]
     assert mapping["BatchSize"] == worker.batch_size
+    # submit waits to coalesce short uploads; complete invokes at once (no result held back)
+    assert mapping.get("MaximumBatchingWindowInSeconds", 0) == worker.batching_window_s
     assert mapping["ScalingConfig"] == {"MaximumConcurrency": worker.max_concurrency}
     assert _ref_id(mapping["EventSourceArn"]) == synth.logical_id("AWS::SQS::Queue", worker.queue)
 

@@ -33,7 +33,7 @@ from twi_infra.runtime_values import Coalescing
 from twi_lambdas import names
 from twi_lambdas.settings import DEFAULT_RECONCILE_GRACE_SECONDS
 
-from twi_asr.local.config import LocalConfig, default_workdir
+from twi_asr.local.config import RESULT_POLL_S, LocalConfig, default_workdir
 from twi_asr.local.state import NoLocalStackError, StackState
 
 WATCH_INTERVAL_S = 1.0
@@ -259,7 +259,8 @@ def _cmd_put(args: argparse.Namespace) -> int:
 def _put(args: argparse.Namespace, state: StackState) -> int:
     from twi_asr.client import StackRef, TwiAsrClient
 
-    client = TwiAsrClient(StackRef(state.bucket, state.endpoint_name, state.region), session=state.session())
+    stack = StackRef(state.bucket, state.endpoint_name, state.region)
+    client = TwiAsrClient(stack, session=state.session(), max_poll_s=RESULT_POLL_S)
     prefix = args.prefix.strip("/") + "/" if args.prefix.strip("/") else ""
     started = time.time()
     keys = []

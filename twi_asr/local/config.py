@@ -25,6 +25,9 @@ from twi_lambdas.settings import coalescing_errors
 # moto accepts any credentials; these never leave this process and its Lambda workers.
 FAKE_ACCESS_KEY_ID: Final = "testing"
 FAKE_SECRET_ACCESS_KEY: Final = "testing"
+# How often a wait on the local stack looks for a result: on loopback a look costs nothing,
+# and a deployed stack's client backs off to 10 s (twi_asr.client.MAX_POLL_S).
+RESULT_POLL_S: Final = 0.25
 ACCOUNT_ID: Final = "123456789012"  # moto's default account: ARNs it builds carry it
 LOOPBACK: Final = "127.0.0.1"  # the stack never listens on anything but loopback
 

@@ -32,10 +32,10 @@ from types import TracebackType
 from typing import Any
 
 from botocore.exceptions import ClientError
-from twi_infra.runtime_values import MAX_BATCHING_WINDOW_S, Worker
+from twi_infra.runtime_values import Worker
 from twi_lambdas import names
 
-from twi_asr.local.config import FUNCTIONS, LocalConfig, default_workdir
+from twi_asr.local.config import FUNCTIONS, RESULT_POLL_S, LocalConfig, default_workdir
 from twi_asr.local.container import ContainerInvoker
 from twi_asr.local.endpoint import Invoker, LocalAsyncEndpoint
 from twi_asr.local.environments import container_environment, lambda_environment
@@ -230,7 +230,7 @@ class LocalStack:
             wait_s=config.poll_wait_s,
             retry_delay_s=config.retry_delay_s,
             pollers=config.lambda_concurrency,
-            batching_window_s=MAX_BATCHING_WINDOW_S,
+            batching_window_s=worker.batching_window_s,
         )
         source.start()
         self._exit.callback(source.stop)
@@ -278,7 +278,7 @@ class LocalStack:
                 raise TimeoutError(f"no result for s3://{self.bucket}/{audio_key} after {timeout_s:.0f} s")
             if on_wait is not None:
                 on_wait(waited)
-            time.sleep(0.25)
+            time.sleep(RESULT_POLL_S)
 
     def queue_depths(self) -> dict[str, int]:
         """Messages (visible + in flight + delayed) in every queue, by physical name."""

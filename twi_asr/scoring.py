@@ -1,7 +1,8 @@
 """Word error rate with Whisper's English normaliser: one scoring for the demo, the benchmark and the tests.
 
-Whisper's ``EnglishTextNormalizer`` (shipped in transformers) removes the differences that are
-not errors: case, punctuation, "Mister"/"Mr", number formatting, filler words ("um", "uh").
+Whisper's ``EnglishTextNormalizer`` (OpenAI's code, from the PyPI package ``whisper-normalizer``)
+removes the differences that are not errors: case, punctuation, "Mister"/"Mr", number
+formatting, filler words ("um", "uh").
 Scoring every engine with it keeps the comparison about recognition, not spelling style.
 
 The spelling map (British -> American, "counselled" -> "counseled") is Whisper's standard
@@ -38,11 +39,19 @@ class WerResult:
 
 @functools.lru_cache(maxsize=4)
 def english_normalizer(model_dir: str | None = None) -> Callable[[str], str]:
-    """Whisper's English normaliser, with the checkpoint's spelling map when it has one."""
-    from transformers.models.whisper.english_normalizer import EnglishTextNormalizer
+    """Whisper's English normaliser, with the checkpoint's spelling map when it has one.
 
-    normalizer: Callable[[str], str] = EnglishTextNormalizer(spelling_map(model_dir))
-    return normalizer
+    ``whisper-normalizer``'s copy of OpenAI's code, not the one in transformers: importing
+    transformers (and torch under it) took 5-8 s of every process that scores, the demo and
+    the benchmark among them, and the two gave the same text for all 1123 references and
+    transcripts of the benchmark's runs and ../shared (2026-12-01).
+    """
+    from whisper_normalizer.english import EnglishTextNormalizer
+
+    normalizer = EnglishTextNormalizer()
+    normalizer.standardize_spellings.mapping = spelling_map(model_dir)  # it reads english.json only
+    scorer: Callable[[str], str] = normalizer
+    return scorer
 
 
 def spelling_map(model_dir: str | None = None) -> dict[str, str]:

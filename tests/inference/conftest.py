@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import io
 import re
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -12,6 +12,7 @@ import pytest
 import soundfile as sf
 
 from twi_asr.local_model import LocalModel
+from twi_asr.scoring import english_normalizer, unelide
 
 ROOT = Path(__file__).resolve().parents[2]
 CODE_DIR = ROOT / "inference"
@@ -30,21 +31,16 @@ def hf_model(hf_model_dir: Path) -> LocalModel:
 
 
 @pytest.fixture(scope="session")
-def normalize() -> Iterator[Callable[[str], str]]:
-    """Whisper's English normaliser (numbers, spelling, punctuation), as used for its WER."""
-    from transformers.models.whisper.english_normalizer import EnglishTextNormalizer
-
-    yield EnglishTextNormalizer({})
-
-
-@pytest.fixture(scope="session")
-def wer(normalize: Callable[[str], str]) -> Callable[[list[str], list[str]], float]:
-    """Corpus WER (jiwer) over texts normalised with Whisper's English normaliser."""
+def wer() -> Callable[[list[str], list[str]], float]:
+    """Corpus WER (jiwer) over texts normalised as the demo and the benchmark score them
+    (Whisper's English normaliser and spelling map: :mod:`twi_asr.scoring`)."""
     import jiwer
 
+    normalize = english_normalizer()
+
     def compute(references: list[str], hypotheses: list[str]) -> float:
-        refs = [re.sub(r"\s+", " ", normalize(r)).strip() for r in references]
-        hyps = [re.sub(r"\s+", " ", normalize(h)).strip() for h in hypotheses]
+        refs = [re.sub(r"\s+", " ", normalize(unelide(r))).strip() for r in references]
+        hyps = [re.sub(r"\s+", " ", normalize(unelide(h))).strip() for h in hypotheses]
         return float(jiwer.wer(refs, hyps))
 
     return compute

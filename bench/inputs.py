@@ -11,8 +11,9 @@ from __future__ import annotations
 
 import csv
 import random
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import NamedTuple
 
 import numpy as np
 
@@ -109,13 +110,54 @@ LONG_PAUSE_MIN_S = 3.0  # ... separated by long pauses
 LONG_PAUSE_MAX_S = 10.0
 QUIET_GAIN_DB = -20.0  # the "quiet" input: every clip 20 dB quieter (the room noise is not)
 
+# The telephone input: the speech input as a call centre records it (fintech call centres
+# are among this product's users): the telephone band, 8 kHz G.711 mu-law, line noise.
+PHONE_BAND_HZ = (300.0, 3400.0)
+PHONE_RATE = 8_000
+PHONE_SNR_DB = 20.0  # line noise this far under the speech (RMS of the frames above -80 dBFS)
+
+
+class HardInput(NamedTuple):
+    """How a hard input is arranged from the clips."""
+
+    max_clip_s: float | None  # only clips up to this long
+    pauses_s: tuple[float, float]  # between clips
+    gain_db: float = 0.0  # every clip this much quieter (the room noise is not)
+    inner_pauses: bool = False  # 1-4 s pauses stretched into the clips
+    telephone: bool = False  # the whole recording through a telephone channel (telephone_channel)
+
+
 # The hard inputs (`make bench` builds them besides "speech" and "sparse20"): what made
-# Whisper skip sentences on held-out audio. name -> (clip filter, pause range, gain dB, inner pauses)
-HARD_INPUTS: dict[str, tuple[float | None, tuple[float, float], float, bool]] = {
-    "short_pauses": (SHORT_CLIP_MAX_S, (LONG_PAUSE_MIN_S, LONG_PAUSE_MAX_S), 0.0, False),
-    "inner_pauses": (None, (MIN_PAUSE_S, MAX_PAUSE_S), 0.0, True),
-    "quiet": (None, (MIN_PAUSE_S, MAX_PAUSE_S), QUIET_GAIN_DB, False),
+# Whisper skip sentences on held-out audio, and audio unlike the clean recordings of ../shared.
+HARD_INPUTS: dict[str, HardInput] = {
+    "short_pauses": HardInput(SHORT_CLIP_MAX_S, (LONG_PAUSE_MIN_S, LONG_PAUSE_MAX_S)),
+    "inner_pauses": HardInput(None, (MIN_PAUSE_S, MAX_PAUSE_S), inner_pauses=True),
+    "quiet": HardInput(None, (MIN_PAUSE_S, MAX_PAUSE_S), gain_db=QUIET_GAIN_DB),
+    "telephone": HardInput(None, (MIN_PAUSE_S, MAX_PAUSE_S), telephone=True),
 }
+
+
+def telephone_channel(audio: np.ndarray, noise: np.random.Generator) -> np.ndarray:
+    """``audio`` (16 kHz) as a telephone line carries it, back at 16 kHz as the endpoint
+    decodes it: band-passed to 300-3400 Hz (zero phase: clip times stay exact), 8 kHz,
+    line noise :data:`PHONE_SNR_DB` under the speech, G.711 mu-law (what call recordings
+    are stored as)."""
+    import io
+
+    import soundfile as sf
+    from scipy.signal import butter, resample_poly, sosfiltfilt
+
+    band = butter(6, PHONE_BAND_HZ, btype="band", fs=SAMPLE_RATE, output="sos")
+    line = resample_poly(sosfiltfilt(band, audio.astype(np.float64)), PHONE_RATE, SAMPLE_RATE)
+    voiced = line[np.abs(line) > 1e-4]
+    level = float(np.sqrt(np.mean(voiced**2))) if voiced.size else 0.0
+    line = np.clip(line + noise.standard_normal(line.size) * level * 10 ** (-PHONE_SNR_DB / 20), -1.0, 1.0)
+    stored = io.BytesIO()
+    sf.write(stored, line.astype(np.float32), PHONE_RATE, format="WAV", subtype="ULAW")
+    stored.seek(0)
+    decoded, _ = sf.read(stored, dtype="float64")
+    wide = resample_poly(decoded, SAMPLE_RATE, PHONE_RATE)[: audio.size]
+    return np.pad(wide, (0, audio.size - wide.size)).astype(np.float32)
 
 
 def _frame_db(audio: np.ndarray) -> np.ndarray:
@@ -280,15 +322,18 @@ def build_hard_input(shared_data: Path, name: str, minutes: float, seed: int = 0
         raise ValueError(f"unknown hard input {name!r}: choose from {', '.join(HARD_INPUTS)}")
     if minutes <= 0:
         raise ValueError(f"minutes must be positive, got {minutes}")
-    max_clip_s, pauses, gain_db, inner = HARD_INPUTS[name]
+    how = HARD_INPUTS[name]
     rng = random.Random(f"{name}-{seed}")
     noise = np.random.default_rng([seed, len(name)])
-    pool = [c for c in english_clips(shared_data) if max_clip_s is None or c.duration_s <= max_clip_s]
+    pool = [c for c in english_clips(shared_data) if how.max_clip_s is None or c.duration_s <= how.max_clip_s]
     # inserted pauses lengthen each clip by about 2 x 2.5 s: leave room for them
-    budget = minutes * 60.0 * (0.7 if inner else 1.0)
-    chosen, gaps = _choose(rng, pool, budget, pauses)
-    gaps.append(rng.uniform(*pauses))
-    return _assemble(name, chosen, gaps, rng, noise, gain_db, inner)
+    budget = minutes * 60.0 * (0.7 if how.inner_pauses else 1.0)
+    chosen, gaps = _choose(rng, pool, budget, how.pauses_s)
+    gaps.append(rng.uniform(*how.pauses_s))
+    built = _assemble(name, chosen, gaps, rng, noise, how.gain_db, how.inner_pauses)
+    if how.telephone:
+        built = replace(built, audio=telephone_channel(built.audio, noise))
+    return built
 
 
 def save_longforms(inputs: list[LongForm], folder: Path) -> None:

@@ -17,6 +17,8 @@ from bench.inputs import (
     LONG_PAUSE_MIN_S,
     MAX_PAUSE_S,
     MIN_PAUSE_S,
+    PHONE_BAND_HZ,
+    PHONE_RATE,
     SAMPLE_RATE,
     SHORT_CLIP_MAX_S,
     Clip,
@@ -132,7 +134,23 @@ def test_hard_inputs_are_what_they_say() -> None:
     assert build_hard_input(SHARED_DATA, "quiet", minutes=1.0, seed=2).reference == quiet.reference
     with pytest.raises(ValueError, match="unknown hard input"):
         build_hard_input(SHARED_DATA, "loud", minutes=1.0)
-    assert set(HARD_INPUTS) == {"short_pauses", "inner_pauses", "quiet"}
+    assert set(HARD_INPUTS) == {"short_pauses", "inner_pauses", "quiet", "telephone"}
+
+
+@pytest.mark.shared
+def test_the_telephone_input_is_the_speech_through_a_phone_line() -> None:
+    phone = build_hard_input(SHARED_DATA, "telephone", minutes=0.5, seed=5)
+    assert phone.audio.dtype.name == "float32" and phone.clips >= 2 and phone.spans
+    spectrum = np.abs(np.fft.rfft(phone.audio.astype(np.float64))) ** 2
+    hz = np.fft.rfftfreq(phone.audio.size, 1 / SAMPLE_RATE)
+    above_the_line = spectrum[hz > PHONE_RATE / 2].sum() / spectrum.sum()
+    assert above_the_line < 1e-3  # nothing over 4 kHz: it was 8 kHz
+    in_band = spectrum[(hz >= PHONE_BAND_HZ[0]) & (hz <= PHONE_BAND_HZ[1])].sum() / spectrum.sum()
+    assert in_band > 0.9
+    # line noise in the pauses, far above the -70 dBFS room noise of the other inputs
+    first = round(phone.spans[0].start_s * SAMPLE_RATE)
+    lead = phone.audio[: max(1, first - SAMPLE_RATE // 10)].astype(np.float64)
+    assert 20 * np.log10(np.sqrt(np.mean(lead**2))) > -55
 
 
 def test_start_timing_finds_each_clip_in_its_segment() -> None:

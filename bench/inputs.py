@@ -137,11 +137,10 @@ HARD_INPUTS: dict[str, HardInput] = {
 }
 
 
-def telephone_channel(audio: np.ndarray, noise: np.random.Generator) -> np.ndarray:
-    """``audio`` (16 kHz) as a telephone line carries it, back at 16 kHz as the endpoint
-    decodes it: band-passed to 300-3400 Hz (zero phase: clip times stay exact), 8 kHz,
-    line noise :data:`PHONE_SNR_DB` under the speech, G.711 mu-law (what call recordings
-    are stored as)."""
+def telephone_recording(audio: np.ndarray, noise: np.random.Generator) -> bytes:
+    """``audio`` (16 kHz) as a call centre stores it: band-passed to 300-3400 Hz (zero phase:
+    clip times stay exact), 8 kHz, line noise :data:`PHONE_SNR_DB` under the speech, a G.711
+    mu-law WAV file."""
     import io
 
     import soundfile as sf
@@ -154,8 +153,18 @@ def telephone_channel(audio: np.ndarray, noise: np.random.Generator) -> np.ndarr
     line = np.clip(line + noise.standard_normal(line.size) * level * 10 ** (-PHONE_SNR_DB / 20), -1.0, 1.0)
     stored = io.BytesIO()
     sf.write(stored, line.astype(np.float32), PHONE_RATE, format="WAV", subtype="ULAW")
-    stored.seek(0)
-    decoded, _ = sf.read(stored, dtype="float64")
+    return stored.getvalue()
+
+
+def telephone_channel(audio: np.ndarray, noise: np.random.Generator) -> np.ndarray:
+    """``audio`` through :func:`telephone_recording`, back at 16 kHz (same length) as the
+    endpoint decodes it."""
+    import io
+
+    import soundfile as sf
+    from scipy.signal import resample_poly
+
+    decoded, _ = sf.read(io.BytesIO(telephone_recording(audio, noise)), dtype="float64")
     wide = resample_poly(decoded, SAMPLE_RATE, PHONE_RATE)[: audio.size]
     return np.pad(wide, (0, audio.size - wide.size)).astype(np.float32)
 

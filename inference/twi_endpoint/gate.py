@@ -18,7 +18,7 @@ from typing import Final
 
 import numpy as np
 
-from twi_endpoint.segmentation import GATE_THRESHOLD, VoiceActivity, detect_speech
+from twi_endpoint.segmentation import VoiceActivity, detect_speech
 from twi_endpoint.types import SAMPLE_RATE
 
 logger = logging.getLogger(__name__)
@@ -68,7 +68,7 @@ def check_speech(
     if activity is None:
         logger.warning("faster-whisper is not installed: silence gate uses energy only")
         return GateDecision(True, "speech", peak, None, "energy")
-    found = activity.speech_seconds(GATE_THRESHOLD)
+    found = activity.speech_seconds(activity.gate_threshold)
     if found < min_speech_seconds:
         return GateDecision(False, "no speech", peak, found, "energy+vad", activity)
     return GateDecision(True, "speech", peak, found, "energy+vad", activity)

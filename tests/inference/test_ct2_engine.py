@@ -361,6 +361,8 @@ def test_quiet_speech_is_kept() -> None:
 def test_segmentation_options_are_validated() -> None:
     with pytest.raises(ValueError, match="thresholds"):
         SegmentationOptions(threshold=0.2, neg_threshold=0.4)
+    with pytest.raises(ValueError, match="thresholds"):
+        SegmentationOptions(unsure_threshold=0.02, unsure_neg_threshold=0.05)
     with pytest.raises(ValueError, match="max_window_s"):
         SegmentationOptions(max_window_s=45.0)
 

@@ -170,8 +170,9 @@ def silero_unsure(probs: np.ndarray) -> bool:
     of the words deleted (seeds 0-2), and a short call refused as "no speech" (JFK's 11 s:
     0.13 s at 0.5). Such a recording is read on the lower scale
     (:attr:`SegmentationOptions.unsure_threshold`, and the gate with it). Measured on the
-    benchmark's inputs, 2026-12-01: clean speech, quiet, sparse and paused inputs have 0.15-0.26
-    unsure frames per sure one, telephone ones 1.8-14, a phone line without noise 0.4-0.9.
+    benchmark's inputs, seeds 0-10, 2026-12-01: clean speech, quiet, sparse and paused inputs
+    have 0.11-0.28 unsure frames per sure one, telephone ones 1.6-8.7 (1.8-14 with other
+    noise seeds), a phone line without noise 0.4-0.9.
     """
     sure = np.count_nonzero(probs >= GATE_THRESHOLD)
     unsure = np.count_nonzero((probs > UNSURE_FLOOR) & (probs < GATE_THRESHOLD))

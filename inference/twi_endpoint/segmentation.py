@@ -24,6 +24,7 @@ import functools
 import os
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
+from typing import Any
 
 import numpy as np
 
@@ -119,47 +120,87 @@ class Window:
 
 
 VAD_MAX_PARTS = 4  # a long recording's VAD runs in up to this many pieces at once (one core each)
-VAD_WARMUP_FRAMES = 64  # 2 s: each part after the first starts this early (see below)
 VAD_MIN_PART_FRAMES = 30 * SAMPLE_RATE // VAD_FRAME  # parts shorter than 30 s are not worth a thread
+VAD_CONTEXT = 64  # samples of the previous frame Silero sees before each frame (faster-whisper's)
+VAD_BATCH_FRAMES = 10_000  # frames per encoder run (faster-whisper's batch: bounds its memory)
+# Silero v6's graph cut where its stateless encoder hands each frame's features to the LSTM.
+SILERO_FEATURES = "/Transpose_output_0"
+
+
+@functools.cache
+def _silero_halves() -> tuple[Any, Any]:
+    """faster-whisper's Silero VAD v6 graph as two onnxruntime sessions, cut at the LSTM.
+
+    The encoder (an STFT and four convolutions: 90 % of the time) sees each 32 ms frame on
+    its own, with 64 samples of the frame before; the decoder (the LSTM, then a pointwise
+    convolution) carries the state from frame to frame. Cut there, the encoder can run in
+    pieces side by side and the decoder once over all frames, which gives exactly the single
+    pass's probabilities. Running the whole graph in pieces instead needs a warm-up per piece
+    to rebuild the LSTM's state, and that is not faithful: on a 3-min telephone call 1100
+    frames differed by more than 0.01 and 4 s of speech fell under the threshold (2026-12-01).
+    One session of each per process, one core each, as faster-whisper creates its own.
+    """
+    import onnx
+    import onnxruntime
+    from faster_whisper.utils import get_assets_path
+    from onnx.utils import Extractor
+
+    extractor = Extractor(onnx.load(os.path.join(get_assets_path(), "silero_vad_v6.onnx")))
+    halves = (
+        extractor.extract_model(["input"], [SILERO_FEATURES]),
+        extractor.extract_model([SILERO_FEATURES, "h", "c"], ["speech_probs", "hn", "cn"]),
+    )
+    options = onnxruntime.SessionOptions()
+    options.inter_op_num_threads = options.intra_op_num_threads = 1
+    options.enable_cpu_mem_arena = False
+    options.log_severity_level = 4
+    return tuple(
+        onnxruntime.InferenceSession(half.SerializeToString(), options, providers=["CPUExecutionProvider"])
+        for half in halves
+    )
 
 
 def speech_probabilities(audio: np.ndarray, parts: int = 1) -> np.ndarray:
     """Silero VAD speech probability for every 32 ms frame of ``audio`` (16 kHz mono).
 
-    The ONNX session is created once per process (faster-whisper caches it) and runs on one
-    core: about 1.3 s per 10 minutes of audio. ``parts > 1`` splits a long recording into
-    that many pieces run side by side (onnxruntime releases the GIL). Silero carries a state
-    from frame to frame, so each piece after the first starts ``VAD_WARMUP_FRAMES`` early
-    and those frames are dropped. On clean speech the pieces then agree with the single pass
-    (98 % of frames or more on the same side of 0.3); the state can take longer to forget
-    on noisy audio: on the benchmark's 3-min telephone input (seed 3) 1100 frames differed
-    by more than 0.01 (at most 0.27), and 4 s of a call's speech fell under the threshold.
-    One pass instead was measured and not taken (2026-12-01): that call 17.7 -> 15.3 % WER,
-    but clean inputs worse on 4 runs of 10 (seeds 0-1: their windows moved).
+    The same probabilities as faster-whisper's ``get_vad_model()(audio)`` (its model, frames
+    and context), about 1.3 s per 10 minutes of audio on one core. ``parts > 1`` runs the
+    stateless encoder (:func:`_silero_halves`) in that many pieces side by side (onnxruntime
+    releases the GIL), then the LSTM once over every frame: the result does not depend on
+    ``parts``.
     """
-    from faster_whisper.vad import get_vad_model
-
     if audio.ndim != 1:
         raise ValueError(f"expected mono audio (1-D array), got shape {audio.shape}")
     if audio.size == 0:
         return np.zeros(0, dtype=np.float32)
+    encoder, decoder = _silero_halves()
     padded = np.pad(audio.astype(np.float32, copy=False), (0, (-audio.size) % VAD_FRAME))
-    model = get_vad_model()
-    n_frames = padded.size // VAD_FRAME
+    frames = padded.reshape(-1, VAD_FRAME)
+    context = np.zeros((len(frames), VAD_CONTEXT), dtype=np.float32)
+    context[1:] = frames[:-1, -VAD_CONTEXT:]
+    framed = np.concatenate([context, frames], axis=1)
+    n_frames = len(framed)
     parts = max(1, min(parts, n_frames // VAD_MIN_PART_FRAMES))
+    batches = [
+        (lo, min(lo + VAD_BATCH_FRAMES, hi))
+        for k in range(parts)
+        for hi in [n_frames * (k + 1) // parts]
+        for lo in range(n_frames * k // parts, hi, VAD_BATCH_FRAMES)
+    ]
+
+    def encode(batch: tuple[int, int]) -> np.ndarray:
+        return encoder.run(None, {"input": framed[batch[0] : batch[1]]})[0]
+
     if parts == 1:
-        return np.asarray(model(padded), dtype=np.float32).reshape(-1)
-    bounds = [n_frames * k // parts for k in range(parts + 1)]
+        features = [encode(batch) for batch in batches]
+    else:
+        from concurrent.futures import ThreadPoolExecutor
 
-    def run(k: int) -> np.ndarray:
-        first = max(0, bounds[k] - VAD_WARMUP_FRAMES)
-        probs = np.asarray(model(padded[first * VAD_FRAME : bounds[k + 1] * VAD_FRAME]), dtype=np.float32)
-        return probs.reshape(-1)[bounds[k] - first :]
-
-    from concurrent.futures import ThreadPoolExecutor
-
-    with ThreadPoolExecutor(parts, thread_name_prefix="vad") as pool:
-        return np.concatenate(list(pool.map(run, range(parts))))
+        with ThreadPoolExecutor(parts, thread_name_prefix="vad") as pool:
+            features = list(pool.map(encode, batches))
+    state = np.zeros((1, 1, 128), dtype=np.float32)
+    probs, _, _ = decoder.run(None, {SILERO_FEATURES: np.concatenate(features), "h": state, "c": state})
+    return np.asarray(probs, dtype=np.float32).reshape(-1)
 
 
 def silero_unsure(probs: np.ndarray) -> bool:

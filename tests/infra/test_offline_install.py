@@ -14,7 +14,7 @@ import pytest
 from twi_infra.package import package
 from twi_infra.wheels import OFFLINE_HEADER, WheelTarget
 
-IMPORTS = "import ctranslate2, faster_whisper, onnxruntime, soundfile, soxr"
+IMPORTS = "import ctranslate2, faster_whisper, onnx, onnxruntime, soundfile, soxr"
 
 
 def _offline_env() -> dict[str, str]:

@@ -157,16 +157,12 @@ def telephone_recording(audio: np.ndarray, noise: np.random.Generator) -> bytes:
 
 
 def telephone_channel(audio: np.ndarray, noise: np.random.Generator) -> np.ndarray:
-    """``audio`` through :func:`telephone_recording`, back at 16 kHz (same length) as the
-    endpoint decodes it."""
-    import io
+    """``audio`` through :func:`telephone_recording`, back at 16 kHz (same length), decoded
+    by the endpoint's own decoder."""
+    from twi_endpoint.audio import decode_audio
 
-    import soundfile as sf
-    from scipy.signal import resample_poly
-
-    decoded, _ = sf.read(io.BytesIO(telephone_recording(audio, noise)), dtype="float64")
-    wide = resample_poly(decoded, SAMPLE_RATE, PHONE_RATE)[: audio.size]
-    return np.pad(wide, (0, audio.size - wide.size)).astype(np.float32)
+    wide = decode_audio(telephone_recording(audio, noise), name="telephone call").samples[: audio.size]
+    return np.pad(wide, (0, audio.size - wide.size)).astype(np.float32, copy=False)
 
 
 def _frame_db(audio: np.ndarray) -> np.ndarray:

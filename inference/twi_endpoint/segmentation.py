@@ -35,6 +35,10 @@ FRAME_S = VAD_FRAME / SAMPLE_RATE  # 0.032 s
 GATE_THRESHOLD = 0.5  # Silero's own speech decision: what the silence gate counts
 # Under this Silero is sure a frame is not speech; between it and GATE_THRESHOLD it is unsure.
 UNSURE_FLOOR = 0.05
+# Where Silero is unsure of a recording, frames this far above its noise floor count as speech
+# (ten times the floor's power; 6 dB found the same frames within 3 %: loud_frames).
+LOUD_DB = 10.0
+NOISE_FLOOR_PERCENTILE = 10  # the floor: the power under which this share of the frames stays
 
 
 @dataclass(frozen=True)
@@ -265,9 +269,32 @@ class VoiceActivity:
 def detect_speech(
     audio: np.ndarray, options: SegmentationOptions | None = None, parts: int | None = None
 ) -> VoiceActivity:
-    """Run Silero VAD once over ``audio`` (see :func:`speech_probabilities`)."""
+    """Run Silero VAD once over ``audio`` (see :func:`speech_probabilities`). On a recording
+    Silero is unsure of (:func:`silero_unsure`), frames :func:`loud_frames` finds are raised
+    to its lower scale's threshold: they count as speech even where Silero heard none."""
+    options = options or SegmentationOptions()
     probs = speech_probabilities(audio, parts=vad_parts() if parts is None else parts)
-    return VoiceActivity(probs, int(audio.size), options or SegmentationOptions())
+    if silero_unsure(probs):
+        probs = np.where(loud_frames(audio), np.maximum(probs, options.unsure_threshold), probs)
+    return VoiceActivity(probs, int(audio.size), options)
+
+
+def loud_frames(audio: np.ndarray) -> np.ndarray:
+    """True for each :data:`VAD_FRAME` at least :data:`LOUD_DB` above the recording's noise
+    floor (the power its quietest :data:`NOISE_FLOOR_PERCENTILE` % of frames stay under).
+
+    A second opinion where Silero has lost its footing. Over a telephone line its state
+    drifts: on the benchmark's ``telephone`` input (seed 1) JFK's 11 s got a median speech
+    probability of 0.005 in the single pass, 0.23 with Silero started afresh 1 s before it,
+    and 4 % of the pause frames reach 0.05, so no threshold on Silero's scale keeps that
+    speech without the pauses. The line's noise is steady and the speech stands well above
+    it: with these frames, the frames of the calls' clips inside a speech region went from
+    68-86 % to 84-88 % (seeds 0-4), the pause frames inside one stayed at 2-4 %.
+    """
+    n = -(-audio.size // VAD_FRAME)
+    frames = np.pad(audio.astype(np.float64), (0, n * VAD_FRAME - audio.size)).reshape(n, VAD_FRAME)
+    power = np.einsum("ij,ij->i", frames, frames) / VAD_FRAME + 1e-12
+    return power >= np.percentile(power, NOISE_FLOOR_PERCENTILE) * 10 ** (LOUD_DB / 10)
 
 
 def usable_cpu_count() -> int:

@@ -40,7 +40,6 @@ MIN_UNCOVERED_S = 1.0  # speech of at least this long that no segment holds is r
 RETRY_MIN_S = 0.5
 RECOVERY_ROUNDS = 2  # uncovered speech is decoded again at most this often (each round batched)
 RECOVERY_JOIN_S = 3.0  # uncovered regions closer than this are decoded again together
-DUPLICATE_WINDOW_S = 10.0  # text decoded again is compared with the segments this close
 COVER_MARGIN_S = 0.3  # Whisper's timestamps are this close to the speech: tolerated
 SENTENCE_ENDS = (".", "?", "!", "…", "。")
 
@@ -452,15 +451,8 @@ def looks_made_up(aligned: Sequence[Word]) -> bool:
 def merge_segments(segments: Sequence[Segment], found: Sequence[Segment]) -> list[Segment]:
     """``found`` (decoded again) added to ``segments`` in time order, except the same words
     decoded twice: words said where a segment already stands (:func:`_outside`), a found
-    segment that mostly overlaps one already there, or whose words already stand, in
-    order, in the segments around it (their times were off, so its speech looked
-    uncovered).
-
-    A single word is a duplicate only where it stands next to its place: the last word of
-    the segment before it or the first word of the one after (where the alignment puts a
-    word that belongs across a pause). Anywhere in the text around it, one common word
-    is there by chance: "and" found between "saying some words" and "here's some more
-    words" was dropped because "slow and slightly lower" came 6 s before."""
+    segment that mostly overlaps one already there, or whose words already stand next to
+    it (:func:`_already_there`: their times were off, so its speech looked uncovered)."""
     kept = [
         f
         for part in found
@@ -492,30 +484,30 @@ def _outside(found: Segment, segments: Sequence[Segment]) -> list[Segment]:
 
 
 def _already_there(words: str, found: Segment, segments: Sequence[Segment]) -> bool:
-    """Several words: in order in the segments within ``DUPLICATE_WINDOW_S``; one word:
-    next to its place (:func:`_neighbour_words`)."""
+    """Whether ``words`` (found again) already stand where Whisper would have put them had
+    it timed them across the pause next to ``found``: several words, in order in the text
+    of the segment just before it and the one just after; one word, as the last word of the
+    one before or the first of the one after.
+
+    Not anywhere near: speech repeats itself ("can you hear me? ... can you hear me?").
+    Bench ``short_pauses`` seed 0 holds "... but he could wait no longer" and, 8 s later,
+    "he could wait no longer" alone; the second was found again and dropped because the
+    first stood within 10 s (the earlier rule). Nor one common word anywhere: "and" found
+    between "saying some words" and "here's some more words" was dropped because "slow and
+    slightly lower" came 6 s before."""
     if not words:
         return False
+    spoken = [s for s in segments if has_words(s.text)]
+    before = max((s for s in spoken if s.start < found.start), key=lambda s: s.start, default=None)
+    after = min((s for s in spoken if s.start >= found.start), key=lambda s: s.start, default=None)
     if " " not in words:
-        return words in _neighbour_words(segments, found)
-    near = " ".join(
-        _plain(s.text)
-        for s in segments
-        if s.end > found.start - DUPLICATE_WINDOW_S and s.start < found.end + DUPLICATE_WINDOW_S
-    )
+        ends = {
+            _plain(before.text).split()[-1] if before else "",
+            _plain(after.text).split()[0] if after else "",
+        }
+        return words in ends
+    near = " ".join(_plain(s.text) for s in (before, after) if s is not None)
     return f" {words} " in f" {near} "
-
-
-def _neighbour_words(segments: Sequence[Segment], found: Segment) -> set[str]:
-    """The last word of the segment before ``found`` and the first word of the one after."""
-    before = [s for s in segments if s.start < found.start and has_words(s.text)]
-    after = [s for s in segments if s.start >= found.start and has_words(s.text)]
-    words = set()
-    if before:
-        words.add(_plain(max(before, key=lambda s: s.start).text).split()[-1])
-    if after:
-        words.add(_plain(min(after, key=lambda s: s.start).text).split()[0])
-    return words
 
 
 def has_words(text: str) -> bool:

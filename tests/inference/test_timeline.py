@@ -122,6 +122,15 @@ def test_merging_keeps_order_and_drops_what_was_decoded_twice() -> None:
     glued = [have[0], Segment(6.0, 8.4, "Saying some words and"), after]  # its word, timed early
     assert [s.text for s in merge_segments(glued, [lost])] == [s.text for s in glued]
     assert len(merge_segments([*have, Segment(11.0, 13.0, "And here's more.")], [lost])) == 3
+    # several words: next to their place too, not wherever they stand within seconds (bench
+    # `short_pauses` seed 0: a clip's last words said again alone 8 s later, found again)
+    have = [
+        Segment(133.8, 138.1, "For a full hour he had paced up and down, waiting, but he could wait no longer."),
+        Segment(145.7, 145.9, "He could"),
+    ]
+    found_again = Segment(145.9, 146.7, "wait no longer.")
+    assert [s.text for s in merge_segments(have, [found_again])][-1] == "wait no longer."
+    assert len(merge_segments(have[:1], [found_again])) == 1  # the segment before holds them
 
 
 def test_text_found_again_keeps_only_the_words_said_where_no_segment_stands() -> None:

@@ -249,7 +249,7 @@ class CTranslate2Engine:
                     activity = detect_speech(checked, self.segmentation, parts=self.vad_parts)
                 prepared.append(_Recording(checked, options, activity, _RequestState(options)))
             recordings = [r for r in prepared if isinstance(r, _Recording)]
-            plans = [plan_windows(r.activity.probs, r.audio.size, self.segmentation) for r in recordings]
+            plans = [plan_windows(r.activity.probs, r.audio.size, r.activity.options) for r in recordings]
             found = self._transcribe_windows(recordings, plans)
             for recording, windows, segments in zip(recordings, plans, found, strict=True):
                 recording.segments, recording.decoded_windows = segments, len(windows)

@@ -38,6 +38,7 @@ UNSURE_FLOOR = 0.05
 # Where Silero is unsure of a recording, frames this far above its noise floor count as speech
 # (ten times the floor's power; 6 dB found the same frames within 3 %: loud_frames).
 LOUD_DB = 10.0
+SILERO_MIN_SPEECH_S = 0.25  # Silero's own shortest speech (get_speech_timestamps' default)
 NOISE_FLOOR_PERCENTILE = 10  # the floor: the power under which this share of the frames stays
 
 
@@ -77,10 +78,8 @@ class SegmentationOptions:
                 f"need 0 < min_split_s < max_window_s <= 30, got {self.min_split_s}, {self.max_window_s}"
             )
 
-    def for_probs(self, probs: np.ndarray) -> SegmentationOptions:
-        """These options, with the lower thresholds where Silero is unsure of the recording."""
-        if not silero_unsure(probs):
-            return self
+    def lowered(self) -> SegmentationOptions:
+        """These options on Silero's lower scale, for a recording it is unsure of."""
         return replace(self, threshold=self.unsure_threshold, neg_threshold=self.unsure_neg_threshold)
 
 
@@ -207,25 +206,32 @@ def speech_probabilities(audio: np.ndarray, parts: int = 1) -> np.ndarray:
     return np.asarray(probs, dtype=np.float32).reshape(-1)
 
 
-def silero_unsure(probs: np.ndarray) -> bool:
+def silero_unsure(probs: np.ndarray, loud: np.ndarray | None = None) -> bool:
     """True when Silero is unsure of a recording more often than sure it hears speech: more
     frames between :data:`UNSURE_FLOOR` and :data:`GATE_THRESHOLD` than at or above it, and
-    at least one at or above it (hiss and music it is never sure of stay "no speech").
+    something heard: a frame at or above it, or :data:`SILERO_MIN_SPEECH_S` of unsure frames
+    among the ``loud`` ones (:func:`loud_frames`). Hiss and clicks it is never sure of stay
+    "no speech": steady noise has no frame above its own floor, four clicks in a quiet room
+    one frame Silero is unsure of.
 
     Silero's scale sinks on audio unlike its training data. Over a telephone line (300-3400
     Hz, 8 kHz, line noise: the benchmark's ``telephone`` input) speech frames sit mostly at
     0.05-0.5 (median 0.08 where clean speech gives 0.7) while the pauses stay under 0.05.
     Read on the standard scale, most of a call was never decoded, and nothing said so: 10-22 %
     of the words deleted (seeds 0-2), and a short call refused as "no speech" (JFK's 11 s:
-    0.13 s at 0.5). Such a recording is read on the lower scale
+    0.13 s at 0.5; a 7-s LibriVox clip over a phone line: no frame at 0.5, 1.7 s unsure and
+    loud). Such a recording is read on the lower scale
     (:attr:`SegmentationOptions.unsure_threshold`, and the gate with it). Measured on the
-    benchmark's inputs, seeds 0-10, 2026-12-01: clean speech, quiet, sparse and paused inputs
-    have 0.11-0.28 unsure frames per sure one, telephone ones 1.6-8.7 (1.8-14 with other
-    noise seeds), a phone line without noise 0.4-0.9.
+    benchmark's inputs, seeds 0-10: clean speech, quiet, sparse and paused inputs have
+    0.11-0.29 unsure frames per sure one, telephone ones 2.0-9.7, a phone line without noise
+    0.4-0.9; white noise at -40 to -14 dBFS (10-60 s) and room noise with clicks have no
+    unsure frame that is loud.
     """
     sure = np.count_nonzero(probs >= GATE_THRESHOLD)
-    unsure = np.count_nonzero((probs > UNSURE_FLOOR) & (probs < GATE_THRESHOLD))
-    return bool(sure and unsure > sure)  # never sure of any speech: noise, not a phone line
+    unsure = (probs > UNSURE_FLOOR) & (probs < GATE_THRESHOLD)
+    unsure_and_loud = np.count_nonzero(unsure & loud) if loud is not None else 0
+    heard = sure > 0 or unsure_and_loud * FRAME_S >= SILERO_MIN_SPEECH_S
+    return bool(heard and np.count_nonzero(unsure) > sure)
 
 
 @dataclass(frozen=True)
@@ -236,12 +242,15 @@ class VoiceActivity:
     ``probs`` holds Silero's speech probability for every ``VAD_FRAME`` of the recording.
     The gate asks "is there speech at all?" with Silero's standard 0.5; the windows and the
     coverage check use the hysteresis of :class:`SegmentationOptions` (0.3 / 0.15), which
-    keeps quiet speech: same probabilities, two questions.
+    keeps quiet speech: same probabilities, two questions. On a recording Silero is
+    ``unsure`` of (:func:`detect_speech`), all three read its lower scale: ``options`` are
+    :meth:`SegmentationOptions.lowered`, and ``probs`` count its loud frames as speech.
     """
 
     probs: np.ndarray
     n_samples: int
     options: SegmentationOptions = SegmentationOptions()
+    unsure: bool = False
 
     def speech_seconds(self, threshold: float = GATE_THRESHOLD) -> float:
         """Seconds of frames at or above ``threshold``."""
@@ -250,7 +259,7 @@ class VoiceActivity:
     @property
     def gate_threshold(self) -> float:
         """What the silence gate counts: Silero's 0.5, or the lower scale where it is unsure."""
-        return self.options.unsure_threshold if silero_unsure(self.probs) else GATE_THRESHOLD
+        return self.options.unsure_threshold if self.unsure else GATE_THRESHOLD
 
     @functools.cached_property
     def regions(self) -> list[tuple[int, int]]:
@@ -270,13 +279,15 @@ def detect_speech(
     audio: np.ndarray, options: SegmentationOptions | None = None, parts: int | None = None
 ) -> VoiceActivity:
     """Run Silero VAD once over ``audio`` (see :func:`speech_probabilities`). On a recording
-    Silero is unsure of (:func:`silero_unsure`), frames :func:`loud_frames` finds are raised
-    to its lower scale's threshold: they count as speech even where Silero heard none."""
+    Silero is unsure of (:func:`silero_unsure`), the frames :func:`loud_frames` finds are
+    raised to its lower scale's threshold: they count as speech even where Silero heard none."""
     options = options or SegmentationOptions()
     probs = speech_probabilities(audio, parts=vad_parts() if parts is None else parts)
-    if silero_unsure(probs):
-        probs = np.where(loud_frames(audio), np.maximum(probs, options.unsure_threshold), probs)
-    return VoiceActivity(probs, int(audio.size), options)
+    loud = loud_frames(audio)
+    if not silero_unsure(probs, loud):
+        return VoiceActivity(probs, int(audio.size), options)
+    raised = np.where(loud, np.maximum(probs, options.unsure_threshold), probs)
+    return VoiceActivity(raised, int(audio.size), options.lowered(), unsure=True)
 
 
 def loud_frames(audio: np.ndarray) -> np.ndarray:
@@ -291,9 +302,13 @@ def loud_frames(audio: np.ndarray) -> np.ndarray:
     it: with these frames, the frames of the calls' clips inside a speech region went from
     68-86 % to 84-88 % (seeds 0-4), the pause frames inside one stayed at 2-4 %.
     """
-    n = -(-audio.size // VAD_FRAME)
-    frames = np.pad(audio.astype(np.float64), (0, n * VAD_FRAME - audio.size)).reshape(n, VAD_FRAME)
-    power = np.einsum("ij,ij->i", frames, frames) / VAD_FRAME + 1e-12
+    if audio.size == 0:
+        return np.zeros(0, dtype=bool)
+    whole = audio.size // VAD_FRAME  # frames as views of the audio, the last one short
+    frames = audio[: whole * VAD_FRAME].reshape(whole, VAD_FRAME)
+    tail = audio[whole * VAD_FRAME :]
+    power = np.append(np.einsum("ij,ij->i", frames, frames), tail @ tail)[: -(-audio.size // VAD_FRAME)]
+    power = power / VAD_FRAME + 1e-12
     return power >= np.percentile(power, NOISE_FLOOR_PERCENTILE) * 10 ** (LOUD_DB / 10)
 
 
@@ -315,9 +330,8 @@ def speech_regions(probs: np.ndarray, options: SegmentationOptions) -> list[tupl
 
     Hysteresis: a region starts at ``threshold`` and continues through dips until the
     probability has stayed under ``neg_threshold`` for ``min_silence_s`` (both lower on a
-    recording Silero is unsure of: :meth:`SegmentationOptions.for_probs`).
+    recording Silero is unsure of: :meth:`SegmentationOptions.lowered`).
     """
-    options = options.for_probs(probs)
     min_silence = max(1, round(options.min_silence_s / FRAME_S))
     min_speech = max(1, round(options.min_speech_s / FRAME_S))
     regions: list[tuple[int, int]] = []

@@ -21,6 +21,7 @@ from twi_endpoint.segmentation import (
     FRAME_S,
     SegmentationOptions,
     detect_speech,
+    loud_frames,
     silero_unsure,
     speech_probabilities,
     speech_regions,
@@ -54,13 +55,20 @@ def test_silero_is_unsure_of_a_phone_line_only(data_clips: dict[str, Any]) -> No
     probs = speech_probabilities(phone.samples)
     assert silero_unsure(probs)
     # its lower scale finds the call's speech that the usual one misses
-    usual = speech_regions(probs, SegmentationOptions(unsure_threshold=0.3, unsure_neg_threshold=0.15))
-    lower = speech_regions(probs, SegmentationOptions())
+    usual = speech_regions(probs, SegmentationOptions())
+    lower = speech_regions(probs, SegmentationOptions().lowered())
     assert sum(e - s for s, e in lower) > 1.2 * sum(e - s for s, e in usual)
-    # hiss Silero is never sure of stays "no speech", however loud
+    # hiss Silero is never sure of stays "no speech", however loud: no frame above its floor
     hiss = np.random.default_rng(3).normal(0, 0.1, SAMPLE_RATE * 30).astype(np.float32)
-    assert not silero_unsure(speech_probabilities(hiss))
+    assert not silero_unsure(speech_probabilities(hiss), loud_frames(hiss))
     assert check_speech(hiss, -50.0, True, 0.2).reason == "no speech"
+    # and so do clicks in a quiet room: loud, but nothing Silero is unsure of
+    clicks = np.random.default_rng(4).normal(0, 3e-4, SAMPLE_RATE * 30).astype(np.float32)
+    for at in (3, 9, 17, 25):
+        clicks[at * SAMPLE_RATE : at * SAMPLE_RATE + 800] += (
+            np.random.default_rng(at).normal(0, 0.3, 800).astype(np.float32)
+        )
+    assert check_speech(clicks, -50.0, True, 0.2).reason == "no speech"
 
 
 @pytest.mark.parametrize("seed", [0, 1, 2])
@@ -77,6 +85,21 @@ def test_a_call_is_decoded_whole(ct2_model: LocalModel, data_clips: dict[str, An
     assert "not what your country can do for you" in text, text
     # every clip is there (the line costs some words: "an old stosed young man")
     assert "leisure to consider" in text and text.endswith("young man"), text
+
+
+@pytest.mark.parametrize("seed", [0, 1])
+def test_a_short_call_silero_is_never_sure_of_is_transcribed(
+    ct2_model: LocalModel, data_clips: dict[str, Any], seed: int
+) -> None:
+    """librivox_0880 (3 s) over a phone line: no frame at Silero's 0.5 (it was answered "no
+    speech"), but 1.7 s it is unsure of stand well above the line's noise."""
+    pause = np.zeros(int(PAUSE_S * SAMPLE_RATE), dtype=np.float32)
+    clip = decode_audio(data_clips["librivox_0880.wav"].path.read_bytes()).samples
+    body = telephone_recording(np.concatenate([pause, clip, pause]), np.random.default_rng(seed))
+    assert np.count_nonzero(speech_probabilities(decode_audio(body).samples) >= 0.5) == 0
+    result = json.loads(ct2_model.invoke(body, "audio/wav", "language=en"))
+    assert result["metadata"]["gate"] == "speech"
+    assert "young man" in english_normalizer()(result["transcript"]), result["transcript"]
 
 
 @pytest.mark.parametrize("seed", [0, 1])

@@ -64,6 +64,7 @@ from twi_endpoint.timeline import (
     in_order,
     place_words,
     recover_uncovered_many,
+    start_at_onsets,
     uncovered_speech,
     window_segments,
 )
@@ -660,10 +661,10 @@ def _words_by_segment(
 
 def _transcription(recording: _Recording) -> Transcription:
     """What was decoded of one recording, as its :class:`Transcription`."""
-    segments = in_order(recording.segments)
+    activity = recording.activity
+    segments = start_at_onsets(in_order(recording.segments), activity)
     if not recording.options.words:
         segments = [replace(seg, words=()) for seg in segments]
-    activity = recording.activity
     return Transcription(
         text=" ".join(seg.text for seg in segments),
         language=recording.state.language,

@@ -40,6 +40,7 @@ from twi_endpoint.timeline import (
     in_order,
     place_words,
     recover_uncovered,
+    start_at_onsets,
     uncovered_speech,
     window_segments,
 )
@@ -124,6 +125,7 @@ class TransformersEngine:
                 RECOVERY_ROUNDS,
             )
             decoded = len(windows) + again
+            segments = start_at_onsets(in_order(segments), activity)
             cov = coverage(segments, activity, uncovered_speech(segments, activity))
         segments = in_order(segments)
         if not options.words:

@@ -19,6 +19,7 @@ from twi_endpoint.timeline import (
     recovery_windows,
     snap_to_speech,
     split_segment,
+    start_at_onsets,
     timestamped_segments,
     trim_words_to_speech,
     uncovered_speech,
@@ -125,7 +126,7 @@ def test_merging_keeps_order_and_drops_what_was_decoded_twice() -> None:
     # several words: next to their place too, not wherever they stand within seconds (bench
     # `short_pauses` seed 0: a clip's last words said again alone 8 s later, found again)
     have = [
-        Segment(133.8, 138.1, "For a full hour he had paced up and down, waiting, but he could wait no longer."),
+        Segment(133.8, 138.1, "For a full hour he had paced up and down, but he could wait no longer."),
         Segment(145.7, 145.9, "He could"),
     ]
     found_again = Segment(145.9, 146.7, "wait no longer.")
@@ -279,3 +280,20 @@ def test_words_are_judged_as_the_alignment_timed_them() -> None:
     assert thanks.made_up
     segments, again = recover_uncovered([], activity, lambda windows: [thanks], rounds=1)
     assert segments == [] and again == 1
+
+
+def test_the_first_text_of_a_speech_region_starts_where_the_region_does() -> None:
+    # speech 1.0-4.0 s and 6.0-9.0 s; Whisper timed "One," 0.4 s into the first region
+    activity = _activity([(1.0, 0.0), (3.0, 0.9), (2.0, 0.0), (3.0, 0.9), (1.0, 0.0)])
+    one = Segment(1.4, 1.9, "One,", (Word(1.4, 1.9, " One,", 0.9),))
+    rest = Segment(2.0, 4.0, "from fairest creatures", (Word(2.0, 2.3, " from", 0.9),))
+    late = Segment(6.3, 8.0, "we desire increase", (Word(6.3, 6.8, " we", 0.9),))
+    moved = start_at_onsets([one, rest, late], activity)
+    assert [s.start for s in moved] == [pytest.approx(1.0, abs=0.04), 2.0, pytest.approx(6.0, abs=0.04)]
+    assert moved[0].words[0].start == moved[0].start and moved[0].words[0].end == 1.9
+    # not the second text of a region (the speech before it is the first one's), nor so
+    # far back that its first word would last longer than a word is ever spoken
+    assert start_at_onsets([rest], activity)[0].start == pytest.approx(1.0, abs=0.04)
+    far = Segment(3.5, 4.0, "increase", (Word(3.5, 3.9, " increase", 0.9),))
+    assert start_at_onsets([far], activity) == [far]
+    assert start_at_onsets([Segment(4.5, 5.5, "in a pause")], activity)[0].start == 4.5

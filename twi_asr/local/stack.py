@@ -35,6 +35,7 @@ from botocore.exceptions import ClientError
 from twi_infra.runtime_values import Worker
 from twi_lambdas import names
 
+from twi_asr.client import StackRef, TwiAsrClient
 from twi_asr.local.config import FUNCTIONS, RESULT_POLL_S, LocalConfig, default_workdir
 from twi_asr.local.container import ContainerInvoker
 from twi_asr.local.endpoint import Invoker, LocalAsyncEndpoint
@@ -261,24 +262,24 @@ class LocalStack:
         document: dict[str, Any] = json.loads(body)
         return document
 
+    def client(self) -> TwiAsrClient:
+        """A client of this stack, as ``twi-asr local put`` makes one (a look every
+        ``RESULT_POLL_S``)."""
+        assert self.state is not None, "the stack is not started"
+        ref = StackRef(self.bucket, self.state.endpoint_name, self.state.region)
+        return TwiAsrClient(ref, session=self.state.session(), max_poll_s=RESULT_POLL_S)
+
     def wait_for_result(
-        self, audio_key: str, timeout_s: float = 300.0, on_wait: Callable[[float], None] | None = None
+        self,
+        audio_key: str,
+        timeout_s: float = 300.0,
+        on_wait: Callable[[float], None] | None = None,
+        not_before: float | None = None,
     ) -> tuple[str, dict[str, Any]]:
-        """Wait for ``transcripts/<path>.json`` or ``failed/<path>.json``; return (key, document)."""
-        path = audio_key[len(names.AUDIO_PREFIX) :]
-        candidates = (f"{names.TRANSCRIPTS_PREFIX}{path}.json", f"{names.FAILED_PREFIX}{path}.json")
-        start = time.monotonic()
-        while True:
-            for key in candidates:
-                document = self.get_json(key)
-                if document is not None:
-                    return key, document
-            waited = time.monotonic() - start
-            if waited > timeout_s:
-                raise TimeoutError(f"no result for s3://{self.bucket}/{audio_key} after {timeout_s:.0f} s")
-            if on_wait is not None:
-                on_wait(waited)
-            time.sleep(RESULT_POLL_S)
+        """Wait for ``transcripts/<path>.json`` or ``failed/<path>.json`` (newer than
+        ``not_before``, epoch seconds); return (key, document). The client's own wait."""
+        result = self.client().wait_for_result(audio_key, timeout_s, not_before=not_before, on_wait=on_wait)
+        return result.location.removeprefix(f"s3://{self.bucket}/"), result.document
 
     def queue_depths(self) -> dict[str, int]:
         """Messages (visible + in flight + delayed) in every queue, by physical name."""

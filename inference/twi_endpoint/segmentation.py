@@ -179,10 +179,7 @@ def speech_probabilities(audio: np.ndarray, parts: int = 1) -> np.ndarray:
     encoder, decoder = _silero_halves()
     padded = np.pad(audio.astype(np.float32, copy=False), (0, (-audio.size) % VAD_FRAME))
     frames = padded.reshape(-1, VAD_FRAME)
-    context = np.zeros((len(frames), VAD_CONTEXT), dtype=np.float32)
-    context[1:] = frames[:-1, -VAD_CONTEXT:]
-    framed = np.concatenate([context, frames], axis=1)
-    n_frames = len(framed)
+    n_frames = len(frames)
     parts = max(1, min(parts, n_frames // VAD_MIN_PART_FRAMES))
     batches = [
         (lo, min(lo + VAD_BATCH_FRAMES, hi))
@@ -192,7 +189,15 @@ def speech_probabilities(audio: np.ndarray, parts: int = 1) -> np.ndarray:
     ]
 
     def encode(batch: tuple[int, int]) -> np.ndarray:
-        return encoder.run(None, {"input": framed[batch[0] : batch[1]]})[0]
+        """Frames ``lo:hi``, each after the last 64 samples of the one before (zeros first),
+        built per batch: for a 4-h recording the whole array would take 1 GB."""
+        lo, hi = batch
+        framed = np.zeros((hi - lo, VAD_CONTEXT + VAD_FRAME), dtype=np.float32)
+        framed[:, VAD_CONTEXT:] = frames[lo:hi]
+        framed[1:, :VAD_CONTEXT] = frames[lo : hi - 1, -VAD_CONTEXT:]
+        if lo:
+            framed[0, :VAD_CONTEXT] = frames[lo - 1, -VAD_CONTEXT:]
+        return encoder.run(None, {"input": framed})[0]
 
     if parts == 1:
         features = [encode(batch) for batch in batches]

@@ -36,7 +36,7 @@ GATE_THRESHOLD = 0.5  # Silero's own speech decision: what the silence gate coun
 # Under this Silero is sure a frame is not speech; between it and GATE_THRESHOLD it is unsure.
 UNSURE_FLOOR = 0.05
 # Where Silero is unsure of a recording, frames this far above its noise floor count as speech
-# (ten times the floor's power; 6 dB found the same frames within 3 %: loud_frames).
+# (ten times the floor's power; 6 dB kept 1-3 points more of a call's speech: loud_frames).
 LOUD_DB = 10.0
 SILERO_MIN_SPEECH_S = 0.25  # Silero's own shortest speech (get_speech_timestamps' default)
 NOISE_FLOOR_PERCENTILE = 10  # the floor: the power under which this share of the frames stays
@@ -224,7 +224,7 @@ def silero_unsure(probs: np.ndarray, loud: np.ndarray | None = None) -> bool:
     0.05-0.5 (median 0.08 where clean speech gives 0.7) while the pauses stay under 0.05.
     Read on the standard scale, most of a call was never decoded, and nothing said so: 10-22 %
     of the words deleted (seeds 0-2), and a short call refused as "no speech" (JFK's 11 s:
-    0.13 s at 0.5; a 7-s LibriVox clip over a phone line: no frame at 0.5, 1.7 s unsure and
+    0.13 s at 0.5; a 3-s LibriVox clip in a 7-s call: no frame at 0.5, 1.7 s unsure and
     loud). Such a recording is read on the lower scale
     (:attr:`SegmentationOptions.unsure_threshold`, and the gate with it). Measured on the
     benchmark's inputs, seeds 0-10: clean speech, quiet, sparse and paused inputs have

@@ -114,8 +114,9 @@ def test_a_long_call_s_speech_is_found_above_the_line_noise(data_clips: dict[str
     said = np.abs(clean[: clean.size - clean.size % 512]).reshape(-1, 512).max(axis=1) > 0  # not a pause
     said = np.pad(said, (0, probs.size - said.size))
     silero = np.zeros(probs.size, dtype=bool)
-    for s, e in speech_regions(probs, SegmentationOptions()):
+    for s, e in speech_regions(probs, SegmentationOptions().lowered()):  # Silero alone, its lower scale
         silero[s:e] = True
+    assert activity.unsure
     inside = activity.speech_mask
     assert inside[said].mean() > silero[said].mean() + 0.05, (inside[said].mean(), silero[said].mean())
     # no pause frame is loud: the pauses inside a region are the padding around the speech

@@ -112,7 +112,7 @@ class TransformersEngine:
                 for s, e in split_windows(audio)
                 if peak_frame_dbfs(audio[s:e]) >= SILENT_WINDOW_DBFS
             ]
-            segments = self._decode(audio, windows, options, languages, None)
+            segments = in_order(self._decode(audio, windows, options, languages, None))
             decoded = len(windows)
             cov = None
         else:
@@ -127,7 +127,6 @@ class TransformersEngine:
             decoded = len(windows) + again
             segments = start_at_onsets(in_order(segments), activity)
             cov = coverage(segments, activity, uncovered_speech(segments, activity))
-        segments = in_order(segments)
         if not options.words:
             segments = [replace(seg, words=()) for seg in segments]
         language: str | None

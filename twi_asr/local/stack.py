@@ -88,6 +88,7 @@ class LocalStack:
         self.functions: dict[str, LocalFunction] = {}
         self.sources: dict[str, SqsEventSource] = {}
         self.state: StackState | None = None
+        self._client: TwiAsrClient | None = None  # made once per start: see client()
         self.s3: Any = None
         self.sqs: Any = None
 
@@ -242,6 +243,7 @@ class LocalStack:
         self._exit.close()
         self.functions.clear()
         self.sources.clear()
+        self._client = None
 
     # --- conveniences for the CLI, the demo and tests -------------------------------------------
     @property
@@ -266,8 +268,10 @@ class LocalStack:
         """A client of this stack, as ``twi-asr local put`` makes one (a look every
         ``RESULT_POLL_S``)."""
         assert self.state is not None, "the stack is not started"
-        ref = StackRef(self.bucket, self.state.endpoint_name, self.state.region)
-        return TwiAsrClient(ref, session=self.state.session(), max_poll_s=RESULT_POLL_S)
+        if self._client is None:  # its boto3 session and clients, once per start, not per wait
+            ref = StackRef(self.bucket, self.state.endpoint_name, self.state.region)
+            self._client = TwiAsrClient(ref, session=self.state.session(), max_poll_s=RESULT_POLL_S)
+        return self._client
 
     def wait_for_result(
         self,

@@ -25,6 +25,7 @@ from typing import Any
 import pytest
 
 from twi_asr.local.config import STATE_FILE_NAME
+from twi_asr.local.moto_server import MotoServer
 from twi_asr.local.state import NoLocalStackError, StackState
 
 CLI = [sys.executable, "-m", "twi_asr.cli", "local"]
@@ -198,27 +199,50 @@ def test_uploads_in_flight_survive_sigterm_and_sigkill(workdir: Path, clips: lis
     assert submit_log.count('"level":"INFO"') >= UPLOADS and "submitted s3://" in submit_log
 
 
+def _state_answered_at(url: str, workdir: Path) -> StackState:
+    """A state file whose process lives (this one) but whose stack is not at ``url``."""
+    state = StackState(
+        aws_endpoint_url=url,
+        sagemaker_runtime_url=url,
+        region="eu-west-1",
+        bucket="twi-asr-local-bucket",
+        endpoint_name="twi-asr-local",
+        queues={"twi-asr-submit-queue": f"{url}/123456789012/twi-asr-submit-queue"},
+        model_dir="",
+        pid=os.getpid(),
+        workdir=str(workdir),
+    )
+    assert state.write() == workdir / STATE_FILE_NAME
+    return state
+
+
+def _assert_one_line_does_not_answer(url: str, workdir: Path) -> None:
+    for command in (["put", str(CLIP), "--wait"], ["status"]):  # `results` goes the same way
+        done = subprocess.run(
+            [*CLI, *command, "--workdir", str(workdir)], capture_output=True, text=True, timeout=120
+        )
+        assert done.returncode == 2, (command, done.stderr)
+        assert done.stderr.count("\n") == 1 and "Traceback" not in done.stderr, done.stderr
+        assert f"does not answer at {url}" in done.stderr and "twi-asr local up" in done.stderr
+
+
 def test_client_commands_say_in_one_line_that_the_stack_does_not_answer(tmp_path: Path) -> None:
     """A state file whose process lives but whose endpoints are gone (a hung or half-dead stack)."""
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         closed = f"http://127.0.0.1:{probe.getsockname()[1]}"
-    state = StackState(
-        aws_endpoint_url=closed,
-        sagemaker_runtime_url=closed,
-        region="eu-west-1",
-        bucket="twi-asr-local-bucket",
-        endpoint_name="twi-asr-local",
-        queues={"twi-asr-submit-queue": f"{closed}/123456789012/twi-asr-submit-queue"},
-        model_dir="",
-        pid=os.getpid(),
-        workdir=str(tmp_path),
-    )
-    assert state.write() == tmp_path / STATE_FILE_NAME
-    for command in (["put", str(CLIP), "--wait"], ["status"]):  # `results` goes the same way
-        done = subprocess.run(
-            [*CLI, *command, "--workdir", str(tmp_path)], capture_output=True, text=True, timeout=120
-        )
-        assert done.returncode == 2, (command, done.stderr)
-        assert done.stderr.count("\n") == 1 and "Traceback" not in done.stderr, done.stderr
-        assert f"does not answer at {closed}" in done.stderr and "twi-asr local up" in done.stderr
+    _state_answered_at(closed, tmp_path)
+    _assert_one_line_does_not_answer(closed, tmp_path)
+
+
+def test_a_stopped_stacks_port_taken_by_another_server_reads_as_not_answering(tmp_path: Path) -> None:
+    """The system gives a stopped stack's free port to the next server that asks (another local
+    stack, another test's moto): a client still waiting on the old address then reaches a
+    server without the stack's bucket. Seen in `make test`: `put --wait` ended in a
+    NoSuchBucket traceback instead of the one line."""
+    other = MotoServer().start()
+    try:
+        _state_answered_at(other.url, tmp_path)
+        _assert_one_line_does_not_answer(other.url, tmp_path)
+    finally:
+        other.stop()

@@ -26,8 +26,9 @@ from pathlib import Path
 from types import FrameType
 from typing import Any
 
+from boto3.exceptions import S3UploadFailedError
+from botocore.exceptions import ClientError, HTTPClientError
 from botocore.exceptions import ConnectionError as BotoConnectionError
-from botocore.exceptions import HTTPClientError
 from twi_contract import MetadataKeys, ResultKeys
 from twi_infra.runtime_values import Coalescing
 from twi_lambdas import names
@@ -215,6 +216,21 @@ class _StackGone(Exception):
     """The stack's process exited while a command was waiting on it."""
 
 
+# What a server that is not the stack's says about the stack's bucket and queues.
+_NOT_THE_STACKS = {"NoSuchBucket", "AWS.SimpleQueueService.NonExistentQueue", "QueueDoesNotExist"}
+
+
+def _another_server(exc: BaseException | None) -> bool:
+    """The stack's address answers without the stack's bucket or queues: the stack has stopped
+    and the system gave its free port to another server (another local stack, a test's moto).
+    boto3's uploads wrap the ClientError (``S3UploadFailedError``, raised while handling it)."""
+    while exc is not None:
+        if isinstance(exc, ClientError) and exc.response.get("Error", {}).get("Code") in _NOT_THE_STACKS:
+            return True
+        exc = exc.__cause__ or exc.__context__
+    return False
+
+
 ClientCommand = Callable[[argparse.Namespace, StackState], int]
 
 
@@ -232,19 +248,28 @@ def _client_command(command: ClientCommand) -> Callable[[argparse.Namespace], in
             return 2
         try:
             return command(args, state)
+        except (ClientError, S3UploadFailedError) as exc:
+            if not _another_server(exc):
+                raise
+            return _say_gone(state, workdir)
         except (BotoConnectionError, HTTPClientError, _StackGone):
-            deadline = time.monotonic() + STOPPING_GRACE_S  # a stack that is stopping closes first
-            while state.is_running() and time.monotonic() < deadline:
-                time.sleep(0.2)
-            how = "has stopped" if not state.is_running() else f"does not answer at {state.aws_endpoint_url}"
-            print(
-                f"twi-asr: the local stack (pid {state.pid}) {how}; its uploads and results are kept "
-                f"in {workdir}: start it again with `twi-asr local up`, then `twi-asr local results`",
-                file=sys.stderr,
-            )
-            return 2
+            return _say_gone(state, workdir)
 
     return run
+
+
+def _say_gone(state: StackState, workdir: Path) -> int:
+    """One line saying the stack is gone (or does not answer) and where its data is kept: 2."""
+    deadline = time.monotonic() + STOPPING_GRACE_S  # a stack that is stopping closes first
+    while state.is_running() and time.monotonic() < deadline:
+        time.sleep(0.2)
+    how = "has stopped" if not state.is_running() else f"does not answer at {state.aws_endpoint_url}"
+    print(
+        f"twi-asr: the local stack (pid {state.pid}) {how}; its uploads and results are kept "
+        f"in {workdir}: start it again with `twi-asr local up`, then `twi-asr local results`",
+        file=sys.stderr,
+    )
+    return 2
 
 
 def _cmd_put(args: argparse.Namespace) -> int:

@@ -16,8 +16,8 @@ from pathlib import Path
 from typing import NamedTuple
 
 import numpy as np
+from twi_endpoint.types import SAMPLE_RATE
 
-SAMPLE_RATE = 16_000  # Hz
 ENGLISH_FOLDERS = ("en", "long")  # only rows with an English reference are used (see _is_english)
 MIN_PAUSE_S = 0.5
 MAX_PAUSE_S = 3.0

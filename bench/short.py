@@ -59,9 +59,9 @@ from typing import Any
 
 import numpy as np
 from twi_contract import BATCH_CONTENT_TYPE, GENERIC_CONTENT_TYPE, BatchItem, BatchKeys, pack_batch
+from twi_endpoint.types import SAMPLE_RATE
 from twi_lambdas import names
 
-SAMPLE_RATE = 16_000
 LANGUAGE = "en"
 SHORT_MIN_S = 3.0  # the "short": 3-30 s
 SHORT_MAX_S = 30.0

@@ -35,8 +35,8 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from twi_endpoint.types import SAMPLE_RATE
 
-SAMPLE_RATE = 16_000
 LANGUAGE = "en"  # every contender is told the language: no detection differences
 CONTENDERS = ("baseline_a", "transformers", "ctranslate2", "faster_whisper_batched", "faster_whisper")
 

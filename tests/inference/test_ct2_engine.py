@@ -236,6 +236,24 @@ def test_speech_hidden_from_the_decoder_is_reported(
     assert "ask not what your country" in _words(result.text)  # the rest is still there
 
 
+def test_a_dense_window_is_decoded_to_its_end(engine: CTranslate2Engine, data_clips: dict) -> None:
+    """A fast speaker fills one window with more text than CTranslate2 let it generate
+    when asked for ``max_length`` 223 (it generates at most half of ``max_length``: 111
+    tokens): the last sentence stopped mid-way ("...his power to" and nothing after). The
+    Sense and Sensibility clips 15 % faster (``time_stretch``), three times over, one 27 s
+    window of ~130 tokens."""
+    fast = [
+        librosa.effects.time_stretch(_load(data_clips[name].path), rate=1.15)
+        for name in ("librivox_0870.wav", "librivox_0880.wav")
+    ]
+    gap = np.zeros(SAMPLE_RATE // 4, dtype=np.float32)
+    audio = np.concatenate([part for _ in range(3) for clip in fast for part in (clip, gap)])
+    result = engine.transcribe(audio, ENGLISH)
+    assert result.chunks == 1, result.chunks  # one window: its text, not the recovery's
+    assert _words(result.text).count("to do for") == 3, result.text
+    assert _words(result.text).count("young man") == 3, result.text
+
+
 def test_repeated_requests_reuse_the_model_and_agree(engine: CTranslate2Engine, data_clips: dict) -> None:
     audio = _load(data_clips["librivox_0880.wav"].path)
     model = engine._model

@@ -136,7 +136,7 @@ class TwiAsrClient:
         delay = min(FIRST_POLL_S, self._max_poll_s)
         while True:
             for doc_key, failed in candidates:
-                doc = self._get_json_if_newer(doc_key, not_before)
+                doc = self.get_json(doc_key, not_before)
                 if doc is not None:
                     return Result(key, doc, failed, f"s3://{self.stack.bucket}/{doc_key}")
             waited = time.monotonic() - start
@@ -249,21 +249,22 @@ class TwiAsrClient:
     def get_object(self, key: str) -> bytes:
         return bytes(self._s3.get_object(Bucket=self.stack.bucket, Key=key)["Body"].read())
 
-    def _get_json_if_newer(self, key: str, not_before: float | None) -> dict[str, Any] | None:
-        try:
-            obj = self._s3.get_object(Bucket=self.stack.bucket, Key=key)
-        except ClientError as exc:
-            if exc.response.get("Error", {}).get("Code") in ("NoSuchKey", "404"):
-                return None
-            raise
-        if not_before is not None and obj["LastModified"].timestamp() < not_before:
+    def get_json(self, key: str, not_before: float | None = None) -> dict[str, Any] | None:
+        """The JSON document at ``key`` in the stack's bucket; None when there is none, or
+        (with ``not_before``, epoch seconds) only an older one."""
+        obj = self._get_or_none(self.stack.bucket, key)
+        if obj is None or (not_before is not None and obj["LastModified"].timestamp() < not_before):
             return None
         return dict(json.loads(obj["Body"].read()))
 
     def _read_uri(self, uri: str) -> bytes | None:
-        bucket, key = keys.parse_s3_uri(uri)
+        obj = self._get_or_none(*keys.parse_s3_uri(uri))
+        return None if obj is None else bytes(obj["Body"].read())
+
+    def _get_or_none(self, bucket: str, key: str) -> dict[str, Any] | None:
+        """``GetObject``'s response, or None where there is no such object (yet)."""
         try:
-            return bytes(self._s3.get_object(Bucket=bucket, Key=key)["Body"].read())
+            return dict(self._s3.get_object(Bucket=bucket, Key=key))
         except ClientError as exc:
             if exc.response.get("Error", {}).get("Code") in ("NoSuchKey", "404"):
                 return None

@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
-import json
 import logging
 import os
 import shutil
@@ -31,7 +30,6 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any
 
-from botocore.exceptions import ClientError
 from twi_infra.runtime_values import Worker
 from twi_lambdas import names
 
@@ -255,14 +253,8 @@ class LocalStack:
         self.s3.upload_file(str(path), self.bucket, key, ExtraArgs={"Metadata": metadata or {}})
 
     def get_json(self, key: str) -> dict[str, Any] | None:
-        try:
-            body = self.s3.get_object(Bucket=self.bucket, Key=key)["Body"].read()
-        except ClientError as exc:
-            if exc.response.get("Error", {}).get("Code") in ("NoSuchKey", "404"):
-                return None
-            raise
-        document: dict[str, Any] = json.loads(body)
-        return document
+        """The JSON document at ``key`` in the stack's bucket, or None."""
+        return self.client().get_json(key)
 
     def client(self) -> TwiAsrClient:
         """A client of this stack, as ``twi-asr local put`` makes one (a look every

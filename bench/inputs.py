@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import NamedTuple
 
 import numpy as np
+from twi_endpoint.segmentation import frame_power
 from twi_endpoint.types import SAMPLE_RATE
 
 ENGLISH_FOLDERS = ("en", "long")  # only rows with an English reference are used (see _is_english)
@@ -166,9 +167,8 @@ def telephone_channel(audio: np.ndarray, noise: np.random.Generator) -> np.ndarr
 
 
 def _frame_db(audio: np.ndarray) -> np.ndarray:
-    n = audio.size // ONSET_FRAME
-    frames = audio[: n * ONSET_FRAME].reshape(n, ONSET_FRAME).astype(np.float64)
-    rms = np.sqrt(np.mean(frames**2, axis=1)) + 1e-10
+    whole = audio[: audio.size // ONSET_FRAME * ONSET_FRAME].astype(np.float64)
+    rms = np.sqrt(frame_power(whole, ONSET_FRAME)) + 1e-10
     return np.asarray(20 * np.log10(rms / rms.max()))
 
 

@@ -18,7 +18,7 @@ from typing import Final
 
 import numpy as np
 
-from twi_endpoint.segmentation import VoiceActivity, detect_speech
+from twi_endpoint.segmentation import VoiceActivity, detect_speech, frame_power
 from twi_endpoint.types import SAMPLE_RATE
 
 logger = logging.getLogger(__name__)
@@ -39,12 +39,8 @@ class GateDecision:
 
 def peak_frame_dbfs(audio: np.ndarray) -> float:
     """RMS level of the loudest 30 ms frame, in dBFS."""
-    n = len(audio) // FRAME_SAMPLES
-    if n == 0:
-        rms = float(np.sqrt(np.mean(np.square(audio, dtype=np.float64)))) if len(audio) else 0.0
-    else:
-        frames = audio[: n * FRAME_SAMPLES].reshape(n, FRAME_SAMPLES)
-        rms = float(np.sqrt(np.max(np.einsum("ij,ij->i", frames, frames) / FRAME_SAMPLES)))
+    power = frame_power(audio, FRAME_SAMPLES)
+    rms = float(np.sqrt(power.max())) if power.size else 0.0
     return 20.0 * float(np.log10(max(rms, _FLOOR)))
 
 

@@ -309,12 +309,19 @@ def loud_frames(audio: np.ndarray) -> np.ndarray:
     """
     if audio.size == 0:
         return np.zeros(0, dtype=bool)
-    whole = audio.size // VAD_FRAME  # frames as views of the audio, the last one short
-    frames = audio[: whole * VAD_FRAME].reshape(whole, VAD_FRAME)
-    tail = audio[whole * VAD_FRAME :]
-    power = np.append(np.einsum("ij,ij->i", frames, frames), tail @ tail)[: -(-audio.size // VAD_FRAME)]
-    power = power / VAD_FRAME + 1e-12
+    power = frame_power(audio, VAD_FRAME) + 1e-12
     return power >= np.percentile(power, NOISE_FLOOR_PERCENTILE) * 10 ** (LOUD_DB / 10)
+
+
+def frame_power(audio: np.ndarray, frame: int) -> np.ndarray:
+    """Mean power (mean square) of each ``frame`` samples of ``audio``, in order; a last,
+    shorter frame counts over its own samples. The one energy measure of the endpoint (the
+    loud frames of a call, the silence gate's loudest frame) and of the benchmark."""
+    whole = audio.size // frame  # frames as views of the audio
+    frames = audio[: whole * frame].reshape(whole, frame)
+    power = np.einsum("ij,ij->i", frames, frames) / frame
+    tail = audio[whole * frame :]
+    return np.append(power, tail @ tail / tail.size) if tail.size else power
 
 
 def usable_cpu_count() -> int:

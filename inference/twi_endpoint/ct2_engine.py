@@ -257,13 +257,14 @@ class CTranslate2Engine:
             found = self._transcribe_windows(recordings, plans)
             for recording, windows, segments in zip(recordings, plans, found, strict=True):
                 recording.segments, recording.decoded_windows = segments, len(windows)
-            alive = [r for r in recordings if r.error is None]
+            alive = [(r, windows) for r, windows in zip(recordings, plans, strict=True) if r.error is None]
             recovered = recover_uncovered_many(
-                [(r.segments, r.activity) for r in alive],
-                lambda again: self._transcribe_windows(alive, again),
+                [(r.segments, r.activity) for r, _ in alive],
+                lambda again: self._transcribe_windows([r for r, _ in alive], again),
                 self.decode.recovery_rounds,
+                [windows for _, windows in alive],
             )
-            for recording, (segments, again) in zip(alive, recovered, strict=True):
+            for (recording, _), (segments, again) in zip(alive, recovered, strict=True):
                 recording.segments = segments
                 recording.decoded_windows += again
         return [
@@ -358,7 +359,7 @@ class CTranslate2Engine:
         words = self._align(
             encoded,
             rows,
-            [batch[i].window for i in rows],
+            [WindowClock(batch[i].window, batch[i].recording.activity) for i in rows],
             [per_window[i] for i in rows],
             [tokenizers[i] for i in rows],
         )
@@ -376,11 +377,12 @@ class CTranslate2Engine:
         self,
         encoded: Any,
         rows: list[int],
-        windows: list[Window],
+        clocks: list[WindowClock],
         timed: list[list[tuple[Segment, list[int]]]],
         tokenizers: list[Any],
     ) -> list[list[list[Word]]]:
-        """Word times of each segment of ``windows`` (rows ``rows`` of the encoded batch).
+        """Word times of each segment of the windows of ``clocks`` (rows ``rows`` of the
+        encoded batch).
 
         CTranslate2's ``align`` takes one start sequence for all its rows, so rows are
         aligned in groups of the same prompt: recordings of different languages or tasks
@@ -388,12 +390,12 @@ class CTranslate2Engine:
         groups: dict[tuple[int, ...], list[int]] = {}
         for k, tokenizer in enumerate(tokenizers):
             groups.setdefault(tuple(tokenizer.sot_sequence), []).append(k)
-        out: list[list[list[Word]]] = [[] for _ in windows]
+        out: list[list[list[Word]]] = [[] for _ in clocks]
         for members in groups.values():
             words = self._align_prompt(
                 encoded,
                 [rows[k] for k in members],
-                [windows[k] for k in members],
+                [clocks[k] for k in members],
                 [timed[k] for k in members],
                 tokenizers[members[0]],
             )
@@ -405,7 +407,7 @@ class CTranslate2Engine:
         self,
         encoded: Any,
         rows: list[int],
-        windows: list[Window],
+        clocks: list[WindowClock],
         timed: list[list[tuple[Segment, list[int]]]],
         tokenizer: Any,
     ) -> list[list[list[Word]]]:
@@ -419,13 +421,14 @@ class CTranslate2Engine:
         of 8 side by side, 1.4 s row by row side by side (sorted batches of 2 or 4: 1.5-1.9 s);
         the alignments are identical.
         """
-        if not windows:
+        if not clocks:
             return []
         whole = rows == list(range(encoded.shape[0])) and self.device == "cuda"
         host = None if whole else _to_numpy(encoded)
         texts = [[t for _, tokens in segs for t in tokens] for segs in timed]
         frames = [
-            min(N_SAMPLES, round(w.duration_s * SAMPLE_RATE)) // self._features.hop_length for w in windows
+            min(N_SAMPLES, round(clock.duration * SAMPLE_RATE)) // self._features.hop_length
+            for clock in clocks
         ]
         sot = list(tokenizer.sot_sequence)
 
@@ -444,7 +447,7 @@ class CTranslate2Engine:
                 )
             )
 
-        n = len(windows)
+        n = len(clocks)
         if self.device == "cuda":
             results = run(list(range(n)))
         elif n == 1:
@@ -453,10 +456,7 @@ class CTranslate2Engine:
             order = sorted(range(n), key=lambda i: -len(texts[i]))
             each = (self._pool.map if self._pool else map)(lambda i: run([i])[0], order)
             results = [result for _, result in sorted(zip(order, each, strict=True), key=lambda p: p[0])]
-        return [
-            _words_by_segment(result, timed[k], WindowClock(windows[k]), tokenizer)
-            for k, result in enumerate(results)
-        ]
+        return [_words_by_segment(result, timed[k], clocks[k], tokenizer) for k, result in enumerate(results)]
 
     def _model_for(self, rows: int) -> Any:
         """The instance to run ``rows`` windows in one call on: one window alone on the

@@ -123,6 +123,7 @@ class TransformersEngine:
                 activity,
                 lambda ws: self._decode(audio, ws, options, languages, activity),
                 RECOVERY_ROUNDS,
+                windows,
             )
             decoded = len(windows) + again
             segments = start_at_onsets(in_order(segments), activity)
@@ -220,7 +221,7 @@ class TransformersEngine:
         if activity is None or token_times is None or len(token_times) != len(tokens):
             return [seg for seg, _ in timed]
         text_times = [at for t, at in zip(tokens, token_times, strict=True) if t < self._eos]
-        clock = WindowClock(window)
+        clock = WindowClock(window, activity)
         out: list[Segment] = []
         for seg, r in timed:
             pairs = list(zip(r.tokens, text_times[r.first : r.first + len(r.tokens)], strict=False))

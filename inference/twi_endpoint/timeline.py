@@ -25,7 +25,15 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 
-from twi_endpoint.segmentation import FRAME_S, SegmentationOptions, VoiceActivity, Window, pack_regions
+from twi_endpoint.segmentation import (
+    FRAME_S,
+    SILERO_MIN_SPEECH_S,
+    VAD_FRAME,
+    SegmentationOptions,
+    VoiceActivity,
+    Window,
+    pack_regions,
+)
 from twi_endpoint.types import SAMPLE_RATE, Segment, SpeechCoverage, Word
 
 logger = logging.getLogger(__name__)
@@ -40,6 +48,7 @@ MIN_UNCOVERED_S = 1.0  # speech of at least this long that no segment holds is r
 RETRY_MIN_S = 0.5
 RECOVERY_ROUNDS = 2  # uncovered speech is decoded again at most this often (each round batched)
 RECOVERY_JOIN_S = 3.0  # uncovered regions closer than this are decoded again together
+TAIL_CONTEXT_S = 5.0  # a window's uncovered last utterance is decoded again with this much speech after it
 COVER_MARGIN_S = 0.3  # Whisper's timestamps are this close to the speech: tolerated
 SENTENCE_ENDS = (".", "?", "!", "…", "。")
 
@@ -51,11 +60,12 @@ class WindowClock:
     window's 0 s, the second piece follows right after the first, and so on.
     """
 
-    def __init__(self, window: Window) -> None:
+    def __init__(self, window: Window, activity: VoiceActivity | None = None) -> None:
         self._starts = [s / SAMPLE_RATE for s, _ in window.pieces]
         lengths = [(e - s) / SAMPLE_RATE for s, e in window.pieces]
         self._offsets = list(np.cumsum([0.0, *lengths[:-1]]))  # window time each piece begins at
         self._lengths = lengths
+        self._speech = activity.speech_mask if activity is not None else None
 
     def __call__(self, t: float) -> float:
         k = max(0, bisect.bisect_right(self._offsets, t) - 1)
@@ -63,18 +73,40 @@ class WindowClock:
         return self._starts[k] + local
 
     def span(self, start: float, end: float) -> tuple[float, float]:
-        """A word's window times -> recording times, kept inside one piece: the piece that
-        holds most of it. (A word is never spoken across a joined pause; an alignment a
-        frame or two off at a joint would otherwise throw it across the whole pause.)"""
-        best, share = 0, -1.0
-        for k, (offset, length) in enumerate(zip(self._offsets, self._lengths, strict=True)):
-            overlap = min(end, offset + length) - max(start, offset)
-            if overlap > share:
-                best, share = k, overlap
+        """A word's window times -> recording times, kept inside one piece (a word is never
+        spoken across a joined pause; an alignment a frame or two off at a joint would
+        otherwise throw it across the whole pause).
+
+        A word the alignment runs across a joint goes to the piece that holds its end where
+        that part of it holds speech (with a VAD): the alignment starts the first word after
+        a pause early, in the silence before it (its first token takes over from the last
+        word's), and so had put the word said after the pause at the end of the speech
+        before it, seconds (across a long joined silence, minutes) early: "etc. He" with
+        "He" 2.6 s before it was said, 10 of the 13 clip starts missed by more than 0.5 s on
+        30 bench runs. The last word before a pause ends where the next word's alignment
+        starts, in the silence of the joint: that part holds no speech, and the word stays.
+        Otherwise (no VAD, no speech there) the piece that holds most of the word."""
+        parts = [
+            (k, min(end, offset + length) - max(start, offset))
+            for k, (offset, length) in enumerate(zip(self._offsets, self._lengths, strict=True))
+        ]
+        best = max(parts, key=lambda p: p[1])[0]
+        last = max(k for k, overlap in parts if overlap > 0 or k == 0)
+        if last != best and self._speech is not None and self._holds_speech(last, start, end):
+            best = last
         offset, length = self._offsets[best], self._lengths[best]
         lo = min(max(start, offset), offset + length)
         hi = min(max(end, lo), offset + length)
         return self._starts[best] + lo - offset, self._starts[best] + hi - offset
+
+    def _holds_speech(self, k: int, start: float, end: float) -> bool:
+        """Whether the part of ``[start, end)`` (window time) inside piece ``k`` holds speech."""
+        assert self._speech is not None
+        offset, length = self._offsets[k], self._lengths[k]
+        lo = self._starts[k] + max(start, offset) - offset
+        hi = self._starts[k] + min(end, offset + length) - offset
+        frames = self._speech[int(lo / FRAME_S) : int(np.ceil(hi / FRAME_S))]
+        return bool(frames.any())
 
     @property
     def duration(self) -> float:
@@ -360,17 +392,64 @@ def recovery_windows(
     return [w for g in groups for w in pack_regions(g, activity.probs, activity.n_samples, options)]
 
 
+def window_tails(
+    windows: Sequence[Window], segments: Sequence[Segment], activity: VoiceActivity
+) -> list[Window]:
+    """Windows to decode again the short utterance that ends a first-pass window when no
+    segment holds it: that utterance, joined with up to ``TAIL_CONTEXT_S`` of the speech
+    that follows it (the start of the next window).
+
+    Whisper drops a short utterance at the very end of its input: "And so" alone after a
+    pause, then "my fellow Americans" 4 s later in the next window (bench ``inner_pauses``
+    seed 2); "Ask what" before a pause (seed 1). Such an utterance is under ``RETRY_MIN_S``,
+    so the coverage check does not decode it again alone: a lone blip that short is what
+    Whisper fills with words never said (retrying every stretch of 0.25 s decoded up to 2.6x
+    the windows and added insertions). Joined with the sentence after it, the utterance
+    stands inside the window, not at its end, and only the words found on its own speech
+    are kept (:func:`merge_segments` drops the ones already there).
+
+    Only a whole speech region (at least Silero's shortest speech, ``SILERO_MIN_SPEECH_S``)
+    that came back without text, after a pause: the uncovered end of a region whose start a
+    segment holds is most often that segment's last word, timed early ("was" left ending
+    the region; decoded again it came back as "us."), rarely a word dropped ("left"), and
+    the two cannot be told apart by the VAD. At most one per window."""
+    regions = activity.regions
+    starts = [s for s, _ in regions]
+    uncovered = set(uncovered_speech(segments, activity, SILERO_MIN_SPEECH_S))
+    context = round(TAIL_CONTEXT_S / FRAME_S)
+    out: list[Window] = []
+    for window in windows:
+        end = window.end // VAD_FRAME  # the window's end (its padding included) as a frame
+        k = bisect.bisect_left(starts, end) - 1  # the last region that starts inside the window
+        if k < 0 or k + 1 == len(regions) or regions[k] not in uncovered:
+            continue
+        if (regions[k][1] - regions[k][0]) * FRAME_S >= RETRY_MIN_S:
+            continue  # decoded again alone by the coverage check
+        joined, speech = [regions[k]], 0
+        for s, e in regions[k + 1 :]:
+            e = min(e, s + context - speech)
+            joined.append((s, e))
+            speech += e - s
+            if speech >= context:
+                break
+        out.append(pack_regions(joined, activity.probs, activity.n_samples, activity.options)[0])
+    return out
+
+
 def recover_uncovered(
     segments: list[Segment],
     activity: VoiceActivity,
     decode: Callable[[list[Window]], list[Segment]],
     rounds: int,
+    first_windows: Sequence[Window] = (),
 ) -> tuple[list[Segment], int]:
     """Decode again, on its own, the speech no segment holds (:func:`recovery_windows`),
-    at most ``rounds`` times, while it finds something; returns the merged segments and how
-    many windows were decoded again. ``decode`` is the engine's batched window decoder."""
+    at most ``rounds`` times, while it finds something, and a first-pass window's short
+    uncovered end with what follows it (:func:`window_tails`); returns the merged segments
+    and how many windows were decoded again. ``decode`` is the engine's batched window
+    decoder; ``first_windows`` the windows the first pass decoded."""
     ((merged, again),) = recover_uncovered_many(
-        [(segments, activity)], lambda windows: [decode(windows[0])], rounds
+        [(segments, activity)], lambda windows: [decode(windows[0])], rounds, [first_windows]
     )
     return merged, again
 
@@ -379,12 +458,15 @@ def recover_uncovered_many(
     recordings: Sequence[tuple[list[Segment], VoiceActivity]],
     decode: Callable[[list[list[Window]]], list[list[Segment]]],
     rounds: int,
+    first_windows: Sequence[Sequence[Window]] = (),
 ) -> list[tuple[list[Segment], int]]:
     """:func:`recover_uncovered` for several recordings at once, so that an engine decodes
     each round's windows of all of them in shared batches. ``decode`` takes one list of
     windows per recording (empty for one with nothing left to retry) and returns one list of
     segments per recording; a window holds one recording's speech only. Each recording
     stops on its own: when nothing of it is left uncovered, or a round found nothing new.
+    ``first_windows`` (one list per recording, or none) are the first pass's windows: their
+    short uncovered ends (:func:`window_tails`) are decoded in the first round.
 
     Every uncovered stretch of ``RETRY_MIN_S`` or more is retried, also one alone between
     long pauses: over the 35 bench inputs of seeds 0-6 the only such stretches (0.5-1 s,
@@ -403,13 +485,17 @@ def recover_uncovered_many(
         uncovered_speech(segments, activity, RETRY_MIN_S)
         for segments, (_, activity) in zip(merged, recordings, strict=True)
     ]
-    for _ in range(rounds):
+    tails = [
+        window_tails(windows, segments, activity)
+        for windows, (segments, activity) in zip(first_windows, recordings, strict=True)
+    ] or [[] for _ in recordings]
+    for round_ in range(rounds):
         again = [
             [w for w in recovery_windows(regions, activity, activity.options) if w not in done]
-            for regions, (_, activity), done in zip(retry, recordings, tried, strict=True)
+            + (tail if round_ == 0 else [])
+            for regions, (_, activity), done, tail in zip(retry, recordings, tried, tails, strict=True)
         ]
-        retry = [regions if windows else [] for regions, windows in zip(retry, again, strict=True)]
-        if not any(retry):
+        if not any(again):
             break
         for windows in filter(None, again):
             logger.info(
@@ -418,7 +504,7 @@ def recover_uncovered_many(
             )
         found = decode(again)
         for k, (_, activity) in enumerate(recordings):
-            if not retry[k]:
+            if not again[k]:
                 continue
             merged[k] = merge_segments(merged[k], [f for f in found[k] if not f.made_up])
             decoded[k] += len(again[k])

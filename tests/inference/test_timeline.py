@@ -6,7 +6,14 @@ import itertools
 
 import numpy as np
 import pytest
-from twi_endpoint.segmentation import FRAME_S, VAD_FRAME, SegmentationOptions, VoiceActivity, Window
+from twi_endpoint.segmentation import (
+    FRAME_S,
+    VAD_FRAME,
+    SegmentationOptions,
+    VoiceActivity,
+    Window,
+    plan_windows,
+)
 from twi_endpoint.timeline import (
     MAX_PAUSE_S,
     MAX_SEGMENT_S,
@@ -23,6 +30,7 @@ from twi_endpoint.timeline import (
     timestamped_segments,
     trim_words_to_speech,
     uncovered_speech,
+    window_tails,
     within_segment,
 )
 from twi_endpoint.types import SAMPLE_RATE, Segment, Word
@@ -46,6 +54,25 @@ def test_window_clock_maps_joined_pieces_back_to_the_recording() -> None:
     assert clock(1.5) == pytest.approx(11.5)
     assert clock(2.5) == pytest.approx(30.5)
     assert clock(9.0) == pytest.approx(33.0)  # past the end: the end
+
+
+def test_a_word_aligned_across_a_joint_goes_where_its_end_holds_speech() -> None:
+    # speech 1-3 s ("... etc.") and 23-25 s ("He was ..."), joined in one window with their
+    # 0.4 s of padding: the joint is at window time 2.8 s (recording 3.4 -> 22.6 s)
+    activity = _activity([(1.0, 0.02), (2.0, 0.9), (20.0, 0.02), (2.0, 0.9), (1.0, 0.02)])
+    (window,) = plan_windows(activity.probs, activity.n_samples, activity.options)
+    assert len(window.pieces) == 2
+    joint = window.pieces[0][1] - window.pieces[0][0]
+    at = joint / SAMPLE_RATE
+    clock = WindowClock(window, activity)
+    # "He": its start run early into the silence before the joint, its end into the speech
+    # after it: said after the pause (before, without the VAD: half of it is on each side)
+    start, end = clock.span(at - 0.5, at + 0.5)
+    assert 22.5 < start < end <= 23.2
+    assert WindowClock(window).span(at - 0.5, at + 0.5)[1] <= 3.4
+    # "etc.": its end runs into the joint's padding only (no speech): it stays before the pause
+    start, end = clock.span(at - 1.3, at + 0.1)
+    assert 2.0 < start < end <= 3.4
 
 
 def test_timestamp_tokens_become_segments() -> None:
@@ -200,6 +227,46 @@ def test_short_speech_alone_between_long_pauses_is_decoded_again() -> None:
     segments, again = recover_uncovered(have, activity, decode, rounds=2)
     assert [s.text for s in segments] == ["Author of the danger trail,", "Philip Steels,"] and again == 1
     assert 7.0 < decoded[0].start_s < 8.0 < 8.8 < decoded[0].end_s < 10.0
+
+
+def test_a_windows_short_uncovered_end_is_decoded_again_with_the_speech_after_it() -> None:
+    # 20 s of speech, "And so" (0.3 s) after a 2 s pause, a 4 s pause, then 15 s more: the
+    # first window ends with "And so", which came back without text
+    activity = _activity(
+        [(1.0, 0.02), (20.0, 0.9), (2.0, 0.02), (0.3, 0.9), (4.0, 0.02), (15.0, 0.9), (1.0, 0.02)]
+    )
+    windows = plan_windows(activity.probs, activity.n_samples, activity.options)
+    assert len(windows) == 2 and windows[0].end_s < 25.0 < windows[1].start_s  # "And so" ends the first
+    have = [Segment(1.0, 21.0, "twenty seconds of speech."), Segment(27.3, 42.3, "my fellow Americans")]
+    (tail,) = window_tails(windows, have, activity)
+    # "And so" with the speech that follows it (at most 5 s of it), not alone at a window's end
+    assert tail.pieces[0][0] / SAMPLE_RATE == pytest.approx(23.0 - 0.4, abs=0.05)
+    assert tail.end_s == pytest.approx(27.3 + 5.0 + 0.4, abs=0.1) and tail.duration_s < 7.0
+    decoded: list[Window] = []
+
+    def decode(windows: list[Window]) -> list[Segment]:
+        decoded.extend(windows)
+        words = (
+            Word(23.0, 23.15, " And"),
+            Word(23.15, 23.3, " so"),
+            Word(27.3, 27.5, " my"),
+            Word(27.5, 27.9, " fellow"),
+        )
+        return [Segment(23.0, 27.9, "And so my fellow", words)]
+
+    segments, again = recover_uncovered(have, activity, decode, rounds=2, first_windows=windows)
+    # only the words said where no segment stood are kept
+    assert [s.text for s in segments] == ["twenty seconds of speech.", "And so", "my fellow Americans"]
+    assert decoded == [tail] and again == 1
+    # covered, or long enough to be decoded again alone: no tail window
+    assert window_tails(windows, [*have, Segment(23.0, 23.3, "And so")], activity) == []
+    assert window_tails(windows[1:], have, activity) == []  # the recording's end: nothing after it
+    # the uncovered end (0.4 s) of a region a segment starts: most often its last word timed early
+    activity = _activity([(1.0, 0.02), (24.0, 0.9), (4.0, 0.02), (10.0, 0.9), (1.0, 0.02)])
+    windows = plan_windows(activity.probs, activity.n_samples, activity.options)
+    have = [Segment(1.0, 24.3, "twenty-four seconds of"), Segment(29.0, 39.0, "ten more")]
+    assert len(windows) == 2 and len(uncovered_speech(have, activity, 0.25)) == 1
+    assert window_tails(windows, have, activity) == []
 
 
 def test_first_word_after_a_pause_starts_with_its_segment() -> None:

@@ -538,16 +538,12 @@ def merge_segments(segments: Sequence[Segment], found: Sequence[Segment]) -> lis
     """``found`` (decoded again) added to ``segments`` in time order, except the same words
     decoded twice: words said where a segment already stands (:func:`_outside`), a found
     segment that mostly overlaps one already there, or whose words already stand next to
-    it (:func:`_already_there`: their times were off, so its speech looked uncovered), and
-    found words that hold no time of their own (placed on the speech, they were squeezed
-    onto the edge of a segment already there: "my fellow Americans" at 47.26-47.26 s,
-    decoded again beside the "so my fellow americans" that ends there)."""
+    it (:func:`_already_there`: their times were off, so its speech looked uncovered)."""
     kept = [
         f
         for part in found
         for f in _outside(part, segments)
-        if f.end > f.start
-        and not any(min(f.end, s.end) - max(f.start, s.start) > 0.5 * (f.end - f.start) for s in segments)
+        if not any(min(f.end, s.end) - max(f.start, s.start) > 0.5 * (f.end - f.start) for s in segments)
         and not _already_there(_plain(f.text), f, segments)
     ]
     return sorted([*segments, *kept], key=lambda seg: seg.start)

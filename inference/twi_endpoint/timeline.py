@@ -4,14 +4,15 @@ Engine-agnostic: both engines decode windows with Whisper's timestamp tokens, an
 module turns what they produced into the result's segments:
 
 1. :class:`WindowClock` maps a time inside a window (whose pieces skip the long silences)
-   back to the recording;
+   back to the recording, each word inside one piece;
 2. :func:`timestamped_segments` reads ``<|t0|> text <|t1|>`` token runs;
 3. :func:`snap_to_speech` moves a segment's edges onto the speech the VAD found: Whisper's
    timestamps land anywhere in the pause before a sentence, the VAD knows where it starts;
 4. :func:`split_segment` cuts a segment with word times at every pause longer than
    ``MAX_PAUSE_S`` and to at most ``MAX_SEGMENT_S``, so subtitles follow the speech;
 5. :func:`uncovered_speech` finds speech no segment holds: the sentence Whisper jumped
-   over. The engines decode such regions again on their own, and report what is still
+   over. The engines decode such regions again on their own (and a window's short last
+   utterance with the speech after it: :func:`window_tails`), and report what is still
    uncovered (``metadata.uncovered_speech``), so nothing is lost silently.
 """
 
@@ -92,20 +93,20 @@ class WindowClock:
         ]
         best = max(parts, key=lambda p: p[1])[0]
         last = max(k for k, overlap in parts if overlap > 0 or k == 0)
-        if last != best and self._speech is not None and self._holds_speech(last, start, end):
+        if last != best and self._speech is not None and self._holds_speech(self._speech, last, start, end):
             best = last
         offset, length = self._offsets[best], self._lengths[best]
         lo = min(max(start, offset), offset + length)
         hi = min(max(end, lo), offset + length)
         return self._starts[best] + lo - offset, self._starts[best] + hi - offset
 
-    def _holds_speech(self, k: int, start: float, end: float) -> bool:
-        """Whether the part of ``[start, end)`` (window time) inside piece ``k`` holds speech."""
-        assert self._speech is not None
+    def _holds_speech(self, speech: np.ndarray, k: int, start: float, end: float) -> bool:
+        """Whether the part of ``[start, end)`` (window time) inside piece ``k`` holds speech
+        (``speech``: the recording's VAD speech mask, one entry per frame)."""
         offset, length = self._offsets[k], self._lengths[k]
         lo = self._starts[k] + max(start, offset) - offset
         hi = self._starts[k] + min(end, offset + length) - offset
-        frames = self._speech[int(lo / FRAME_S) : int(np.ceil(hi / FRAME_S))]
+        frames = speech[int(lo / FRAME_S) : int(np.ceil(hi / FRAME_S))]
         return bool(frames.any())
 
     @property

@@ -257,14 +257,13 @@ class CTranslate2Engine:
             found = self._transcribe_windows(recordings, plans)
             for recording, windows, segments in zip(recordings, plans, found, strict=True):
                 recording.segments, recording.decoded_windows = segments, len(windows)
-            alive = [(r, windows) for r, windows in zip(recordings, plans, strict=True) if r.error is None]
+            alive = [r for r in recordings if r.error is None]
             recovered = recover_uncovered_many(
-                [(r.segments, r.activity) for r, _ in alive],
-                lambda again: self._transcribe_windows([r for r, _ in alive], again),
+                [(r.segments, r.activity) for r in alive],
+                lambda again: self._transcribe_windows(alive, again),
                 self.decode.recovery_rounds,
-                [windows for _, windows in alive],
             )
-            for (recording, _), (segments, again) in zip(alive, recovered, strict=True):
+            for recording, (segments, again) in zip(alive, recovered, strict=True):
                 recording.segments = segments
                 recording.decoded_windows += again
         return [

@@ -11,8 +11,8 @@ module turns what they produced into the result's segments:
 4. :func:`split_segment` cuts a segment with word times at every pause longer than
    ``MAX_PAUSE_S`` and to at most ``MAX_SEGMENT_S``, so subtitles follow the speech;
 5. :func:`uncovered_speech` finds speech no segment holds: the sentence Whisper jumped
-   over. The engines decode such regions again on their own (and a window's short last
-   utterance with the speech after it: :func:`window_tails`), and report what is still
+   over. The engines decode such regions again on their own (and a short utterance with
+   the speech after it: :func:`short_utterance_windows`), and report what is still
    uncovered (``metadata.uncovered_speech``), so nothing is lost silently.
 """
 
@@ -29,7 +29,6 @@ import numpy as np
 from twi_endpoint.segmentation import (
     FRAME_S,
     SILERO_MIN_SPEECH_S,
-    VAD_FRAME,
     SegmentationOptions,
     VoiceActivity,
     Window,
@@ -49,7 +48,7 @@ MIN_UNCOVERED_S = 1.0  # speech of at least this long that no segment holds is r
 RETRY_MIN_S = 0.5
 RECOVERY_ROUNDS = 2  # uncovered speech is decoded again at most this often (each round batched)
 RECOVERY_JOIN_S = 3.0  # uncovered regions closer than this are decoded again together
-TAIL_CONTEXT_S = 5.0  # a window's uncovered last utterance is decoded again with this much speech after it
+SHORT_UTTERANCE_CONTEXT_S = 5.0  # a short utterance is decoded again with this much speech after it
 COVER_MARGIN_S = 0.3  # Whisper's timestamps are this close to the speech: tolerated
 SENTENCE_ENDS = (".", "?", "!", "…", "。")
 
@@ -393,40 +392,32 @@ def recovery_windows(
     return [w for g in groups for w in pack_regions(g, activity.probs, activity.n_samples, options)]
 
 
-def window_tails(
-    windows: Sequence[Window], segments: Sequence[Segment], activity: VoiceActivity
-) -> list[Window]:
-    """Windows to decode again the short utterance that ends a first-pass window when no
-    segment holds it: that utterance, joined with up to ``TAIL_CONTEXT_S`` of the speech
-    that follows it (the start of the next window).
+def short_utterance_windows(segments: Sequence[Segment], activity: VoiceActivity) -> list[Window]:
+    """Windows to decode again each short utterance that came back without text: a whole
+    speech region of at least Silero's shortest speech (``SILERO_MIN_SPEECH_S``) and under
+    ``RETRY_MIN_S``, joined with up to ``SHORT_UTTERANCE_CONTEXT_S`` of the speech after it.
 
-    Whisper drops a short utterance at the very end of its input: "And so" alone after a
-    pause, then "my fellow Americans" 4 s later in the next window (bench ``inner_pauses``
-    seed 2); "Ask what" before a pause (seed 1). Such an utterance is under ``RETRY_MIN_S``,
-    so the coverage check does not decode it again alone: a lone blip that short is what
-    Whisper fills with words never said (retrying every stretch of 0.25 s decoded up to 2.6x
-    the windows and added insertions). Joined with the sentence after it, the utterance
-    stands inside the window, not at its end, and only the words found on its own speech
-    are kept (:func:`merge_segments` drops the ones already there).
+    Whisper drops a short utterance alone between pauses: "And so" before a 4 s pause, then
+    "my fellow Americans" (bench ``inner_pauses`` seeds 0 and 2: inside a window and at its
+    end), "Ask what" before a pause (seed 1). It is under ``RETRY_MIN_S``, so the coverage
+    check does not decode it again alone: a lone blip that short is what Whisper fills with
+    words never said (retrying every stretch of 0.25 s alone decoded up to 2.6x the windows
+    and added insertions). Joined with the sentence after it, the utterance is decoded as
+    the start of that sentence, and only the words found on its own speech are kept
+    (:func:`merge_segments` drops the ones already there).
 
-    Only a whole speech region (at least Silero's shortest speech, ``SILERO_MIN_SPEECH_S``)
-    that came back without text, after a pause: the uncovered end of a region whose start a
-    segment holds is most often that segment's last word, timed early ("was" left ending
+    Only a whole region, after and before a pause: the uncovered end of a region whose start
+    a segment holds is most often that segment's last word, timed early ("was" left ending
     the region; decoded again it came back as "us."), rarely a word dropped ("left"), and
-    the two cannot be told apart by the VAD. At most one per window."""
+    the two cannot be told apart by the VAD."""
     regions = activity.regions
-    starts = [s for s, _ in regions]
     uncovered = set(uncovered_speech(segments, activity, SILERO_MIN_SPEECH_S))
-    context = round(TAIL_CONTEXT_S / FRAME_S)
+    context = round(SHORT_UTTERANCE_CONTEXT_S / FRAME_S)
     out: list[Window] = []
-    for window in windows:
-        end = window.end // VAD_FRAME  # the window's end (its padding included) as a frame
-        k = bisect.bisect_left(starts, end) - 1  # the last region that starts inside the window
-        if k < 0 or k + 1 == len(regions) or regions[k] not in uncovered:
-            continue
-        if (regions[k][1] - regions[k][0]) * FRAME_S >= RETRY_MIN_S:
-            continue  # decoded again alone by the coverage check
-        joined, speech = [regions[k]], 0
+    for k, region in enumerate(regions[:-1]):
+        if region not in uncovered or (region[1] - region[0]) * FRAME_S >= RETRY_MIN_S:
+            continue  # held by a segment, or decoded again alone by the coverage check
+        joined, speech = [region], 0
         for s, e in regions[k + 1 :]:
             e = min(e, s + context - speech)
             joined.append((s, e))
@@ -442,15 +433,14 @@ def recover_uncovered(
     activity: VoiceActivity,
     decode: Callable[[list[Window]], list[Segment]],
     rounds: int,
-    first_windows: Sequence[Window] = (),
 ) -> tuple[list[Segment], int]:
     """Decode again, on its own, the speech no segment holds (:func:`recovery_windows`),
-    at most ``rounds`` times, while it finds something, and a first-pass window's short
-    uncovered end with what follows it (:func:`window_tails`); returns the merged segments
-    and how many windows were decoded again. ``decode`` is the engine's batched window
-    decoder; ``first_windows`` the windows the first pass decoded."""
+    at most ``rounds`` times, while it finds something, and each short utterance that came
+    back without text with the speech after it (:func:`short_utterance_windows`); returns
+    the merged segments and how many windows were decoded again. ``decode`` is the
+    engine's batched window decoder."""
     ((merged, again),) = recover_uncovered_many(
-        [(segments, activity)], lambda windows: [decode(windows[0])], rounds, [first_windows]
+        [(segments, activity)], lambda windows: [decode(windows[0])], rounds
     )
     return merged, again
 
@@ -459,15 +449,13 @@ def recover_uncovered_many(
     recordings: Sequence[tuple[list[Segment], VoiceActivity]],
     decode: Callable[[list[list[Window]]], list[list[Segment]]],
     rounds: int,
-    first_windows: Sequence[Sequence[Window]] = (),
 ) -> list[tuple[list[Segment], int]]:
     """:func:`recover_uncovered` for several recordings at once, so that an engine decodes
     each round's windows of all of them in shared batches. ``decode`` takes one list of
     windows per recording (empty for one with nothing left to retry) and returns one list of
     segments per recording; a window holds one recording's speech only. Each recording
     stops on its own: when nothing of it is left uncovered, or a round found nothing new.
-    ``first_windows`` (one list per recording, or none) are the first pass's windows: their
-    short uncovered ends (:func:`window_tails`) are decoded in the first round.
+    Short utterances (:func:`short_utterance_windows`) are decoded in the first round.
 
     Every uncovered stretch of ``RETRY_MIN_S`` or more is retried, also one alone between
     long pauses: over the 35 bench inputs of seeds 0-6 the only such stretches (0.5-1 s,
@@ -486,15 +474,12 @@ def recover_uncovered_many(
         uncovered_speech(segments, activity, RETRY_MIN_S)
         for segments, (_, activity) in zip(merged, recordings, strict=True)
     ]
-    tails = [
-        window_tails(windows, segments, activity)
-        for windows, (segments, activity) in zip(first_windows, recordings, strict=True)
-    ] or [[] for _ in recordings]
+    short = [short_utterance_windows(segments, activity) for segments, activity in recordings]
     for round_ in range(rounds):
         again = [
             [w for w in recovery_windows(regions, activity, activity.options) if w not in done]
-            + (tail if round_ == 0 else [])
-            for regions, (_, activity), done, tail in zip(retry, recordings, tried, tails, strict=True)
+            + (utterances if round_ == 0 else [])
+            for regions, (_, activity), done, utterances in zip(retry, recordings, tried, short, strict=True)
         ]
         if not any(again):
             break
@@ -539,15 +524,20 @@ def merge_segments(segments: Sequence[Segment], found: Sequence[Segment]) -> lis
     """``found`` (decoded again) added to ``segments`` in time order, except the same words
     decoded twice: words said where a segment already stands (:func:`_outside`), a found
     segment that mostly overlaps one already there, or whose words already stand next to
-    it (:func:`_already_there`: their times were off, so its speech looked uncovered)."""
-    kept = [
-        f
-        for part in found
-        for f in _outside(part, segments)
-        if not any(min(f.end, s.end) - max(f.start, s.start) > 0.5 * (f.end - f.start) for s in segments)
-        and not _already_there(_plain(f.text), f, segments)
-    ]
-    return sorted([*segments, *kept], key=lambda seg: seg.start)
+    it (:func:`_already_there`: their times were off, so its speech looked uncovered).
+
+    Found segments are taken in order, each checked against what was kept before it too:
+    two windows of one round can hold the same speech (a window's short last utterance is
+    decoded with the speech after it, which a window of its own may decode again), and
+    both found "my fellow Americans" there."""
+    held = list(segments)
+    for part in found:
+        for f in _outside(part, held):
+            if not any(
+                min(f.end, s.end) - max(f.start, s.start) > 0.5 * (f.end - f.start) for s in held
+            ) and not _already_there(_plain(f.text), f, held):
+                held.append(f)
+    return sorted(held, key=lambda seg: seg.start)
 
 
 def _outside(found: Segment, segments: Sequence[Segment]) -> list[Segment]:

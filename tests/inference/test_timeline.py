@@ -24,13 +24,13 @@ from twi_endpoint.timeline import (
     place_words,
     recover_uncovered,
     recovery_windows,
+    short_utterance_windows,
     snap_to_speech,
     split_segment,
     start_at_onsets,
     timestamped_segments,
     trim_words_to_speech,
     uncovered_speech,
-    window_tails,
     within_segment,
 )
 from twi_endpoint.types import SAMPLE_RATE, Segment, Word
@@ -137,6 +137,9 @@ def test_merging_keeps_order_and_drops_what_was_decoded_twice() -> None:
     have = [Segment(0.0, 3.0, "a"), Segment(10.0, 12.0, "c")]
     found = [Segment(5.0, 7.0, "b"), Segment(10.2, 11.8, "c again")]
     assert [s.text for s in merge_segments(have, found)] == ["a", "b", "c"]
+    # two windows of one round that held the same speech: what the first found stands
+    twice = [Segment(5.0, 7.0, "so my fellow americans"), Segment(5.1, 6.9, "my fellow Americans")]
+    assert [s.text for s in merge_segments(have, twice)] == ["a", "so my fellow americans", "c"]
     # the same words again, timed elsewhere (the first pass had them a few seconds off)
     have = [Segment(0.0, 4.0, "For the twentieth time that evening, the two men shook hands.")]
     again = [Segment(6.0, 9.0, "the two men shook hands"), Segment(9.5, 10.0, "Lord!")]
@@ -229,19 +232,17 @@ def test_short_speech_alone_between_long_pauses_is_decoded_again() -> None:
     assert 7.0 < decoded[0].start_s < 8.0 < 8.8 < decoded[0].end_s < 10.0
 
 
-def test_a_windows_short_uncovered_end_is_decoded_again_with_the_speech_after_it() -> None:
-    # 20 s of speech, "And so" (0.3 s) after a 2 s pause, a 4 s pause, then 15 s more: the
-    # first window ends with "And so", which came back without text
+def test_a_short_utterance_left_without_text_is_decoded_again_with_the_speech_after_it() -> None:
+    # 20 s of speech, "And so" (0.3 s) after a 2 s pause, a 4 s pause, then 15 s more;
+    # "And so" came back without text
     activity = _activity(
         [(1.0, 0.02), (20.0, 0.9), (2.0, 0.02), (0.3, 0.9), (4.0, 0.02), (15.0, 0.9), (1.0, 0.02)]
     )
-    windows = plan_windows(activity.probs, activity.n_samples, activity.options)
-    assert len(windows) == 2 and windows[0].end_s < 25.0 < windows[1].start_s  # "And so" ends the first
     have = [Segment(1.0, 21.0, "twenty seconds of speech."), Segment(27.3, 42.3, "my fellow Americans")]
-    (tail,) = window_tails(windows, have, activity)
-    # "And so" with the speech that follows it (at most 5 s of it), not alone at a window's end
-    assert tail.pieces[0][0] / SAMPLE_RATE == pytest.approx(23.0 - 0.4, abs=0.05)
-    assert tail.end_s == pytest.approx(27.3 + 5.0 + 0.4, abs=0.1) and tail.duration_s < 7.0
+    (window,) = short_utterance_windows(have, activity)
+    # "And so" with the speech that follows it (at most 5 s of it), not alone
+    assert window.pieces[0][0] / SAMPLE_RATE == pytest.approx(23.0 - 0.4, abs=0.05)
+    assert window.end_s == pytest.approx(27.3 + 5.0 + 0.4, abs=0.1) and window.duration_s < 7.0
     decoded: list[Window] = []
 
     def decode(windows: list[Window]) -> list[Segment]:
@@ -254,19 +255,22 @@ def test_a_windows_short_uncovered_end_is_decoded_again_with_the_speech_after_it
         )
         return [Segment(23.0, 27.9, "And so my fellow", words)]
 
-    segments, again = recover_uncovered(have, activity, decode, rounds=2, first_windows=windows)
+    segments, again = recover_uncovered(have, activity, decode, rounds=2)
     # only the words said where no segment stood are kept
     assert [s.text for s in segments] == ["twenty seconds of speech.", "And so", "my fellow Americans"]
-    assert decoded == [tail] and again == 1
-    # covered, or long enough to be decoded again alone: no tail window
-    assert window_tails(windows, [*have, Segment(23.0, 23.3, "And so")], activity) == []
-    assert window_tails(windows[1:], have, activity) == []  # the recording's end: nothing after it
+    assert decoded == [window] and again == 1
+    # held by a segment, or nothing after it: no window
+    assert short_utterance_windows([*have, Segment(23.0, 23.3, "And so")], activity) == []
+    end = _activity([(1.0, 0.02), (20.0, 0.9), (2.0, 0.02), (0.3, 0.9), (4.0, 0.02)])
+    assert short_utterance_windows(have[:1], end) == []
     # the uncovered end (0.4 s) of a region a segment starts: most often its last word timed early
     activity = _activity([(1.0, 0.02), (24.0, 0.9), (4.0, 0.02), (10.0, 0.9), (1.0, 0.02)])
-    windows = plan_windows(activity.probs, activity.n_samples, activity.options)
     have = [Segment(1.0, 24.3, "twenty-four seconds of"), Segment(29.0, 39.0, "ten more")]
-    assert len(windows) == 2 and len(uncovered_speech(have, activity, 0.25)) == 1
-    assert window_tails(windows, have, activity) == []
+    assert len(uncovered_speech(have, activity, 0.25)) == 1
+    assert short_utterance_windows(have, activity) == []
+    # 0.5 s or more: decoded again alone by the coverage check instead
+    activity = _activity([(1.0, 0.02), (20.0, 0.9), (2.0, 0.02), (0.6, 0.9), (4.0, 0.02), (15.0, 0.9)])
+    assert short_utterance_windows([Segment(1.0, 21.0, "a"), Segment(27.6, 42.6, "b")], activity) == []
 
 
 def test_first_word_after_a_pause_starts_with_its_segment() -> None:

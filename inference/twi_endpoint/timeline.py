@@ -527,9 +527,9 @@ def merge_segments(segments: Sequence[Segment], found: Sequence[Segment]) -> lis
     it (:func:`_already_there`: their times were off, so its speech looked uncovered).
 
     Found segments are taken in order, each checked against what was kept before it too:
-    two windows of one round can hold the same speech (a window's short last utterance is
-    decoded with the speech after it, which a window of its own may decode again), and
-    both found "my fellow Americans" there."""
+    two windows of one round can hold the same speech (a short utterance is decoded with
+    the speech after it, which a window of its own may decode again), and both found "my
+    fellow Americans" there (bench ``inner_pauses`` seed 0)."""
     held = list(segments)
     for part in found:
         for f in _outside(part, held):

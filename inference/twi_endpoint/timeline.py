@@ -392,7 +392,7 @@ def recovery_windows(
     return [w for g in groups for w in pack_regions(g, activity.probs, activity.n_samples, options)]
 
 
-def short_utterance_windows(segments: Sequence[Segment], activity: VoiceActivity) -> list[Window]:
+def short_utterance_windows(uncovered: Sequence[tuple[int, int]], activity: VoiceActivity) -> list[Window]:
     """Windows to decode again each short utterance that came back without text: a whole
     speech region of at least Silero's shortest speech (``SILERO_MIN_SPEECH_S``) and under
     ``RETRY_MIN_S``, joined with up to ``SHORT_UTTERANCE_CONTEXT_S`` of the speech after it.
@@ -409,13 +409,15 @@ def short_utterance_windows(segments: Sequence[Segment], activity: VoiceActivity
     Only a whole region, after and before a pause: the uncovered end of a region whose start
     a segment holds is most often that segment's last word, timed early ("was" left ending
     the region; decoded again it came back as "us."), rarely a word dropped ("left"), and
-    the two cannot be told apart by the VAD."""
+    the two cannot be told apart by the VAD.
+
+    ``uncovered``: :func:`uncovered_speech` of the segments with ``SILERO_MIN_SPEECH_S``."""
     regions = activity.regions
-    uncovered = set(uncovered_speech(segments, activity, SILERO_MIN_SPEECH_S))
+    whole = set(uncovered)
     context = round(SHORT_UTTERANCE_CONTEXT_S / FRAME_S)
     out: list[Window] = []
     for k, region in enumerate(regions[:-1]):
-        if region not in uncovered or (region[1] - region[0]) * FRAME_S >= RETRY_MIN_S:
+        if region not in whole or (region[1] - region[0]) * FRAME_S >= RETRY_MIN_S:
             continue  # held by a segment, or decoded again alone by the coverage check
         joined, speech = [region], 0
         for s, e in regions[k + 1 :]:
@@ -470,11 +472,16 @@ def recover_uncovered_many(
     merged = [list(segments) for segments, _ in recordings]
     decoded = [0] * len(recordings)
     tried: list[set[Window]] = [set() for _ in recordings]
-    retry = [
-        uncovered_speech(segments, activity, RETRY_MIN_S)
-        for segments, (_, activity) in zip(merged, recordings, strict=True)
+    # one pass over the speech for both: the stretches of RETRY_MIN_S or more are retried
+    # alone, the shorter whole regions with the speech after them
+    stretches = [
+        uncovered_speech(segments, activity, SILERO_MIN_SPEECH_S) for segments, activity in recordings
     ]
-    short = [short_utterance_windows(segments, activity) for segments, activity in recordings]
+    retry = [[r for r in found if (r[1] - r[0]) * FRAME_S >= RETRY_MIN_S] for found in stretches]
+    short = [
+        short_utterance_windows(found, activity)
+        for found, (_, activity) in zip(stretches, recordings, strict=True)
+    ]
     for round_ in range(rounds):
         again = [
             [w for w in recovery_windows(regions, activity, activity.options) if w not in done]

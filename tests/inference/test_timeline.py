@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 from twi_endpoint.segmentation import (
     FRAME_S,
+    SILERO_MIN_SPEECH_S,
     VAD_FRAME,
     SegmentationOptions,
     VoiceActivity,
@@ -232,6 +233,10 @@ def test_short_speech_alone_between_long_pauses_is_decoded_again() -> None:
     assert 7.0 < decoded[0].start_s < 8.0 < 8.8 < decoded[0].end_s < 10.0
 
 
+def _short_utterances(segments: list[Segment], activity: VoiceActivity) -> list[Window]:
+    return short_utterance_windows(uncovered_speech(segments, activity, SILERO_MIN_SPEECH_S), activity)
+
+
 def test_a_short_utterance_left_without_text_is_decoded_again_with_the_speech_after_it() -> None:
     # 20 s of speech, "And so" (0.3 s) after a 2 s pause, a 4 s pause, then 15 s more;
     # "And so" came back without text
@@ -239,7 +244,7 @@ def test_a_short_utterance_left_without_text_is_decoded_again_with_the_speech_af
         [(1.0, 0.02), (20.0, 0.9), (2.0, 0.02), (0.3, 0.9), (4.0, 0.02), (15.0, 0.9), (1.0, 0.02)]
     )
     have = [Segment(1.0, 21.0, "twenty seconds of speech."), Segment(27.3, 42.3, "my fellow Americans")]
-    (window,) = short_utterance_windows(have, activity)
+    (window,) = _short_utterances(have, activity)
     # "And so" with the speech that follows it (at most 5 s of it), not alone
     assert window.pieces[0][0] / SAMPLE_RATE == pytest.approx(23.0 - 0.4, abs=0.05)
     assert window.end_s == pytest.approx(27.3 + 5.0 + 0.4, abs=0.1) and window.duration_s < 7.0
@@ -260,17 +265,17 @@ def test_a_short_utterance_left_without_text_is_decoded_again_with_the_speech_af
     assert [s.text for s in segments] == ["twenty seconds of speech.", "And so", "my fellow Americans"]
     assert decoded == [window] and again == 1
     # held by a segment, or nothing after it: no window
-    assert short_utterance_windows([*have, Segment(23.0, 23.3, "And so")], activity) == []
+    assert _short_utterances([*have, Segment(23.0, 23.3, "And so")], activity) == []
     end = _activity([(1.0, 0.02), (20.0, 0.9), (2.0, 0.02), (0.3, 0.9), (4.0, 0.02)])
-    assert short_utterance_windows(have[:1], end) == []
+    assert _short_utterances(have[:1], end) == []
     # the uncovered end (0.4 s) of a region a segment starts: most often its last word timed early
     activity = _activity([(1.0, 0.02), (24.0, 0.9), (4.0, 0.02), (10.0, 0.9), (1.0, 0.02)])
     have = [Segment(1.0, 24.3, "twenty-four seconds of"), Segment(29.0, 39.0, "ten more")]
     assert len(uncovered_speech(have, activity, 0.25)) == 1
-    assert short_utterance_windows(have, activity) == []
+    assert _short_utterances(have, activity) == []
     # 0.5 s or more: decoded again alone by the coverage check instead
     activity = _activity([(1.0, 0.02), (20.0, 0.9), (2.0, 0.02), (0.6, 0.9), (4.0, 0.02), (15.0, 0.9)])
-    assert short_utterance_windows([Segment(1.0, 21.0, "a"), Segment(27.6, 42.6, "b")], activity) == []
+    assert _short_utterances([Segment(1.0, 21.0, "a"), Segment(27.6, 42.6, "b")], activity) == []
 
 
 def test_first_word_after_a_pause_starts_with_its_segment() -> None:

@@ -6,9 +6,10 @@ state in module-level backends of *this* process, which is also what makes it de
 SQS and SNS -> SQS notifications: the S3 backend calls the SQS backend directly.
 
 The server is moto's own WSGI application behind werkzeug (what ``ThreadedMotoServer`` runs),
-with one addition: ``on_s3_write`` is told about every successful write to S3 (PUT, POST or
+with two additions: ``on_s3_write`` is told about every successful write to S3 (PUT, POST or
 DELETE on a bucket or an object) before the response leaves, which is how
-``persistence.BucketMirror`` keeps the bucket on disk at write time.
+``persistence.BucketMirror`` keeps the bucket on disk at write time; and the dispatcher
+(``_Dispatcher``) looks up each host name's backend once, not per request.
 """
 
 from __future__ import annotations

@@ -45,6 +45,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from twi_endpoint.segmentation import usable_cpu_count
 from twi_infra.paths import PROJECT_ROOT
 
 from bench.inputs import (
@@ -313,7 +314,7 @@ def _report(
         "machine": {
             "platform": platform.platform(),
             "processor": platform.processor() or platform.machine(),
-            "cpu_cores": _cores(),
+            "cpu_cores": usable_cpu_count(),
             "device": args.device,
             "gpu": _gpu_name() if args.device == "cuda" else None,
         },
@@ -451,13 +452,6 @@ def _gpu_name() -> str | None:
     except (OSError, subprocess.SubprocessError):
         return None
     return out or None
-
-
-def _cores() -> int:
-    try:
-        return len(os.sched_getaffinity(0))
-    except AttributeError:  # not Linux
-        return os.cpu_count() or 1
 
 
 if __name__ == "__main__":

@@ -59,6 +59,7 @@ from typing import Any
 
 import numpy as np
 from twi_contract import BATCH_CONTENT_TYPE, GENERIC_CONTENT_TYPE, BatchItem, BatchKeys, pack_batch
+from twi_endpoint.segmentation import usable_cpu_count
 from twi_endpoint.types import SAMPLE_RATE
 from twi_lambdas import names
 
@@ -443,7 +444,7 @@ def _short_run(
     cpu = pool.close()
     other = None
     if busy0 is not None and busy1 is not None and cpu:
-        other = round(max(0.0, busy1 - busy0 - sum(cpu)) / (wall * _cores()), 3)
+        other = round(max(0.0, busy1 - busy0 - sum(cpu)) / (wall * usable_cpu_count()), 3)
     requests = [results[i] for i in range(len(jobs))]
     audio_s = sum(f.duration_s for f in files)
     overhead = [r["wall_s"] - sum(r["stages"][s] for s in MODEL_STAGES) for r in requests]
@@ -465,7 +466,7 @@ def _short_run(
         # decoder calls beyond each request's first: beam-5 retries and re-decoding rounds
         "extra_decoder_calls": sum(max(0, r["calls"].get("generate", 0) - 1) for r in requests),
         "worker_cpu_s": cpu,
-        "cpu_utilisation": round(sum(cpu) / (wall * _cores()), 3) if cpu else None,
+        "cpu_utilisation": round(sum(cpu) / (wall * usable_cpu_count()), 3) if cpu else None,
         # share of the machine other processes used meanwhile: over a few % disturbed the timing
         "other_load": other,
         "load_s": pool.load_s,
@@ -662,13 +663,6 @@ def _percent(share: float | None) -> str:
     return "-" if share is None else f"{share * 100:.0f}%"
 
 
-def _cores() -> int:
-    try:
-        return len(os.sched_getaffinity(0))
-    except AttributeError:  # not Linux
-        return os.cpu_count() or 1
-
-
 def main(argv: list[str] | None = None) -> int:
     from twi_infra.paths import PROJECT_ROOT
 
@@ -753,7 +747,7 @@ def machine() -> dict[str, Any]:
     return {
         "platform": platform.platform(),
         "processor": _cpu_model() or platform.processor() or platform.machine(),
-        "cpu_cores": _cores(),
+        "cpu_cores": usable_cpu_count(),
         "python": platform.python_version(),
         "versions": versions,
     }

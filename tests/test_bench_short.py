@@ -126,6 +126,7 @@ def test_whole_flow_runs_end_to_end(tmp_path: Path) -> None:
     (run,) = json.loads(out.read_text(encoding="utf-8"))["runs"]
     assert (run["uploads"], run["failed"]) == (2, 0)
     assert run["wall_s"] > 0 and run["endpoint_s"] > 0 and run["median_rtf"] > 0
+    assert run["stack_cpu_s"] > 0 and 0 < run["stack_share"] <= 1  # moto etc. did answer
 
 
 def test_short_files_say_what_is_missing_without_shared(tmp_path: Path) -> None:

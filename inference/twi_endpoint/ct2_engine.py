@@ -338,6 +338,7 @@ class CTranslate2Engine:
         word times (every window: the words put each sentence on its speech and show what
         the decoder skipped); one list per row of the batch."""
         tokenizers = [job.recording.state.tokenizer for job in batch]
+        clocks = [WindowClock(job.window, job.recording.activity) for job in batch]
         per_window = [
             []
             if self._is_silence(d)
@@ -345,20 +346,20 @@ class CTranslate2Engine:
                 (seg, timed.tokens)
                 for seg, timed in window_segments(
                     d.tokens,
-                    job.window,
+                    clock,
                     tokenizer.timestamp_begin,
                     tokenizer.eot,
                     tokenizer.decode,
                     job.recording.activity,
                 )
             ]
-            for job, tokenizer, d in zip(batch, tokenizers, decoded, strict=True)
+            for job, tokenizer, clock, d in zip(batch, tokenizers, clocks, decoded, strict=True)
         ]
         rows = [i for i, segs in enumerate(per_window) if segs]
         words = self._align(
             encoded,
             rows,
-            [WindowClock(batch[i].window, batch[i].recording.activity) for i in rows],
+            [clocks[i] for i in rows],
             [per_window[i] for i in rows],
             [tokenizers[i] for i in rows],
         )

@@ -216,11 +216,11 @@ class TransformersEngine:
         def text_of(ids: list[int]) -> str:
             return str(decode(ids, skip_special_tokens=True))
 
-        timed = window_segments(tokens, window, self._timestamp_begin, self._eos, text_of, activity)
+        clock = WindowClock(window, activity)
+        timed = window_segments(tokens, clock, self._timestamp_begin, self._eos, text_of, activity)
         if activity is None or token_times is None or len(token_times) != len(tokens):
             return [seg for seg, _ in timed]
         text_times = [at for t, at in zip(tokens, token_times, strict=True) if t < self._eos]
-        clock = WindowClock(window, activity)
         out: list[Segment] = []
         for seg, r in timed:
             pairs = list(zip(r.tokens, text_times[r.first : r.first + len(r.tokens)], strict=False))

@@ -161,15 +161,15 @@ def timestamped_segments(
 
 def window_segments(
     tokens: Sequence[int],
-    window: Window,
+    clock: WindowClock,
     timestamp_begin: int,
     eot: int,
     decode: Callable[[list[int]], str],
     activity: VoiceActivity | None,
 ) -> list[tuple[Segment, TimedTokens]]:
     """One window's decoded tokens -> its segments with text, on the recording's timeline
-    and (with a VAD) moved onto the speech; each with the tokens it came from."""
-    clock = WindowClock(window)
+    (``clock``: the window's, which the engine's word times use too) and (with a VAD) moved
+    onto the speech; each with the tokens it came from."""
     out = []
     for r in timestamped_segments(tokens, timestamp_begin, eot, clock.duration):
         text = decode(r.tokens).strip()

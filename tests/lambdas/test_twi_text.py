@@ -16,7 +16,7 @@ from lambda_events import async_notification, notification_event
 from lambda_support import BUCKET, CONTEXT, ENDPOINT
 from twi_endpoint.result import Timings, build_result, to_json
 from twi_endpoint.segmentation import Window
-from twi_endpoint.timeline import window_segments
+from twi_endpoint.timeline import WindowClock, window_segments
 from twi_endpoint.types import SAMPLE_RATE, Transcription
 from twi_lambdas import complete, keys, names
 from twi_lambdas.ids import inference_id
@@ -43,7 +43,7 @@ def decoded_result(model_dir: Path) -> bytes:
     segments = [
         seg
         for seg, _ in window_segments(
-            [*tokens, tok.eot], window, tok.timestamp_begin, tok.eot, tok.decode, None
+            [*tokens, tok.eot], WindowClock(window), tok.timestamp_begin, tok.eot, tok.decode, None
         )
     ]
     transcription = Transcription(" ".join(s.text for s in segments), "tw", segments, 1, "request")

@@ -34,7 +34,6 @@ from __future__ import annotations
 
 import logging
 import threading
-import zlib
 from collections.abc import Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
@@ -58,8 +57,10 @@ from twi_endpoint.segmentation import (
     vad_parts,
 )
 from twi_endpoint.timeline import (
+    LOOP_COMPRESSION_RATIO,
     RECOVERY_ROUNDS,
     WindowClock,
+    compression_ratio,
     coverage,
     in_order,
     place_words,
@@ -70,7 +71,9 @@ from twi_endpoint.timeline import (
 )
 from twi_endpoint.types import (
     N_SAMPLES,
+    SAMPLE_LEN,
     SAMPLE_RATE,
+    WHISPER_TEXT_CONTEXT,
     DecodeOptions,
     RecordingRequest,
     Segment,
@@ -95,7 +98,6 @@ CUDA_COMPUTE_TYPE = "float16"
 
 
 TOKENS_PER_SECOND = 50  # encoder frames per second: the alignment's time unit
-WHISPER_TEXT_CONTEXT = 448  # the decoder's positions (n_text_ctx): prompt and text together
 WINDOW_TAIL_S = 1.0  # quiet tail after each window's audio (see CTranslate2Engine._log_mel)
 _QUIET_TAIL = (np.random.default_rng(0).standard_normal(int(WINDOW_TAIL_S * SAMPLE_RATE)) * 3e-4).astype(
     np.float32
@@ -112,10 +114,8 @@ class Ct2DecodeSettings:
     fallback_beam_size: int = 5  # re-decode of windows that look broken
     no_speech_threshold: float = 0.6  # Whisper's own silence rule, with log_prob_threshold
     log_prob_threshold: float = -1.0
-    compression_ratio_threshold: float = 2.4  # gzip ratio above this = repetition loop
-    # Tokens a window may generate: Whisper's own ``sample_len``, half its decoder's 448-token
-    # context. A dense 29 s window of read speech takes ~120 (words, punctuation, timestamps).
-    max_new_tokens: int = WHISPER_TEXT_CONTEXT // 2
+    compression_ratio_threshold: float = LOOP_COMPRESSION_RATIO  # above: a repetition loop
+    max_new_tokens: int = SAMPLE_LEN  # tokens a window may generate
     recovery_rounds: int = RECOVERY_ROUNDS  # uncovered speech decoded again on its own
     median_filter_width: int = 7  # smoothing of the alignment heads' attention (Whisper's value)
 
@@ -162,11 +162,11 @@ class _Decoded:
     tokens: list[int]  # text and timestamp tokens, without the end of text
     avg_logprob: float
     no_speech_prob: float
+    ran_out: bool = False  # stopped at the token budget, not at its end of text
 
     @property
     def compression_ratio(self) -> float:
-        data = self.text.encode("utf-8")
-        return len(data) / len(zlib.compress(data)) if data else 0.0
+        return compression_ratio(self.text)
 
 
 class CTranslate2Engine:
@@ -351,6 +351,7 @@ class CTranslate2Engine:
                     tokenizer.eot,
                     tokenizer.decode,
                     job.recording.activity,
+                    d.ran_out,
                 )
             ]
             for job, tokenizer, clock, d in zip(batch, tokenizers, clocks, decoded, strict=True)
@@ -550,11 +551,18 @@ class CTranslate2Engine:
                 [tokenizers[i] for i in broken],
             )
             for i, r in zip(broken, retried, strict=True):
-                if r.avg_logprob > results[i].avg_logprob or results[i].compression_ratio > (
-                    self.decode.compression_ratio_threshold
-                ):
-                    results[i] = r
+                results[i] = max(results[i], r, key=self._preference)
         return results
+
+    def _preference(self, d: _Decoded) -> tuple[bool, float]:
+        """Which of two decodings of one window to keep: one that is no repetition loop
+        before one that is, then the more probable (faster-whisper's rule), or of two loops
+        the lesser (:func:`twi_endpoint.timeline.without_loops` cuts it out; what is left is
+        kept). Preferring the more probable alone kept a beam's "Oh, oh, oh, ..."
+        (log-probability -0.11) over the greedy text of noisy speech (-1.68)."""
+        ratio = d.compression_ratio
+        passes = ratio <= self.decode.compression_ratio_threshold
+        return (passes, d.avg_logprob if passes else -ratio)
 
     def _generate(
         self, encoded: Any, prompts: list[list[int]], beam: int, tokenizers: list[Any]
@@ -608,6 +616,7 @@ class CTranslate2Engine:
                     tokens=tokens,
                     avg_logprob=cum_logprob / (length + 1),
                     no_speech_prob=float(out.no_speech_prob),
+                    ran_out=length >= self.decode.max_new_tokens,
                 )
             )
         return decoded

@@ -44,7 +44,15 @@ from twi_endpoint.timeline import (
     uncovered_speech,
     window_segments,
 )
-from twi_endpoint.types import SAMPLE_RATE, DecodeOptions, RecordingRequest, Segment, Transcription, Word
+from twi_endpoint.types import (
+    SAMPLE_LEN,
+    SAMPLE_RATE,
+    DecodeOptions,
+    RecordingRequest,
+    Segment,
+    Transcription,
+    Word,
+)
 from twi_endpoint.windows import split_windows
 
 logger = logging.getLogger(__name__)
@@ -175,7 +183,7 @@ class TransformersEngine:
             features = self._processor.feature_extractor(
                 [w.audio(audio) for w in batch], sampling_rate=SAMPLE_RATE, return_tensors="pt"
             ).input_features.to(self.device, self._torch_dtype)
-            kwargs: dict[str, Any] = {"return_timestamps": True}
+            kwargs: dict[str, Any] = {"return_timestamps": True, "max_new_tokens": SAMPLE_LEN}
             if activity is not None and options.words:  # word times: cross-attention DTW
                 kwargs |= {"return_token_timestamps": True, "return_dict_in_generate": True}
                 # the alignment must look at the windows' audio, not at their padding (one value
@@ -217,7 +225,8 @@ class TransformersEngine:
             return str(decode(ids, skip_special_tokens=True))
 
         clock = WindowClock(window, activity)
-        timed = window_segments(tokens, clock, self._timestamp_begin, self._eos, text_of, activity)
+        ran_out = len(tokens) >= SAMPLE_LEN  # generate stopped at its token limit (no end of text)
+        timed = window_segments(tokens, clock, self._timestamp_begin, self._eos, text_of, activity, ran_out)
         if activity is None or token_times is None or len(token_times) != len(tokens):
             return [seg for seg, _ in timed]
         text_times = [at for t, at in zip(tokens, token_times, strict=True) if t < self._eos]

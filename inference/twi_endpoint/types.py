@@ -18,6 +18,11 @@ if TYPE_CHECKING:
 SAMPLE_RATE = 16_000  # Hz: Whisper's input rate
 CHUNK_SECONDS = 30  # Whisper's fixed receptive window
 N_SAMPLES = SAMPLE_RATE * CHUNK_SECONDS  # 480000 samples in a 30-second chunk
+WHISPER_TEXT_CONTEXT = 448  # the decoder's positions (n_text_ctx): prompt and text together
+# The most tokens a window may generate: Whisper's own ``sample_len``, half the decoder's
+# context. A dense 29 s window of read speech takes ~120 (words, punctuation, timestamps);
+# a decoder that reaches it has usually fallen into a loop (timeline.without_loops).
+SAMPLE_LEN = WHISPER_TEXT_CONTEXT // 2
 
 
 @dataclass(frozen=True)

@@ -26,7 +26,7 @@ from twi_endpoint.segmentation import (
     plan_windows,
     speech_probabilities,
 )
-from twi_endpoint.timeline import MAX_SEGMENT_S
+from twi_endpoint.timeline import LOOP_COMPRESSION_RATIO, MAX_SEGMENT_S, is_loop
 from twi_endpoint.types import SAMPLE_RATE, DecodeOptions, Transcription
 from twi_lambdas.subtitles import MAX_CUE_SECONDS, cues
 
@@ -252,6 +252,37 @@ def test_a_dense_window_is_decoded_to_its_end(engine: CTranslate2Engine, data_cl
     assert result.chunks == 1, result.chunks  # one window: its text, not the recovery's
     assert _words(result.text).count("to do for") == 3, result.text
     assert _words(result.text).count("young man") == 3, result.text
+
+
+# Whisper base prompted for Twi as a fine-tune that declares <|yo|> is: on these Common
+# Voice clips its greedy decoding, its beam, or both fell into repetition loops ("1, 2, 3,
+# 4, 5, 5, 5, ..." for "Wɔn mfe akɔ anim yiye.", a sentence 20 times over), up to the token
+# budget: 267 inserted words on 13 clips before loops were left out.
+LOOPING_TWI = ("twi_34997393.mp3", "twi_35280404.mp3", "twi_35280406.mp3", "twi_35280408.mp3")
+
+
+def test_repetition_loops_never_reach_the_transcript(
+    engine: CTranslate2Engine, data_clips: dict, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    ratios: list[float] = []
+    generate = CTranslate2Engine._generate
+
+    def recording(self: CTranslate2Engine, *args: object, **kwargs: object) -> list:
+        decoded = generate(self, *args, **kwargs)  # type: ignore[arg-type]
+        ratios.extend(d.compression_ratio for d in decoded)
+        return decoded
+
+    monkeypatch.setattr(CTranslate2Engine, "_generate", recording)
+    for name in LOOPING_TWI:
+        clip = data_clips[name]
+        result = engine.transcribe(_load(clip.path), DecodeOptions(language="tw", token="yo"))
+        assert not is_loop(result.text) and not any(is_loop(s.text) for s in result.segments), name
+        # Whisper base cannot read Twi, but it writes no more words than were said
+        assert len(result.text.split()) <= 2 * len(clip.reference.split()), (name, result.text)
+        assert result.coverage is not None
+        untranscribed = sum(end - start for start, end in result.coverage.uncovered)
+        assert result.coverage.covered_sec + untranscribed > 0.5 * result.coverage.speech_sec, name
+    assert max(ratios) > LOOP_COMPRESSION_RATIO  # the decoder did loop on them
 
 
 def test_repeated_requests_reuse_the_model_and_agree(engine: CTranslate2Engine, data_clips: dict) -> None:

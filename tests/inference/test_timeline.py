@@ -18,8 +18,10 @@ from twi_endpoint.segmentation import (
 from twi_endpoint.timeline import (
     MAX_PAUSE_S,
     MAX_SEGMENT_S,
+    TimedTokens,
     WindowClock,
     coverage,
+    is_loop,
     looks_made_up,
     merge_segments,
     place_words,
@@ -33,6 +35,7 @@ from twi_endpoint.timeline import (
     trim_words_to_speech,
     uncovered_speech,
     within_segment,
+    without_loops,
 )
 from twi_endpoint.types import SAMPLE_RATE, Segment, Word
 
@@ -373,3 +376,49 @@ def test_the_first_text_of_a_speech_region_starts_where_the_region_does() -> Non
     far = Segment(3.5, 4.0, "increase", (Word(3.5, 3.9, " increase", 0.9),))
     assert start_at_onsets([far], activity) == [far]
     assert start_at_onsets([Segment(4.5, 5.5, "in a pause")], activity)[0].start == 4.5
+
+
+def _decoded(text: str, start: float, end: float) -> tuple[Segment, TimedTokens]:
+    return Segment(start, end, text), TimedTokens(start, end, [])
+
+
+# Real speech that repeats itself (bench texts, the highest ratios of 488 segments)
+REPEATING_SPEECH = [
+    _decoded("and here are some more words, words, words, words, words.", 0.0, 4.45),
+    _decoded("My girl, my girl, my girl, my girl.", 5.0, 7.1),
+    _decoded(
+        "I don't know where it's pouring, it's pouring, it's pouring, it's pouring like crazy.", 8.0, 10.7
+    ),
+]
+
+
+def test_speech_that_repeats_itself_is_no_loop() -> None:
+    assert not any(is_loop(seg.text) for seg, _ in REPEATING_SPEECH)
+    assert without_loops(REPEATING_SPEECH) == REPEATING_SPEECH
+
+
+def test_a_segment_that_loops_is_left_out() -> None:
+    # beam 5 on a noisy phone call: "Oh," 33 times in 2.8 s, up to the token budget
+    loop = _decoded("Oh, " * 33, 11.0, 13.8)
+    assert is_loop(loop[0].text)
+    assert without_loops([*REPEATING_SPEECH, loop]) == REPEATING_SPEECH
+    assert without_loops([loop]) == []
+
+
+def test_a_loop_of_whole_sentences_is_cut_out_of_its_window() -> None:
+    # greedy decoding of the same call: two sentences again and again, each segment alone
+    # no loop, the window's text one
+    said = [
+        _decoded("It's crazy, but I can't get anywhere today.", 0.0, 2.0),
+        _decoded("Where are you?", 2.4, 3.0),
+        _decoded("Someone just hit my car.", 3.4, 4.6),
+    ]
+    looped = [
+        _decoded(t, 5.0 + 0.1 * k, 5.1 + 0.1 * k)
+        for k, t in enumerate(["I'm going to get my car.", "Oh, baby."] * 8)
+    ]
+    assert not any(is_loop(seg.text) for seg, _ in looped)
+    kept = without_loops([*said, *looped])
+    assert kept[: len(said)] == said
+    assert not is_loop(" ".join(seg.text for seg, _ in kept))
+    assert len(kept) <= len(said) + 1  # at most the loop's first sentence survives

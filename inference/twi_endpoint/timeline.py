@@ -174,34 +174,38 @@ def window_segments(
 ) -> list[tuple[Segment, TimedTokens]]:
     """One window's decoded tokens -> its segments with text, on the recording's timeline
     (``clock``: the window's, which the engine's word times use too) and (with a VAD) moved
-    onto the speech; each with the tokens it came from. ``ran_out``: the decoder stopped
-    at its token budget, not at its end of text; its repetition loop, if that is why, is
-    left out (:func:`without_loops`)."""
+    onto the speech; each with the tokens it came from, less any repetition loop
+    (:func:`without_loops`; ``ran_out``: the decoder stopped at its token budget, not at its
+    end of text)."""
     out = []
     for r in timestamped_segments(tokens, timestamp_begin, eot, clock.duration):
         text = decode(r.tokens).strip()
         if text:
             seg = Segment(round(clock(r.start), 3), round(clock(r.end), 3), text)
             out.append((snap_to_speech(seg, activity) if activity is not None else seg, r))
-    return without_loops(out) if ran_out else out
+    return without_loops(out, ran_out)
 
 
-def without_loops(segments: list[tuple[Segment, TimedTokens]]) -> list[tuple[Segment, TimedTokens]]:
-    """The segments of a window whose decoder ran out of tokens, less the repetition loop
-    that made it run out.
+def without_loops(
+    segments: list[tuple[Segment, TimedTokens]], ran_out: bool = False
+) -> list[tuple[Segment, TimedTokens]]:
+    """A window's segments less the text where the decoder fell into a repetition loop.
 
     Whisper loops on music, noise and a language it cannot read, and the engines' fallback
-    (beam 5) does not always get it out: on a noisy phone call greedy decoding repeated
-    "I'm going to get my car." and "Oh, baby." as a dozen segments squeezed into 2 s,
-    beam 5 "Oh, oh, oh, ..." 33 times in one segment; on Twi clips "1, 2, 3, 4, 5, 5, 5,
-    ...". Each time up to the token budget: a decoder that stops by itself has not looped,
-    whatever its text repeats (a refrain sung three times compresses as well as a loop).
-    A segment that is a loop (:func:`is_loop`) is left out, and while the window's text as
-    a whole is one, so is the run of segments that compresses most. Their speech then
-    shows as uncovered: it is decoded again on its own, and reported in the result if it
-    loops again, as the rest of the window's speech that the loop left unwritten."""
+    (beam 5) does not always get it out: on Twi clips "1, 2, 3, 4, 5, 5, 5, ..." and "Min
+    Min Min ..." (100 words for 2.9 s of speech; the beam ended it by itself), on a noisy
+    phone call beam 5 wrote "Oh, oh, oh, ..." 33 times in one segment and greedy decoding
+    "I'm going to get my car." and "Oh, baby." again and again, a dozen segments squeezed
+    into 2 s. A segment that is a loop by itself (:func:`is_loop`; speech that repeats
+    itself stays far under it) is left out. A loop of whole sentences is left out only
+    when the decoder ran out of tokens (``ran_out``), as it did there: a refrain said three
+    times over compresses as well, and a decoder that stops by itself has read it to its
+    end. Then, while the window's text as a whole is a loop, the run of segments that
+    compresses most goes. The speech of what was left out shows as uncovered: it is
+    decoded again on its own, and reported in the result if it loops again, as is the rest
+    of the window's speech the loop left unwritten."""
     kept = [pair for pair in segments if not is_loop(pair[0].text)]
-    while len(kept) > 1 and is_loop(" ".join(seg.text for seg, _ in kept)):
+    while ran_out and len(kept) > 1 and is_loop(" ".join(seg.text for seg, _ in kept)):
         texts = [seg.text for seg, _ in kept]
         ratio, first, last = max(
             (compression_ratio(" ".join(texts[i:j])), i, j)

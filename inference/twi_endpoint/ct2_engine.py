@@ -16,8 +16,9 @@ with timestamps and word times, checked against the VAD so that no sentence is l
   its own, batched; what is still uncovered after that is reported in the result, never
   dropped in silence.
 * A window whose result looks broken (repetition loop, very low log-probability) is decoded
-  again with beam 5; a window the model calls "no speech" with low confidence in its text
-  produces nothing.
+  again with beam 5, and a loop neither gets out of is left out of the transcript (its
+  speech decoded again on its own, then reported); a window the model calls "no speech"
+  with low confidence in its text produces nothing.
 * Several recordings (a coalesced request of short files) are transcribed together
   (:meth:`CTranslate2Engine.transcribe_many`): their windows fill the same batches, so a
   few short files keep the batch, and on CPU both replicas, busy instead of decoding one

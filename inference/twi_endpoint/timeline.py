@@ -5,7 +5,8 @@ module turns what they produced into the result's segments:
 
 1. :class:`WindowClock` maps a time inside a window (whose pieces skip the long silences)
    back to the recording, each word inside one piece;
-2. :func:`timestamped_segments` reads ``<|t0|> text <|t1|>`` token runs;
+2. :func:`timestamped_segments` reads ``<|t0|> text <|t1|>`` token runs, and
+   :func:`without_loops` leaves out the text of a decoder stuck repeating itself;
 3. :func:`snap_to_speech` moves a segment's edges onto the speech the VAD found: Whisper's
    timestamps land anywhere in the pause before a sentence, the VAD knows where it starts;
 4. :func:`split_segment` cuts a segment with word times at every pause longer than

@@ -225,7 +225,9 @@ class TransformersEngine:
             return str(decode(ids, skip_special_tokens=True))
 
         clock = WindowClock(window, activity)
-        ran_out = len(tokens) >= SAMPLE_LEN  # generate stopped at its token limit (no end of text)
+        # generate stopped at its token limit: as long as that, and no end of text (generate
+        # drops a row's own end of text, but pads the shorter rows of a batch with it)
+        ran_out = len(tokens) >= SAMPLE_LEN and self._eos not in tokens
         timed = window_segments(tokens, clock, self._timestamp_begin, self._eos, text_of, activity, ran_out)
         if activity is None or token_times is None or len(token_times) != len(tokens):
             return [seg for seg, _ in timed]

@@ -80,6 +80,7 @@ from twi_endpoint.types import (
     Segment,
     Transcription,
     Word,
+    token_budget,
 )
 
 log = logging.getLogger(__name__)
@@ -292,7 +293,11 @@ class CTranslate2Engine:
             if not rows:
                 continue
             encoded, batch = _rows(encoded, rows), [batch[i] for i in rows]
-            decoded = self._decode_batch(encoded, [job.recording.state.tokenizer for job in batch])
+            decoded = self._decode_batch(
+                encoded,
+                [job.recording.state.tokenizer for job in batch],
+                [job.window.duration_s for job in batch],
+            )
             for job, timed in zip(batch, self._timed(encoded, batch, decoded), strict=True):
                 segments[job.index] += timed
         return segments
@@ -538,10 +543,20 @@ class CTranslate2Engine:
     def _prompt(self, tokenizer: Any) -> list[int]:
         return list(tokenizer.sot_sequence)  # no <|notimestamps|>: Whisper times each sentence
 
-    def _decode_batch(self, encoded: Any, tokenizers: list[Any]) -> list[_Decoded]:
-        """Each row decoded with its own tokenizer's prompt; broken rows again with beam 5."""
+    def _decode_batch(
+        self, encoded: Any, tokenizers: list[Any], seconds: Sequence[float] | None = None
+    ) -> list[_Decoded]:
+        """Each row decoded with its own tokenizer's prompt; broken rows again with beam 5.
+        ``seconds``: each row's audio, which bounds the tokens it may take (:func:`token_budget`;
+        none given: Whisper's 224)."""
         prompts = [self._prompt(tokenizer) for tokenizer in tokenizers]
-        results = self._generate(encoded, prompts, self.decode.beam_size, tokenizers)
+
+        def budget(rows: Sequence[int]) -> int:
+            most = self.decode.max_new_tokens
+            return most if seconds is None else token_budget(max(seconds[i] for i in rows), most)
+
+        everyone = range(len(prompts))
+        results = self._generate(encoded, prompts, self.decode.beam_size, tokenizers, budget(everyone))
         broken = [i for i, r in enumerate(results) if self._needs_fallback(r)]
         if broken and self.decode.fallback_beam_size > self.decode.beam_size:
             # Re-decode only the broken windows (their encoder outputs, sliced on the host).
@@ -550,6 +565,7 @@ class CTranslate2Engine:
                 [prompts[i] for i in broken],
                 self.decode.fallback_beam_size,
                 [tokenizers[i] for i in broken],
+                budget(broken),
             )
             for i, r in zip(broken, retried, strict=True):
                 results[i] = max(results[i], r, key=self._preference)
@@ -566,9 +582,9 @@ class CTranslate2Engine:
         return (passes, d.avg_logprob if passes else -ratio)
 
     def _generate(
-        self, encoded: Any, prompts: list[list[int]], beam: int, tokenizers: list[Any]
+        self, encoded: Any, prompts: list[list[int]], beam: int, tokenizers: list[Any], budget: int
     ) -> list[_Decoded]:
-        """One decoded text per row, each from its own prompt, at most ``max_new_tokens``.
+        """One decoded text per row, each from its own prompt, at most ``budget`` tokens.
 
         CTranslate2 lets a Whisper row generate ``min(max_length / 2, max_length - prompt)``
         tokens (``whisper.cc``), not ``max_length - prompt``: with ``max_length`` 223 (a
@@ -577,7 +593,7 @@ class CTranslate2Engine:
         there might be pr", bench ``speech`` seed 4; 7 of the 136 windows of seeds 0-4)."""
         kwargs: dict[str, Any] = {
             "beam_size": beam,
-            "max_length": min(WHISPER_TEXT_CONTEXT, 2 * self.decode.max_new_tokens),
+            "max_length": min(WHISPER_TEXT_CONTEXT, 2 * budget),
             "return_scores": True,
             "return_no_speech_prob": True,
             "suppress_blank": True,
@@ -617,7 +633,7 @@ class CTranslate2Engine:
                     tokens=tokens,
                     avg_logprob=cum_logprob / (length + 1),
                     no_speech_prob=float(out.no_speech_prob),
-                    ran_out=length >= self.decode.max_new_tokens,
+                    ran_out=length >= budget,
                 )
             )
         return decoded

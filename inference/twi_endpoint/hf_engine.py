@@ -52,6 +52,7 @@ from twi_endpoint.types import (
     Segment,
     Transcription,
     Word,
+    token_budget,
 )
 from twi_endpoint.windows import split_windows
 
@@ -183,7 +184,8 @@ class TransformersEngine:
             features = self._processor.feature_extractor(
                 [w.audio(audio) for w in batch], sampling_rate=SAMPLE_RATE, return_tensors="pt"
             ).input_features.to(self.device, self._torch_dtype)
-            kwargs: dict[str, Any] = {"return_timestamps": True, "max_new_tokens": SAMPLE_LEN}
+            budget = token_budget(max(w.duration_s for w in batch))
+            kwargs: dict[str, Any] = {"return_timestamps": True, "max_new_tokens": budget}
             if activity is not None and options.words:  # word times: cross-attention DTW
                 kwargs |= {"return_token_timestamps": True, "return_dict_in_generate": True}
                 # the alignment must look at the windows' audio, not at their padding (one value
@@ -207,7 +209,7 @@ class TransformersEngine:
             else:
                 rows = [(tokens, None) for tokens in generated.tolist()]
             for window, (tokens, token_times) in zip(batch, rows, strict=True):
-                out += self._window_segments(window, tokens, token_times, activity)
+                out += self._window_segments(window, tokens, token_times, activity, budget)
         return out
 
     def _window_segments(
@@ -216,6 +218,7 @@ class TransformersEngine:
         tokens: list[int],
         token_times: list[float] | None,
         activity: VoiceActivity | None,
+        budget: int = SAMPLE_LEN,
     ) -> list[Segment]:
         """One window's timestamped segments on the recording's timeline; with word times,
         placed by them (:func:`twi_endpoint.timeline.place_words`)."""
@@ -227,7 +230,7 @@ class TransformersEngine:
         clock = WindowClock(window, activity)
         # generate stopped at its token limit: as long as that, and no end of text (generate
         # drops a row's own end of text, but pads the shorter rows of a batch with it)
-        ran_out = len(tokens) >= SAMPLE_LEN and self._eos not in tokens
+        ran_out = len(tokens) >= budget and self._eos not in tokens
         timed = window_segments(tokens, clock, self._timestamp_begin, self._eos, text_of, activity, ran_out)
         if activity is None or token_times is None or len(token_times) != len(tokens):
             return [seg for seg, _ in timed]

@@ -6,6 +6,7 @@ Lambda contract tests, the benchmark) can use these types without loading a mode
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Protocol, TypeAlias
@@ -23,6 +24,16 @@ WHISPER_TEXT_CONTEXT = 448  # the decoder's positions (n_text_ctx): prompt and t
 # context. A dense 29 s window of read speech takes ~120 (words, punctuation, timestamps);
 # a decoder that reaches it has usually fallen into a loop (timeline.without_loops).
 SAMPLE_LEN = WHISPER_TEXT_CONTEXT // 2
+# Nor more than speech can hold: the densest windows measured (fast conversation, 2026-12-02)
+# took 6.5-7.9 tokens per second of audio, Twi clips prompted as a fine-tune would be 4-6.2,
+# decoder loops 83; a short window's budget then ends a loop early instead of after 224.
+MAX_TOKENS_PER_SECOND = 20
+MIN_TOKEN_BUDGET = 32  # a short window still gets a sentence and its timestamps
+
+
+def token_budget(seconds: float, most: int = SAMPLE_LEN) -> int:
+    """Tokens a window of ``seconds`` of audio may generate (a batch: its longest window's)."""
+    return min(most, max(MIN_TOKEN_BUDGET, math.ceil(seconds * MAX_TOKENS_PER_SECOND)))
 
 
 @dataclass(frozen=True)

@@ -27,7 +27,7 @@ from twi_endpoint.segmentation import (
     speech_probabilities,
 )
 from twi_endpoint.timeline import LOOP_COMPRESSION_RATIO, MAX_SEGMENT_S, is_loop
-from twi_endpoint.types import SAMPLE_RATE, DecodeOptions, Transcription
+from twi_endpoint.types import SAMPLE_LEN, SAMPLE_RATE, DecodeOptions, Transcription, token_budget
 from twi_lambdas.subtitles import MAX_CUE_SECONDS, cues
 
 from bench.inputs import speech_bounds
@@ -265,11 +265,13 @@ def test_repetition_loops_never_reach_the_transcript(
     engine: CTranslate2Engine, data_clips: dict, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     ratios: list[float] = []
+    lengths: list[int] = []
     generate = CTranslate2Engine._generate
 
     def recording(self: CTranslate2Engine, *args: object, **kwargs: object) -> list:
         decoded = generate(self, *args, **kwargs)  # type: ignore[arg-type]
         ratios.extend(d.compression_ratio for d in decoded)
+        lengths.extend(len(d.tokens) for d in decoded)
         return decoded
 
     monkeypatch.setattr(CTranslate2Engine, "_generate", recording)
@@ -283,6 +285,8 @@ def test_repetition_loops_never_reach_the_transcript(
         untranscribed = sum(end - start for start, end in result.coverage.uncovered)
         assert result.coverage.covered_sec + untranscribed > 0.5 * result.coverage.speech_sec, name
     assert max(ratios) > LOOP_COMPRESSION_RATIO  # the decoder did loop on them
+    # ... and stopped where 5 s of speech can hold no more text, not at Whisper's 224 tokens
+    assert max(lengths) <= token_budget(6.5) < SAMPLE_LEN
 
 
 def test_repeated_requests_reuse_the_model_and_agree(engine: CTranslate2Engine, data_clips: dict) -> None:

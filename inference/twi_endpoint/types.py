@@ -24,7 +24,7 @@ WHISPER_TEXT_CONTEXT = 448  # the decoder's positions (n_text_ctx): prompt and t
 # context. A dense 29 s window of read speech takes ~120 (words, punctuation, timestamps);
 # a decoder that reaches it has usually fallen into a loop (timeline.without_loops).
 SAMPLE_LEN = WHISPER_TEXT_CONTEXT // 2
-# Nor more than speech can hold: the densest windows measured (fast conversation, 2026-12-02)
+# And no more than its audio can hold: the densest windows measured (fast conversation, 2026-12-02)
 # took 6.5-7.9 tokens per second of audio, Twi clips prompted as a fine-tune would be 4-6.2,
 # decoder loops 83; a short window's budget then ends a loop early instead of after 224.
 MAX_TOKENS_PER_SECOND = 20

@@ -58,12 +58,12 @@ from twi_endpoint.segmentation import (
     vad_parts,
 )
 from twi_endpoint.timeline import (
-    LOOP_COMPRESSION_RATIO,
     RECOVERY_ROUNDS,
     WindowClock,
     compression_ratio,
     coverage,
     in_order,
+    is_loop,
     place_words,
     recover_uncovered_many,
     start_at_onsets,
@@ -116,7 +116,6 @@ class Ct2DecodeSettings:
     fallback_beam_size: int = 5  # re-decode of windows that look broken
     no_speech_threshold: float = 0.6  # Whisper's own silence rule, with log_prob_threshold
     log_prob_threshold: float = -1.0
-    compression_ratio_threshold: float = LOOP_COMPRESSION_RATIO  # above: a repetition loop
     max_new_tokens: int = SAMPLE_LEN  # tokens a window may generate
     recovery_rounds: int = RECOVERY_ROUNDS  # uncovered speech decoded again on its own
     median_filter_width: int = 7  # smoothing of the alignment heads' attention (Whisper's value)
@@ -577,9 +576,8 @@ class CTranslate2Engine:
         the lesser (:func:`twi_endpoint.timeline.without_loops` cuts it out; what is left is
         kept). Preferring the more probable alone kept a beam's "Oh, oh, oh, ..."
         (log-probability -0.11) over the greedy text of noisy speech (-1.68)."""
-        ratio = d.compression_ratio
-        passes = ratio <= self.decode.compression_ratio_threshold
-        return (passes, d.avg_logprob if passes else -ratio)
+        looped = is_loop(d.text)
+        return (not looped, -d.compression_ratio if looped else d.avg_logprob)
 
     def _generate(
         self, encoded: Any, prompts: list[list[int]], beam: int, tokenizers: list[Any], budget: int
@@ -641,10 +639,7 @@ class CTranslate2Engine:
     def _needs_fallback(self, d: _Decoded) -> bool:
         if self._is_silence(d):
             return False
-        return (
-            d.compression_ratio > self.decode.compression_ratio_threshold
-            or d.avg_logprob < self.decode.log_prob_threshold
-        )
+        return is_loop(d.text) or d.avg_logprob < self.decode.log_prob_threshold
 
     def _is_silence(self, d: _Decoded) -> bool:
         """Whisper's rule: 'no speech' is believed only when the text is also improbable."""

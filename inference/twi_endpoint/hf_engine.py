@@ -45,7 +45,6 @@ from twi_endpoint.timeline import (
     window_segments,
 )
 from twi_endpoint.types import (
-    SAMPLE_LEN,
     SAMPLE_RATE,
     DecodeOptions,
     RecordingRequest,
@@ -218,7 +217,7 @@ class TransformersEngine:
         tokens: list[int],
         token_times: list[float] | None,
         activity: VoiceActivity | None,
-        budget: int = SAMPLE_LEN,
+        budget: int,
     ) -> list[Segment]:
         """One window's timestamped segments on the recording's timeline; with word times,
         placed by them (:func:`twi_endpoint.timeline.place_words`)."""

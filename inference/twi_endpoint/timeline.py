@@ -217,7 +217,8 @@ def without_loops(
             break
         kept = kept[:first] + kept[last:]
     if len(kept) < len(segments):
-        dropped = [seg for seg, _ in segments if not any(seg is k for k, _ in kept)]
+        still = {id(seg) for seg, _ in kept}
+        dropped = [seg for seg, _ in segments if id(seg) not in still]
         logger.info(
             "left out %d segments of a repetition loop (%.2f-%.2f s)",
             len(dropped),

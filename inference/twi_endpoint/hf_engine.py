@@ -1,4 +1,5 @@
-"""The transformers engine: the default on SageMaker (the HF DLC ships torch + transformers).
+"""The transformers engine: for a checkpoint not converted to CTranslate2 (the HF DLC ships
+torch + transformers; ``make package`` converts, and the default engine runs that).
 
 It works like the CTranslate2 engine, on the same timeline (:mod:`twi_endpoint.timeline`):
 the request's VAD (run once) packs the speech into <= 30 s windows cut at pauses, decoded
@@ -7,7 +8,11 @@ no segment holds is decoded again on its own, and what is still uncovered is rep
 With ``words=true`` every segment gets word times (transformers' cross-attention alignment,
 ``return_token_timestamps``, in the same ``generate``) and is cut at its pauses. Not by
 default: on CPU those word times were off often enough that speech looked uncovered and
-was decoded twice (5 min of long-form: WER 8.4 % with them, 5.0 % without).
+was decoded twice (5 min of long-form: WER 8.4 % with them, 5.0 % without; 2026-12-02 on
+bench ``sparse20`` and ``short_pauses``, seed 0: 4.78 and 5.38 % against 3.19 and 3.23 %,
+35-45 % slower). Without them each segment is kept off the pieces of its window where it
+holds no speech of its own (:meth:`WindowClock.segments_spans`), so that a sentence whose
+timestamp lands a few tenths of a second across a joint does not span the joined pause.
 
 We do not use transformers' chunked ASR pipeline: it cuts blindly and merges
 overlapping windows by token matching, which drops words at the joins (29 % WER without
@@ -40,6 +45,7 @@ from twi_endpoint.timeline import (
     in_order,
     place_words,
     recover_uncovered,
+    snap_to_speech,
     start_at_onsets,
     uncovered_speech,
     window_segments,
@@ -231,8 +237,16 @@ class TransformersEngine:
         # drops a row's own end of text, but pads the shorter rows of a batch with it)
         ran_out = len(tokens) >= budget and self._eos not in tokens
         timed = window_segments(tokens, clock, self._timestamp_begin, self._eos, text_of, activity, ran_out)
-        if activity is None or token_times is None or len(token_times) != len(tokens):
+        if activity is None:
             return [seg for seg, _ in timed]
+        if token_times is None or len(token_times) != len(tokens):
+            # no word times to place them: each segment kept off the pieces of the window
+            # where it holds no speech of its own, so that it never spans a joined pause
+            spans = clock.segments_spans([(r.start, r.end) for _, r in timed])
+            return [
+                snap_to_speech(replace(seg, start=round(a, 3), end=round(max(a, b), 3)), activity)
+                for (seg, _), (a, b) in zip(timed, spans, strict=True)
+            ]
         text_times = [at for t, at in zip(tokens, token_times, strict=True) if t < self._eos]
         out: list[Segment] = []
         for seg, r in timed:

@@ -104,6 +104,93 @@ class WindowClock:
         hi = min(max(end, lo), offset + length)
         return self._starts[best] + lo - offset, self._starts[best] + hi - offset
 
+    def segments_spans(self, spans: Sequence[tuple[float, float]]) -> list[tuple[float, float]]:
+        """Segments' window times -> recording times, each kept off the pieces where it holds
+        no speech of its own.
+
+        Whisper's timestamps in a window of joined pieces are a few tenths of a second off
+        (whisper-base under transformers writes whole seconds: ``<|5.00|>`` for a sentence
+        that ends 4.6 s into the window), so a segment that ends or starts just across a
+        joint spanned, on the recording, the whole pause between the two pieces: "Author of
+        the danger trail, Philip steals, etc." at 47.2-93.3 s, 46 s for a 4 s sentence (bench
+        ``sparse20``, seed 0, the transformers engine). The part of a segment in a piece is
+        left out when the speech (VAD) in it is none, or all within ``COVER_MARGIN_S`` of
+        another segment of the window (the end of the sentence before it, which the coverage
+        check counts as that one's): leaving it out uncovers no speech. A segment that holds
+        speech of its own in two pieces (two sentences in one segment) still spans the pause;
+        one with speech in none keeps the piece that holds most of it. Without a VAD, or
+        inside one piece, the times map as they are.
+
+        For segments that get no word times (the transformers engine without ``words``):
+        words, where aligned, place a segment better (:func:`place_words`, which keeps the
+        decoder's own times as its bounds). A first word said within ``COVER_MARGIN_S`` of
+        the sentence before it, then a pause, starts its segment after the pause."""
+        mapped = [(self(a), self._end(b)) for a, b in spans]
+        if self._speech is None or len(self._starts) == 1:
+            return mapped
+        runs = [(k, a, b) for k in range(len(self._starts)) for a, b in self._speech_runs(k)]
+
+        def held_by_another(i: int, lo: float, hi: float) -> bool:
+            return any(
+                spans[j][0] - COVER_MARGIN_S <= lo and hi <= spans[j][1] + COVER_MARGIN_S
+                for j in range(len(spans))
+                if j != i
+            )
+
+        out = []
+        for i, (a, b) in enumerate(spans):
+            pieces = [k for k in range(len(self._starts)) if self._overlap_piece(k, a, b) > 0]
+            if len(pieces) < 2:
+                out.append(mapped[i])
+                continue
+            own = [
+                k
+                for k in pieces
+                if any(
+                    rk == k
+                    and _overlap((a, b), (ra, rb)) > 0
+                    and not held_by_another(i, max(a, ra), min(b, rb))
+                    for rk, ra, rb in runs
+                )
+            ]
+            kept = own or [max(pieces, key=lambda k: self._overlap_piece(k, a, b))]
+            first, last = kept[0], kept[-1]
+            start = max(a, self._offsets[first])
+            end = min(b, self._offsets[last] + self._lengths[last])
+            out.append(
+                (
+                    self._starts[first] + start - self._offsets[first],
+                    self._starts[last] + end - self._offsets[last],
+                )
+            )
+        return out
+
+    def _end(self, t: float) -> float:
+        """Recording time of a window time that ends something: at a joint, the end of the
+        piece before it (:meth:`__call__` gives the start of the piece after it)."""
+        k = max(0, bisect.bisect_left(self._offsets, t) - 1)
+        local = min(max(t - self._offsets[k], 0.0), self._lengths[k])
+        return self._starts[k] + local
+
+    def _overlap_piece(self, k: int, start: float, end: float) -> float:
+        return _overlap((start, end), (self._offsets[k], self._offsets[k] + self._lengths[k]))
+
+    def _speech_runs(self, k: int) -> list[tuple[float, float]]:
+        """Piece ``k``'s stretches of speech (VAD frames), in window time."""
+        assert self._speech is not None
+        lo = int(self._starts[k] / FRAME_S)
+        hi = int(np.ceil((self._starts[k] + self._lengths[k]) / FRAME_S))
+        mask = self._speech[lo:hi]
+        edges = np.flatnonzero(np.diff(np.concatenate(([0], mask.astype(np.int8), [0]))))
+        shift = self._offsets[k] - self._starts[k]
+        return [
+            (
+                max(self._offsets[k], (lo + s) * FRAME_S + shift),
+                min(self._offsets[k] + self._lengths[k], (lo + e) * FRAME_S + shift),
+            )
+            for s, e in zip(edges[::2], edges[1::2], strict=True)
+        ]
+
     def _holds_speech(self, speech: np.ndarray, k: int, start: float, end: float) -> bool:
         """Whether the part of ``[start, end)`` (window time) inside piece ``k`` holds speech
         (``speech``: the recording's VAD speech mask, one entry per frame)."""
@@ -728,6 +815,10 @@ def coverage(
         covered_sec=round(float(np.count_nonzero(mask & held)) * FRAME_S, 3),
         uncovered=tuple((round(s * FRAME_S, 3), round(e * FRAME_S, 3)) for s, e in uncovered),
     )
+
+
+def _overlap(a: tuple[float, float], b: tuple[float, float]) -> float:
+    return min(a[1], b[1]) - max(a[0], b[0])
 
 
 def _frame(seconds: float, up: bool = False) -> int:

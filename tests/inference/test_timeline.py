@@ -79,6 +79,38 @@ def test_a_word_aligned_across_a_joint_goes_where_its_end_holds_speech() -> None
     assert 2.0 < start < end <= 3.4
 
 
+def test_segments_without_words_keep_off_the_pieces_where_they_hold_no_speech() -> None:
+    # speech 1-3 s, 23-25 s and 45-48 s, one window of three pieces with 0.4 s of padding each
+    activity = _activity(
+        [(1.0, 0.02), (2.0, 0.9), (20.0, 0.02), (2.0, 0.9), (20.0, 0.02), (3.0, 0.9), (1.0, 0.02)]
+    )
+    (window,) = plan_windows(activity.probs, activity.n_samples, activity.options)
+    pieces = [(s / SAMPLE_RATE, e / SAMPLE_RATE) for s, e in window.pieces]
+    assert len(pieces) == 3
+    j1 = pieces[0][1] - pieces[0][0]  # the joints, in window time
+    j2 = j1 + pieces[1][1] - pieces[1][0]
+    clock = WindowClock(window, activity)
+
+    def inside(span: tuple[float, float], k: int) -> bool:
+        return pieces[k][0] - 1e-6 <= span[0] < span[1] <= pieces[k][1] + 1e-6
+
+    # a sentence's end timestamp 0.2 s into the next piece's padding (whole seconds, as
+    # whisper-base under transformers writes them): it stays before the pause
+    first, second, third = clock.segments_spans([(0.0, j1 + 0.2), (j1 + 0.2, j2), (j2, clock.duration)])
+    assert inside(first, 0)  # not 0.6-22.8: the pause is not spanned
+    assert inside(second, 1)  # it ends at the joint, not at the next piece's start
+    assert inside(third, 2)
+    # a sentence's start timestamp 0.1 s before the end of the speech before it (the
+    # coverage check counts that speech as the sentence before's): it starts after the pause
+    _, second = clock.segments_spans([(0.0, j1 - 0.5), (j1 - 0.5, j2)])
+    assert inside(second, 1)
+    # two sentences in one segment: both pieces hold speech of its own, it spans the pause
+    (both,) = clock.segments_spans([(0.0, j2)])
+    assert both[0] < pieces[0][1] and both[1] > pieces[1][0]
+    # no VAD: the window's times as they are
+    assert WindowClock(window).segments_spans([(0.0, j1 + 0.2)])[0][1] > pieces[1][0]
+
+
 def test_timestamp_tokens_become_segments() -> None:
     tokens = [TS + 0, 100, 101, TS + 150, TS + 150, 102, TS + 400, EOT]
     a, b = timestamped_segments(tokens, TS, EOT, 29.0)

@@ -97,7 +97,7 @@ class WindowClock:
         ]
         best = max(parts, key=lambda p: p[1])[0]
         last = max(k for k, overlap in parts if overlap > 0 or k == 0)
-        if last != best and self._speech is not None and self._holds_speech(self._speech, last, start, end):
+        if last != best and self._speech is not None and self._holds_speech(last, start, end):
             best = last
         offset, length = self._offsets[best], self._lengths[best]
         lo = min(max(start, offset), offset + length)
@@ -191,13 +191,14 @@ class WindowClock:
             for s, e in zip(edges[::2], edges[1::2], strict=True)
         ]
 
-    def _holds_speech(self, speech: np.ndarray, k: int, start: float, end: float) -> bool:
+    def _holds_speech(self, k: int, start: float, end: float) -> bool:
         """Whether the part of ``[start, end)`` (window time) inside piece ``k`` holds speech
-        (``speech``: the recording's VAD speech mask, one entry per frame)."""
+        (the recording's VAD speech mask; a clock built with one)."""
+        assert self._speech is not None
         offset, length = self._offsets[k], self._lengths[k]
         lo = self._starts[k] + max(start, offset) - offset
         hi = self._starts[k] + min(end, offset + length) - offset
-        frames = speech[int(lo / FRAME_S) : int(np.ceil(hi / FRAME_S))]
+        frames = self._speech[int(lo / FRAME_S) : int(np.ceil(hi / FRAME_S))]
         return bool(frames.any())
 
     @property

@@ -223,3 +223,15 @@ def test_quick_bench_runs_end_to_end(tmp_path: Path) -> None:
     assert short["concatenated"]["x_real_time"] > 0 and short["ceiling"]["x_real_time"] > 0
     assert "one request per file" in proc.stdout and "the same audio as one file" in proc.stdout
     assert "files per request" in proc.stdout
+
+
+def test_the_former_name_runs_the_bench() -> None:
+    """``python -m twi_asr.bench`` (the name the issues quote) is the bench, from the repository root."""
+    out = subprocess.run(
+        [sys.executable, "-m", "twi_asr.bench", "--help"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert out.returncode == 0 and "--inputs-dir" in out.stdout

@@ -12,7 +12,9 @@ import sys
 def main(argv: list[str] | None = None) -> int:
     try:
         run = importlib.import_module("bench.run")
-    except ModuleNotFoundError:
+    except ModuleNotFoundError as err:
+        if err.name not in ("bench", "bench.run"):
+            raise  # the bench is there, something it needs is not
         print(
             "twi_asr.bench: the benchmark is the repository's bench/ package; "
             "run `make bench` or `python -m bench` from the repository root",

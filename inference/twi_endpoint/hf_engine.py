@@ -10,7 +10,7 @@ With ``words=true`` every segment gets word times (transformers' cross-attention
 default: on CPU those word times were off often enough that speech looked uncovered and
 was decoded twice (5 min of long-form: WER 8.4 % with them, 5.0 % without; 2026-12-02 on
 bench ``sparse20`` and ``short_pauses``, seed 0: 4.78 and 5.38 % against 3.19 and 3.23 %,
-35-45 % slower). Without them each segment is kept off the pieces of its window where it
+30-46 % slower). Without them each segment is kept off the pieces of its window where it
 holds no speech of its own (:meth:`WindowClock.segments_spans`), so that a sentence whose
 timestamp lands a few tenths of a second across a joint does not span the joined pause.
 

@@ -45,7 +45,6 @@ from twi_endpoint.timeline import (
     in_order,
     place_words,
     recover_uncovered,
-    snap_to_speech,
     start_at_onsets,
     uncovered_speech,
     window_segments,
@@ -236,17 +235,13 @@ class TransformersEngine:
         # generate stopped at its token limit: as long as that, and no end of text (generate
         # drops a row's own end of text, but pads the shorter rows of a batch with it)
         ran_out = len(tokens) >= budget and self._eos not in tokens
-        timed = window_segments(tokens, clock, self._timestamp_begin, self._eos, text_of, activity, ran_out)
-        if activity is None:
+        words = activity is not None and token_times is not None and len(token_times) == len(tokens)
+        timed = window_segments(
+            tokens, clock, self._timestamp_begin, self._eos, text_of, activity, ran_out, final=not words
+        )
+        if not words:
             return [seg for seg, _ in timed]
-        if token_times is None or len(token_times) != len(tokens):
-            # no word times to place them: each segment kept off the pieces of the window
-            # where it holds no speech of its own, so that it never spans a joined pause
-            spans = clock.segments_spans([(r.start, r.end) for _, r in timed])
-            return [
-                snap_to_speech(replace(seg, start=round(a, 3), end=round(max(a, b), 3)), activity)
-                for (seg, _), (a, b) in zip(timed, spans, strict=True)
-            ]
+        assert token_times is not None and activity is not None
         text_times = [at for t, at in zip(tokens, token_times, strict=True) if t < self._eos]
         out: list[Segment] = []
         for seg, r in timed:

@@ -262,19 +262,30 @@ def window_segments(
     decode: Callable[[list[int]], str],
     activity: VoiceActivity | None,
     ran_out: bool = False,
+    final: bool = False,
 ) -> list[tuple[Segment, TimedTokens]]:
     """One window's decoded tokens -> its segments with text, on the recording's timeline
     (``clock``: the window's, which the engine's word times use too) and (with a VAD) moved
     onto the speech; each with the tokens it came from, less any repetition loop
     (:func:`without_loops`; ``ran_out``: the decoder stopped at its token budget, not at its
-    end of text)."""
+    end of text). ``final``: no word times will place these segments, so each is also kept
+    off the pieces of the window where it holds no speech of its own
+    (:meth:`WindowClock.segments_spans`); otherwise the decoder's own times are kept as the
+    bounds its words are placed in (:func:`place_words`)."""
     out = []
     for r in timestamped_segments(tokens, timestamp_begin, eot, clock.duration):
         text = decode(r.tokens).strip()
         if text:
             seg = Segment(round(clock(r.start), 3), round(clock(r.end), 3), text)
             out.append((snap_to_speech(seg, activity) if activity is not None else seg, r))
-    return without_loops(out, ran_out)
+    kept = without_loops(out, ran_out)
+    if not final or activity is None:
+        return kept
+    spans = clock.segments_spans([(r.start, r.end) for _, r in kept])
+    return [
+        (snap_to_speech(replace(seg, start=round(a, 3), end=round(max(a, b), 3)), activity), r)
+        for (seg, r), (a, b) in zip(kept, spans, strict=True)
+    ]
 
 
 def without_loops(

@@ -225,32 +225,71 @@ def test_text_found_again_keeps_only_the_words_said_where_no_segment_stands() ->
     assert merge_segments(have, [Segment(367.1, 367.6, "talking", words[4:5])])[-1].text == "talking"
 
 
-def test_uncovered_regions_far_apart_get_windows_of_their_own() -> None:
+def test_uncovered_regions_with_text_between_them_get_windows_of_their_own() -> None:
+    # uncovered speech 1-2 s and 3-4 s (1 s apart), then 12-13 s, which a segment holds,
+    # then uncovered 24-25 s: across the text, the last region is decoded alone
     activity = _activity(
-        [(1.0, 0.02), (1.0, 0.9), (1.0, 0.02), (1.0, 0.9), (20.0, 0.02), (1.0, 0.9), (1.0, 0.02)]
+        [
+            (1.0, 0.02),
+            (1.0, 0.9),
+            (1.0, 0.02),
+            (1.0, 0.9),
+            (8.0, 0.02),
+            (1.0, 0.9),
+            (11.0, 0.02),
+            (1.0, 0.9),
+            (1.0, 0.02),
+        ]
     )
-    regions = [(s, e) for s, e in activity.regions]
-    windows = recovery_windows(regions, activity, activity.options)
-    assert len(windows) == 2  # the first two (1 s apart) together, the third alone
-    assert windows[0].start_s < 1.0 < 3.0 < windows[0].end_s < 5.0 and windows[1].start_s > 20.0
+    regions = [activity.regions[i] for i in (0, 1, 3)]
+    held = [Segment(12.0, 13.0, "Said.")]
+    windows = recovery_windows(regions, held, activity, activity.options)
+    assert len(windows) == 2  # the first two (1 s apart) together, the last alone
+    assert windows[0].start_s < 1.0 < 3.0 < windows[0].end_s < 5.0 and windows[1].start_s > 23.0
+
+
+def test_skipped_regions_with_nothing_said_between_them_are_decoded_again_together() -> None:
+    # a window's decoder stopped after its first sentence (0-2 s): the speech it left, at
+    # 20-23 s and 40-42 s with nothing said between, is what Whisper's seek would decode
+    # next: one window of both, not a 30 s window each
+    activity = _activity(
+        [(0.5, 0.02), (1.5, 0.9), (18.0, 0.02), (3.0, 0.9), (17.0, 0.02), (2.0, 0.9), (1.0, 0.02)]
+    )
+    regions = activity.regions[1:]
+    (window,) = recovery_windows(regions, [Segment(0.5, 2.0, "Thanks.")], activity, activity.options)
+    assert len(window.pieces) == 2 and window.start_s < 20.0 and window.end_s > 42.0
+    # the same regions with a sentence found between them: a window each
+    assert len(recovery_windows(regions, [Segment(30.0, 31.0, "Hello.")], activity, activity.options)) == 2
 
 
 def test_recovery_never_decodes_the_same_window_twice() -> None:
-    # speech A 1.0-2.2 s and B 3.2-4.4 s (one recovery window: 1 s apart), C 24.4-25.6 s alone
+    # speech A 1.0-2.2 s and B 3.2-4.4 s (one recovery window: 1 s apart), a sentence
+    # already held at 12-13 s, C 24.4-25.6 s alone
     activity = _activity(
-        [(1.0, 0.02), (1.2, 0.9), (1.0, 0.02), (1.2, 0.9), (20.0, 0.02), (1.2, 0.9), (1.0, 0.02)]
+        [
+            (1.0, 0.02),
+            (1.2, 0.9),
+            (1.0, 0.02),
+            (1.2, 0.9),
+            (7.6, 0.02),
+            (1.0, 0.9),
+            (11.4, 0.02),
+            (1.2, 0.9),
+            (1.0, 0.02),
+        ]
     )
+    held = Segment(12.0, 13.0, "Said.")
     decoded: list[Window] = []
 
     def decode(windows: list[Window]) -> list[Segment]:
         decoded.extend(windows)  # only A is ever found: B and C stay uncovered
         return [Segment(1.0, 2.2, "found") for w in windows if w.start_s < 1.5 < w.end_s]
 
-    segments, again = recover_uncovered([], activity, decode, rounds=2)
-    assert [s.text for s in segments] == ["found"]
+    segments, again = recover_uncovered([held], activity, decode, rounds=2)
+    assert [s.text for s in segments] == ["found", "Said."]
     # round 1: A+B together, C alone; round 2: B alone (a window not decoded yet), not C again
     assert again == len(decoded) == 3 and len(set(decoded)) == 3
-    assert decoded[2].start_s > 2.2 and decoded[2].end_s < 20.0
+    assert decoded[2].start_s > 2.2 and decoded[2].end_s < 10.0
 
 
 def test_short_speech_alone_between_long_pauses_is_decoded_again() -> None:

@@ -263,6 +263,7 @@ class CTranslate2Engine:
                 [(r.segments, r.activity) for r in alive],
                 lambda again: self._transcribe_windows(alive, again),
                 self.decode.recovery_rounds,
+                [windows for r, windows in zip(recordings, plans, strict=True) if r.error is None],
             )
             for recording, (segments, again) in zip(alive, recovered, strict=True):
                 recording.segments = segments

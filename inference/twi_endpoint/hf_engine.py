@@ -136,6 +136,7 @@ class TransformersEngine:
                 activity,
                 lambda ws: self._decode(audio, ws, options, languages, activity),
                 RECOVERY_ROUNDS,
+                windows,
             )
             decoded = len(windows) + again
             segments = start_at_onsets(in_order(segments), activity)

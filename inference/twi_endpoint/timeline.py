@@ -617,14 +617,15 @@ def recover_uncovered(
     activity: VoiceActivity,
     decode: Callable[[list[Window]], list[Segment]],
     rounds: int,
+    first_pass: Sequence[Window] = (),
 ) -> tuple[list[Segment], int]:
     """Decode again, on its own, the speech no segment holds (:func:`recovery_windows`),
     at most ``rounds`` times, while it finds something, and each short utterance that came
     back without text with the speech after it (:func:`short_utterance_windows`); returns
     the merged segments and how many windows were decoded again. ``decode`` is the
-    engine's batched window decoder."""
+    engine's batched window decoder; ``first_pass``, the windows it decoded already."""
     ((merged, again),) = recover_uncovered_many(
-        [(segments, activity)], lambda windows: [decode(windows[0])], rounds
+        [(segments, activity)], lambda windows: [decode(windows[0])], rounds, [first_pass]
     )
     return merged, again
 
@@ -633,6 +634,7 @@ def recover_uncovered_many(
     recordings: Sequence[tuple[list[Segment], VoiceActivity]],
     decode: Callable[[list[list[Window]]], list[list[Segment]]],
     rounds: int,
+    first_pass: Sequence[Sequence[Window]] | None = None,
 ) -> list[tuple[list[Segment], int]]:
     """:func:`recover_uncovered` for several recordings at once, so that an engine decodes
     each round's windows of all of them in shared batches. ``decode`` takes one list of
@@ -648,12 +650,15 @@ def recover_uncovered_many(
 
     A window is never decoded twice: greedy decoding of the same audio gives the same text,
     so a region a round left uncovered is tried again only inside a different window (its
-    neighbour was found and no longer shares it). On 10 minutes of read speech (bench
-    ``speech``, seed 2) the second round decoded again 5 regions alone exactly as the first
-    had, found the same "Um..." and "and", and cost 10 % of the request."""
+    neighbour was found and no longer shares it), and a first-pass window (``first_pass``: the
+    windows each recording's first pass decoded) whose decoder wrote nothing at all is not
+    decoded again whole, as :func:`recovery_windows` would pack its speech. On 10 minutes
+    of read speech (bench ``speech``, seed 2) the second round decoded again 5 regions
+    alone exactly as the first had, found the same "Um..." and "and", and cost 10 % of the
+    request."""
     merged = [list(segments) for segments, _ in recordings]
     decoded = [0] * len(recordings)
-    tried: list[set[Window]] = [set() for _ in recordings]
+    tried: list[set[Window]] = [set(w) for w in first_pass] if first_pass else [set() for _ in recordings]
     # one pass over the speech for both: the stretches of RETRY_MIN_S or more are retried
     # alone, the shorter whole regions with the speech after them
     stretches = [

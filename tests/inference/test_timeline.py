@@ -262,6 +262,24 @@ def test_skipped_regions_with_nothing_said_between_them_are_decoded_again_togeth
     assert len(recovery_windows(regions, [Segment(30.0, 31.0, "Hello.")], activity, activity.options)) == 2
 
 
+def test_a_first_pass_window_that_came_back_empty_is_not_decoded_again_whole() -> None:
+    # speech 1-2 s and 4-5 s, one first-pass window, whose decoder wrote nothing (noise, a
+    # language it cannot read): recovery would pack the same two regions into the same
+    # window, and greedy decoding would give the same nothing again
+    activity = _activity([(1.0, 0.02), (1.0, 0.9), (2.0, 0.02), (1.0, 0.9), (1.0, 0.02)])
+    first_pass = plan_windows(activity.probs, activity.n_samples, activity.options)
+    decoded: list[Window] = []
+
+    def decode(windows: list[Window]) -> list[Segment]:
+        decoded.extend(windows)
+        return []
+
+    assert recover_uncovered([], activity, decode, rounds=2, first_pass=first_pass) == ([], 0)
+    assert decoded == []
+    recover_uncovered([], activity, decode, rounds=2)  # without it: the same window again
+    assert decoded == first_pass
+
+
 def test_recovery_never_decodes_the_same_window_twice() -> None:
     # speech A 1.0-2.2 s and B 3.2-4.4 s (one recovery window: 1 s apart), a sentence
     # already held at 12-13 s, C 24.4-25.6 s alone

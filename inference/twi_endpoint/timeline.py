@@ -634,7 +634,7 @@ def recover_uncovered_many(
     recordings: Sequence[tuple[list[Segment], VoiceActivity]],
     decode: Callable[[list[list[Window]]], list[list[Segment]]],
     rounds: int,
-    first_pass: Sequence[Sequence[Window]] | None = None,
+    first_pass: Sequence[Sequence[Window]],
 ) -> list[tuple[list[Segment], int]]:
     """:func:`recover_uncovered` for several recordings at once, so that an engine decodes
     each round's windows of all of them in shared batches. ``decode`` takes one list of
@@ -658,7 +658,7 @@ def recover_uncovered_many(
     request."""
     merged = [list(segments) for segments, _ in recordings]
     decoded = [0] * len(recordings)
-    tried: list[set[Window]] = [set(w) for w in first_pass] if first_pass else [set() for _ in recordings]
+    tried = [set(windows) for windows in first_pass]
     # one pass over the speech for both: the stretches of RETRY_MIN_S or more are retried
     # alone, the shorter whole regions with the speech after them
     stretches = [

@@ -49,6 +49,16 @@ def _activity(pattern: list[tuple[float, float]]) -> VoiceActivity:
     return VoiceActivity(probs, probs.size * VAD_FRAME, SegmentationOptions())
 
 
+def _speech_at(spans: list[tuple[float, float]], end: float) -> VoiceActivity:
+    """VAD activity of a recording ``end`` s long with speech (0.9) at ``spans``, quiet (0.02)
+    elsewhere."""
+    pattern, at = [], 0.0
+    for start, stop in spans:
+        pattern += [(start - at, 0.02), (stop - start, 0.9)]
+        at = stop
+    return _activity([*pattern, (end - at, 0.02)])
+
+
 def test_window_clock_maps_joined_pieces_back_to_the_recording() -> None:
     # pieces 10-12 s and 30-33 s, joined: window time 2.5 s is recording time 30.5 s
     window = Window(((10 * SAMPLE_RATE, 12 * SAMPLE_RATE), (30 * SAMPLE_RATE, 33 * SAMPLE_RATE)))
@@ -228,19 +238,7 @@ def test_text_found_again_keeps_only_the_words_said_where_no_segment_stands() ->
 def test_uncovered_regions_with_text_between_them_get_windows_of_their_own() -> None:
     # uncovered speech 1-2 s and 3-4 s (1 s apart), then 12-13 s, which a segment holds,
     # then uncovered 24-25 s: across the text, the last region is decoded alone
-    activity = _activity(
-        [
-            (1.0, 0.02),
-            (1.0, 0.9),
-            (1.0, 0.02),
-            (1.0, 0.9),
-            (8.0, 0.02),
-            (1.0, 0.9),
-            (11.0, 0.02),
-            (1.0, 0.9),
-            (1.0, 0.02),
-        ]
-    )
+    activity = _speech_at([(1.0, 2.0), (3.0, 4.0), (12.0, 13.0), (24.0, 25.0)], end=26.0)
     regions = [activity.regions[i] for i in (0, 1, 3)]
     held = [Segment(12.0, 13.0, "Said.")]
     windows = recovery_windows(regions, held, activity, activity.options)
@@ -252,9 +250,7 @@ def test_skipped_regions_with_nothing_said_between_them_are_decoded_again_togeth
     # a window's decoder stopped after its first sentence (0-2 s): the speech it left, at
     # 20-23 s and 40-42 s with nothing said between, is what Whisper's seek would decode
     # next: one window of both, not a 30 s window each
-    activity = _activity(
-        [(0.5, 0.02), (1.5, 0.9), (18.0, 0.02), (3.0, 0.9), (17.0, 0.02), (2.0, 0.9), (1.0, 0.02)]
-    )
+    activity = _speech_at([(0.5, 2.0), (20.0, 23.0), (40.0, 42.0)], end=43.0)
     regions = activity.regions[1:]
     (window,) = recovery_windows(regions, [Segment(0.5, 2.0, "Thanks.")], activity, activity.options)
     assert len(window.pieces) == 2 and window.start_s < 20.0 and window.end_s > 42.0
@@ -266,7 +262,7 @@ def test_a_first_pass_window_that_came_back_empty_is_not_decoded_again_whole() -
     # speech 1-2 s and 4-5 s, one first-pass window, whose decoder wrote nothing (noise, a
     # language it cannot read): recovery would pack the same two regions into the same
     # window, and greedy decoding would give the same nothing again
-    activity = _activity([(1.0, 0.02), (1.0, 0.9), (2.0, 0.02), (1.0, 0.9), (1.0, 0.02)])
+    activity = _speech_at([(1.0, 2.0), (4.0, 5.0)], end=6.0)
     first_pass = plan_windows(activity.probs, activity.n_samples, activity.options)
     decoded: list[Window] = []
 
@@ -283,19 +279,7 @@ def test_a_first_pass_window_that_came_back_empty_is_not_decoded_again_whole() -
 def test_recovery_never_decodes_the_same_window_twice() -> None:
     # speech A 1.0-2.2 s and B 3.2-4.4 s (one recovery window: 1 s apart), a sentence
     # already held at 12-13 s, C 24.4-25.6 s alone
-    activity = _activity(
-        [
-            (1.0, 0.02),
-            (1.2, 0.9),
-            (1.0, 0.02),
-            (1.2, 0.9),
-            (7.6, 0.02),
-            (1.0, 0.9),
-            (11.4, 0.02),
-            (1.2, 0.9),
-            (1.0, 0.02),
-        ]
-    )
+    activity = _speech_at([(1.0, 2.2), (3.2, 4.4), (12.0, 13.0), (24.4, 25.6)], end=26.6)
     held = Segment(12.0, 13.0, "Said.")
     decoded: list[Window] = []
 

@@ -18,6 +18,7 @@ from twi_endpoint.segmentation import (
 from twi_endpoint.timeline import (
     MAX_PAUSE_S,
     MAX_SEGMENT_S,
+    RETRY_MIN_S,
     TimedTokens,
     WindowClock,
     coverage,
@@ -256,6 +257,33 @@ def test_skipped_regions_with_nothing_said_between_them_are_decoded_again_togeth
     assert len(window.pieces) == 2 and window.start_s < 20.0 and window.end_s > 42.0
     # the same regions with a sentence found between them: a window each
     assert len(recovery_windows(regions, [Segment(30.0, 31.0, "Hello.")], activity, activity.options)) == 2
+
+
+def test_speech_running_on_from_a_segment_is_decoded_again_from_its_last_word() -> None:
+    # bench `speech` seed 2: "... slightly lower in intensity." aligned to end at 30.37 s
+    # while the slow speaker drew the word out (and said "uh") until 31.9 s. Decoded from
+    # where the uncovered part starts, the tail came back as "city."; decoded from the
+    # word's start, the word is heard whole (and dropped as already there)
+    spoken = [(" This", 25.44, 25.8), (" is", 25.8, 26.0), (" me", 26.0, 26.3)]
+    spoken += [(" in", 28.9, 29.5), (" intensity.", 29.5, 30.37)]
+    words = tuple(Word(a, b, t, 0.9) for t, a, b in spoken)
+    held = [Segment(25.44, 30.37, "This is me in intensity.", words)]
+    activity = _speech_at([(25.4, 31.9)], end=40.0)
+    regions = uncovered_speech(held, activity, RETRY_MIN_S)
+    assert regions and regions[0][0] * FRAME_S > 30.37  # the tail looks uncovered
+    (window,) = recovery_windows(regions, held, activity, activity.options)
+    assert window.start_s <= 29.5 and window.end_s >= 31.9
+    # after a pause the uncovered speech is an utterance of its own: decoded from its start
+    activity = _speech_at([(25.4, 30.4), (31.0, 31.9)], end=40.0)
+    regions = uncovered_speech(held, activity, RETRY_MIN_S)
+    (window,) = recovery_windows(regions, held, activity, activity.options)
+    assert 30.4 < window.start_s < 31.0
+    # a segment without word times (the transformers engine unasked) leaves it as it is
+    unworded = [Segment(25.44, 30.37, "This is me in intensity.")]
+    activity = _speech_at([(25.4, 31.9)], end=40.0)
+    regions = uncovered_speech(unworded, activity, RETRY_MIN_S)
+    (window,) = recovery_windows(regions, unworded, activity, activity.options)
+    assert window.start_s > 30.0
 
 
 def test_a_first_pass_window_that_came_back_empty_is_not_decoded_again_whole() -> None:

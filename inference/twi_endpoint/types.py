@@ -62,6 +62,9 @@ class Word:
     end: float
     text: str  # as the tokenizer spells it, with its leading space
     probability: float | None = None  # the decoder's mean token probability, where known
+    # Whisper's anomaly score of the word as the alignment timed it (timeline.word_anomaly),
+    # kept once the word is moved onto the speech; not part of the result
+    anomaly: float | None = None
 
 
 @dataclass(frozen=True)

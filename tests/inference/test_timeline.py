@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+from dataclasses import replace
 
 import numpy as np
 import pytest
@@ -236,6 +237,30 @@ def test_text_found_again_keeps_only_the_words_said_where_no_segment_stands() ->
     assert merge_segments(have, [Segment(367.1, 367.6, "talking", words[4:5])])[-1].text == "talking"
 
 
+def test_text_found_again_is_judged_made_up_on_the_words_kept() -> None:
+    # bench `sparse20` seed 4: decoded again from the last word of "... with
+    # self-substantial fuel,", the window heard the tail of "self-substantial" as "the
+    # substantial" (p 0.04 and 0.02, one 30 ms): judged with them, the sentence after them
+    # looked made up and was lost ("making a famine where abundance lies, ...")
+    have = [Segment(380.74, 386.46, "feeds thy light's flame with self-substantial fuel,")]
+    spoken = [(" the", 385.60, 385.98, 0.04), (" substantial", 385.95, 385.98, 0.02)]
+    spoken += [(" fuel,", 385.95, 386.50, 0.99), (" making", 387.07, 387.42, 0.95)]
+    spoken += [(" a", 387.39, 387.65, 0.99), (" famine", 387.62, 388.03, 0.99)]
+    spoken += [(" where", 388.0, 388.38, 0.93), (" abundance", 388.35, 388.8, 0.98)]
+    spoken += [(" lies,", 388.77, 389.34, 0.99)]
+    words = tuple(Word(a, b, t, p) for t, a, b, p in spoken)
+    text = "the substantial fuel, making a famine where abundance lies,"
+    found = Segment(385.60, 389.34, text, words, made_up=looks_made_up(words))
+    assert found.made_up  # judged whole
+    merged = merge_segments(have, [found])
+    assert [s.text for s in merged] == [have[0].text, "making a famine where abundance lies,"]
+    # new words that look made up on their own are still left out
+    breath = (Word(385.95, 386.5, " fuel,", 0.99), Word(387.0, 387.03, " Thank", 0.1))
+    breath += (Word(387.03, 387.06, " you.", 0.2),)
+    found = Segment(385.95, 387.06, "fuel, Thank you.", breath, made_up=looks_made_up(breath))
+    assert merge_segments(have, [found]) == have
+
+
 def test_uncovered_regions_with_text_between_them_get_windows_of_their_own() -> None:
     # uncovered speech 1-2 s and 3-4 s (1 s apart), then 12-13 s, which a segment holds,
     # then uncovered 24-25 s: across the text, the last region is decoded alone
@@ -450,8 +475,11 @@ def test_words_are_judged_as_the_alignment_timed_them() -> None:
     words += [Word(54.22, 54.62, " paced.", 0.92)]
     segment = Segment(53.408, 54.62, "For a full hour he had paced.")  # snapped to the onset
     (placed,) = place_words(segment, words, activity)
-    # moved onto the speech, "For" and "a" last a few ms: judged so, the sentence was dropped
-    assert looks_made_up(placed.words) and not placed.made_up
+    # moved onto the speech, "For" and "a" last a few ms: judged so, the sentence was
+    # dropped; the words keep the score the alignment gave them, so judged again they pass
+    assert placed.words[0].end - placed.words[0].start < 0.133
+    assert looks_made_up([replace(w, anomaly=None) for w in placed.words])
+    assert not placed.made_up and not looks_made_up(placed.words)
     # text made up from a breath keeps its mark through placing, and recovery drops it
     breath = [Word(25.0, 25.35, " Thank", 0.29), Word(25.35, 25.38, " you", 0.99)]
     breath += [Word(25.38, 25.41, " for", 0.34), Word(25.41, 25.44, " watching.", 0.74)]

@@ -594,6 +594,7 @@ def _from_last_word(
     missing "increase" now "and crease". On 18 runs of the inputs as ``make bench`` builds
     them (float, seeds 2, 3 and 5): errors 468 -> 462, time 209.7 -> 211.0 s, worse on none."""
     start = region[0]
+    # a segment covers COVER_MARGIN_S past its end (uncovered_speech), two frames of rounding
     reach = round(COVER_MARGIN_S / FRAME_S) + 2
     before = [s for s in segments if s.words and has_words(s.text) and 0 <= start - _frame(s.end) <= reach]
     if not before:
@@ -733,9 +734,10 @@ def looks_made_up(aligned: Sequence[Word]) -> bool:
     too short (< 0.133 s) or too long (> 2 s) to have been spoken add up. Applied to speech
     decoded again on its own: the first pass already skipped it, and Whisper fills a
     window of breath or noise with "Thank you for watching." Words without probabilities
-    are not judged. ``aligned`` are the words as the alignment timed them, before
-    :func:`place_words` moves them onto the speech (judged after, a whole sentence was
-    dropped: "For a full hour ..." its first three words squeezed into 0.1 s)."""
+    are not judged. Words are judged as the alignment timed them: :func:`place_words`
+    moves them onto the speech but each keeps the score it had (:func:`word_anomaly`);
+    judged on the moved times, a whole sentence was dropped ("For a full hour ..." its
+    first three words squeezed into 0.1 s)."""
     scores = [word_anomaly(w) for w in aligned if has_words(w.text)][:8]
     if not scores or any(score is None for score in scores):
         return False

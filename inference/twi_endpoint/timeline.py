@@ -775,7 +775,7 @@ def merge_segments(segments: Sequence[Segment], found: Sequence[Segment]) -> lis
         for f in _outside(part, held):
             if (
                 not f.made_up
-                and not any(min(f.end, s.end) - max(f.start, s.start) > 0.5 * (f.end - f.start) for s in held)
+                and not any(2 * _overlap((f.start, f.end), (s.start, s.end)) > f.end - f.start for s in held)
                 and not _already_there(_plain(f.text), f, held)
             ):
                 held.append(f)

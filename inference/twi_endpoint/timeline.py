@@ -739,10 +739,11 @@ def looks_made_up(aligned: Sequence[Word]) -> bool:
     judged on the moved times, a whole sentence was dropped ("For a full hour ..." its
     first three words squeezed into 0.1 s)."""
     scores = [word_anomaly(w) for w in aligned if has_words(w.text)][:8]
-    if not scores or any(score is None for score in scores):
+    known = [score for score in scores if score is not None]
+    if not known or len(known) < len(scores):
         return False
-    score = sum(s for s in scores if s is not None)
-    return score >= 3 or score + 0.01 >= len(scores)
+    score = sum(known)
+    return score >= 3 or score + 0.01 >= len(known)
 
 
 def word_anomaly(word: Word) -> float | None:

@@ -80,11 +80,21 @@ def dlc_constraints() -> list[str]:
     return sorted(r for r in importlib.metadata.requires("transformers") or [] if ";" not in r)
 
 
+def cache_folder(requirements: Path, target: WheelTarget, cache: Path | None = None) -> Path:
+    """Where :func:`download` keeps the wheels of ``requirements`` for ``target``: named by
+    the requirements, the DLC's constraints and the target."""
+    key = hashlib.sha256(f"{requirements.read_text()}\0{_constraints()}\0{target}".encode()).hexdigest()[:16]
+    return (cache or cache_dir()) / "wheels" / f"cp{target.python_version.replace('.', '')}-{key}"
+
+
+def _constraints() -> str:
+    return "\n".join(dlc_constraints()) + "\n"
+
+
 def download(requirements: Path, target: WheelTarget, cache: Path | None = None) -> Path:
     """The folder of wheels that install ``requirements`` on ``target``, downloaded once."""
-    constraints = "\n".join(dlc_constraints()) + "\n"
-    key = hashlib.sha256(f"{requirements.read_text()}\0{constraints}\0{target}".encode()).hexdigest()[:16]
-    dest = (cache or cache_dir()) / "wheels" / f"cp{target.python_version.replace('.', '')}-{key}"
+    constraints = _constraints()
+    dest = cache_folder(requirements, target, cache)
     if dest.is_dir():
         return dest
     dest.parent.mkdir(parents=True, exist_ok=True)
@@ -99,7 +109,14 @@ def download(requirements: Path, target: WheelTarget, cache: Path | None = None)
             raise WheelError(
                 f"pip download for Python {target.python_version} failed:\n{done.stderr.strip()}"
             )
-        os.replace(wheels, dest)  # complete or absent: an interrupted download is not reused
+        try:
+            os.replace(wheels, dest)  # complete or absent: an interrupted download is not reused
+        except OSError:
+            # Another process (a second test worker, a second `make package`) finished the
+            # same download first: its folder is complete, and is the one to use. Seen as
+            # "[Errno 39] Directory not empty" on a fresh clone's `make test`.
+            if not dest.is_dir():
+                raise
     return dest
 
 

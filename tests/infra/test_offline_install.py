@@ -87,3 +87,37 @@ def test_download_failure_names_pip_s_reason(tmp_path: Path) -> None:
     (code / "requirements.txt").write_text("no-such-package-twi-asr==0.0.0\n")
     with pytest.raises(PackageError, match=r"pip download for Python 3\.12 failed"):
         package(None, tmp_path / "m.tar.gz", code_dir=code)
+
+
+def test_a_download_another_process_finished_first_is_used(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Two test workers (or two ``make package``) download the same wheel set at once: the
+    one that finishes second finds the cache folder already there and uses it, instead of
+    failing to move its own copy onto it (a fresh clone's ``make test`` failed so)."""
+    from twi_infra import wheels
+
+    requirements = tmp_path / "requirements.txt"
+    requirements.write_text("soxr\n")
+    target = WheelTarget.this_interpreter()
+    cache = tmp_path / "cache"
+    dest = wheels.cache_folder(requirements, target, cache)
+
+    def pip_download(command: list[str], **_: object) -> subprocess.CompletedProcess[str]:
+        own = Path(command[command.index("--dest") + 1])
+        own.mkdir()
+        (own / "ours.whl").write_bytes(b"")
+        dest.mkdir()  # meanwhile the other process moved its complete download into place
+        (dest / "theirs.whl").write_bytes(b"")
+        return subprocess.CompletedProcess(command, 0, "", "")
+
+    monkeypatch.setattr(wheels.subprocess, "run", pip_download)
+    assert wheels.download(requirements, target, cache) == dest
+    assert [p.name for p in dest.iterdir()] == ["theirs.whl"]
+    assert [p.name for p in dest.parent.iterdir()] == [dest.name]  # our partial copy removed
+
+    def no_download(*_: object, **__: object) -> None:
+        raise AssertionError("downloaded again")
+
+    monkeypatch.setattr(wheels.subprocess, "run", no_download)
+    assert wheels.download(requirements, target, cache) == dest  # and reused from then on

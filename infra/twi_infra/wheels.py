@@ -15,6 +15,7 @@ transformers needs. Downloads are cached by the requirements, constraints and ta
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import importlib.metadata
 import os
@@ -87,20 +88,23 @@ def cache_folder(requirements: Path, target: WheelTarget, cache: Path | None = N
     return (cache or cache_dir()) / "wheels" / f"cp{target.python_version.replace('.', '')}-{key}"
 
 
+@functools.cache
 def _constraints() -> str:
+    """:func:`dlc_constraints` as a pip constraints file, read once per process: the
+    installed transformers does not change while it runs, and both :func:`cache_folder`
+    and :func:`download` need it."""
     return "\n".join(dlc_constraints()) + "\n"
 
 
 def download(requirements: Path, target: WheelTarget, cache: Path | None = None) -> Path:
     """The folder of wheels that install ``requirements`` on ``target``, downloaded once."""
-    constraints = _constraints()
     dest = cache_folder(requirements, target, cache)
     if dest.is_dir():
         return dest
     dest.parent.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(dir=dest.parent, prefix=".download-") as tmp:
         constraints_file = Path(tmp) / "constraints.txt"
-        constraints_file.write_text(constraints)
+        constraints_file.write_text(_constraints())
         wheels = Path(tmp) / "wheels"
         command = [sys.executable, "-m", "pip", "download", "--quiet", "--dest", str(wheels)]
         command += ["-r", str(requirements), "-c", str(constraints_file), *target.pip_options()]

@@ -226,8 +226,9 @@ def install_timers(handler: Any, engine: Any) -> StageTimer:
 
 
 def _ceiling(model: Any, paths: list[str]) -> dict[str, Any] | None:
-    """Every clip in its own 30 s window, features + encoder + greedy decoder only, in the
-    engine's batches (both replicas busy): what this model costs per clip at best."""
+    """Every clip in its own window (as long as the engine's encoder input for it: 10, 20 or
+    30 s), features + encoder + greedy decoder only, in the engine's batches of one size
+    (both replicas busy): what this model costs per clip at best."""
     from twi_endpoint import ct2_engine
     from twi_endpoint.audio import decode_audio
 
@@ -236,11 +237,17 @@ def _ceiling(model: Any, paths: list[str]) -> dict[str, Any] | None:
         return None
     audios = [decode_audio(Path(p).read_bytes()).samples for p in paths]
     tokenizer = engine._tokenizer(LANGUAGE, "transcribe")
+    sizes = [ct2_engine.encoder_samples(a.size / ct2_engine.SAMPLE_RATE) for a in audios]
     started = time.perf_counter()
-    texts: list[str] = []
-    for first in range(0, len(audios), engine.batch_size):
-        mels = [engine._log_mel(a) for a in audios[first : first + engine.batch_size]]
-        texts += [d.text for d in engine._decode_batch(engine._encode(mels), [tokenizer] * len(mels))]
+    texts = [""] * len(audios)
+    for size in sorted(set(sizes), reverse=True):
+        same = [i for i, s in enumerate(sizes) if s == size]
+        for first in range(0, len(same), engine.batch_size):
+            rows = same[first : first + engine.batch_size]
+            mels = [engine._log_mel(audios[i]) for i in rows]
+            decoded = engine._decode_batch(engine._encode(mels), [tokenizer] * len(mels))
+            for i, d in zip(rows, decoded, strict=True):
+                texts[i] = d.text
     wall = time.perf_counter() - started
     return {"wall_s": round(wall, 3), "text": " ".join(t.strip() for t in texts)}
 

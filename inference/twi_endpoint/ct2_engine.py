@@ -106,6 +106,28 @@ _QUIET_TAIL = (np.random.default_rng(0).standard_normal(int(WINDOW_TAIL_S * SAMP
 )  # about -70 dBFS, like the room noise of a quiet recording
 
 
+ENCODER_STEP_S = 10  # encoder inputs are 10, 20 or 30 s long (see encoder_samples)
+
+
+def encoder_samples(duration_s: float) -> int:
+    """Samples of the encoder input for a window of ``duration_s`` seconds of audio: the audio
+    and its quiet tail, rounded up to whole steps of ``ENCODER_STEP_S``, at most Whisper's 30 s.
+
+    Whisper pads every input with silence to 30 s, and the encoder pays for the padding as
+    for speech (its attention grows with the square of the length). CTranslate2 encodes a
+    shorter input on the first of Whisper's 1500 positions, so a short window (a short file,
+    the last window of a recording, speech decoded again) is encoded on 10 or 20 s. Steps,
+    not the exact length: windows of one size share a decoder batch, and the decoder keeps
+    at least 10 s of context. Measured (2 cores, whisper-base int8): 26 clips of 3-30 s each
+    alone 2.4x faster, WER 7.32 -> 6.94 %; long recordings (seeds 0-3, 5, 8, six inputs each)
+    0-20 % faster, most text the same. Steps of 5 s wrote more words wrong (255 -> 261 errors
+    over 12 runs, against 255 with 10 s).
+    """
+    step = ENCODER_STEP_S * SAMPLE_RATE
+    need = round(duration_s * SAMPLE_RATE) + _QUIET_TAIL.size
+    return int(min(N_SAMPLES, -(-need // step) * step))
+
+
 @dataclass(frozen=True)
 class Ct2DecodeSettings:
     """Decoding knobs. The defaults are what the benchmark measured as fastest at full accuracy."""
@@ -147,10 +169,11 @@ class _Recording:
     error: Exception | None = None  # what failed this recording alone; its windows are skipped
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class _Job:
     """One window to decode: ``window`` of ``recording``, which is ``recordings[index]`` of
-    :meth:`CTranslate2Engine._transcribe_windows` (where its segments go)."""
+    :meth:`CTranslate2Engine._transcribe_windows` (where its segments go). Told apart by
+    identity: each job's segments are kept by job while the batches run by size."""
 
     index: int
     recording: _Recording
@@ -284,8 +307,8 @@ class CTranslate2Engine:
         own language and task. A recording whose prompt cannot be settled leaves the batch
         (its error recorded, the other rows decoded) and its later windows are skipped.
         """
-        segments: list[list[Segment]] = [[] for _ in recordings]
         jobs = [_Job(k, recordings[k], w) for k, ws in enumerate(windows) for w in ws]
+        found: dict[_Job, list[Segment]] = {}  # by job: batches run by size, results go in window order
         for batch in self._batches(jobs):
             encoded = self._encode([self._log_mel(job.window.audio(job.recording.audio)) for job in batch])
             self._settle_prompts(encoded, batch)
@@ -299,20 +322,27 @@ class CTranslate2Engine:
                 [job.window.duration_s for job in batch],
             )
             for job, timed in zip(batch, self._timed(encoded, batch, decoded), strict=True):
-                segments[job.index] += timed
+                found[job] = timed
+        segments: list[list[Segment]] = [[] for _ in recordings]
+        for job in jobs:
+            segments[job.index] += found.get(job, [])
         return segments
 
     def _batches(self, jobs: list[_Job]) -> Iterator[list[_Job]]:
-        """``jobs`` in order, ``batch_size`` at a time, leaving out the windows of a recording
-        that failed meanwhile."""
+        """``jobs`` by the size of their encoder input (:func:`encoder_samples`; the largest
+        first, in order within a size: rows of a batch share one size), ``batch_size`` at a
+        time, leaving out the windows of a recording that failed meanwhile."""
         batch: list[_Job] = []
-        for job in jobs:
+        size = 0
+        for job in sorted(jobs, key=lambda j: -encoder_samples(j.window.duration_s)):
             if job.recording.error is not None:
                 continue
-            batch.append(job)
-            if len(batch) == self.batch_size:
+            job_size = encoder_samples(job.window.duration_s)
+            if batch and (len(batch) == self.batch_size or job_size != size):
                 yield batch
                 batch = []
+            batch.append(job)
+            size = job_size
         if batch:
             yield batch
 
@@ -497,19 +527,21 @@ class CTranslate2Engine:
         return ctranslate2.StorageView.from_array(np.concatenate(parts))
 
     def _log_mel(self, chunk: np.ndarray) -> np.ndarray:
-        """Log-mel features of one <=30 s window, padded to Whisper's 3000 frames.
+        """Log-mel features of one <=30 s window, padded to its encoder input
+        (:func:`encoder_samples`: 10, 20 or Whisper's 30 s).
 
         A second of faint noise follows the speech before the digital-zero padding: Whisper
         drops a short utterance that ends right at the edge of the real audio (measured:
         the last 2 s sentence of a window vanished; with the quiet tail it is transcribed).
         """
-        padded = np.zeros(N_SAMPLES, dtype=np.float32)
-        n = min(chunk.size, N_SAMPLES)
+        size = encoder_samples(chunk.size / SAMPLE_RATE)
+        padded = np.zeros(size, dtype=np.float32)
+        n = min(chunk.size, size)
         padded[:n] = chunk[:n]
-        tail = _QUIET_TAIL[: N_SAMPLES - n]
+        tail = _QUIET_TAIL[: size - n]
         padded[n : n + tail.size] = tail
         mel = self._features(padded, padding=0)
-        return np.ascontiguousarray(mel[:, : N_SAMPLES // self._features.hop_length], dtype=np.float32)
+        return np.ascontiguousarray(mel[:, : size // self._features.hop_length], dtype=np.float32)
 
     def _detect_languages(self, encoded: Any, rows: list[int]) -> dict[int, str]:
         """Whisper's language of each of ``rows`` of the encoded batch (only those are run)."""

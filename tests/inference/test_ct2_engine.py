@@ -17,7 +17,12 @@ from pathlib import Path
 import librosa
 import numpy as np
 import pytest
-from twi_endpoint.ct2_engine import CTranslate2Engine, load_ctranslate2_engine, usable_cpu_count
+from twi_endpoint.ct2_engine import (
+    CTranslate2Engine,
+    encoder_samples,
+    load_ctranslate2_engine,
+    usable_cpu_count,
+)
 from twi_endpoint.errors import InvalidRequestError, ModelLoadError
 from twi_endpoint.segmentation import (
     FRAME_S,
@@ -314,6 +319,34 @@ def test_a_lone_window_on_every_core_reads_as_on_a_replica(
             (s.start, s.end, s.text) for s in alone.segments
         ]
         assert [s.words for s in shared.segments] == [s.words for s in alone.segments]
+
+
+def test_encoder_input_is_the_window_rounded_up_to_10_s_steps() -> None:
+    """The audio and its 1 s quiet tail, in whole 10 s steps, never over Whisper's 30 s."""
+    seconds = [encoder_samples(d) / SAMPLE_RATE for d in (0.5, 3.0, 8.99, 9.5, 15.0, 19.0, 21.0, 29.0, 45.0)]
+    assert seconds == [10, 10, 10, 20, 20, 20, 30, 30, 30]
+
+
+def test_short_windows_are_encoded_short_and_batched_by_size(
+    engine: CTranslate2Engine, data_clips: dict, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Recordings of 11, 7 and 3 s in one call: each window is encoded on 20 or 10 s, not
+    padded to 30 s, the two of 10 s share a batch, and each text is as good as alone."""
+    names = ["jfk.mp3", "librivox_0870.wav", "librivox_0880.wav"]
+    seen: list[tuple[int, ...]] = []
+    encode = engine._encode
+
+    def spy(mels: list[np.ndarray]) -> object:
+        seen.append(tuple(m.shape[1] for m in mels))
+        return encode(mels)
+
+    monkeypatch.setattr(engine, "_encode", spy)
+    answers = engine.transcribe_many([(_load(data_clips[n].path), ENGLISH, None) for n in names])
+    assert seen == [(2000,), (1000, 1000)]  # 100 frames a second; the largest first
+    for name, answer in zip(names, answers, strict=True):
+        assert isinstance(answer, Transcription)
+        assert _wer(data_clips[name].reference, answer.text) <= CLIP_WER_BOUND[name], answer.text
+        assert answer.segments and answer.segments[-1].end <= data_clips[name].duration_s + 0.5
 
 
 # --- bad input and configuration -------------------------------------------------------------

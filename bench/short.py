@@ -2,8 +2,8 @@
 
 Much of what the product sees is short (voice notes, call snippets, dataset clips of 3-30 s),
 and a stream of short files costs the endpoint far more than the same audio in one file:
-every request pays its own 30 s encoder window, its own decoding and its own fixed costs.
-This measures it the way the container serves it:
+every request pays its own encoder window (10-30 s however short the file), its own decoding
+and its own fixed costs. This measures it the way the container serves it:
 
 * **one request per file**: N real English clips of 3-30 s from ``../shared/data`` (``en/``
   and ``formats/``: wav, flac, mp3, ogg, webm, m4a, sent as the bytes a user uploads),
@@ -22,8 +22,8 @@ This measures it the way the container serves it:
   shared batches, and answers one result per file (its texts must score the same WER);
 * beside it **the same audio as one file** (the clips as the endpoint decodes them, joined
   with 1 s of room noise, one FLAC request), and **the model's ceiling**: every clip padded
-  to its own 30 s window, features + encoder + decoder only, batched as the engine batches a
-  long file (no VAD, no word alignment, no handler).
+  to its own window (the engine's encoder input: 10, 20 or 30 s), features + encoder +
+  decoder only, batched by size as the engine batches (no VAD, no word alignment, no handler).
 
 Per request it records where the time goes (exclusive times, seconds): ``decode`` (bytes
 to 16 kHz), ``vad`` (the silence gate: energy + Silero), ``features`` (log-mel), ``encode``,
@@ -593,7 +593,7 @@ def _one_file_and_ceiling(
             log(f"  {wall:.1f} s: {clip_s / wall:.1f}x real time")
             checkpoint(report)
         if ceiling:
-            log("- the model's ceiling: every clip its own 30 s window, features + encoder + decoder")
+            log("- the model's ceiling: every clip its own window, features + encoder + decoder")
             wall, results = pool.run([("ceiling", 0, [str(f.path) for f in files])])
             info = results[0]
             if info is not None:
@@ -647,7 +647,7 @@ def table(report: dict[str, Any]) -> str:
         )
     concat = report.get("concatenated")
     ceiling = report.get("ceiling")
-    for label, item in (("the same audio as one file", concat), ("ceiling: 30 s window per clip", ceiling)):
+    for label, item in (("the same audio as one file", concat), ("ceiling: a window per clip", ceiling)):
         if item:
             wer = item.get("wer", {}).get("wer")
             lines.append(

@@ -5,7 +5,9 @@ with timestamps and word times, checked against the VAD so that no sentence is l
   speech is packed into <=30 s windows cut only in pauses, so no word is split between
   windows and silence is never decoded.
 * The windows are independent, so they are encoded and decoded in batches (one GEMM instead
-  of many GEMVs per decoder step), *with* Whisper's timestamp tokens: each sentence comes
+  of many GEMVs per decoder step), each encoded on its own audio rounded up to 10, 20 or
+  30 s (:func:`encoder_samples`; Whisper's padding to 30 s costs the encoder as much as
+  speech), *with* Whisper's timestamp tokens: each sentence comes
   back with its own times. The words are then aligned on the encoder output already
   computed (CTranslate2's cross-attention alignment, as faster-whisper does), and
   :mod:`twi_endpoint.timeline` puts sentences and words on the recording's timeline and
@@ -119,9 +121,9 @@ def encoder_samples(duration_s: float) -> int:
     the last window of a recording, speech decoded again) is encoded on 10 or 20 s. Steps,
     not the exact length: windows of one size share a decoder batch, and the decoder keeps
     at least 10 s of context. Measured (2 cores, whisper-base int8): 26 clips of 3-30 s each
-    alone 2.4x faster, WER 7.32 -> 6.94 %; long recordings (seeds 0-3, 5, 8, six inputs each)
-    0-20 % faster, most text the same. Steps of 5 s wrote more words wrong (255 -> 261 errors
-    over 12 runs, against 255 with 10 s).
+    alone 2.4x faster, WER 7.32 -> 6.94 %; long recordings (bench seeds 0-3, 5, 8, six inputs
+    each) 0-20 % faster, errors 877 -> 887 (most text the same). Steps of 5 s wrote more
+    words wrong (seeds 0-1: 255 -> 261 errors, against 255 with 10 s).
     """
     step = ENCODER_STEP_S * SAMPLE_RATE
     need = round(duration_s * SAMPLE_RATE) + _QUIET_TAIL.size

@@ -237,17 +237,14 @@ def _ceiling(model: Any, paths: list[str]) -> dict[str, Any] | None:
         return None
     audios = [decode_audio(Path(p).read_bytes()).samples for p in paths]
     tokenizer = engine._tokenizer(LANGUAGE, "transcribe")
-    sizes = [ct2_engine.encoder_samples(a.size / ct2_engine.SAMPLE_RATE) for a in audios]
     started = time.perf_counter()
     texts = [""] * len(audios)
-    for size in sorted(set(sizes), reverse=True):
-        same = [i for i, s in enumerate(sizes) if s == size]
-        for first in range(0, len(same), engine.batch_size):
-            rows = same[first : first + engine.batch_size]
-            mels = [engine._log_mel(audios[i]) for i in rows]
-            decoded = engine._decode_batch(engine._encode(mels), [tokenizer] * len(mels))
-            for i, d in zip(rows, decoded, strict=True):
-                texts[i] = d.text
+    seconds = [a.size / ct2_engine.SAMPLE_RATE for a in audios]
+    for rows in ct2_engine.batches_of_one_size(range(len(audios)), seconds.__getitem__, engine.batch_size):
+        mels = [engine._log_mel(audios[i]) for i in rows]
+        decoded = engine._decode_batch(engine._encode(mels), [tokenizer] * len(mels))
+        for i, d in zip(rows, decoded, strict=True):
+            texts[i] = d.text
     wall = time.perf_counter() - started
     return {"wall_s": round(wall, 3), "text": " ".join(t.strip() for t in texts)}
 

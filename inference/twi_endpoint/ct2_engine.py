@@ -37,11 +37,11 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import ctranslate2
 import numpy as np
@@ -128,6 +128,35 @@ def encoder_samples(duration_s: float) -> int:
     step = ENCODER_STEP_S * SAMPLE_RATE
     need = round(duration_s * SAMPLE_RATE) + _QUIET_TAIL.size
     return int(min(N_SAMPLES, -(-need // step) * step))
+
+
+_T = TypeVar("_T")
+
+
+def batches_of_one_size(
+    items: Iterable[_T],
+    seconds: Callable[[_T], float],
+    batch_size: int,
+    keep: Callable[[_T], bool] = lambda _: True,
+) -> Iterator[list[_T]]:
+    """``items`` by the size of their encoder input (:func:`encoder_samples` of
+    ``seconds(item)``; the largest first, in order within a size), ``batch_size`` at a time:
+    the rows of one encoder call and one decoder batch share one size. ``keep`` is asked of
+    each item just before it joins a batch (after the batches before it were used), so an
+    item that became moot meanwhile is left out."""
+    size = 0
+    batch: list[_T] = []
+    for item in sorted(items, key=lambda it: -encoder_samples(seconds(it))):
+        if not keep(item):
+            continue
+        item_size = encoder_samples(seconds(item))
+        if batch and (len(batch) == batch_size or item_size != size):
+            yield batch
+            batch = []
+        batch.append(item)
+        size = item_size
+    if batch:
+        yield batch
 
 
 @dataclass(frozen=True)
@@ -331,22 +360,14 @@ class CTranslate2Engine:
         return segments
 
     def _batches(self, jobs: list[_Job]) -> Iterator[list[_Job]]:
-        """``jobs`` by the size of their encoder input (:func:`encoder_samples`; the largest
-        first, in order within a size: rows of a batch share one size), ``batch_size`` at a
-        time, leaving out the windows of a recording that failed meanwhile."""
-        batch: list[_Job] = []
-        size = 0
-        for job in sorted(jobs, key=lambda j: -encoder_samples(j.window.duration_s)):
-            if job.recording.error is not None:
-                continue
-            job_size = encoder_samples(job.window.duration_s)
-            if batch and (len(batch) == self.batch_size or job_size != size):
-                yield batch
-                batch = []
-            batch.append(job)
-            size = job_size
-        if batch:
-            yield batch
+        """``jobs`` in batches of one encoder size (:func:`batches_of_one_size`), leaving out
+        the windows of a recording that failed meanwhile."""
+        return batches_of_one_size(
+            jobs,
+            lambda job: job.window.duration_s,
+            self.batch_size,
+            keep=lambda job: job.recording.error is None,
+        )
 
     def _settle_prompts(self, encoded: Any, batch: list[_Job]) -> None:
         """Settle language and tokenizer (the prompt) of each recording that this batch

@@ -609,7 +609,8 @@ def _from_last_word(
 def short_utterance_windows(uncovered: Sequence[tuple[int, int]], activity: VoiceActivity) -> list[Window]:
     """Windows to decode again each short utterance that came back without text: a whole
     speech region of at least Silero's shortest speech (``SILERO_MIN_SPEECH_S``) and under
-    ``RETRY_MIN_S``, joined with up to ``SHORT_UTTERANCE_CONTEXT_S`` of the speech after it.
+    ``RETRY_MIN_S``, joined with the whole speech regions after it that fit in
+    ``SHORT_UTTERANCE_CONTEXT_S`` (the first one cut there only when it alone is longer).
 
     Whisper drops a short utterance alone between pauses: "And so" before a 4 s pause, then
     "my fellow Americans" (bench ``inner_pauses`` seeds 0 and 2: inside a window and at its
@@ -625,6 +626,12 @@ def short_utterance_windows(uncovered: Sequence[tuple[int, int]], activity: Voic
     the region; decoded again it came back as "us."), rarely a word dropped ("left"), and
     the two cannot be told apart by the VAD.
 
+    Whole regions, as the first pass packs them: a window that ended inside the sentence
+    after ("Ask what" with 5 s of speech: "you can do for your country." and "He hoped there
+    would be stew for dinner, turnips and carrots", cut there) made the decoder repeat that
+    sentence until its token budget ran out, greedy and then beam 5: a third of the time of a
+    3 min request (bench ``inner_pauses`` seed 1: 8.7 -> 5.6 s, the same text).
+
     ``uncovered``: :func:`uncovered_speech` of the segments with ``SILERO_MIN_SPEECH_S``."""
     regions = activity.regions
     whole = set(uncovered)
@@ -635,11 +642,11 @@ def short_utterance_windows(uncovered: Sequence[tuple[int, int]], activity: Voic
             continue  # held by a segment, or decoded again alone by the coverage check
         joined, speech = [region], 0
         for s, e in regions[k + 1 :]:
-            e = min(e, s + context - speech)
+            if speech and speech + e - s > context:
+                break  # whole regions only: a window never ends inside speech
+            e = min(e, s + context)  # the first one alone longer than the context: cut
             joined.append((s, e))
             speech += e - s
-            if speech >= context:
-                break
         out.append(pack_regions(joined, activity.probs, activity.n_samples, activity.options)[0])
     return out
 

@@ -407,6 +407,25 @@ def test_a_short_utterance_left_without_text_is_decoded_again_with_the_speech_af
     assert _short_utterances([Segment(1.0, 21.0, "a"), Segment(27.6, 42.6, "b")], activity) == []
 
 
+def test_a_short_utterance_is_decoded_again_with_whole_regions_only() -> None:
+    # "Ask what" (0.3 s) after a pause, "you can do for your country." (2.5 s), a 3.5 s
+    # pause, then "He hoped there would be stew for dinner, ..." (6 s): the window ends
+    # after "country.", not 2.5 s into the next sentence (where the decoder looped)
+    activity = _speech_at([(1.0, 12.0), (14.0, 14.3), (14.8, 17.3), (20.8, 26.8)], end=28.0)
+    have = [
+        Segment(1.0, 12.0, "twelve seconds of speech."),
+        Segment(14.8, 17.3, "you can do for your country."),
+    ]
+    have.append(Segment(20.8, 26.8, "He hoped there would be stew for dinner, turnips and carrots."))
+    (window,) = _short_utterances(have, activity)
+    assert window.pieces[0][0] / SAMPLE_RATE == pytest.approx(14.0 - 0.4, abs=0.05)
+    assert window.end_s == pytest.approx(17.3 + 0.4, abs=0.1)
+    # the next sentence close enough to fit whole in the 5 s: it is joined too
+    activity = _speech_at([(1.0, 12.0), (14.0, 14.3), (14.8, 17.3), (20.8, 22.8)], end=24.0)
+    (window,) = _short_utterances(have[:2], activity)
+    assert window.end_s == pytest.approx(22.8 + 0.4, abs=0.1)
+
+
 def test_first_word_after_a_pause_starts_with_its_segment() -> None:
     # Whisper's timestamps: "For a full hour" is 13.8-15.0 s; the alignment handed the pause
     # to "For" and started it at 12.0 s, at the end of the sentence before

@@ -48,6 +48,7 @@ import numpy as np
 from twi_endpoint.segmentation import usable_cpu_count
 from twi_infra.paths import PROJECT_ROOT
 
+from bench import machine
 from bench.inputs import (
     HARD_INPUTS,
     LongForm,
@@ -194,7 +195,7 @@ def _run_contender(
     if batch_size is not None:
         cmd += ["--batch-size", str(batch_size)]
     print(f"- {label}", file=sys.stderr, flush=True)
-    started = time.perf_counter()
+    started, steal0 = time.perf_counter(), machine.steal_s()
     proc = subprocess.run(
         cmd, stdout=subprocess.PIPE, stderr=sys.stderr, text=True, check=False, cwd=PROJECT_ROOT
     )
@@ -202,7 +203,9 @@ def _run_contender(
         return {"label": label, "contender": contender, "error": f"worker exited with {proc.returncode}"}
     result: dict[str, Any] = json.loads(out.read_text(encoding="utf-8"))
     result["label"] = label
-    result["process_wall_s"] = round(time.perf_counter() - started, 1)
+    wall = time.perf_counter() - started
+    result["process_wall_s"] = round(wall, 1)
+    result["steal_share"] = machine.steal_share(steal0, machine.steal_s(), wall)  # None off Linux
     return result
 
 
@@ -238,7 +241,7 @@ def _table(results: list[dict[str, Any]], inputs: list[LongForm]) -> str:
     head = (
         f"{'contender':28} {'input':12} {'runs':>4} {'wall s':>7} {'x RT':>6} {'RTF':>7} {'vs A':>6} "
         f"{'WER %':>6} {'S/D/I':>11} {'start p50/p95 s':>15} {'<=0.5s':>6} {'max seg':>7} "
-        f"{'load s':>7} {'RSS MB':>7} {'GPU MB':>7}"
+        f"{'load s':>7} {'RSS MB':>7} {'GPU MB':>7} {'steal':>5}"
     )
     lines = [head, "-" * len(head)]
     for r in results:
@@ -256,11 +259,13 @@ def _table(results: list[dict[str, Any]], inputs: list[LongForm]) -> str:
             starts = f"{t['median_s']:.2f}/{t['p95_s']:.2f}" if t and t["median_s"] is not None else "-"
             within = f"{t['within_half_s'] * 100:.0f} %" if t else "-"
             longest = f"{t['max_segment_s']:.1f}" if t else "-"
+            steal = r.get("steal_share")
+            stolen = "-" if steal is None else f"{steal * 100:.0f} %"
             lines.append(
                 f"{r['label']:28} {lf.name:12} {it['runs']:>4} {it['median_wall_s']:>7.1f} "
                 f"{it['x_real_time']:>6.1f} {it['rtf']:>7.4f} {speedup:>6.2f} {w['wer'] * 100:>6.2f} "
                 f"{sdi:>11} {starts:>15} {within:>6} {longest:>7} "
-                f"{r['load_s']:>7.1f} {r['peak_rss_mb']:>7.0f} {r['peak_gpu_mb'] or 0:>7.0f}"
+                f"{r['load_s']:>7.1f} {r['peak_rss_mb']:>7.0f} {r['peak_gpu_mb'] or 0:>7.0f} {stolen:>5}"
             )
     return "\n".join(lines)
 

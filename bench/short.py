@@ -63,6 +63,8 @@ from twi_endpoint.segmentation import usable_cpu_count
 from twi_endpoint.types import SAMPLE_RATE
 from twi_lambdas import names
 
+from bench.machine import busy_s
+
 LANGUAGE = "en"
 SHORT_MIN_S = 3.0  # the issue's "short": 3-30 s
 SHORT_MAX_S = 30.0
@@ -420,18 +422,6 @@ def _summary(values: list[float]) -> dict[str, float]:
     }
 
 
-def machine_busy_s() -> float | None:
-    """CPU seconds the whole machine has been busy since boot (``/proc/stat``; None elsewhere):
-    with the workers' own CPU time it shows how much *other* work shared the cores."""
-    try:
-        with open("/proc/stat", encoding="ascii") as f:
-            fields = [int(x) for x in f.readline().split()[1:]]
-    except (OSError, ValueError):
-        return None
-    idle = fields[3] + (fields[4] if len(fields) > 4 else 0)  # idle + iowait
-    return (sum(fields[:8]) - idle) / os.sysconf("SC_CLK_TCK")
-
-
 def _short_run(
     pool: WorkerPool, files: list[ShortFile], concurrency: int, coalesce: int = 0
 ) -> dict[str, Any]:
@@ -442,9 +432,9 @@ def _short_run(
         jobs = [("coalesced", i, [str(f.path) for f in group]) for i, group in enumerate(groups)]
     else:
         jobs = [("request", i, str(f.path)) for i, f in enumerate(files)]
-    busy0 = machine_busy_s()
+    busy0 = busy_s()
     wall, results = pool.run(jobs)
-    busy1 = machine_busy_s()
+    busy1 = busy_s()
     cpu = pool.close()
     other = None
     if busy0 is not None and busy1 is not None and cpu:

@@ -201,6 +201,7 @@ def test_quick_bench_runs_end_to_end(tmp_path: Path) -> None:
     for r in report["results"]:
         assert r["device"] == "cpu" and r["dtype"].startswith("int8")
         assert r["load_s"] > 0 and r["peak_rss_mb"] > 100
+        assert r["steal_share"] is None or 0.0 <= r["steal_share"] <= 1.0
         speech = r["inputs"]["speech"]
         assert speech["x_real_time"] > 1.0 and speech["rtf"] > 0
         assert speech["wer"]["wer"] <= 0.25, speech["text"]

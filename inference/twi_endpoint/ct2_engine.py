@@ -62,6 +62,7 @@ from twi_endpoint.segmentation import (
 from twi_endpoint.timeline import (
     RECOVERY_ROUNDS,
     WindowClock,
+    after_audio,
     compression_ratio,
     coverage,
     in_order,
@@ -429,6 +430,7 @@ class CTranslate2Engine:
             placed[i] = [
                 part
                 for (seg, _), words_of_seg in zip(per_window[i], seg_words, strict=True)
+                if not after_audio(words_of_seg, clocks[i])
                 for part in place_words(seg, words_of_seg, activity)
             ]
         return placed

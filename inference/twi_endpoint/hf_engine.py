@@ -41,6 +41,7 @@ from twi_endpoint.segmentation import VoiceActivity, Window, plan_windows
 from twi_endpoint.timeline import (
     RECOVERY_ROUNDS,
     WindowClock,
+    after_audio,
     coverage,
     in_order,
     place_words,
@@ -247,7 +248,9 @@ class TransformersEngine:
         out: list[Segment] = []
         for seg, r in timed:
             pairs = list(zip(r.tokens, text_times[r.first : r.first + len(r.tokens)], strict=False))
-            out += place_words(seg, _words(pairs, decode, clock), activity)
+            words_of_seg = _words(pairs, decode, clock)
+            if not after_audio(words_of_seg, clock):
+                out += place_words(seg, words_of_seg, activity)
         return out
 
     def _detect(self, features: Any) -> list[str]:

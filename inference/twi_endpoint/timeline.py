@@ -271,11 +271,16 @@ def window_segments(
     end of text). ``final``: no word times will place these segments, so each is also kept
     off the pieces of the window where it holds no speech of its own
     (:meth:`WindowClock.segments_spans`); otherwise the decoder's own times are kept as the
-    bounds its words are placed in (:func:`place_words`)."""
+    bounds its words are placed in (:func:`place_words`).
+
+    Text whose timestamp tokens start it after the window's audio is left out
+    (:func:`after_audio` says why)."""
     out = []
     for r in timestamped_segments(tokens, timestamp_begin, eot, clock.duration):
         text = decode(r.tokens).strip()
-        if text:
+        if text and r.start >= clock.duration:
+            logger.info("left out text timed after its window's audio: %r", text)
+        elif text:
             seg = Segment(round(clock(r.start), 3), round(clock(r.end), 3), text)
             out.append((snap_to_speech(seg, activity) if activity is not None else seg, r))
     kept = without_loops(out, ran_out)
@@ -286,6 +291,25 @@ def window_segments(
         (snap_to_speech(replace(seg, start=round(a, 3), end=round(max(a, b), 3)), activity), r)
         for (seg, r), (a, b) in zip(kept, spans, strict=True)
     ]
+
+
+def after_audio(words: Sequence[Word], clock: WindowClock) -> bool:
+    """Whether a segment's text lies after its window's audio: every aligned word starts at
+    the alignment's last position, which is the window's end less up to two of its 20 ms
+    steps (the encoder halves the mel frames; the alignment squeezes text it finds no
+    audio for there, each word lasting nothing).
+
+    The window's audio is followed by a quiet tail the engine appends (and Whisper's
+    padding), and a decoder at the end of a recording can go on writing there: the last
+    sentence said, "He could wait no longer.", then the same seven times more, the decoder
+    ending by itself (bench ``speech`` seed 8: 43 insertions, the last window of the
+    recording; the first repeat timed by its tokens at 8.0-10.0 s of an 8.5 s window, the
+    others at its end). The window's text is a loop by Whisper's measure, but one
+    :func:`without_loops` must leave, as a refrain said over and over looks the same; what
+    tells them apart is that no recording lies under the repeats. Such text is left out
+    (:func:`window_segments` by its timestamp tokens, the engines by its words)."""
+    last = clock(clock.duration) - 2 * TIME_PRECISION
+    return bool(words) and all(w.start >= last for w in words)
 
 
 def without_loops(

@@ -11,6 +11,7 @@ segmentation tests need no model.
 from __future__ import annotations
 
 import itertools
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -292,6 +293,35 @@ def test_repetition_loops_never_reach_the_transcript(
     assert max(ratios) > LOOP_COMPRESSION_RATIO  # the decoder did loop on them
     # ... and stopped where 5 s of speech can hold no more text, not at Whisper's 224 tokens
     assert max(lengths) <= token_budget(6.5) < SAMPLE_LEN
+
+
+@pytest.mark.shared
+def test_a_recordings_last_sentence_is_not_written_again_after_its_end(
+    engine: CTranslate2Engine, shared_clips: Callable[[str], list[tuple[Path, float, str]]]
+) -> None:
+    """The end of bench ``speech`` seed 8 (LibriSpeech, ../shared): "...the dreams built
+    around it.", a pause, "He could wait no longer.", and the recording ends. The last
+    window's decoder wrote that sentence ten times, the repeats timed after the audio and
+    ending by itself (no loop :func:`without_loops` may cut: a refrain looks the same);
+    the alignment put their words at the window's last instant."""
+    paths = {path.name: path for path, _, _ in shared_clips("en")}
+    cotton = _load(paths["ls-test-clean_1995-1837-0001.wav"])[int(2.5 * SAMPLE_RATE) :]
+    wait = _load(paths["ls-test-clean_1089-134691-0000.flac"])
+    audio = np.concatenate([cotton, _room_noise(1.3), wait])
+    audio[: cotton.size] += _room_noise(cotton.size / SAMPLE_RATE, seed=1)
+    result = engine.transcribe(audio, DecodeOptions(language="en", words=True))
+    assert _words(result.text).count("could wait no longer") == 1, result.text
+    assert (
+        _wer(
+            "it was not so much the loss of the cotton itself but the fantasy the hopes "
+            "the dreams built around it he could wait no longer",
+            result.text,
+        )
+        <= 0.1
+    )
+    last = result.segments[-1]
+    assert last.text.endswith("wait no longer.") and last.end - last.start > 0.5
+    assert all(w.end > w.start for s in result.segments for w in s.words)  # every word heard
 
 
 def test_repeated_requests_reuse_the_model_and_agree(engine: CTranslate2Engine, data_clips: dict) -> None:

@@ -22,6 +22,7 @@ from twi_endpoint.timeline import (
     RETRY_MIN_S,
     TimedTokens,
     WindowClock,
+    after_audio,
     coverage,
     is_loop,
     looks_made_up,
@@ -36,6 +37,7 @@ from twi_endpoint.timeline import (
     timestamped_segments,
     trim_words_to_speech,
     uncovered_speech,
+    window_segments,
     within_segment,
     without_loops,
 )
@@ -572,6 +574,39 @@ def test_a_loop_of_whole_sentences_is_cut_out_of_its_window() -> None:
     assert kept[: len(said)] == said
     assert not is_loop(" ".join(seg.text for seg, _ in kept))
     assert len(kept) <= len(said) + 1  # at most the loop's first sentence survives
+
+
+def test_text_timed_after_the_windows_audio_is_left_out() -> None:
+    # the recording's last window, 8.5 s: its last sentence said at 7.0-8.0 s, then written
+    # seven more times in the quiet tail after the audio, the decoder ending by itself
+    said, again = 100, 101
+    text = {said: " He could wait no longer.", again: " He could wait no longer."}
+    tokens = [TS + 0, 102, TS + 300, TS + 350, said, TS + 400]
+    for k in range(7):
+        tokens += [TS + 425 + 10 * k, again, TS + 430 + 10 * k]
+    clock = WindowClock(Window(((0, int(8.5 * SAMPLE_RATE)),)))
+
+    def decode(ids: list[int]) -> str:
+        return "".join(text.get(i, " Earlier speech.") for i in ids)
+
+    kept = window_segments([*tokens, EOT], clock, TS, EOT, decode, None)
+    assert [(seg.start, seg.end, seg.text) for seg, _ in kept] == [
+        (0.0, 6.0, "Earlier speech."),
+        (7.0, 8.0, "He could wait no longer."),
+    ]
+    # without the tail the decoder wrote the same eight times, each alone no loop
+    assert len(timestamped_segments([*tokens, EOT], TS, EOT, clock.duration)) == 9
+
+
+def test_words_aligned_at_the_windows_last_instant_are_after_its_audio() -> None:
+    # an 8.544 s window at 0.456 s: the alignment's last position is 9.0 s (8.52 s in it)
+    clock = WindowClock(Window(((int(0.456 * SAMPLE_RATE), int(9.0 * SAMPLE_RATE)),)))
+    echo = [Word(9.0, 9.0, " He"), Word(9.0, 9.0, " could"), Word(9.0, 9.0, " wait")]
+    said = [Word(7.42, 7.52, " He"), Word(7.52, 7.68, " could"), Word(7.65, 7.87, " wait")]
+    assert after_audio(echo, clock)
+    assert not after_audio(said, clock)
+    assert not after_audio([*said[:1], *echo[1:]], clock)  # one word heard: it was said
+    assert not after_audio([], clock)  # no words: the timestamp tokens decide
 
 
 def test_a_window_may_take_no_more_tokens_than_its_speech_can_hold() -> None:

@@ -256,6 +256,9 @@ class VoiceActivity:
     n_samples: int
     options: SegmentationOptions = SegmentationOptions()
     unsure: bool = False
+    # frames of sound :data:`LOUD_DB` above the recording's floor (:func:`loud_frames`):
+    # where a word the alignment runs across a joined pause belongs (timeline.WindowClock)
+    loud: np.ndarray | None = None
 
     def speech_seconds(self, threshold: float = GATE_THRESHOLD) -> float:
         """Seconds of frames at or above ``threshold``."""
@@ -290,9 +293,9 @@ def detect_speech(
     probs = speech_probabilities(audio, parts=vad_parts() if parts is None else parts)
     loud = loud_frames(audio)
     if not silero_unsure(probs, loud):
-        return VoiceActivity(probs, int(audio.size), options)
+        return VoiceActivity(probs, int(audio.size), options, loud=loud)
     raised = np.where(loud, np.maximum(probs, options.unsure_threshold), probs)
-    return VoiceActivity(raised, int(audio.size), options.lowered(), unsure=True)
+    return VoiceActivity(raised, int(audio.size), options.lowered(), unsure=True, loud=loud)
 
 
 def loud_frames(audio: np.ndarray) -> np.ndarray:

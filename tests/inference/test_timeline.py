@@ -93,6 +93,22 @@ def test_a_word_aligned_across_a_joint_goes_where_its_end_holds_speech() -> None
     assert 2.0 < start < end <= 3.4
 
 
+def test_a_soft_first_word_the_vad_misses_goes_after_the_joint_by_its_sound() -> None:
+    # as above; "And" is said at 22.75-23.0 s, loud but unheard by the VAD (speech from 23 s):
+    # aligned 0.55 s before the joint and 0.35 s after it, it belongs after the pause
+    activity = _activity([(1.0, 0.02), (2.0, 0.9), (20.0, 0.02), (2.0, 0.9), (1.0, 0.02)])
+    (window,) = plan_windows(activity.probs, activity.n_samples, activity.options)
+    at = (window.pieces[0][1] - window.pieces[0][0]) / SAMPLE_RATE
+    assert WindowClock(window, activity).span(at - 0.55, at + 0.35)[1] <= 3.4  # VAD alone: before
+    loud = np.zeros(activity.probs.size, dtype=bool)
+    loud[round(22.75 / FRAME_S) : round(25.0 / FRAME_S)] = True
+    heard = replace(activity, loud=loud)
+    start, end = WindowClock(window, heard).span(at - 0.55, at + 0.35)
+    assert 22.5 < start < end <= 23.0
+    # "etc." stretched over the joint into the quiet before "And": no sound there, it stays
+    assert WindowClock(window, heard).span(at - 1.3, at + 0.1)[1] <= 3.4
+
+
 def test_segments_without_words_keep_off_the_pieces_where_they_hold_no_speech() -> None:
     # speech 1-3 s, 23-25 s and 45-48 s, one window of three pieces with 0.4 s of padding each
     activity = _activity(

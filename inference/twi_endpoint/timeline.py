@@ -104,7 +104,7 @@ class WindowClock:
         ]
         best = max(parts, key=lambda p: p[1])[0]
         last = max(k for k, overlap in parts if overlap > 0 or k == 0)
-        if last != best and self._speech is not None and self._holds_speech(last, start, end):
+        if last != best and self._speech is not None and self._holds_sound(last, start, end):
             best = last
         offset, length = self._offsets[best], self._lengths[best]
         lo = min(max(start, offset), offset + length)
@@ -200,7 +200,7 @@ class WindowClock:
             for s, e in zip(edges[::2], edges[1::2], strict=True)
         ]
 
-    def _holds_speech(self, k: int, start: float, end: float) -> bool:
+    def _holds_sound(self, k: int, start: float, end: float) -> bool:
         """Whether the part of ``[start, end)`` (window time) inside piece ``k`` holds speech
         (the recording's VAD speech mask; a clock built with one) or loud sound."""
         assert self._speech is not None

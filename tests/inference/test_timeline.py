@@ -459,6 +459,22 @@ def test_first_word_after_a_pause_starts_with_its_segment() -> None:
     assert placed.start == pytest.approx(13.8, abs=FRAME_S) and placed.text == "For a full hour"
 
 
+def test_first_word_said_before_a_coarse_timestamp_keeps_its_start() -> None:
+    # "Lord, but I'm glad": speech from 103.42 s without a break; whisper-base's timestamp
+    # opened the segment at 104.06 s, the alignment put "Lord" at 103.44-103.76 s
+    activity = _activity([(103.4, 0.02), (2.65, 0.9), (1.0, 0.02)])
+    segment = Segment(104.06, 106.05, "Lord, but I'm glad")
+    words = [Word(103.44, 103.76, " Lord,", 0.8), Word(104.04, 104.14, " but", 0.9)]
+    words += [Word(104.14, 104.44, " I'm", 0.9), Word(104.44, 104.62, " glad", 0.9)]
+    assert within_segment(words, segment, activity) == words  # no pause before the timestamp
+    assert within_segment(words, segment)[0].start == pytest.approx(104.06)  # no VAD: moved
+    (placed,) = place_words(segment, words, activity)
+    assert placed.start == pytest.approx(103.44, abs=FRAME_S)
+    # across a pause (the "For" above) it still moves to the timestamp
+    pause = _activity([(103.0, 0.02), (0.3, 0.9), (0.6, 0.02), (2.15, 0.9), (1.0, 0.02)])
+    assert within_segment(words, segment, pause)[0].start == pytest.approx(104.06)
+
+
 def test_last_word_carried_past_its_segment_onto_skipped_speech_moves_back() -> None:
     # speech seed 0, 20 s windows: the line ends at 191.52 s by Whisper's timestamps; the
     # alignment put its last word on the next sentence's speech (194.72-197.34 s), which the

@@ -282,6 +282,12 @@ class VoiceActivity:
             mask[s:e] = True
         return mask
 
+    @functools.cached_property
+    def sound_mask(self) -> np.ndarray:
+        """:attr:`speech_mask` or ``loud``: where a word may be said though Silero missed it
+        (a soft first word), which decides on which side of a pause a word goes."""
+        return self.speech_mask if self.loud is None else self.speech_mask | self.loud
+
 
 def detect_speech(
     audio: np.ndarray, options: SegmentationOptions | None = None, parts: int | None = None

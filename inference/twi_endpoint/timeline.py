@@ -71,7 +71,7 @@ class WindowClock:
         self._offsets = list(np.cumsum([0.0, *lengths[:-1]]))  # window time each piece begins at
         self._lengths = lengths
         self._speech = activity.speech_mask if activity is not None else None
-        self._loud = activity.loud if activity is not None else None
+        self._sound = activity.sound_mask if activity is not None else None
 
     def __call__(self, t: float) -> float:
         k = max(0, bisect.bisect_right(self._offsets, t) - 1)
@@ -104,7 +104,7 @@ class WindowClock:
         ]
         best = max(parts, key=lambda p: p[1])[0]
         last = max(k for k, overlap in parts if overlap > 0 or k == 0)
-        if last != best and self._speech is not None and self._holds_sound(last, start, end):
+        if last != best and self._sound is not None and self._holds_sound(last, start, end):
             best = last
         offset, length = self._offsets[best], self._lengths[best]
         lo = min(max(start, offset), offset + length)
@@ -202,13 +202,12 @@ class WindowClock:
 
     def _holds_sound(self, k: int, start: float, end: float) -> bool:
         """Whether the part of ``[start, end)`` (window time) inside piece ``k`` holds speech
-        (the recording's VAD speech mask; a clock built with one) or loud sound."""
-        assert self._speech is not None
+        or loud sound (the recording's :attr:`VoiceActivity.sound_mask`; a clock built with one)."""
+        assert self._sound is not None
         offset, length = self._offsets[k], self._lengths[k]
         lo = self._starts[k] + max(start, offset) - offset
         hi = self._starts[k] + min(end, offset + length) - offset
-        frames = slice(int(lo / FRAME_S), int(np.ceil(hi / FRAME_S)))
-        return bool(self._speech[frames].any() or (self._loud is not None and self._loud[frames].any()))
+        return bool(self._sound[int(lo / FRAME_S) : int(np.ceil(hi / FRAME_S))].any())
 
     @property
     def duration(self) -> float:
@@ -409,7 +408,7 @@ def within_segment(
     words already start inside its span: then the two sources agree and the start can be
     trusted; otherwise the words are kept as aligned.
 
-    Only across a pause: a first word whose sound (``activity``: VAD speech or loud frames)
+    Only across a pause: a first word whose sound (``activity.sound_mask``: speech or loud)
     runs on without a break up to the segment's timestamp keeps its aligned start, and the
     segment starts with it. Whisper-base's timestamp tokens are coarse (whole seconds are
     common), and moved onto them the word left its own onset uncovered: decoded again, it
@@ -423,10 +422,7 @@ def within_segment(
         return list(words)
     if activity is not None and words and words[0].start < segment.start:
         lo, hi = _frame(words[0].start), _frame(segment.start, up=True)
-        sound = activity.speech_mask[lo:hi]
-        if activity.loud is not None:
-            sound = sound | activity.loud[lo:hi]
-        if hi > lo and bool(sound.all()):
+        if hi > lo and bool(activity.sound_mask[lo:hi].all()):
             segment = replace(segment, start=words[0].start)
     out: list[Word] = []
     for k, w in enumerate(words):

@@ -1,0 +1,183 @@
+"""Whisper's audio encoder on PyTorch in bfloat16, for CPUs whose matrix units make it the
+faster of the two; built from the CTranslate2 model's own weights, so nothing else ships.
+
+Why: on CPU, CTranslate2's int8 encoder spends half its time in float32 attention (its
+batched ``QK^T`` over 1500 frames runs at ~40 GFLOP/s), while PyTorch's bfloat16 path uses
+the CPU's matrix units (Intel AMX: oneDNN for the linear layers, a flash-attention kernel
+for attention). One 30 s window, one core of an Intel Xeon with AMX (2026-12-03):
+CTranslate2 int8 0.92-1.0 s, PyTorch bfloat16 0.48 s; both cores 0.20 s. On a CPU without
+such units bfloat16 is emulated and slow, so the engine times both encoders on the machine
+it runs on when it loads (:func:`faster_encoder`) and keeps the faster one: a measurement,
+not a guess from CPU flags.
+
+The decoder, the language detection and the word alignment stay on CTranslate2: they take
+this encoder's output (``[batch, frames, d_model]``, float32) exactly as they take their
+own.
+"""
+
+from __future__ import annotations
+
+import logging
+import struct
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import TYPE_CHECKING, BinaryIO
+
+import numpy as np
+
+if TYPE_CHECKING:
+    import torch
+
+log = logging.getLogger(__name__)
+
+# CTranslate2's ``model.bin`` data types (ctranslate2/types.h: FLOAT32, INT8, INT16, INT32,
+# FLOAT16, BFLOAT16). Only floating-point weights can be read back into an encoder: an int8
+# model directory (quantised when converted) keeps CTranslate2's own encoder.
+_FLOAT_TYPES = {0: np.float32, 4: np.float16}
+_INT16 = 2
+_MIN_BINARY_VERSION = 5  # every variable carries its data type from version 4 on; 6 is today's
+
+
+def read_encoder_weights(model_bin: Path) -> dict[str, np.ndarray] | None:
+    """The ``encoder/...`` variables of a CTranslate2 Whisper ``model.bin`` as arrays, or
+    ``None`` when they are not plain floating point (a quantised model) or the file is of a
+    layout this reader does not know; the caller then keeps CTranslate2's encoder."""
+    with model_bin.open("rb") as f:
+        version = _unpack(f, "I")
+        if version < _MIN_BINARY_VERSION:
+            return None
+        _string(f)  # spec name
+        _unpack(f, "I")  # spec revision
+        weights: dict[str, np.ndarray] = {}
+        for _ in range(_unpack(f, "I")):
+            name = _string(f)
+            dims = [_unpack(f, "I") for _ in range(_unpack(f, "B"))]
+            dtype, size = _unpack(f, "B"), _unpack(f, "I")
+            if not name.startswith("encoder/"):
+                f.seek(size, 1)
+                continue
+            if name == "encoder/num_heads" and dtype == _INT16:
+                weights[name] = np.frombuffer(f.read(size), dtype=np.int16).reshape(dims)
+            elif dtype in _FLOAT_TYPES:
+                weights[name] = np.frombuffer(f.read(size), dtype=_FLOAT_TYPES[dtype]).reshape(dims)
+            else:
+                return None
+    return weights
+
+
+def _unpack(f: BinaryIO, fmt: str) -> int:
+    (value,) = struct.unpack("<" + fmt, f.read(struct.calcsize("<" + fmt)))
+    return int(value)
+
+
+def _string(f: BinaryIO) -> str:
+    return f.read(_unpack(f, "H"))[:-1].decode()  # length-prefixed, NUL-terminated
+
+
+class TorchEncoder:
+    """Whisper's encoder (two convolutions, pre-norm transformer layers) as plain PyTorch
+    functions over the weights of :func:`read_encoder_weights`, in bfloat16.
+
+    CTranslate2 fuses each layer's query, key and value projections into one matrix
+    (``self_attention/linear_0``; the key's bias is zero, as Whisper has none); the
+    attention's scaling is the usual ``1/sqrt(head size)``, which is Whisper's
+    ``head size ** -0.25`` on both query and key.
+    """
+
+    def __init__(self, weights: dict[str, np.ndarray], threads: int) -> None:
+        import torch  # only when this encoder is used: the GPU image never imports it here
+
+        self._torch = torch
+        torch.set_num_threads(threads)  # one encoder call spreads over every core
+        self.heads = int(weights["encoder/num_heads"])
+        self._w = {
+            name: torch.from_numpy(np.ascontiguousarray(value, dtype=np.float32)).to(torch.bfloat16)
+            for name, value in weights.items()
+            if name != "encoder/num_heads"
+        }
+        self.layers = sum(1 for name in self._w if name.endswith("/self_attention/linear_0/weight"))
+
+    def __call__(self, mels: np.ndarray) -> np.ndarray:
+        """Encoder output (float32, ``[batch, frames / 2, d_model]``) of log-mel features
+        ``[batch, n_mels, frames]`` (10, 20 or 30 s; positions cut to their length, as
+        CTranslate2 does)."""
+        torch, functional, w = self._torch, self._torch.nn.functional, self._w
+        with torch.inference_mode():
+            x = torch.from_numpy(np.ascontiguousarray(mels, dtype=np.float32)).to(torch.bfloat16)
+            x = functional.gelu(
+                functional.conv1d(x, w["encoder/conv1/weight"], w["encoder/conv1/bias"], padding=1)
+            )
+            x = functional.gelu(
+                functional.conv1d(x, w["encoder/conv2/weight"], w["encoder/conv2/bias"], stride=2, padding=1)
+            )
+            x = x.transpose(1, 2) + w["encoder/position_encodings/encodings"][: x.shape[2]]
+            for i in range(self.layers):
+                x = x + self._attention(x, f"encoder/layer_{i}/self_attention/")
+                x = x + self._feed_forward(x, f"encoder/layer_{i}/ffn/")
+            x = self._norm(x, "encoder/layer_norm/")
+            return x.float().numpy()
+
+    def _norm(self, x: torch.Tensor, prefix: str) -> torch.Tensor:
+        w = self._w
+        return self._torch.nn.functional.layer_norm(
+            x, x.shape[-1:], w[prefix + "gamma"], w[prefix + "beta"], eps=1e-5
+        )
+
+    def _attention(self, x: torch.Tensor, prefix: str) -> torch.Tensor:
+        functional, w = self._torch.nn.functional, self._w
+        batch, frames, width = x.shape
+        qkv = functional.linear(
+            self._norm(x, prefix + "layer_norm/"), w[prefix + "linear_0/weight"], w[prefix + "linear_0/bias"]
+        )
+        q, k, v = (
+            part.reshape(batch, frames, self.heads, width // self.heads).transpose(1, 2)
+            for part in qkv.split(width, dim=-1)
+        )
+        out = functional.scaled_dot_product_attention(q, k, v).transpose(1, 2).reshape(batch, frames, width)
+        return functional.linear(out, w[prefix + "linear_1/weight"], w[prefix + "linear_1/bias"])
+
+    def _feed_forward(self, x: torch.Tensor, prefix: str) -> torch.Tensor:
+        functional, w = self._torch.nn.functional, self._w
+        hidden = functional.gelu(
+            functional.linear(
+                self._norm(x, prefix + "layer_norm/"),
+                w[prefix + "linear_0/weight"],
+                w[prefix + "linear_0/bias"],
+            )
+        )
+        return functional.linear(hidden, w[prefix + "linear_1/weight"], w[prefix + "linear_1/bias"])
+
+
+def faster_encoder(
+    candidates: dict[str, Callable[[list[np.ndarray]], object]],
+    n_mels: int,
+    frames: int = 2000,
+    tries: int = 2,
+) -> str:
+    """The name of the candidate encoder (each a function of a list of log-mel windows) that
+    encoded two windows of noise (``frames`` long: 20 s) fastest on this machine: the best
+    of ``tries`` runs each, after a warm-up run. Two windows, so that an encoder that works
+    on several windows side by side (CTranslate2's replicas) is timed as it runs; 20 s,
+    between the short windows where the two are close (10 s, 2 cores with AMX: 0.17 against
+    0.15 s) and the full ones where attention dominates (30 s: 1.3 against 0.6 s).
+    Load time: ~2.5 s on 2 cores."""
+    mel = np.random.default_rng(0).standard_normal((n_mels, frames)).astype(np.float32) * 0.5
+    windows = [mel, mel]
+    best = {}
+    for name, encode in candidates.items():
+        encode(windows)
+        times = []
+        for _ in range(tries):
+            start = time.perf_counter()
+            encode(windows)
+            times.append(time.perf_counter() - start)
+        best[name] = min(times)
+    choice = min(best, key=lambda name: best[name])
+    log.info(
+        "encoder on this CPU: %s (two %.0f s windows: %s)",
+        choice,
+        frames / 100,
+        ", ".join(f"{name} {seconds:.3f} s" for name, seconds in best.items()),
+    )
+    return choice

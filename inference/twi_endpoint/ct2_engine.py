@@ -75,7 +75,7 @@ from twi_endpoint.timeline import (
     uncovered_speech,
     window_segments,
 )
-from twi_endpoint.torch_encoder import TorchEncoder, faster_encoder, read_encoder_weights
+from twi_endpoint.torch_encoder import TorchEncoder, faster_encoder, native_bfloat16, read_encoder_weights
 from twi_endpoint.types import (
     N_SAMPLES,
     SAMPLE_LEN,
@@ -536,6 +536,8 @@ class CTranslate2Engine:
         faster one on this CPU and the model's weights are floating point; else ``None``
         (CTranslate2's own encoder)."""
         try:
+            if not native_bfloat16():
+                return None
             weights = read_encoder_weights(model_dir / "model.bin")
             candidate = TorchEncoder(weights, cpu_threads) if weights is not None else None
         except (ImportError, KeyError, ValueError, OSError) as exc:  # no torch; an unknown layout

@@ -18,7 +18,13 @@ import librosa
 import numpy as np
 import pytest
 from twi_endpoint.ct2_engine import CTranslate2Engine, load_ctranslate2_engine, usable_cpu_count
-from twi_endpoint.torch_encoder import TorchEncoder, faster_encoder, read_encoder_weights
+from twi_endpoint.torch_encoder import (
+    SLOW_WARM_UP,
+    TorchEncoder,
+    faster_encoder,
+    native_bfloat16,
+    read_encoder_weights,
+)
 from twi_endpoint.types import SAMPLE_RATE, DecodeOptions
 
 from twi_asr.scoring import word_error_rate
@@ -103,6 +109,34 @@ def test_the_encoder_is_chosen_by_what_runs_faster_here() -> None:
 
     assert faster_encoder({"a": slow, "b": fast}, n_mels=80) == "b"
     assert faster_encoder({"b": fast, "a": slow}, n_mels=80) == "b"
+
+
+def test_an_encoder_clearly_slower_on_its_first_run_is_not_timed_again() -> None:
+    calls = {"fast": 0, "slow": 0}
+
+    def fast(mels: list[np.ndarray]) -> None:
+        calls["fast"] += 1
+        time.sleep(0.002)
+
+    def slow(mels: list[np.ndarray]) -> None:
+        calls["slow"] += 1
+        time.sleep(0.002 * SLOW_WARM_UP + 0.05)
+
+    assert faster_encoder({"fast": fast, "slow": slow}, n_mels=80, frames=10) == "fast"
+    assert calls == {"fast": 3, "slow": 1}  # warm-up and two timed runs; the warm-up only
+
+
+def test_bfloat16_is_tried_only_where_the_cpu_computes_it(monkeypatch: pytest.MonkeyPatch) -> None:
+    import torch
+
+    for probe in ("_is_avx512_bf16_supported", "_is_amx_tile_supported"):
+        monkeypatch.setattr(torch.cpu, probe, lambda: False, raising=False)
+    assert not native_bfloat16()  # emulated: several times slower than int8, not even timed
+    monkeypatch.setattr(torch.cpu, "_is_amx_tile_supported", lambda: True)
+    assert native_bfloat16()
+    monkeypatch.delattr(torch.cpu, "_is_amx_tile_supported")
+    monkeypatch.delattr(torch.cpu, "_is_avx512_bf16_supported")
+    assert native_bfloat16()  # a PyTorch without the probes: the timing decides
 
 
 def test_both_encoders_give_the_same_transcript_and_times(

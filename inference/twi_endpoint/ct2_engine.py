@@ -114,6 +114,10 @@ _QUIET_TAIL = (np.random.default_rng(0).standard_normal(int(WINDOW_TAIL_S * SAMP
 
 ENCODER_STEP_S = 10  # encoder inputs are 10, 20 or 30 s long (see encoder_samples)
 
+# The faster encoder of each (model directory, threads) loaded in this process
+# (CTranslate2Engine._pick_cpu_encoder): measured once, ~2.5 s on 2 cores.
+_ENCODER_CHOICE: dict[tuple[str, int], str] = {}
+
 
 def encoder_samples(duration_s: float) -> int:
     """Samples of the encoder input for a window of ``duration_s`` seconds of audio: the audio
@@ -545,11 +549,13 @@ class CTranslate2Engine:
             return None
         if candidate is None:
             return None
-        choice = faster_encoder(
-            {"ctranslate2": self._encode_ct2, "torch-bfloat16": lambda mels: candidate(np.stack(mels))},
-            self._model.n_mels,
-        )
-        return candidate if choice == "torch-bfloat16" else None
+        key = (str(model_dir.resolve()), cpu_threads)
+        if key not in _ENCODER_CHOICE:  # the machine does not change within a process
+            _ENCODER_CHOICE[key] = faster_encoder(
+                {"ctranslate2": self._encode_ct2, "torch-bfloat16": lambda mels: candidate(np.stack(mels))},
+                self._model.n_mels,
+            )
+        return candidate if _ENCODER_CHOICE[key] == "torch-bfloat16" else None
 
     def _encode(self, mels: list[np.ndarray]) -> Any:
         """Encoder outputs for a batch of windows, as one StorageView for the decoder: from

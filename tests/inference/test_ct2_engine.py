@@ -339,7 +339,7 @@ def test_a_lone_window_on_every_core_reads_as_on_a_replica(
     one each. Same weights, same compute type: the same words at the same times."""
     if engine._solo is None:
         pytest.skip("one core: a single replica, no all-core instance")
-    assert engine._solo.num_workers == 1 and engine._solo.compute_type == engine.dtype
+    assert engine._solo.num_workers == 1 and engine._solo.compute_type == engine._model.compute_type
     audio = _load(data_clips["librivox_0870.wav"].path)
     alone = engine.transcribe(audio, DecodeOptions(language="en", words=True))
     pair = engine.transcribe_many([(audio, DecodeOptions(language="en", words=True), None)] * 2)

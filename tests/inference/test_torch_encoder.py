@@ -17,6 +17,7 @@ import ctranslate2
 import librosa
 import numpy as np
 import pytest
+from twi_endpoint import ct2_engine
 from twi_endpoint.ct2_engine import CTranslate2Engine, load_ctranslate2_engine, usable_cpu_count
 from twi_endpoint.torch_encoder import (
     SLOW_WARM_UP,
@@ -137,6 +138,23 @@ def test_bfloat16_is_tried_only_where_the_cpu_computes_it(monkeypatch: pytest.Mo
     monkeypatch.delattr(torch.cpu, "_is_amx_tile_supported")
     monkeypatch.delattr(torch.cpu, "_is_avx512_bf16_supported")
     assert native_bfloat16()  # a PyTorch without the probes: the timing decides
+
+
+def test_the_encoders_are_timed_once_a_process(ct2_model_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    calls: list[list[str]] = []
+
+    def chosen(candidates: dict, n_mels: int) -> str:
+        calls.append(sorted(candidates))
+        return "torch-bfloat16"
+
+    monkeypatch.setattr(ct2_engine, "_ENCODER_CHOICE", {})
+    monkeypatch.setattr(ct2_engine, "faster_encoder", chosen)
+    engines = [load_ctranslate2_engine(ct2_model_dir, device="cpu") for _ in range(2)]
+    if native_bfloat16():
+        assert calls == [["ctranslate2", "torch-bfloat16"]]  # the second load reuses the choice
+        assert all(engine._torch_encoder is not None for engine in engines)
+    else:
+        assert calls == [] and all(engine._torch_encoder is None for engine in engines)
 
 
 def test_both_encoders_give_the_same_transcript_and_times(

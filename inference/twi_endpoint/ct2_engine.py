@@ -31,8 +31,9 @@ with timestamps and word times, checked against the VAD so that no sentence is l
 The model is loaded once (:func:`load_ctranslate2_engine`) and reused by every request:
 int8 on CPU (two replicas sharing the usable cores, working on different windows at once),
 float16 on CUDA. On a CPU with matrix units (Intel AMX) the encoder runs on PyTorch in
-bfloat16 instead, from the same weights, where it measures faster when the engine loads
-(:mod:`twi_endpoint.torch_encoder`: 2.2x on a 30 s window, 2 cores).
+bfloat16 instead, from the same weights (:mod:`twi_endpoint.torch_encoder`: 2.2x on a 30 s
+window, 2 cores); with bfloat16 vector instructions only, where it measures faster when the
+engine loads.
 """
 
 from __future__ import annotations
@@ -75,7 +76,7 @@ from twi_endpoint.timeline import (
     uncovered_speech,
     window_segments,
 )
-from twi_endpoint.torch_encoder import TorchEncoder, faster_encoder, native_bfloat16, read_encoder_weights
+from twi_endpoint.torch_encoder import TorchEncoder, bfloat16_units, faster_encoder, read_encoder_weights
 from twi_endpoint.types import (
     N_SAMPLES,
     SAMPLE_LEN,
@@ -114,8 +115,8 @@ _QUIET_TAIL = (np.random.default_rng(0).standard_normal(int(WINDOW_TAIL_S * SAMP
 
 ENCODER_STEP_S = 10  # encoder inputs are 10, 20 or 30 s long (see encoder_samples)
 
-# The faster encoder of each (model directory, threads) loaded in this process
-# (CTranslate2Engine._pick_cpu_encoder): measured once, ~2.5 s on 2 cores.
+# The faster encoder of each (model directory, threads) loaded in this process, on a CPU
+# where it is timed (CTranslate2Engine._pick_cpu_encoder): measured once, ~2.5 s on 2 cores.
 _ENCODER_CHOICE: dict[tuple[str, int], str] = {}
 
 
@@ -536,19 +537,21 @@ class CTranslate2Engine:
         return self._solo if rows == 1 and self._solo is not None else self._model
 
     def _pick_cpu_encoder(self, model_dir: Path, cpu_threads: int) -> TorchEncoder | None:
-        """PyTorch's bfloat16 encoder (:mod:`twi_endpoint.torch_encoder`) where it is the
-        faster one on this CPU and the model's weights are floating point; else ``None``
-        (CTranslate2's own encoder)."""
+        """PyTorch's bfloat16 encoder (:mod:`twi_endpoint.torch_encoder`) where the CPU has
+        matrix units for it, or where it has bfloat16 vector instructions and the encoder
+        measures faster there; else ``None`` (CTranslate2's own encoder). Only for a model
+        whose weights are floating point."""
         try:
-            if not native_bfloat16():
+            units = bfloat16_units()
+            if units is None:
                 return None
             weights = read_encoder_weights(model_dir / "model.bin")
             candidate = TorchEncoder(weights, cpu_threads) if weights is not None else None
         except (ImportError, KeyError, ValueError, OSError) as exc:  # no torch; an unknown layout
             log.info("PyTorch encoder not available (%s): CTranslate2's encoder", exc)
             return None
-        if candidate is None:
-            return None
+        if candidate is None or units == "amx":
+            return candidate
         key = (str(model_dir.resolve()), cpu_threads)
         if key not in _ENCODER_CHOICE:  # the machine does not change within a process
             _ENCODER_CHOICE[key] = faster_encoder(

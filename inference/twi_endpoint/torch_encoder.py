@@ -5,10 +5,11 @@ Why: on CPU, CTranslate2's int8 encoder spends half its time in float32 attentio
 batched ``QK^T`` over 1500 frames runs at ~40 GFLOP/s), while PyTorch's bfloat16 path uses
 the CPU's matrix units (Intel AMX: oneDNN for the linear layers, a flash-attention kernel
 for attention). One 30 s window, one core of an Intel Xeon with AMX (2026-12-03):
-CTranslate2 int8 0.92-1.0 s, PyTorch bfloat16 0.48 s; both cores 0.20 s. On a CPU without
-such units bfloat16 is emulated and slow, so the engine times both encoders on the machine
-it runs on when it loads (:func:`faster_encoder`) and keeps the faster one: a measurement,
-not a guess from CPU flags.
+CTranslate2 int8 0.92-1.0 s, PyTorch bfloat16 0.48 s; both cores 0.20 s. Which encoder
+runs follows the CPU (:func:`bfloat16_units`), as CTranslate2 and oneDNN pick their own
+kernels: with AMX, PyTorch's; with bfloat16 vector instructions only (not measured here),
+whichever of the two encodes faster when the engine loads (:func:`faster_encoder`); without
+either, where bfloat16 is emulated and slow, CTranslate2's.
 
 The decoder, the language detection and the word alignment stay on CTranslate2: they take
 this encoder's output (``[batch, frames, d_model]``, float32) exactly as they take their
@@ -156,17 +157,23 @@ def _timed(encode: Callable[[list[np.ndarray]], object], windows: list[np.ndarra
     return time.perf_counter() - start
 
 
-def native_bfloat16() -> bool:
-    """Whether this CPU computes in bfloat16 natively (AVX512-BF16 or AMX), so that the
-    PyTorch encoder may be the faster one; elsewhere PyTorch emulates bfloat16, several
-    times slower than CTranslate2's int8, and it is not even tried. (PyTorch's own probes;
-    where a version lacks them, the timing of :func:`faster_encoder` decides.)"""
+def bfloat16_units() -> str | None:
+    """How this CPU computes bfloat16, by PyTorch's own probes: ``"amx"`` (matrix units:
+    the PyTorch encoder measured 2.2x as fast as CTranslate2's on 30 s windows, 1.5x on
+    20 s, 1.1x on 10 s, 2 cores of a Sapphire Rapids Xeon), ``"avx512_bf16"`` (vector
+    instructions only, e.g. AMD Zen 4: not measured, so :func:`faster_encoder` times both
+    when the engine loads), or ``None``: PyTorch emulates bfloat16 there, several times
+    slower than CTranslate2's int8, and it is not tried. A PyTorch without the probes
+    counts as ``"avx512_bf16"``: the timing decides."""
     import torch
 
-    probes = [
-        getattr(torch.cpu, name, None) for name in ("_is_avx512_bf16_supported", "_is_amx_tile_supported")
-    ]
-    return any(probe() if probe is not None else True for probe in probes)
+    amx = getattr(torch.cpu, "_is_amx_tile_supported", None)
+    vector = getattr(torch.cpu, "_is_avx512_bf16_supported", None)
+    if amx is None or vector is None:
+        return "avx512_bf16"
+    if amx():
+        return "amx"
+    return "avx512_bf16" if vector() else None
 
 
 def faster_encoder(

@@ -22,8 +22,8 @@ from twi_endpoint.ct2_engine import CTranslate2Engine, load_ctranslate2_engine, 
 from twi_endpoint.torch_encoder import (
     SLOW_WARM_UP,
     TorchEncoder,
+    bfloat16_units,
     faster_encoder,
-    native_bfloat16,
     read_encoder_weights,
 )
 from twi_endpoint.types import SAMPLE_RATE, DecodeOptions
@@ -127,34 +127,42 @@ def test_an_encoder_clearly_slower_on_its_first_run_is_not_timed_again() -> None
     assert calls == {"fast": 3, "slow": 1}  # warm-up and two timed runs; the warm-up only
 
 
-def test_bfloat16_is_tried_only_where_the_cpu_computes_it(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_bfloat16_is_used_where_the_cpu_computes_it(monkeypatch: pytest.MonkeyPatch) -> None:
     import torch
 
-    for probe in ("_is_avx512_bf16_supported", "_is_amx_tile_supported"):
-        monkeypatch.setattr(torch.cpu, probe, lambda: False, raising=False)
-    assert not native_bfloat16()  # emulated: several times slower than int8, not even timed
-    monkeypatch.setattr(torch.cpu, "_is_amx_tile_supported", lambda: True)
-    assert native_bfloat16()
+    def cpu(amx: bool, vector: bool) -> str | None:
+        monkeypatch.setattr(torch.cpu, "_is_amx_tile_supported", lambda: amx, raising=False)
+        monkeypatch.setattr(torch.cpu, "_is_avx512_bf16_supported", lambda: vector, raising=False)
+        return bfloat16_units()
+
+    assert cpu(amx=True, vector=True) == "amx"
+    assert cpu(amx=False, vector=True) == "avx512_bf16"
+    assert cpu(amx=False, vector=False) is None  # emulated: several times slower than int8
     monkeypatch.delattr(torch.cpu, "_is_amx_tile_supported")
-    monkeypatch.delattr(torch.cpu, "_is_avx512_bf16_supported")
-    assert native_bfloat16()  # a PyTorch without the probes: the timing decides
+    assert bfloat16_units() == "avx512_bf16"  # a PyTorch without the probes: the timing decides
 
 
-def test_the_encoders_are_timed_once_a_process(ct2_model_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+@pytest.mark.parametrize("units", ["amx", "avx512_bf16", None])
+def test_the_encoder_follows_the_cpu_and_is_timed_once_a_process(
+    ct2_model_dir: Path, monkeypatch: pytest.MonkeyPatch, units: str | None
+) -> None:
     calls: list[list[str]] = []
 
-    def chosen(candidates: dict, n_mels: int) -> str:
+    def timed(candidates: dict, n_mels: int) -> str:
         calls.append(sorted(candidates))
         return "torch-bfloat16"
 
+    monkeypatch.setattr(ct2_engine, "bfloat16_units", lambda: units)
     monkeypatch.setattr(ct2_engine, "_ENCODER_CHOICE", {})
-    monkeypatch.setattr(ct2_engine, "faster_encoder", chosen)
+    monkeypatch.setattr(ct2_engine, "faster_encoder", timed)
     engines = [load_ctranslate2_engine(ct2_model_dir, device="cpu") for _ in range(2)]
-    if native_bfloat16():
-        assert calls == [["ctranslate2", "torch-bfloat16"]]  # the second load reuses the choice
-        assert all(engine._torch_encoder is not None for engine in engines)
+    uses_torch = [engine._torch_encoder is not None for engine in engines]
+    if units == "amx":  # measured: no timing at load
+        assert calls == [] and uses_torch == [True, True]
+    elif units == "avx512_bf16":  # timed once; the second load reuses the choice
+        assert calls == [["ctranslate2", "torch-bfloat16"]] and uses_torch == [True, True]
     else:
-        assert calls == [] and all(engine._torch_encoder is None for engine in engines)
+        assert calls == [] and uses_torch == [False, False]
 
 
 def test_both_encoders_give_the_same_transcript_and_times(

@@ -1,4 +1,5 @@
-"""What else used this machine's cores while a benchmark ran (``/proc/stat``; Linux only).
+"""The machine a benchmark ran on: what it is (:func:`description`), and what else used its
+cores meanwhile (``/proc/stat``; Linux only).
 
 Timings on a shared virtual machine move with work the benchmark never sees: other
 processes, and the hypervisor's *steal* (time a virtual CPU was ready to run while the host
@@ -11,6 +12,9 @@ without ``/proc``) they are None.
 from __future__ import annotations
 
 import os
+import platform
+from importlib import metadata
+from typing import Any
 
 from twi_endpoint.segmentation import usable_cpu_count
 
@@ -49,3 +53,48 @@ def steal_share(before: float | None, after: float | None, wall_s: float) -> flo
     if before is None or after is None or wall_s <= 0:
         return None
     return round(max(0.0, after - before) / (wall_s * usable_cpu_count()), 3)
+
+
+def description() -> dict[str, Any]:
+    """Where the figures come from: the machine and the versions that decide the speed,
+    with how the CPU computes bfloat16 (which decides the default engine's encoder:
+    :func:`twi_endpoint.torch_encoder.bfloat16_units`)."""
+    from twi_endpoint.torch_encoder import bfloat16_units
+
+    versions: dict[str, str | None] = {}
+    for package in (
+        "ctranslate2",
+        "faster-whisper",
+        "torch",
+        "transformers",
+        "onnxruntime",
+        "numpy",
+        "soundfile",
+    ):
+        try:
+            versions[package] = metadata.version(package)
+        except metadata.PackageNotFoundError:
+            versions[package] = None
+    try:
+        units = bfloat16_units()
+    except ImportError:  # no PyTorch
+        units = None
+    return {
+        "platform": platform.platform(),
+        "processor": _cpu_model() or platform.processor() or platform.machine(),
+        "cpu_cores": usable_cpu_count(),
+        "cpu_bfloat16": units,
+        "python": platform.python_version(),
+        "versions": versions,
+    }
+
+
+def _cpu_model() -> str | None:
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return None

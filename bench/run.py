@@ -35,7 +35,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import statistics
 import subprocess
 import sys
@@ -45,7 +44,6 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from twi_endpoint.segmentation import usable_cpu_count
 from twi_infra.paths import PROJECT_ROOT
 
 from bench import machine
@@ -317,9 +315,7 @@ def _report(
 ) -> dict[str, Any]:
     return {
         "machine": {
-            "platform": platform.platform(),
-            "processor": platform.processor() or platform.machine(),
-            "cpu_cores": usable_cpu_count(),
+            **machine.description(),
             "device": args.device,
             "gpu": _gpu_name() if args.device == "cuda" else None,
         },

@@ -43,7 +43,6 @@ import io
 import json
 import multiprocessing
 import os
-import platform
 import queue
 import random
 import resource
@@ -63,7 +62,7 @@ from twi_endpoint.segmentation import usable_cpu_count
 from twi_endpoint.types import SAMPLE_RATE
 from twi_lambdas import names
 
-from bench.machine import busy_s
+from bench.machine import busy_s, description
 
 LANGUAGE = "en"
 SHORT_MIN_S = 3.0  # the issue's "short": 3-30 s
@@ -707,7 +706,7 @@ def main(argv: list[str] | None = None) -> int:
 
     def write(report: dict[str, Any]) -> None:
         score(report, str(hf_dir) if hf_dir.is_dir() else None)
-        report["machine"], report["settings"] = machine(), settings
+        report["machine"], report["settings"] = description(), settings
         if args.out is not None:
             args.out.parent.mkdir(parents=True, exist_ok=True)
             args.out.write_text(json.dumps(report, indent=1, ensure_ascii=False), encoding="utf-8")
@@ -726,36 +725,6 @@ def main(argv: list[str] | None = None) -> int:
     write(report)
     print(table(report))
     return 0 if all(run["errors"] == 0 for run in report["runs"] + report.get("coalesced", [])) else 1
-
-
-def machine() -> dict[str, Any]:
-    """Where the figures come from: the machine and the versions that decide the speed."""
-    from importlib import metadata
-
-    versions: dict[str, str | None] = {}
-    for package in ("ctranslate2", "faster-whisper", "onnxruntime", "numpy", "soundfile"):
-        try:
-            versions[package] = metadata.version(package)
-        except metadata.PackageNotFoundError:
-            versions[package] = None
-    return {
-        "platform": platform.platform(),
-        "processor": _cpu_model() or platform.processor() or platform.machine(),
-        "cpu_cores": usable_cpu_count(),
-        "python": platform.python_version(),
-        "versions": versions,
-    }
-
-
-def _cpu_model() -> str | None:
-    try:
-        with open("/proc/cpuinfo", encoding="utf-8") as f:
-            for line in f:
-                if line.startswith("model name"):
-                    return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return None
 
 
 def worker_environment() -> dict[str, str]:

@@ -1,4 +1,5 @@
-"""The bench's reading of what else used the cores (`bench.machine`, ``/proc/stat``)."""
+"""The bench's description of its machine and reading of what else used the cores
+(`bench.machine`, ``/proc/stat``)."""
 
 from __future__ import annotations
 
@@ -27,3 +28,11 @@ def test_the_counters_are_read_from_this_machine() -> None:
     assert steal0 is not None and steal1 is not None and 0.0 <= steal0 <= steal1
     assert busy0 is not None and busy1 is not None and 0.0 < busy0 <= busy1
     assert steal1 <= busy1  # steal counts as busy: the cores were not idle, just not ours
+
+
+def test_the_description_names_what_decides_the_speed() -> None:
+    described = machine.description()
+    assert described["cpu_cores"] == usable_cpu_count() and described["processor"]
+    assert described["cpu_bfloat16"] in ("amx", "avx512_bf16", None)  # which encoder the engine runs
+    assert {"ctranslate2", "torch", "transformers", "onnxruntime"} <= set(described["versions"])
+    assert described["versions"]["ctranslate2"]  # installed here, so a version, not None

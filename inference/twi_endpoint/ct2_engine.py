@@ -247,6 +247,7 @@ class CTranslate2Engine:
         cpu_threads: int,
         decode: Ct2DecodeSettings | None = None,
         segmentation: SegmentationOptions | None = None,
+        cpu_encoder: str = "auto",
     ) -> None:
         self.model_name = model_dir.name
         self.device = device
@@ -286,7 +287,9 @@ class CTranslate2Engine:
             if self.replicas > 1
             else None
         )
-        self._torch_encoder = self._pick_cpu_encoder(model_dir, cpu_threads) if device == "cpu" else None
+        self._torch_encoder = (
+            self._pick_cpu_encoder(model_dir, cpu_threads, cpu_encoder) if device == "cpu" else None
+        )
         if self._torch_encoder is not None:
             self.dtype += " (encoder bfloat16)"
 
@@ -536,20 +539,32 @@ class CTranslate2Engine:
         all-core instance (where there is one), more on the replicas."""
         return self._solo if rows == 1 and self._solo is not None else self._model
 
-    def _pick_cpu_encoder(self, model_dir: Path, cpu_threads: int) -> TorchEncoder | None:
+    def _pick_cpu_encoder(self, model_dir: Path, cpu_threads: int, wanted: str) -> TorchEncoder | None:
         """PyTorch's bfloat16 encoder (:mod:`twi_endpoint.torch_encoder`) where the CPU has
         matrix units for it, or where it has bfloat16 vector instructions and the encoder
         measures faster there; else ``None`` (CTranslate2's own encoder). Only for a model
-        whose weights are floating point."""
+        whose weights are floating point. ``wanted`` (``TWI_ASR_CPU_ENCODER``) may pin
+        either: ``"ctranslate2"`` or ``"bfloat16"`` instead of ``"auto"``."""
+        if wanted == "ctranslate2":
+            return None
         try:
-            units = bfloat16_units()
+            units = "amx" if wanted == "bfloat16" else bfloat16_units()
             if units is None:
                 return None
             weights = read_encoder_weights(model_dir / "model.bin")
             candidate = TorchEncoder(weights, cpu_threads) if weights is not None else None
         except (ImportError, KeyError, ValueError, OSError) as exc:  # no torch; an unknown layout
+            if wanted == "bfloat16":
+                raise ModelLoadError(
+                    f"TWI_ASR_CPU_ENCODER=bfloat16, but the PyTorch encoder cannot load: {exc}"
+                ) from exc
             log.info("PyTorch encoder not available (%s): CTranslate2's encoder", exc)
             return None
+        if candidate is None and wanted == "bfloat16":
+            raise ModelLoadError(
+                "TWI_ASR_CPU_ENCODER=bfloat16, but this model's encoder weights are not floating point "
+                "(a quantised CTranslate2 model): convert it with float16 weights"
+            )
         if candidate is None or units == "amx":
             return candidate
         key = (str(model_dir.resolve()), cpu_threads)
@@ -841,9 +856,10 @@ def _resolve_device(device: str | None) -> str:
 
 
 def load_ctranslate2_engine(
-    model_dir: str | Path, device: str | None = None, batch_size: int | None = None
+    model_dir: str | Path, device: str | None = None, batch_size: int | None = None, cpu_encoder: str = "auto"
 ) -> CTranslate2Engine:
-    """Load a CTranslate2 Whisper directory once; ``None`` picks device and batch size.
+    """Load a CTranslate2 Whisper directory once; ``None`` picks device and batch size;
+    ``cpu_encoder`` (:data:`twi_endpoint.settings.CPU_ENCODERS`) which encoder runs on CPU.
 
     The directory must hold ``model.bin`` (CTranslate2) and ``tokenizer.json``.
     """
@@ -862,6 +878,7 @@ def load_ctranslate2_engine(
         compute_type=CUDA_COMPUTE_TYPE if resolved == "cuda" else CPU_COMPUTE_TYPE,
         batch_size=batch_size or (CUDA_BATCH_SIZE if resolved == "cuda" else CPU_BATCH_SIZE),
         cpu_threads=usable_cpu_count(),
+        cpu_encoder=cpu_encoder,
     )
     log.info(
         "loaded %s on %s (%s, batch %d)", engine.model_name, engine.device, engine.dtype, engine.batch_size

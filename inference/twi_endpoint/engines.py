@@ -47,5 +47,10 @@ def load_engine(model_dir: str | Path, settings: EndpointSettings) -> Engine:
     if kind == CTRANSLATE2:
         from twi_endpoint.ct2_engine import load_ctranslate2_engine
 
-        return load_ctranslate2_engine(model_dir, device=settings.device, batch_size=settings.batch_size)
+        return load_ctranslate2_engine(
+            model_dir,
+            device=settings.device,
+            batch_size=settings.batch_size,
+            cpu_encoder=settings.cpu_encoder,
+        )
     raise ModelLoadError(f"unknown engine {kind!r} (TWI_ASR_ENGINE): expected one of {', '.join(ENGINES)}")

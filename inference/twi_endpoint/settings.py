@@ -27,6 +27,11 @@ ENV_VAD: Final = "TWI_ASR_VAD"  # "1"/"0": Silero VAD gate (needs faster-whisper
 ENV_MIN_SPEECH_SECONDS: Final = "TWI_ASR_MIN_SPEECH_SECONDS"
 ENV_FFMPEG: Final = "TWI_ASR_FFMPEG"  # path of the ffmpeg binary; unset = from PATH
 ENV_DECODE_TIMEOUT_SECONDS: Final = "TWI_ASR_DECODE_TIMEOUT_SECONDS"
+ENV_CPU_ENCODER: Final = "TWI_ASR_CPU_ENCODER"  # CTranslate2 engine on CPU: see CPU_ENCODERS
+# "auto": PyTorch bfloat16 where the CPU has AMX (or measures it faster), else CTranslate2's
+# int8; "ctranslate2": always CTranslate2's (no PyTorch loaded: ~390 MB less memory);
+# "bfloat16": always PyTorch's (twi_endpoint.torch_encoder).
+CPU_ENCODERS: Final = ("auto", "ctranslate2", "bfloat16")
 
 
 @dataclass(frozen=True)
@@ -45,6 +50,7 @@ class EndpointSettings:
     min_speech_seconds: float = 0.2
     ffmpeg: str = "ffmpeg"
     decode_timeout_seconds: float = 600.0
+    cpu_encoder: str = "auto"
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> EndpointSettings:
@@ -64,6 +70,7 @@ class EndpointSettings:
             min_speech_seconds=_float(env, ENV_MIN_SPEECH_SECONDS, d.min_speech_seconds),
             ffmpeg=env.get(ENV_FFMPEG) or d.ffmpeg,
             decode_timeout_seconds=_float(env, ENV_DECODE_TIMEOUT_SECONDS, d.decode_timeout_seconds),
+            cpu_encoder=_choice(env, ENV_CPU_ENCODER, d.cpu_encoder, CPU_ENCODERS),
         )
 
 
@@ -93,6 +100,13 @@ def _float(env: Mapping[str, str], name: str, default: float) -> float:
         return float(raw)
     except ValueError:
         raise InvalidRequestError(f"{name}={raw!r} is not a number") from None
+
+
+def _choice(env: Mapping[str, str], name: str, default: str, allowed: tuple[str, ...]) -> str:
+    value = (env.get(name) or "").strip().lower() or default
+    if value not in allowed:
+        raise InvalidRequestError(f"{name}={env.get(name)!r}: expected one of {', '.join(allowed)}")
+    return value
 
 
 def _int(env: Mapping[str, str], name: str, default: int | None, minimum: int) -> int | None:

@@ -30,6 +30,8 @@ def test_settings_from_env() -> None:
     assert (s.language, s.task, s.batch_size, s.vad) == ("yo", "translate", 8, False)
     assert EndpointSettings.from_env({}).language is None  # detection unless configured
     assert EndpointSettings.from_env({"TWI_ASR_LANGUAGE": "auto"}).language is None
+    assert EndpointSettings.from_env({}).cpu_encoder == "auto"
+    assert EndpointSettings.from_env({"TWI_ASR_CPU_ENCODER": " CTranslate2 "}).cpu_encoder == "ctranslate2"
 
 
 @pytest.mark.parametrize(
@@ -39,6 +41,10 @@ def test_settings_from_env() -> None:
         ({"TWI_ASR_BATCH_SIZE": "many"}, "TWI_ASR_BATCH_SIZE='many' is not an integer"),
         ({"TWI_ASR_BATCH_SIZE": "0"}, "must be at least 1"),
         ({"TWI_ASR_MAX_AUDIO_SECONDS": "1h"}, "TWI_ASR_MAX_AUDIO_SECONDS='1h' is not a number"),
+        (
+            {"TWI_ASR_CPU_ENCODER": "fp8"},
+            "TWI_ASR_CPU_ENCODER='fp8': expected one of auto, ctranslate2, bfloat16",
+        ),
     ],
 )
 def test_bad_settings_name_the_variable(env: dict[str, str], message: str) -> None:

@@ -19,6 +19,9 @@ import numpy as np
 import pytest
 from twi_endpoint import ct2_engine
 from twi_endpoint.ct2_engine import CTranslate2Engine, load_ctranslate2_engine, usable_cpu_count
+from twi_endpoint.engines import load_engine
+from twi_endpoint.errors import ModelLoadError
+from twi_endpoint.settings import EndpointSettings
 from twi_endpoint.torch_encoder import (
     SLOW_WARM_UP,
     TorchEncoder,
@@ -163,6 +166,30 @@ def test_the_encoder_follows_the_cpu_and_is_timed_once_a_process(
         assert calls == [["ctranslate2", "torch-bfloat16"]] and uses_torch == [True, True]
     else:
         assert calls == [] and uses_torch == [False, False]
+
+
+@pytest.mark.parametrize(("wanted", "torch_runs"), [("ctranslate2", False), ("bfloat16", True)])
+def test_the_encoder_can_be_pinned(
+    ct2_model_dir: Path, data_clips: dict, wanted: str, torch_runs: bool
+) -> None:
+    """``TWI_ASR_CPU_ENCODER`` through the endpoint's own loader, whatever this CPU is."""
+    settings = EndpointSettings.from_env({"TWI_ASR_CPU_ENCODER": wanted})
+    engine = load_engine(ct2_model_dir, settings)
+    assert isinstance(engine, CTranslate2Engine) and (engine._torch_encoder is not None) is torch_runs
+    assert engine.dtype.endswith("(encoder bfloat16)") is torch_runs
+    clip = data_clips["jfk.mp3"]
+    assert (
+        word_error_rate(clip.reference, engine.transcribe(_audio(clip.path, 20.0), ENGLISH).text).wer == 0.0
+    )
+
+
+def test_bfloat16_asked_of_a_quantised_model_is_refused(
+    ct2_model_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(ct2_engine, "read_encoder_weights", lambda path: None)  # as for int8 weights
+    with pytest.raises(ModelLoadError, match="not floating point"):
+        load_ctranslate2_engine(ct2_model_dir, device="cpu", cpu_encoder="bfloat16")
+    assert load_ctranslate2_engine(ct2_model_dir, device="cpu")._torch_encoder is None  # auto: int8 quietly
 
 
 def test_both_encoders_give_the_same_transcript_and_times(

@@ -545,27 +545,22 @@ class CTranslate2Engine:
         measures faster there; else ``None`` (CTranslate2's own encoder). Only for a model
         whose weights are floating point. ``wanted`` (``TWI_ASR_CPU_ENCODER``) may pin
         either: ``"ctranslate2"`` or ``"bfloat16"`` instead of ``"auto"``."""
-        if wanted == "ctranslate2":
-            return None
+        pinned = wanted == "bfloat16"
         try:
-            units = "amx" if wanted == "bfloat16" else bfloat16_units()
-            if units is None:
+            units = None if wanted == "ctranslate2" else bfloat16_units()
+            if units is None and not pinned:
                 return None
             weights = read_encoder_weights(model_dir / "model.bin")
             candidate = TorchEncoder(weights, cpu_threads) if weights is not None else None
+            reason = "this model's encoder weights are not floating point (a quantised model)"
         except (ImportError, KeyError, ValueError, OSError) as exc:  # no torch; an unknown layout
-            if wanted == "bfloat16":
-                raise ModelLoadError(
-                    f"TWI_ASR_CPU_ENCODER=bfloat16, but the PyTorch encoder cannot load: {exc}"
-                ) from exc
-            log.info("PyTorch encoder not available (%s): CTranslate2's encoder", exc)
+            candidate, reason = None, f"the PyTorch encoder cannot load: {exc}"
+        if candidate is None:
+            if pinned:
+                raise ModelLoadError(f"TWI_ASR_CPU_ENCODER=bfloat16, but {reason}")
+            log.info("%s: CTranslate2's encoder", reason)
             return None
-        if candidate is None and wanted == "bfloat16":
-            raise ModelLoadError(
-                "TWI_ASR_CPU_ENCODER=bfloat16, but this model's encoder weights are not floating point "
-                "(a quantised CTranslate2 model): convert it with float16 weights"
-            )
-        if candidate is None or units == "amx":
+        if pinned or units == "amx":
             return candidate
         key = (str(model_dir.resolve()), cpu_threads)
         if key not in _ENCODER_CHOICE:  # the machine does not change within a process

@@ -84,7 +84,8 @@ class TorchEncoder:
     CTranslate2 fuses each layer's query, key and value projections into one matrix
     (``self_attention/linear_0``; the key's bias is zero, as Whisper has none); the
     attention's scaling is the usual ``1/sqrt(head size)``, which is Whisper's
-    ``head size ** -0.25`` on both query and key.
+    ``head size ** -0.25`` on both query and key. Not transformers' ``WhisperEncoder``:
+    it refuses any input but 30 s (3000 frames), and the engine encodes 10, 20 or 30 s.
     """
 
     def __init__(self, weights: dict[str, np.ndarray], threads: int) -> None:

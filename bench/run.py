@@ -7,7 +7,9 @@ Same machine, same Whisper base weights, same audio for every contender:
 * ``sparse20``: 10 minutes that are 80 % silence (the same kind of speech, 20 %);
 * the hard inputs (``--hard-minutes`` each, 3 by default), built to provoke skipped sentences:
   ``short_pauses`` (1-5 s utterances between 3-10 s pauses), ``inner_pauses`` (clips with
-  1-4 s pauses inside), ``quiet`` (speech 20 dB quieter than the room noise allows).
+  1-4 s pauses inside), ``quiet`` (speech 20 dB quieter than the room noise allows),
+  ``telephone`` (the speech through an 8 kHz mu-law phone line) and ``slow`` (every clip at
+  0.8x its pace, lower with it).
 
 Every clip's true start is known, so besides WER (with substitutions, deletions and
 insertions) each contender gets a timing error: for each clip, how far the start of the

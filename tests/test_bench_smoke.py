@@ -21,13 +21,17 @@ from bench.inputs import (
     PHONE_RATE,
     SAMPLE_RATE,
     SHORT_CLIP_MAX_S,
+    SLOW_SPEED,
     Clip,
     _assemble,
+    at_speed,
     build_hard_input,
     build_longform,
     english_clips,
+    load_clip,
     load_longforms,
     save_longforms,
+    speech_bounds,
 )
 from bench.short import STAGES
 from bench.timing import start_timing
@@ -134,7 +138,29 @@ def test_hard_inputs_are_what_they_say() -> None:
     assert build_hard_input(SHARED_DATA, "quiet", minutes=1.0, seed=2).reference == quiet.reference
     with pytest.raises(ValueError, match="unknown hard input"):
         build_hard_input(SHARED_DATA, "loud", minutes=1.0)
-    assert set(HARD_INPUTS) == {"short_pauses", "inner_pauses", "quiet", "telephone"}
+    assert set(HARD_INPUTS) == {"short_pauses", "inner_pauses", "quiet", "telephone", "slow"}
+
+
+@pytest.mark.shared
+def test_the_slow_input_plays_every_clip_at_a_slower_pace() -> None:
+    slow = build_hard_input(SHARED_DATA, "slow", minutes=1.0, seed=2)
+    clips = {c.reference: c for c in english_clips(SHARED_DATA)}
+    durations = {ref: c.duration_s for ref, c in clips.items()}
+    # each clip's speech 1 / 0.8 as long as in its file (its energy onset may move a frame or
+    # two: a soft first syllable crosses the onset level elsewhere at another pace)
+    unhurried = [speech_bounds(load_clip(clips[sp.reference].path)) for sp in slow.spans]
+    spoken = [sp.end_s - sp.start_s for sp in slow.spans]
+    assert sum(spoken) == pytest.approx(sum(last - first for first, last in unhurried) / SLOW_SPEED, rel=0.02)
+    assert sum(durations[sp.reference] for sp in slow.spans) / SLOW_SPEED == pytest.approx(slow.speech_s, abs=0.01)
+    assert [sp.start_s for sp in slow.spans] == sorted(sp.start_s for sp in slow.spans)
+    assert 50.0 < slow.duration_s < 70.0  # the pace taken into account: about the minute asked
+    # the same speech, 0.8x: a tone at 1 kHz comes back at 800 Hz, 1.25x as long
+    tone = np.sin(2 * np.pi * 1000.0 * np.arange(SAMPLE_RATE) / SAMPLE_RATE).astype(np.float32)
+    lower = at_speed(tone, SLOW_SPEED)
+    assert lower.size == round(SAMPLE_RATE / SLOW_SPEED) and lower.dtype == np.float32
+    peak_hz = np.argmax(np.abs(np.fft.rfft(lower))) * SAMPLE_RATE / lower.size
+    assert peak_hz == pytest.approx(800.0, abs=2.0)
+    assert at_speed(tone, 1.0) is tone
 
 
 @pytest.mark.shared

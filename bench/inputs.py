@@ -37,7 +37,8 @@ class Span:
     """Where one reference clip's speech lies in a benchmark recording (seconds)."""
 
     # first sound of the clip's speech: its energy onset, not the clip's file start (its first
-    # word for a clip in FIRST_WORD_S, which opens with a loud sound that is not speech)
+    # word for a clip in FIRST_WORD_S, which opens with a loud sound that is not speech or
+    # with room tone loud enough to pass for it)
     start_s: float
     end_s: float
     reference: str
@@ -97,13 +98,20 @@ def _pause(rng: random.Random, noise: np.random.Generator, seconds: float) -> np
 
 ONSET_FRAME = SAMPLE_RATE // 50  # 20 ms frames for the energy onset of a clip
 ONSET_DB = -35.0  # a frame this far under the clip's loudest frame is not yet speech
-# Clips that open with a loud sound that is not speech, and where the first word starts
-# (seconds into the clip). mfa_acoustic_corpus.wav opens with a 0.5 s burst at the clip's
-# peak level (no word of the reference): the energy falls to -27 dB at 0.58 s and the
-# speech rises at 0.62 s; faster-whisper's word times put "This" at 0.69-0.74 s, our
-# alignment at 0.70 s. Energy alone took the burst for the first word (1 s timing error
-# on every input holding the clip, whatever the engine).
-FIRST_WORD_S = {"mfa_acoustic_corpus.wav": 0.62}
+# Clips that open with a sound that is not speech but loud enough for energy to take it for
+# speech, and where the first word starts (seconds into the clip, at its own pace).
+# mfa_acoustic_corpus.wav opens with a 0.5 s burst at the clip's peak level (no word of the
+# reference): the energy falls to -27 dB at 0.58 s and the speech rises at 0.62 s;
+# faster-whisper's word times put "This" at 0.69-0.74 s, our alignment at 0.70 s. Energy
+# alone took the burst for the first word (1 s timing error on every input holding the clip,
+# whatever the engine).
+# The Shakespeare sonnets open with 0.42 s of the LibriVox recording's room tone (-43 dBFS, as
+# loud as its pauses between words, -45 dBFS; only 20-29 dB under its loudest frame, so
+# energy took it for speech) before "One" rises at 0.42 s (Silero 0.01-0.08 on the tone; our
+# engine's "1." at 0.41 s). At 0.8x pace (the "slow" input) the tone alone put the clip's
+# start 0.52 s before any engine's first word.
+SONNETS = "librivox_en_shakespeare-sonnets-1-3_concat.flac"
+FIRST_WORD_S = {"mfa_acoustic_corpus.wav": 0.62, SONNETS: 0.42}
 INNER_PAUSE_MIN_S = 1.0  # pauses inserted *inside* a clip (the "inner_pauses" input)
 INNER_PAUSE_MAX_S = 4.0
 SHORT_CLIP_MAX_S = 5.5  # the "short_pauses" input: only short utterances ...

@@ -22,6 +22,7 @@ from bench.inputs import (
     SAMPLE_RATE,
     SHORT_CLIP_MAX_S,
     SLOW_SPEED,
+    SONNETS,
     Clip,
     _assemble,
     at_speed,
@@ -76,6 +77,23 @@ def test_saved_inputs_reload_as_the_same_audio(tmp_path: Path) -> None:
     assert (again.name, again.reference, again.clips) == (original.name, original.reference, original.clips)
     assert again.audio.dtype.name == "float32" and again.audio.size == original.audio.size
     assert float(abs(again.audio - original.audio).max()) <= 1.0 / 32767  # 16-bit PCM
+
+
+@pytest.mark.shared
+def test_the_sonnets_start_at_their_first_word_not_at_the_room_tone() -> None:
+    sonnets = next(c for c in english_clips(SHARED_DATA) if c.path.name == SONNETS)
+    audio = load_clip(sonnets.path)
+
+    def level(a: float, b: float) -> float:  # dBFS of the clip from a to b seconds
+        return float(10 * np.log10(np.mean(audio[round(a * SAMPLE_RATE) : round(b * SAMPLE_RATE)] ** 2)))
+
+    # what comes before "One" is as loud as the recording's pause after it: room tone
+    assert level(0.0, 0.4) == pytest.approx(level(1.0, 1.6), abs=3.0)
+    assert level(0.45, 0.8) > level(0.0, 0.4) + 15.0  # "One"
+    assert speech_bounds(audio)[0] < 0.1  # energy alone: the tone
+    for speed in (1.0, SLOW_SPEED):
+        lf = _assemble("t", [sonnets], [1.0, 1.0], random.Random(0), np.random.default_rng(0), speed=speed)
+        assert lf.spans[0].start_s == pytest.approx(1.0 + FIRST_WORD_S[SONNETS] / speed, abs=0.01)
 
 
 def test_a_clip_that_opens_with_a_burst_starts_at_its_first_word(tmp_path: Path) -> None:

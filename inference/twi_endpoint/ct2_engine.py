@@ -65,7 +65,6 @@ from twi_endpoint.segmentation import (
 from twi_endpoint.timeline import (
     RECOVERY_ROUNDS,
     WindowClock,
-    after_audio,
     compression_ratio,
     coverage,
     in_order,
@@ -74,6 +73,7 @@ from twi_endpoint.timeline import (
     recover_uncovered_many,
     start_at_onsets,
     uncovered_speech,
+    unheard,
     window_segments,
 )
 from twi_endpoint.torch_encoder import TorchEncoder, bfloat16_units, faster_encoder, read_encoder_weights
@@ -444,7 +444,7 @@ class CTranslate2Engine:
             placed[i] = [
                 part
                 for (seg, _), words_of_seg in zip(per_window[i], seg_words, strict=True)
-                if not after_audio(words_of_seg, clocks[i])
+                if not unheard(words_of_seg, clocks[i])
                 for part in place_words(seg, words_of_seg, activity)
             ]
         return placed

@@ -41,13 +41,13 @@ from twi_endpoint.segmentation import VoiceActivity, Window, plan_windows
 from twi_endpoint.timeline import (
     RECOVERY_ROUNDS,
     WindowClock,
-    after_audio,
     coverage,
     in_order,
     place_words,
     recover_uncovered,
     start_at_onsets,
     uncovered_speech,
+    unheard,
     window_segments,
 )
 from twi_endpoint.types import (
@@ -249,7 +249,7 @@ class TransformersEngine:
         for seg, r in timed:
             pairs = list(zip(r.tokens, text_times[r.first : r.first + len(r.tokens)], strict=False))
             words_of_seg = _words(pairs, decode, clock)
-            if not after_audio(words_of_seg, clock):
+            if not unheard(words_of_seg, clock):
                 out += place_words(seg, words_of_seg, activity)
         return out
 

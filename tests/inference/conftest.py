@@ -62,6 +62,12 @@ SHARED_DATA = ROOT.parent / "shared" / "data"
 
 
 @pytest.fixture(scope="session")
+def shared_data() -> Path:
+    """``../shared/data`` (tests marked ``shared`` skip without it), as the bench reads it."""
+    return SHARED_DATA
+
+
+@pytest.fixture(scope="session")
 def shared_clips() -> Callable[[str], list[tuple[Path, float, str]]]:
     """``(path, duration_s, reference)`` rows of ``../shared/data/<folder>/manifest.tsv``."""
     import csv

@@ -36,7 +36,7 @@ from twi_endpoint.timeline import LOOP_COMPRESSION_RATIO, MAX_SEGMENT_S, is_loop
 from twi_endpoint.types import SAMPLE_LEN, SAMPLE_RATE, DecodeOptions, Transcription, token_budget
 from twi_lambdas.subtitles import MAX_CUE_SECONDS, cues
 
-from bench.inputs import speech_bounds
+from bench.inputs import build_hard_input, speech_bounds
 from twi_asr.scoring import word_error_rate
 
 ENGLISH = DecodeOptions(language="en")
@@ -322,6 +322,24 @@ def test_a_recordings_last_sentence_is_not_written_again_after_its_end(
     last = result.segments[-1]
     assert last.text.endswith("wait no longer.") and last.end - last.start > 0.5
     assert all(w.end > w.start for s in result.segments for w in s.words)  # every word heard
+
+
+@pytest.mark.shared
+def test_a_sentence_the_decoder_repeats_inside_its_window_is_kept_once(
+    engine: CTranslate2Engine, shared_data: Path
+) -> None:
+    """Bench ``telephone`` seed 11 (held out): the last window's decoder wrote "Mr. John
+    Dashwood had then leisure ... to do for them." three times; the third timed after the
+    audio, the second inside it, its 22 words aligned at one instant where the first one's
+    last word ends (:func:`twi_endpoint.timeline.squeezed`). The call holds the sentence
+    twice (at 137 s and 171 s), and the result must too."""
+    call = build_hard_input(shared_data, "telephone", minutes=3.0, seed=11)
+    result = engine.transcribe(call.audio, ENGLISH)
+    assert _words(call.reference).count("john dashwood had then leisure") == 2
+    assert _words(result.text).count("john dashwood had then leisure") == 2, result.text[-400:]
+    # no segment of several words squeezed into an instant
+    assert all(s.end - s.start >= 0.1 for s in result.segments if len(s.text.split()) > 1)
+    assert _wer(call.reference, result.text) < 0.25  # whisper-base on a phone line: 15-20 %
 
 
 def test_repeated_requests_reuse_the_model_and_agree(engine: CTranslate2Engine, data_clips: dict) -> None:

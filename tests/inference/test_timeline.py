@@ -33,10 +33,12 @@ from twi_endpoint.timeline import (
     short_utterance_windows,
     snap_to_speech,
     split_segment,
+    squeezed,
     start_at_onsets,
     timestamped_segments,
     trim_words_to_speech,
     uncovered_speech,
+    unheard,
     window_segments,
     within_segment,
     without_loops,
@@ -639,6 +641,20 @@ def test_words_aligned_at_the_windows_last_instant_are_after_its_audio() -> None
     assert not after_audio(said, clock)
     assert not after_audio([*said[:1], *echo[1:]], clock)  # one word heard: it was said
     assert not after_audio([], clock)  # no words: the timestamp tokens decide
+
+
+def test_words_squeezed_into_one_instant_were_not_heard() -> None:
+    # a decoder's repeat inside its window: every word where the sentence before it ended
+    clock = WindowClock(Window(((int(167.4 * SAMPLE_RATE), int(178.5 * SAMPLE_RATE)),)))
+    repeat = [Word(178.088, 178.088, " Mr"), Word(178.088, 178.088, "."), Word(178.088, 178.088, " John")]
+    repeat += [Word(178.088, 178.088, " Dashwood"), Word(178.088, 178.508, ".")]
+    assert squeezed(repeat) and unheard(repeat, clock) and not after_audio(repeat, clock)
+    said = [Word(171.2, 171.888, " Mr"), Word(171.888, 172.048, "."), Word(172.048, 172.208, " John")]
+    assert not squeezed(said) and not unheard(said, clock)
+    # one word, or two said 60 ms apart, may be short: left to Whisper's own tests
+    assert not squeezed([Word(170.0, 170.0, " and")])
+    assert not squeezed([Word(170.0, 170.06, " I"), Word(170.06, 170.3, " am")])
+    assert not squeezed([Word(170.0, 170.0, " and"), Word(170.0, 170.0, ",")])  # one word and its comma
 
 
 def test_a_window_may_take_no_more_tokens_than_its_speech_can_hold() -> None:

@@ -120,6 +120,12 @@ ENCODER_STEP_S = 10  # encoder inputs are 10, 20 or 30 s long (see encoder_sampl
 _ENCODER_CHOICE: dict[tuple[str, int], str] = {}
 
 
+def _encode_torch(encoder: TorchEncoder, mels: list[np.ndarray]) -> Any:
+    """``encoder``'s outputs for a batch of windows as one StorageView for the decoder:
+    window by window, each over every core (as the engine runs it and as it is timed)."""
+    return ctranslate2.StorageView.from_array(np.concatenate([encoder(mel[None]) for mel in mels]))
+
+
 def encoder_samples(duration_s: float) -> int:
     """Samples of the encoder input for a window of ``duration_s`` seconds of audio: the audio
     and its quiet tail, rounded up to whole steps of ``ENCODER_STEP_S``, at most Whisper's 30 s.
@@ -565,7 +571,10 @@ class CTranslate2Engine:
         key = (str(model_dir.resolve()), cpu_threads)
         if key not in _ENCODER_CHOICE:  # the machine does not change within a process
             _ENCODER_CHOICE[key] = faster_encoder(
-                {"ctranslate2": self._encode_ct2, "torch-bfloat16": lambda mels: candidate(np.stack(mels))},
+                {
+                    "ctranslate2": self._encode_ct2,
+                    "torch-bfloat16": lambda mels: _encode_torch(candidate, mels),
+                },
                 self._model.n_mels,
             )
         return candidate if _ENCODER_CHOICE[key] == "torch-bfloat16" else None
@@ -576,8 +585,7 @@ class CTranslate2Engine:
         else from CTranslate2's (:meth:`_encode_ct2`)."""
         if self._torch_encoder is None:
             return self._encode_ct2(mels)
-        encoder = self._torch_encoder
-        return ctranslate2.StorageView.from_array(np.concatenate([encoder(mel[None]) for mel in mels]))
+        return _encode_torch(self._torch_encoder, mels)
 
     def _encode_ct2(self, mels: list[np.ndarray]) -> Any:
         """CTranslate2's encoder outputs for a batch of windows.

@@ -32,8 +32,8 @@ The model is loaded once (:func:`load_ctranslate2_engine`) and reused by every r
 int8 on CPU (two replicas sharing the usable cores, working on different windows at once),
 float16 on CUDA. On a CPU with matrix units (Intel AMX) the encoder runs on PyTorch in
 bfloat16 instead, from the same weights (:mod:`twi_endpoint.torch_encoder`: 2.2x on a 30 s
-window, 2 cores); with bfloat16 vector instructions only, where it measures faster when the
-engine loads.
+window, 2 cores); with bfloat16 vector instructions only (AMD Zen 4), for the input lengths
+it measures faster on when the engine loads (there: 30 s inputs).
 """
 
 from __future__ import annotations
@@ -76,7 +76,7 @@ from twi_endpoint.timeline import (
     unheard,
     window_segments,
 )
-from twi_endpoint.torch_encoder import TorchEncoder, bfloat16_units, faster_encoder, read_encoder_weights
+from twi_endpoint.torch_encoder import TorchEncoder, bfloat16_units, faster_encoders, read_encoder_weights
 from twi_endpoint.types import (
     N_SAMPLES,
     SAMPLE_LEN,
@@ -114,10 +114,15 @@ _QUIET_TAIL = (np.random.default_rng(0).standard_normal(int(WINDOW_TAIL_S * SAMP
 
 
 ENCODER_STEP_S = 10  # encoder inputs are 10, 20 or 30 s long (see encoder_samples)
+MEL_FRAMES_PER_S = 100  # log-mel frames: Whisper's hop of 160 samples at 16 kHz
+ENCODER_INPUT_FRAMES = tuple(
+    s * MEL_FRAMES_PER_S for s in range(ENCODER_STEP_S, N_SAMPLES // SAMPLE_RATE + 1, ENCODER_STEP_S)
+)  # (1000, 2000, 3000)
 
-# The faster encoder of each (model directory, threads) loaded in this process, on a CPU
-# where it is timed (CTranslate2Engine._pick_cpu_encoder): measured once, ~2.5 s on 2 cores.
-_ENCODER_CHOICE: dict[tuple[str, int], str] = {}
+# The faster encoder for each input length, of each (model directory, threads) loaded in
+# this process, on a CPU where it is timed (CTranslate2Engine._pick_cpu_encoder): measured
+# once, ~6 s on 2 cores.
+_ENCODER_CHOICE: dict[tuple[str, int], dict[int, str]] = {}
 
 
 def _encode_torch(encoder: TorchEncoder, mels: list[np.ndarray]) -> Any:
@@ -293,11 +298,20 @@ class CTranslate2Engine:
             if self.replicas > 1
             else None
         )
-        self._torch_encoder = (
-            self._pick_cpu_encoder(model_dir, cpu_threads, cpu_encoder) if device == "cpu" else None
+        # PyTorch's encoder where it runs, and the input lengths (frames) that stay on
+        # CTranslate2's even so (where the two were timed and CTranslate2's won there)
+        self._torch_encoder, self._ct2_frames = (
+            self._pick_cpu_encoder(model_dir, cpu_threads, cpu_encoder)
+            if device == "cpu"
+            else (None, frozenset())
         )
         if self._torch_encoder is not None:
-            self.dtype += " (encoder bfloat16)"
+            torch_s = [f // MEL_FRAMES_PER_S for f in ENCODER_INPUT_FRAMES if f not in self._ct2_frames]
+            self.dtype += (
+                " (encoder bfloat16)"
+                if not self._ct2_frames
+                else f" (encoder bfloat16 on {', '.join(map(str, torch_s))} s inputs)"
+            )
 
     # --- public ---------------------------------------------------------------------
     def transcribe(
@@ -545,17 +559,21 @@ class CTranslate2Engine:
         all-core instance (where there is one), more on the replicas."""
         return self._solo if rows == 1 and self._solo is not None else self._model
 
-    def _pick_cpu_encoder(self, model_dir: Path, cpu_threads: int, wanted: str) -> TorchEncoder | None:
+    def _pick_cpu_encoder(
+        self, model_dir: Path, cpu_threads: int, wanted: str
+    ) -> tuple[TorchEncoder | None, frozenset[int]]:
         """PyTorch's bfloat16 encoder (:mod:`twi_endpoint.torch_encoder`) where the CPU has
         matrix units for it, or where it has bfloat16 vector instructions and the encoder
-        measures faster there; else ``None`` (CTranslate2's own encoder). Only for a model
-        whose weights are floating point. ``wanted`` (``TWI_ASR_CPU_ENCODER``) may pin
-        either: ``"ctranslate2"`` or ``"bfloat16"`` instead of ``"auto"``."""
+        measures faster there on some input length; else ``None`` (CTranslate2's own
+        encoder). With it, the input lengths (frames) CTranslate2's encoder measured faster
+        on, which stay there. Only for a model whose weights are floating point. ``wanted``
+        (``TWI_ASR_CPU_ENCODER``) may pin either: ``"ctranslate2"`` or ``"bfloat16"``
+        instead of ``"auto"``."""
         pinned = wanted == "bfloat16"
         try:
             units = None if wanted == "ctranslate2" else bfloat16_units()
             if units is None and not pinned:
-                return None
+                return None, frozenset()
             weights = read_encoder_weights(model_dir / "model.bin")
             candidate = TorchEncoder(weights, cpu_threads) if weights is not None else None
             reason = "this model's encoder weights are not floating point (a quantised model)"
@@ -565,25 +583,27 @@ class CTranslate2Engine:
             if pinned:
                 raise ModelLoadError(f"TWI_ASR_CPU_ENCODER=bfloat16, but {reason}")
             log.info("%s: CTranslate2's encoder", reason)
-            return None
+            return None, frozenset()
         if pinned or units == "amx":
-            return candidate
+            return candidate, frozenset()
         key = (str(model_dir.resolve()), cpu_threads)
         if key not in _ENCODER_CHOICE:  # the machine does not change within a process
-            _ENCODER_CHOICE[key] = faster_encoder(
+            _ENCODER_CHOICE[key] = faster_encoders(
                 {
                     "ctranslate2": self._encode_ct2,
                     "torch-bfloat16": lambda mels: _encode_torch(candidate, mels),
                 },
                 self._model.n_mels,
+                ENCODER_INPUT_FRAMES,
             )
-        return candidate if _ENCODER_CHOICE[key] == "torch-bfloat16" else None
+        ct2_frames = frozenset(f for f, name in _ENCODER_CHOICE[key].items() if name != "torch-bfloat16")
+        return (None, frozenset()) if ct2_frames == set(ENCODER_INPUT_FRAMES) else (candidate, ct2_frames)
 
     def _encode(self, mels: list[np.ndarray]) -> Any:
-        """Encoder outputs for a batch of windows, as one StorageView for the decoder: from
-        the PyTorch encoder where it was chosen (window by window, each over every core),
-        else from CTranslate2's (:meth:`_encode_ct2`)."""
-        if self._torch_encoder is None:
+        """Encoder outputs for a batch of windows (one input length), as one StorageView for
+        the decoder: from the PyTorch encoder where it was chosen for that length (window by
+        window, each over every core), else from CTranslate2's (:meth:`_encode_ct2`)."""
+        if self._torch_encoder is None or mels[0].shape[-1] in self._ct2_frames:
             return self._encode_ct2(mels)
         return _encode_torch(self._torch_encoder, mels)
 

@@ -7,9 +7,10 @@ the CPU's matrix units (Intel AMX: oneDNN for the linear layers, a flash-attenti
 for attention). One 30 s window, one core of an Intel Xeon with AMX (2026-12-03):
 CTranslate2 int8 0.92-1.0 s, PyTorch bfloat16 0.48 s; both cores 0.20 s. Which encoder
 runs follows the CPU (:func:`bfloat16_units`), as CTranslate2 and oneDNN pick their own
-kernels: with AMX, PyTorch's; with bfloat16 vector instructions only (not measured here),
-whichever of the two encodes faster when the engine loads (:func:`faster_encoder`); without
-either, where bfloat16 is emulated and slow, CTranslate2's.
+kernels: with AMX, PyTorch's; with bfloat16 vector instructions only (AMD Zen 4), for each
+encoder input length (10, 20, 30 s) whichever of the two encodes it faster when the engine
+loads (:func:`faster_encoders`: on Zen 4 CTranslate2's for 10 and 20 s, PyTorch's for 30 s);
+without either, where bfloat16 is emulated and slow, CTranslate2's.
 
 The decoder, the language detection and the word alignment stay on CTranslate2: they take
 this encoder's output (``[batch, frames, d_model]``, float32) exactly as they take their
@@ -37,7 +38,7 @@ log = logging.getLogger(__name__)
 # model directory (quantised when converted) keeps CTranslate2's own encoder.
 _FLOAT_TYPES = {0: np.float32, 4: np.float16}
 _INT16 = 2
-SLOW_WARM_UP = 3.0  # see faster_encoder
+SLOW_WARM_UP = 3.0  # see faster_encoders
 _MIN_BINARY_VERSION = 5  # every variable carries its data type from version 4 on; 6 is today's
 
 
@@ -162,9 +163,10 @@ def bfloat16_units() -> str | None:
     """How this CPU computes bfloat16, by PyTorch's own probes: ``"amx"`` (matrix units:
     the PyTorch encoder measured 2.2x as fast as CTranslate2's on 30 s windows, 1.5x on
     20 s, 1.1x on 10 s, 2 cores of a Sapphire Rapids Xeon), ``"avx512_bf16"`` (vector
-    instructions only, e.g. AMD Zen 4: not measured, so :func:`faster_encoder` times both
-    when the engine loads), or ``None``: PyTorch emulates bfloat16 there, several times
-    slower than CTranslate2's int8, and it is not tried. A PyTorch without the probes
+    instructions only, e.g. AMD Zen 4, where neither is faster at every input length, so
+    :func:`faster_encoders` times both when the engine loads), or ``None``: PyTorch
+    emulates bfloat16 there, several times slower than CTranslate2's int8, and it is not
+    tried. A PyTorch without the probes
     counts as ``"avx512_bf16"``: the timing decides."""
     import torch
 
@@ -177,36 +179,45 @@ def bfloat16_units() -> str | None:
     return "avx512_bf16" if vector() else None
 
 
-def faster_encoder(
+def faster_encoders(
     candidates: dict[str, Callable[[list[np.ndarray]], object]],
     n_mels: int,
-    frames: int = 2000,
-    tries: int = 2,
-) -> str:
-    """The name of the candidate encoder (each a function of a list of log-mel windows) that
-    encoded two windows of noise (``frames`` long: 20 s) fastest on this machine: the best
-    of ``tries`` runs each, after a warm-up run. Two windows, so that an encoder that works
-    on several windows side by side (CTranslate2's replicas) is timed as it runs; 20 s,
-    between the short windows where the two are close (10 s, 2 cores with AMX: 0.17 against
-    0.15 s) and the full ones where attention dominates (30 s: 1.3 against 0.6 s).
-    Load time: ~2.5 s on 2 cores. A candidate whose warm-up run alone takes over
-    ``SLOW_WARM_UP`` times the best so far is not timed again (a cold PyTorch encoder's
-    first run took 2.4x its best here: oneDNN prepares its kernels)."""
-    mel = np.random.default_rng(0).standard_normal((n_mels, frames)).astype(np.float32) * 0.5
-    windows = [mel, mel]
-    best: dict[str, float] = {}
-    for name, encode in candidates.items():
-        times = [_timed(encode, windows)]  # the warm-up run
-        if best and times[0] > SLOW_WARM_UP * min(best.values()):
-            best[name] = times[0]  # clearly slower already: not timed again (emulated bfloat16)
-            continue
-        times = [_timed(encode, windows) for _ in range(tries)]
-        best[name] = min(times)
-    choice = min(best, key=lambda name: best[name])
-    log.info(
-        "encoder on this CPU: %s (two %.0f s windows: %s)",
-        choice,
-        frames / 100,
-        ", ".join(f"{name} {seconds:.3f} s" for name, seconds in best.items()),
-    )
+    lengths: tuple[int, ...] = (1000, 2000, 3000),
+) -> dict[int, str]:
+    """For each encoder input length (frames: the engine encodes 10, 20 or 30 s), the name
+    of the candidate encoder (each a function of a list of log-mel windows) that encoded two
+    windows of noise of that length fastest on this machine: the better of two runs each,
+    the first of which also prepares the candidate's kernels for that shape. Two windows,
+    so that an encoder that works on several windows side by side (CTranslate2's replicas)
+    is timed as it runs.
+
+    Per length, because the two encoders' costs grow differently: attention grows with the
+    square of the length, and PyTorch's flash-attention kernel makes it cheaper there,
+    while CTranslate2's int8 matrix products win on short inputs. 2 cores of an AMD EPYC
+    (Zen 4: AVX512-BF16, no AMX), two windows: CTranslate2 0.16-0.17 s at 10 s against
+    PyTorch 0.20-0.23 s, 20 s 0.40-0.44 against 0.48-0.52 s, 30 s 0.90-1.11 against
+    0.84-1.02 s. A single length timed (20 s, as before) kept CTranslate2 for the full 30 s
+    windows that make most of a long recording. Load time: ~6 s on those 2 cores (the
+    timing runs once per process). A candidate whose first run alone takes over
+    ``SLOW_WARM_UP`` times the best so far is not run again at that length (emulated
+    bfloat16)."""
+    rng = np.random.default_rng(0)
+    choice: dict[int, str] = {}
+    for frames in lengths:
+        mel = rng.standard_normal((n_mels, frames)).astype(np.float32) * 0.5
+        windows = [mel, mel]
+        best: dict[str, float] = {}
+        for name, encode in candidates.items():
+            first = _timed(encode, windows)
+            if best and first > SLOW_WARM_UP * min(best.values()):
+                best[name] = first  # clearly slower already: not run again
+                continue
+            best[name] = min(first, _timed(encode, windows))
+        choice[frames] = min(best, key=lambda name: best[name])
+        log.info(
+            "encoder for %.0f s inputs on this CPU: %s (two windows: %s)",
+            frames / 100,
+            choice[frames],
+            ", ".join(f"{name} {seconds:.3f} s" for name, seconds in best.items()),
+        )
     return choice

@@ -76,7 +76,14 @@ from twi_endpoint.timeline import (
     unheard,
     window_segments,
 )
-from twi_endpoint.torch_encoder import TorchEncoder, bfloat16_units, faster_encoders, read_encoder_weights
+from twi_endpoint.torch_encoder import (
+    TorchEncoder,
+    bfloat16_units,
+    faster_encoders,
+    machine_key,
+    read_encoder_weights,
+    remembered_choice,
+)
 from twi_endpoint.types import (
     N_SAMPLES,
     SAMPLE_LEN,
@@ -121,7 +128,8 @@ ENCODER_INPUT_FRAMES = tuple(
 
 # The faster encoder for each input length, of each (model directory, threads) loaded in
 # this process, on a CPU where it is timed (CTranslate2Engine._pick_cpu_encoder): measured
-# once, ~6 s on 2 cores.
+# once a machine (~4 s on 2 cores), remembered for its other processes (torch_encoder.
+# remembered_choice).
 _ENCODER_CHOICE: dict[tuple[str, int], dict[int, str]] = {}
 
 
@@ -587,14 +595,17 @@ class CTranslate2Engine:
         if pinned or units == "amx":
             return candidate, frozenset()
         key = (str(model_dir.resolve()), cpu_threads)
-        if key not in _ENCODER_CHOICE:  # the machine does not change within a process
-            _ENCODER_CHOICE[key] = faster_encoders(
-                {
-                    "ctranslate2": self._encode_ct2,
-                    "torch-bfloat16": lambda mels: _encode_torch(candidate, mels),
-                },
-                self._model.n_mels,
-                ENCODER_INPUT_FRAMES,
+        if key not in _ENCODER_CHOICE:  # the machine does not change: timed once, remembered
+            _ENCODER_CHOICE[key] = remembered_choice(
+                machine_key(model_dir / "model.bin", cpu_threads),
+                lambda: faster_encoders(
+                    {
+                        "ctranslate2": self._encode_ct2,
+                        "torch-bfloat16": lambda mels: _encode_torch(candidate, mels),
+                    },
+                    self._model.n_mels,
+                    ENCODER_INPUT_FRAMES,
+                ),
             )
         ct2_frames = frozenset(f for f, name in _ENCODER_CHOICE[key].items() if name != "torch-bfloat16")
         return (None, frozenset()) if ct2_frames == set(ENCODER_INPUT_FRAMES) else (candidate, ct2_frames)

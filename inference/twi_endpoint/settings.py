@@ -32,6 +32,9 @@ ENV_CPU_ENCODER: Final = "TWI_ASR_CPU_ENCODER"  # CTranslate2 engine on CPU: see
 # int8; "ctranslate2": always CTranslate2's (no PyTorch loaded: ~390 MB less memory);
 # "bfloat16": always PyTorch's (twi_endpoint.torch_encoder).
 CPU_ENCODERS: Final = ("auto", "ctranslate2", "bfloat16")
+# Where a timed encoder choice is remembered for this machine (twi_endpoint.torch_encoder.
+# remembered_choice): $XDG_CACHE_HOME/twi-asr, else ~/.cache/twi-asr (the XDG default).
+ENV_CACHE_HOME: Final = "XDG_CACHE_HOME"
 
 
 @dataclass(frozen=True)

@@ -19,7 +19,11 @@ own.
 
 from __future__ import annotations
 
+import hashlib
+import json
 import logging
+import os
+import platform
 import struct
 import time
 from collections.abc import Callable
@@ -27,6 +31,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, BinaryIO
 
 import numpy as np
+
+from twi_endpoint.settings import ENV_CACHE_HOME
 
 if TYPE_CHECKING:
     import torch
@@ -221,3 +227,83 @@ def faster_encoders(
             ", ".join(f"{name} {seconds:.3f} s" for name, seconds in best.items()),
         )
     return choice
+
+
+CHOICE_FILE = "encoder-choice.json"
+_CHOICE_FORMAT = 1  # part of every key: a change to how the choice is timed starts afresh
+
+
+def choice_file() -> Path:
+    """Where timed encoder choices are remembered: ``$XDG_CACHE_HOME/twi-asr``, else
+    ``~/.cache/twi-asr``."""
+    home = os.environ.get(ENV_CACHE_HOME) or str(Path.home() / ".cache")
+    return Path(home) / "twi-asr" / CHOICE_FILE
+
+
+def machine_key(model_bin: Path, threads: int) -> str:
+    """What a timing of the encoders depends on: this CPU (its model name and a digest of its
+    feature flags), the threads, the libraries' versions and the model file."""
+    import ctranslate2
+    import torch
+
+    fields: dict[str, str] = {}
+    try:
+        for line in Path("/proc/cpuinfo").read_text(encoding="utf-8", errors="replace").splitlines():
+            field, _, value = line.partition(":")
+            fields.setdefault(field.strip(), value.strip())  # the first core's
+    except OSError:
+        pass
+    name = fields.get("model name") or platform.processor() or platform.machine()
+    flags = fields.get("flags") or fields.get("Features") or ""
+    digest = hashlib.sha256(flags.encode()).hexdigest()[:12] if flags else "?"
+    stat = model_bin.stat()
+    return " | ".join(
+        [
+            f"format {_CHOICE_FORMAT}",
+            f"{name} (flags {digest})",
+            f"{threads} threads",
+            f"ctranslate2 {ctranslate2.__version__}",
+            f"torch {torch.__version__}",
+            f"{model_bin.resolve()} ({stat.st_size} bytes, {stat.st_mtime_ns})",
+        ]
+    )
+
+
+def remembered_choice(
+    key: str, measure: Callable[[], dict[int, str]], path: Path | None = None
+) -> dict[int, str]:
+    """The encoder choice remembered under ``key`` (:func:`machine_key`) in ``path``
+    (:func:`choice_file`), else ``measure()``, then remembered there.
+
+    Why: every process that loads the engine on a CPU where the encoders are timed times
+    them again, ~4 s on 2 cores of an AMD EPYC (10.5 against 6.6 s of load): the local
+    stack's worker processes, each model-server worker of an endpoint, each test worker.
+    One machine's answer does not change between its processes, as cuDNN's and oneDNN's
+    tuned kernels are kept between runs. A file that cannot be read is timed over; one
+    that cannot be written leaves the choice to this process (logged)."""
+    path = path or choice_file()
+    known = _read_choices(path)
+    if key in known:
+        log.info("encoder choice for this machine, timed before: %s (%s)", known[key], path)
+        return known[key]
+    choice = measure()
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        everything = {**_read_choices(path), key: choice}  # another process may have written
+        scratch = path.with_name(f"{path.name}.{os.getpid()}.tmp")
+        scratch.write_text(json.dumps(everything, indent=1, sort_keys=True), encoding="utf-8")
+        os.replace(scratch, path)  # whole or not at all, for readers in other processes
+    except OSError as exc:
+        log.info("the encoder choice is not remembered (%s): %s", path, exc)
+    return choice
+
+
+def _read_choices(path: Path) -> dict[str, dict[int, str]]:
+    try:
+        raw = json.loads(path.read_text(encoding="utf-8"))
+        return {
+            str(key): {int(frames): str(name) for frames, name in choice.items()}
+            for key, choice in raw.items()
+        }
+    except (OSError, ValueError, AttributeError, TypeError):
+        return {}

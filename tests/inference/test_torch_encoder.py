@@ -9,6 +9,7 @@ is faster, by 7.2, 6.2 and 4.7 %.
 
 from __future__ import annotations
 
+import json
 import struct
 import time
 from pathlib import Path
@@ -27,7 +28,9 @@ from twi_endpoint.torch_encoder import (
     TorchEncoder,
     bfloat16_units,
     faster_encoders,
+    machine_key,
     read_encoder_weights,
+    remembered_choice,
 )
 from twi_endpoint.types import SAMPLE_RATE, DecodeOptions
 
@@ -155,9 +158,10 @@ def test_bfloat16_is_used_where_the_cpu_computes_it(monkeypatch: pytest.MonkeyPa
 
 
 @pytest.mark.parametrize("units", ["amx", "avx512_bf16", None])
-def test_the_encoder_follows_the_cpu_and_is_timed_once_a_process(
-    ct2_model_dir: Path, monkeypatch: pytest.MonkeyPatch, units: str | None
+def test_the_encoder_follows_the_cpu_and_is_timed_once_a_machine(
+    ct2_model_dir: Path, monkeypatch: pytest.MonkeyPatch, tmp_path: Path, units: str | None
 ) -> None:
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))  # this machine has never timed them
     calls: list[list[str]] = []
 
     def timed(candidates: dict, n_mels: int, lengths: tuple[int, ...]) -> dict[int, str]:
@@ -178,8 +182,35 @@ def test_the_encoder_follows_the_cpu_and_is_timed_once_a_process(
         assert calls == [["ctranslate2", "torch-bfloat16"]] and uses_torch == [True, True]
         assert kept_on_ct2 == [frozenset({1000, 2000})] * 2
         assert engines[0].dtype.endswith("(encoder bfloat16 on 30 s inputs)")
+        monkeypatch.setattr(ct2_engine, "_ENCODER_CHOICE", {})  # as in another process
+        again = load_ctranslate2_engine(ct2_model_dir, device="cpu")
+        assert len(calls) == 1 and again._ct2_frames == frozenset({1000, 2000})  # remembered
+        assert (tmp_path / "twi-asr" / "encoder-choice.json").is_file()
     else:
         assert calls == [] and uses_torch == [False, False]
+
+
+def test_a_timed_choice_is_remembered_for_the_machine(tmp_path: Path, ct2_model_dir: Path) -> None:
+    path, runs = tmp_path / "cache" / "choice.json", []
+
+    def measure() -> dict[int, str]:
+        runs.append(1)
+        return {1000: "ctranslate2", 3000: "torch-bfloat16"}
+
+    key = machine_key(ct2_model_dir / "model.bin", threads=2)
+    assert "2 threads" in key and "ctranslate2 " in key and "torch " in key
+    assert key != machine_key(ct2_model_dir / "model.bin", threads=4)
+    assert remembered_choice(key, measure, path) == {1000: "ctranslate2", 3000: "torch-bfloat16"}
+    assert remembered_choice(key, measure, path) == {1000: "ctranslate2", 3000: "torch-bfloat16"}
+    assert len(runs) == 1  # the second process reads it
+    assert remembered_choice("another machine", measure, path) and len(runs) == 2
+    assert len(json.loads(path.read_text())) == 2  # both kept
+    path.write_text("{not json")  # a broken file: timed again, and written whole
+    assert remembered_choice(key, measure, path) and len(runs) == 3
+    assert list(json.loads(path.read_text())) == [key]
+    unwritable = tmp_path / "file"  # a file where the folder should be: nothing is written
+    unwritable.write_text("")
+    assert remembered_choice(key, measure, unwritable / "choice.json") == measure()
 
 
 def test_each_input_length_runs_on_the_encoder_chosen_for_it(

@@ -203,8 +203,8 @@ def faster_encoders(
     (Zen 4: AVX512-BF16, no AMX), two windows: CTranslate2 0.16-0.17 s at 10 s against
     PyTorch 0.20-0.23 s, 20 s 0.40-0.44 against 0.48-0.52 s, 30 s 0.90-1.11 against
     0.84-1.02 s. A single length timed (20 s, as before) kept CTranslate2 for the full 30 s
-    windows that make most of a long recording. Load time: ~6 s on those 2 cores (the
-    timing runs once per process). A candidate whose first run alone takes over
+    windows that make most of a long recording. It costs 4-7 s of load on those 2 cores,
+    once a machine (:func:`remembered_choice`). A candidate whose first run alone takes over
     ``SLOW_WARM_UP`` times the best so far is not run again at that length (emulated
     bfloat16)."""
     rng = np.random.default_rng(0)

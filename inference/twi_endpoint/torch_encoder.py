@@ -172,8 +172,7 @@ def bfloat16_units() -> str | None:
     instructions only, e.g. AMD Zen 4, where neither is faster at every input length, so
     :func:`faster_encoders` times both when the engine loads), or ``None``: PyTorch
     emulates bfloat16 there, several times slower than CTranslate2's int8, and it is not
-    tried. A PyTorch without the probes
-    counts as ``"avx512_bf16"``: the timing decides."""
+    tried. A PyTorch without the probes counts as ``"avx512_bf16"``: the timing decides."""
     import torch
 
     amx = getattr(torch.cpu, "_is_amx_tile_supported", None)

@@ -59,7 +59,7 @@ def description() -> dict[str, Any]:
     """Where the figures come from: the machine and the versions that decide the speed,
     with how the CPU computes bfloat16 (which decides the default engine's encoder:
     :func:`twi_endpoint.torch_encoder.bfloat16_units`)."""
-    from twi_endpoint.torch_encoder import bfloat16_units
+    from twi_endpoint.torch_encoder import bfloat16_units, cpu_identity
 
     versions: dict[str, str | None] = {}
     for package in (
@@ -81,20 +81,9 @@ def description() -> dict[str, Any]:
         units = None
     return {
         "platform": platform.platform(),
-        "processor": _cpu_model() or platform.processor() or platform.machine(),
+        "processor": cpu_identity()[0],
         "cpu_cores": usable_cpu_count(),
         "cpu_bfloat16": units,
         "python": platform.python_version(),
         "versions": versions,
     }
-
-
-def _cpu_model() -> str | None:
-    try:
-        with open("/proc/cpuinfo", encoding="utf-8") as f:
-            for line in f:
-                if line.startswith("model name"):
-                    return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return None

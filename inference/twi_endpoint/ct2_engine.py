@@ -85,6 +85,7 @@ from twi_endpoint.torch_encoder import (
     remembered_choice,
 )
 from twi_endpoint.types import (
+    CHUNK_SECONDS,
     N_SAMPLES,
     SAMPLE_LEN,
     SAMPLE_RATE,
@@ -123,7 +124,7 @@ _QUIET_TAIL = (np.random.default_rng(0).standard_normal(int(WINDOW_TAIL_S * SAMP
 ENCODER_STEP_S = 10  # encoder inputs are 10, 20 or 30 s long (see encoder_samples)
 MEL_FRAMES_PER_S = 100  # log-mel frames: Whisper's hop of 160 samples at 16 kHz
 ENCODER_INPUT_FRAMES = tuple(
-    s * MEL_FRAMES_PER_S for s in range(ENCODER_STEP_S, N_SAMPLES // SAMPLE_RATE + 1, ENCODER_STEP_S)
+    s * MEL_FRAMES_PER_S for s in range(ENCODER_STEP_S, CHUNK_SECONDS + 1, ENCODER_STEP_S)
 )  # (1000, 2000, 3000)
 
 # The faster encoder for each input length, of each (model directory, threads) loaded in

@@ -239,21 +239,27 @@ def choice_file() -> Path:
     return Path(home) / "twi-asr" / CHOICE_FILE
 
 
+def cpu_identity() -> tuple[str, str]:
+    """This CPU's model name (from ``/proc/cpuinfo``, else what :mod:`platform` knows) and its
+    feature flags (``""`` where ``/proc/cpuinfo`` cannot say): the first core's."""
+    fields: dict[str, str] = {}
+    try:
+        for line in Path("/proc/cpuinfo").read_text(encoding="utf-8", errors="replace").splitlines():
+            field, _, value = line.partition(":")
+            fields.setdefault(field.strip(), value.strip())
+    except OSError:
+        pass
+    name = fields.get("model name") or platform.processor() or platform.machine()
+    return name, fields.get("flags") or fields.get("Features") or ""
+
+
 def machine_key(model_bin: Path, threads: int) -> str:
     """What a timing of the encoders depends on: this CPU (its model name and a digest of its
     feature flags), the threads, the libraries' versions and the model file."""
     import ctranslate2
     import torch
 
-    fields: dict[str, str] = {}
-    try:
-        for line in Path("/proc/cpuinfo").read_text(encoding="utf-8", errors="replace").splitlines():
-            field, _, value = line.partition(":")
-            fields.setdefault(field.strip(), value.strip())  # the first core's
-    except OSError:
-        pass
-    name = fields.get("model name") or platform.processor() or platform.machine()
-    flags = fields.get("flags") or fields.get("Features") or ""
+    name, flags = cpu_identity()
     digest = hashlib.sha256(flags.encode()).hexdigest()[:12] if flags else "?"
     stat = model_bin.stat()
     return " | ".join(

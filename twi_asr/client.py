@@ -182,8 +182,10 @@ class TwiAsrClient:
         task: str | None = None,
         timeout_s: float = DEFAULT_TIMEOUT_S,
         on_wait: Callable[[str], None] | None = None,
+        words: bool = False,
     ) -> dict[str, Any]:
-        """Upload ``path`` as an endpoint input, call ``invoke_endpoint_async``, wait, return JSON.
+        """Upload ``path`` as an endpoint input, call ``invoke_endpoint_async``, wait, return JSON
+        (with each segment's word times when ``words``).
 
         The input goes under ``async-input/`` (not ``audio/``) so that it does not also start
         the S3-triggered flow. Raises :class:`ClientFailure` with the endpoint's reason.
@@ -198,7 +200,9 @@ class TwiAsrClient:
             "InputLocation": f"s3://{self.stack.bucket}/{key}",
             "ContentType": keys.content_type_for_key(path.name) or GENERIC_CONTENT_TYPE,
             "Accept": ACCEPT_JSON,
-            "CustomAttributes": format_custom_attributes(language, task or "transcribe", path.name),
+            "CustomAttributes": format_custom_attributes(
+                language, task or "transcribe", path.name, words=words
+            ),
         }
         response = self._runtime.invoke_endpoint_async(**params)
         output_uri = response["OutputLocation"]

@@ -82,15 +82,17 @@ def test_invoke_matches_the_s3_triggered_path(
     stack: LocalStack, cli_env: dict[str, str], data_clips: dict[str, Any]
 ) -> None:
     clip = data_clips["jfk.opus"].path
-    direct = run([*TWI_ASR, "invoke", "--local", str(clip)], cli_env)
+    direct = run([*TWI_ASR, "invoke", "--local", "--words", str(clip)], cli_env)
     assert direct.returncode == 0, direct.stderr
     invoked = json.loads(direct.stdout)
+    assert all(s["words"] for s in invoked["segments"])  # --words: words=true reached the endpoint
 
     via_bucket = run([*TWI_ASR, "submit", "--local", "--wait", str(clip)], cli_env)
     assert via_bucket.returncode == 0, via_bucket.stderr
     stored = json.loads(via_bucket.stdout)
 
     assert invoked["transcript"] == stored["transcript"]
+    assert not any("words" in s for s in stored["segments"])  # off unless asked
     assert "ask not what your country can do for you" in invoked["transcript"].lower()
     assert stored["source"]["key"] == "audio/jfk.opus"
     assert invoked["metadata"]["rtf"] == pytest.approx(

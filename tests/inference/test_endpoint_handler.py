@@ -5,11 +5,14 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
+from datetime import timedelta
+from pathlib import Path
 
 import numpy as np
 import pytest
 from twi_endpoint.errors import AudioTooShortError, InvalidRequestError, TwiAsrError
 from twi_endpoint.types import SAMPLE_RATE
+from twi_lambdas.subtitles import MAX_CUE_SECONDS
 
 from twi_asr.local_model import LocalModel
 
@@ -116,11 +119,37 @@ def test_cli_prints_the_json(capsys: pytest.CaptureFixture[str], data_clips: dic
     assert "invalid language 'xx'" in captured.err and captured.out == ""
 
 
+def test_cli_writes_word_times_and_subtitles(
+    capsys: pytest.CaptureFixture[str], data_clips: dict, tmp_path: Path
+) -> None:
+    """``--words`` asks the handler for word times (words=true); ``--format srt`` writes the
+    pipeline's own cues, ``--out`` one file per input named after it."""
+    import srt
+
+    from twi_asr.cli import main
+
+    clip = data_clips["sonnet1.ogg"].path
+    assert main(["transcribe", str(clip), "--language", "en", "--words"]) == 0
+    result = json.loads(capsys.readouterr().out)
+    words = [w for s in result["segments"] for w in s["words"]]
+    assert len(words) >= 0.9 * len(data_clips["sonnet1.ogg"].reference.split())
+
+    out = tmp_path / "subtitles"
+    assert (
+        main(["transcribe", str(clip), "--language", "en", "--words", "--format", "srt", "--out", str(out)])
+        == 0
+    )
+    subs = list(srt.parse((out / "sonnet1.srt").read_text(encoding="utf-8")))
+    text = " ".join(s.content.replace("\n", " ") for s in subs)
+    assert text == " ".join(result["transcript"].split())  # every word, in order, spaced as written
+    assert all(timedelta(0) < s.end - s.start <= timedelta(seconds=MAX_CUE_SECONDS) for s in subs)
+    assert subs[0].start.total_seconds() == pytest.approx(words[0]["start"], abs=0.001)
+
+
 def test_cli_console_script(data_clips: dict) -> None:
     """The installed ``twi-asr`` entry point, as a user runs it."""
     import subprocess
     import sys
-    from pathlib import Path
 
     exe = Path(sys.executable).with_name("twi-asr")
     proc = subprocess.run(

@@ -90,3 +90,61 @@ def test_cues_without_words_last_at_most_7_s() -> None:
     assert len(out) == 2 and all(c.end - c.start <= MAX_CUE_SECONDS for c in out)
     assert (out[0].start, out[-1].end) == (0.0, 10.0)
     assert " ".join(" ".join(c.lines) for c in out) == "one two three four five six"
+
+
+SONNET = "From fairest creatures we desire increase, that thereby beauty's rose might never die,"
+
+
+def _timed(text: str, start: float = 2.0, step: float = 0.35) -> list[dict[str, object]]:
+    return [
+        {"start": start + step * i, "end": start + step * i + 0.3, "word": w}
+        for i, w in enumerate(text.split())
+    ]
+
+
+@pytest.mark.parametrize("with_words", [False, True])
+def test_a_segment_just_too_long_is_cut_in_two_at_its_clause(with_words: bool) -> None:
+    """88 characters, four over a cue's two lines: filled greedily, the last word ("die,")
+    stood alone on screen for a fraction of a second; cut at the comma, two cues of a line
+    each, the words' own times where they are known."""
+    segment: dict[str, object] = {"start": 2.0, "end": 7.0, "text": SONNET}
+    if with_words:
+        segment["words"] = _timed(SONNET)
+    first, second = cues([segment])
+    assert first.lines == ("From fairest creatures we desire increase,",)
+    assert second.lines == ("that thereby beauty's", "rose might never die,")  # 43: two even lines
+    assert all(len(line) <= MAX_LINE_CHARS for c in (first, second) for line in c.lines)
+    assert second.end - second.start >= 1.0 and first.end <= second.start
+    if with_words:  # the break is where the words put it
+        assert (first.end, second.start) == (
+            pytest.approx(2.0 + 0.35 * 5 + 0.3),
+            pytest.approx(2.0 + 0.35 * 6),
+        )
+
+
+def test_two_lines_are_balanced_and_break_after_punctuation() -> None:
+    (cue,) = cues(
+        [{"start": 0.0, "end": 5.0, "text": "fuel, making a famine where abundance lies, thy self-thy foe."}]
+    )
+    # of the breaks that fit, the one nearest the middle, after a clause where that costs
+    # little: not "fuel, making a famine where abundance lies," over "thy self-thy foe."
+    assert cue.lines == ("fuel, making a famine where", "abundance lies, thy self-thy foe.")
+
+
+def test_words_keep_the_spacing_of_the_segment_text() -> None:
+    """The result's words are written without their spacing ("self", "-thy"): the cue takes
+    the segment's own text, not the words joined with spaces."""
+    text = "thy self-thy foe, to thy sweet self too cruel."
+    words = _timed(text.replace("self-thy", "self -thy"))
+    (cue,) = cues([{"start": 2.0, "end": 6.0, "text": text, "words": words}])
+    assert " ".join(cue.lines) == text
+
+
+def test_the_fewest_cues_that_fit_none_left_with_one_word() -> None:
+    """A long stretch of text without word times (a transformers-engine segment) is cut into
+    as many cues as its characters and seconds need, of about equal length."""
+    text = " ".join(["Ɛnnɛ yɛbɛkasa afa Kɔfi ne Ama adwuma ho,"] * 5)  # 200 characters, 3 cues
+    out = cues([{"start": 0.0, "end": 20.0, "text": text}])
+    assert len(out) == 3
+    assert all(len(" ".join(c.lines).split()) >= 5 and c.end - c.start <= MAX_CUE_SECONDS for c in out)
+    assert " ".join(" ".join(c.lines) for c in out) == text

@@ -41,6 +41,7 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     invoke.add_argument("file", type=Path)
     invoke.add_argument("--language")
     invoke.add_argument("--task", choices=("transcribe", "translate"))
+    invoke.add_argument("--words", action="store_true", help="each segment's words with their times")
     invoke.add_argument("--timeout", type=float, default=900.0)
     invoke.set_defaults(func=_cmd_invoke)
 
@@ -131,6 +132,7 @@ def _cmd_invoke(args: argparse.Namespace) -> int:
             task=args.task,
             timeout_s=args.timeout,
             on_wait=lambda message: print(message, file=sys.stderr, flush=True),
+            words=args.words,
         )
     except ClientFailure as exc:
         print(f"twi-asr: failed: {exc}", file=sys.stderr)

@@ -1,9 +1,11 @@
 """``twi-asr transcribe FILE...``: run the endpoint's handler on local files, in-process.
 
 The same ``inference/inference.py`` as the SageMaker endpoint, so what you see here is
-what the endpoint returns. Prints one JSON object per file (``--format json``) or the
-transcript (``--format text``); a file that fails prints its error to stderr and the
-command exits 1 after trying the others.
+what the endpoint returns. Prints one JSON object per file (``--format json``), the
+transcript (``text``) or subtitles (``srt``, ``vtt``: the pipeline's own cues, from
+``twi_lambdas.subtitles``, timed from the words with ``--words``); ``--out DIR`` writes
+``<file stem>.<format>`` there instead. A file that fails prints its error to stderr and
+the command exits 1 after trying the others.
 """
 
 from __future__ import annotations
@@ -15,9 +17,11 @@ from pathlib import Path
 from typing import Any
 
 from twi_contract import GENERIC_CONTENT_TYPE, TASKS, ResultKeys, format_custom_attributes
+from twi_lambdas import subtitles
 from twi_lambdas.keys import content_type_for_key
 
-FORMATS = ("json", "text")
+FORMATS = ("json", "text", "srt", "vtt")
+SUFFIXES = {"json": ".json", "text": ".txt", "srt": ".srt", "vtt": ".vtt"}
 
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -28,7 +32,13 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     p.add_argument("--model", type=Path, help="model directory (default: the offline Whisper base)")
     p.add_argument("--language", help="language (e.g. tw, en); 'auto' = detect")
     p.add_argument("--task", choices=TASKS, help="default: TWI_ASR_TASK or transcribe")
+    p.add_argument(
+        "--words",
+        action="store_true",
+        help="each segment's words with their times (words=true); subtitles then follow the words",
+    )
     p.add_argument("--format", choices=FORMATS, default="json")
+    p.add_argument("--out", type=Path, help="write <file stem>.<format> into this folder instead of printing")
     p.set_defaults(func=run)
 
 
@@ -47,23 +57,39 @@ def run(args: argparse.Namespace) -> int:
     failures = 0
     for path in args.files:
         try:
-            result = _transcribe_file(model, path, args.language, args.task)
+            result = _transcribe_file(model, path, args.language, args.task, args.words)
         except Exception as exc:  # one bad file must not stop the others
             print(f"twi-asr: {path}: {exc}", file=sys.stderr)
             failures += 1
             continue
-        if args.format == "json":
-            print(json.dumps(result, ensure_ascii=False, indent=2))
+        rendered = render(result, args.format)
+        if args.out is None:
+            print(rendered, end="" if rendered.endswith("\n") else "\n")
         else:
-            print(result[ResultKeys.TRANSCRIPT])
+            target = args.out / (path.stem + SUFFIXES[args.format])
+            target.parent.mkdir(parents=True, exist_ok=True)
+            target.write_text(rendered, encoding="utf-8")
+            print(target, file=sys.stderr)
     return 1 if failures else 0
 
 
-def _transcribe_file(model: Any, path: Path, language: str | None, task: str | None) -> Any:
+def render(result: dict[str, Any], fmt: str) -> str:
+    """One result as ``fmt``: the endpoint's JSON, its transcript, or SubRip/WebVTT cues."""
+    if fmt == "json":
+        return json.dumps(result, ensure_ascii=False, indent=2) + "\n"
+    if fmt == "text":
+        return str(result[ResultKeys.TRANSCRIPT]) + "\n"
+    segments = result.get(ResultKeys.SEGMENTS, [])
+    return subtitles.to_srt(segments) if fmt == "srt" else subtitles.to_vtt(segments)
+
+
+def _transcribe_file(
+    model: Any, path: Path, language: str | None, task: str | None, words: bool
+) -> dict[str, Any]:
     try:
         body = path.read_bytes()
     except OSError as exc:
         raise OSError(f"cannot read the file ({exc.strerror})") from None
     content_type = content_type_for_key(path.name) or GENERIC_CONTENT_TYPE
-    custom = format_custom_attributes(language, task, path.name)
-    return json.loads(model.invoke(body, content_type, custom))
+    custom = format_custom_attributes(language, task, path.name, words=words)
+    return dict(json.loads(model.invoke(body, content_type, custom)))

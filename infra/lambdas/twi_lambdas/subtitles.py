@@ -3,18 +3,18 @@
 A cue is what a reader takes in at once: at most ``MAX_LINES`` lines of ``MAX_LINE_CHARS``,
 shown for at most ``MAX_CUE_SECONDS``, and never across a pause longer than
 ``MAX_PAUSE_SECONDS`` (a subtitle on screen while nobody speaks). The endpoint's segments
-already stop at such pauses and last at most 10 s, so:
-
-* a segment with word times (``words=true``) is cut at its words: a cue ends before a
-  word that would overflow its lines, its 7 s, or follow a pause over 1 s, and takes the
-  words' own times;
-* a segment without them is wrapped and cut into cues that each get a share of its time
-  proportional to their characters, cut further so none lasts over 7 s.
+already stop at such pauses and last at most 10 s; a segment too long for one cue is cut
+into as few cues as fit, at the breaks a subtitler would choose (:func:`_cut`): after a
+sentence or a clause rather than inside one, into cues of about equal length, so that no
+word is left alone on screen for a fraction of a second. A cue takes its words' times
+when the segment has them (``words=true``); without them, the segment's time is shared
+among its words in proportion to their characters.
 """
 
 from __future__ import annotations
 
 import math
+import re
 import textwrap
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
@@ -55,77 +55,153 @@ def cues(segments: Iterable[Mapping[str, Any]]) -> list[Cue]:
     for segment in segments:
         start, end, text = _segment_fields(segment)
         start = max(start, previous_end, 0.0)
-        words = _words(segment.get(SegmentKeys.WORDS), start)
-        made = _cues_from_words(words) if words else _cues_from_text(text, start, end)
-        if made:
-            out += made
-            previous_end = made[-1].end
+        words = _words(segment.get(SegmentKeys.WORDS), start, text) or _spread(text, start, end)
+        for group in _cut(words):
+            cue_start = max(group[0][0], out[-1].end) if out else group[0][0]
+            cue_end = max(group[-1][1], cue_start + MIN_CUE_SECONDS)
+            out.append(Cue(round(cue_start, 3), round(cue_end, 3), _lines(_phrase(group))))
+        if out:
+            previous_end = out[-1].end
     return out
 
 
-def _words(raw: Any, not_before: float) -> list[tuple[float, float, str]]:
-    """The segment's words as ``(start, end, word)``, or [] when it has none (or bad ones)."""
+# start, end (seconds), and the word as the segment's text writes it, with what stands
+# before it there: " " or nothing ("self" then "-thy" of "self-thy"), or punctuation the
+# words leave out
+Word = tuple[float, float, str]
+
+
+def _words(raw: Any, not_before: float, text: str) -> list[Word]:
+    """The segment's words with their times, or [] when it has none (or bad ones)."""
     if not isinstance(raw, list) or not raw:
         return []
-    words = []
+    timed = []
     try:
         for w in raw:
             start, end, word = float(w[WordKeys.START]), float(w[WordKeys.END]), str(w[WordKeys.WORD]).strip()
             if word and math.isfinite(start) and math.isfinite(end):
-                words.append((max(start, not_before), max(end, start, not_before), word))
+                timed.append((max(start, not_before), max(end, start, not_before), word))
     except (KeyError, TypeError, ValueError):
         return []
-    return words
+    pieces = _as_written(text, [w for _, _, w in timed])
+    return [(a, b, piece) for (a, b, _), piece in zip(timed, pieces, strict=True)]
 
 
-def _cues_from_words(words: list[tuple[float, float, str]]) -> list[Cue]:
-    groups: list[list[tuple[float, float, str]]] = [[]]
+def _as_written(text: str, words: list[str]) -> list[str]:
+    """Each word with what stands before it in ``text`` (whitespace as one space), the
+    text after the last word added to it; the words, space-separated, where ``text`` does
+    not hold them in order. The result's words are written without their spacing
+    ("self", "-thy"), the segment's text with it ("self-thy")."""
+    pieces: list[str] = []
+    pos = 0
     for word in words:
-        group = groups[-1]
-        if group:
-            lines = textwrap.wrap(" ".join(w for _, _, w in [*group, word]), MAX_LINE_CHARS)
-            if (
-                len(lines) > MAX_LINES
-                or word[1] - group[0][0] > MAX_CUE_SECONDS
-                or word[0] - group[-1][1] > MAX_PAUSE_SECONDS
+        found = text.find(word, pos)
+        if found < 0:
+            return [" " + w for w in words]
+        pieces.append(_SPACES.sub(" ", text[pos:found]) + word)
+        pos = found + len(word)
+    pieces[-1] += _SPACES.sub(" ", text[pos:]).rstrip()
+    return pieces
+
+
+_SPACES = re.compile(r"\s+")
+
+
+def _phrase(group: list[Word]) -> str:
+    return "".join(piece for _, _, piece in group).strip()
+
+
+def _spread(text: str, start: float, end: float) -> list[Word]:
+    """The words of a segment without word times, its time shared among them in proportion
+    to their characters (a space each included), one after the other without a gap."""
+    words = text.split()
+    total = sum(len(w) + 1 for w in words)
+    out: list[Word] = []
+    cursor = 0
+    for w in words:
+        a = start + (end - start) * cursor / total
+        cursor += len(w) + 1
+        out.append((a, start + (end - start) * cursor / total, " " + w))
+    return out
+
+
+def _lines(phrase: str) -> tuple[str, ...]:
+    """``phrase`` on one line, or on two of about equal length (a break after a sentence
+    or a clause preferred) where it fits in two; else wrapped at ``MAX_LINE_CHARS``."""
+    if len(phrase) <= MAX_LINE_CHARS:
+        return (phrase,)
+    spaces = [i for i, c in enumerate(phrase) if c == " "]
+    two = [i for i in spaces if i <= MAX_LINE_CHARS and len(phrase) - i - 1 <= MAX_LINE_CHARS]
+    if MAX_LINES < 2 or not two:
+        return tuple(textwrap.wrap(phrase, MAX_LINE_CHARS, break_on_hyphens=False))
+
+    def cost(i: int) -> float:
+        before = phrase[:i].rstrip("\"')»”’")
+        punctuation = 0 if before.endswith(SENTENCE_END) else 4 if before.endswith(CLAUSE_END) else 8
+        return abs(i - (len(phrase) - i - 1)) + punctuation
+
+    i = min(two, key=cost)
+    return (phrase[:i], phrase[i + 1 :])
+
+
+# What a break between two words of one cue-to-be costs (:func:`_cut`): a cue is best
+# ended after a sentence, then after a clause; a cue of the segment's cues costs CUE_COST,
+# so that the fewest that fit are always taken, and the squares of their lengths are added,
+# so that cues of about equal length win over a full one and a word left alone.
+CUE_COST = 100.0
+BREAK_COST = {"sentence": 0.0, "clause": 0.4, "word": 1.0}
+SENTENCE_END = (".", "?", "!", "…")
+CLAUSE_END = (",", ";", ":", "—", "–")
+
+
+def _cut(words: list[Word]) -> list[list[Word]]:
+    """``words`` in cues: each fits (:func:`_fits`), none spans a pause over
+    ``MAX_PAUSE_SECONDS``, as few as fit, broken where a subtitler would break them.
+
+    The cheapest cut by dynamic programming over the break points: each cue costs
+    ``CUE_COST`` plus the square of its share of a full cue's characters plus what its
+    break costs (``BREAK_COST``: after a sentence, a clause, or a word). Greedy filling
+    left the last word of a sentence alone on screen ("die," for 0.3 s after two full lines
+    of a sonnet); cut here, the two cues hold "From fairest creatures we desire increase,"
+    and the rest of the line. A word that fits no cue alone (longer than a line, or said
+    over 7 s) still gets a cue of its own.
+    """
+    n = len(words)
+    capacity = MAX_LINES * MAX_LINE_CHARS
+    best: list[float] = [0.0] + [math.inf] * n  # best[j]: the cheapest cut of words[:j]
+    previous: list[int] = [0] * (n + 1)
+    for j in range(1, n + 1):
+        for i in range(j - 1, -1, -1):  # the cue words[i:j], growing to the left
+            chars = len(_phrase(words[i:j]))
+            if i < j - 1 and (
+                words[i + 1][0] - words[i][1] > MAX_PAUSE_SECONDS or not _fits(words[i:j], chars)
             ):
-                groups.append([])
-        groups[-1].append(word)
-    out: list[Cue] = []
-    for group in groups:
-        wrapped = textwrap.wrap(" ".join(w for _, _, w in group), MAX_LINE_CHARS, break_on_hyphens=False)
-        start = group[0][0] if not out else max(group[0][0], out[-1].end)
-        end = max(group[-1][1], start + MIN_CUE_SECONDS)
-        out.append(Cue(round(start, 3), round(end, 3), tuple(wrapped)))
-    return out
+                break  # a longer cue only adds a pause, lines or seconds
+            cost = best[i] + CUE_COST + (chars / capacity) ** 2 + _break_cost(words, j)
+            if cost < best[j]:
+                best[j], previous[j] = cost, i
+    groups: list[list[Word]] = []
+    j = n
+    while j > 0:
+        groups.append(words[previous[j] : j])
+        j = previous[j]
+    return groups[::-1]
 
 
-def _cues_from_text(text: str, start: float, end: float) -> list[Cue]:
-    lines = textwrap.wrap(" ".join(text.split()), MAX_LINE_CHARS, break_on_hyphens=False)
-    if not lines:
-        return []
-    end = max(end, start + MIN_CUE_SECONDS)
-    groups = [tuple(lines[i : i + MAX_LINES]) for i in range(0, len(lines), MAX_LINES)]
-    # a group that would be shown longer than MAX_CUE_SECONDS is cut into equal word runs
-    total = sum(len(" ".join(g)) for g in groups)
-    pieces: list[tuple[str, ...]] = []
-    for group in groups:
-        seconds = (end - start) * len(" ".join(group)) / total
-        parts = max(1, math.ceil(seconds / MAX_CUE_SECONDS - 1e-9))
-        words = " ".join(group).split()
-        parts = min(parts, len(words))
-        for k in range(parts):
-            chunk = words[k * len(words) // parts : (k + 1) * len(words) // parts]
-            pieces.append(tuple(textwrap.wrap(" ".join(chunk), MAX_LINE_CHARS, break_on_hyphens=False)))
-    weights = [sum(len(x) for x in p) + len(p) - 1 for p in pieces]
-    out = []
-    cursor = start
-    for piece, weight in zip(pieces, weights, strict=True):
-        cue_end = cursor + (end - start) * weight / sum(weights)
-        out.append(Cue(round(cursor, 3), round(cue_end, 3), piece))
-        cursor = cue_end
-    out[-1] = Cue(out[-1].start, round(end, 3), out[-1].lines)  # no rounding drift at the end
-    return out
+def _fits(group: list[Word], chars: int) -> bool:
+    if chars > MAX_LINES * MAX_LINE_CHARS or group[-1][1] - group[0][0] > MAX_CUE_SECONDS:
+        return False
+    return len(_lines(_phrase(group))) <= MAX_LINES
+
+
+def _break_cost(words: list[Word], j: int) -> float:
+    """What ending a cue before ``words[j]`` costs (nothing at the segment's end)."""
+    if j >= len(words):
+        return 0.0
+    last = words[j - 1][2].rstrip("\"')»”’")
+    if last.endswith(SENTENCE_END):
+        return BREAK_COST["sentence"]
+    return BREAK_COST["clause" if last.endswith(CLAUSE_END) else "word"]
 
 
 def _timestamp(seconds: float, separator: str) -> str:

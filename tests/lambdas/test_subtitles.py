@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+import random
 from datetime import timedelta
 
 import pytest
@@ -148,3 +149,49 @@ def test_the_fewest_cues_that_fit_none_left_with_one_word() -> None:
     assert len(out) == 3
     assert all(len(" ".join(c.lines).split()) >= 5 and c.end - c.start <= MAX_CUE_SECONDS for c in out)
     assert " ".join(" ".join(c.lines) for c in out) == text
+
+
+def test_text_without_spaces_still_fits_its_cues() -> None:
+    """Whisper writes Chinese or Japanese without spaces: one "word" of 67 characters and
+    9 s is cut into pieces, so that no cue has over two lines or lasts over 7 s."""
+    text = (
+        "我们今天要讨论的是关于人工智能在医疗领域的应用以及它对未来社会可能产生的"
+        "深远影响和各种挑战我们需要认真思考这些问题并找到合适的解决方案"
+    )
+    out = cues([{"start": 0.0, "end": 9.0, "text": text}])
+    assert len(out) == 2 and "".join("".join(c.lines) for c in out) == text
+    assert all(len(c.lines) <= MAX_LINES and c.end - c.start <= MAX_CUE_SECONDS for c in out)
+
+
+def test_random_segments_keep_every_rule() -> None:
+    """2000 random transcripts (1-5 segments of 0-40 words, with and without word times,
+    pauses of up to 1.5 s between words, segments up to 12 s, words longer than a line):
+    every word shown once and in order, at most two lines of 42 characters, at most 7 s,
+    cues in order without overlap."""
+    rng = random.Random(0)
+    vocab = [*TWI.split(), "self-thy", "nkɔsoɔ?", "supercalifragilisticexpialidocious-and-then-some-more"]
+    for _ in range(2000):
+        segments: list[dict[str, object]] = []
+        t = rng.uniform(0, 5)
+        for _ in range(rng.randint(1, 5)):
+            said = [rng.choice(vocab) for _ in range(rng.randint(0, 40))]
+            words, u = [], t
+            for w in said:
+                gap, length = rng.choice([0.0, 0.0, 0.1, 0.3, 1.5]), rng.uniform(0.05, 0.8)
+                words.append({"start": u + gap, "end": u + gap + length, "word": w})
+                u += gap + length
+            segment: dict[str, object] = {
+                "start": t,
+                "end": max(u, t + rng.uniform(0, 12)),
+                "text": " ".join(said),
+            }
+            if rng.random() < 0.5:
+                segment["words"] = words
+            segments.append(segment)
+            t = float(segment["end"]) + rng.uniform(0, 2)  # type: ignore[arg-type]
+        out = cues(segments)
+        shown = "".join("".join(c.lines) for c in out).replace(" ", "")
+        assert shown == "".join(str(s["text"]) for s in segments).replace(" ", "")
+        assert all(len(c.lines) <= MAX_LINES and all(len(x) <= MAX_LINE_CHARS for x in c.lines) for c in out)
+        assert all(0 < c.end - c.start <= MAX_CUE_SECONDS + 1e-6 for c in out)
+        assert all(a.end <= b.start + 1e-9 for a, b in itertools.pairwise(out))

@@ -56,9 +56,10 @@ def cues(segments: Iterable[Mapping[str, Any]]) -> list[Cue]:
         start, end, text = _segment_fields(segment)
         start = max(start, previous_end, 0.0)
         words = _words(segment.get(SegmentKeys.WORDS), start, text) or _spread(text, start, end)
-        for group in _cut(words):
+        for group in _cut([piece for word in words for piece in _pieces(word)]):
             cue_start = max(group[0][0], out[-1].end) if out else group[0][0]
-            cue_end = max(group[-1][1], cue_start + MIN_CUE_SECONDS)
+            # a lone word over 7 s (a segment of one word without word times) is shown 7 s
+            cue_end = min(max(group[-1][1], cue_start + MIN_CUE_SECONDS), cue_start + MAX_CUE_SECONDS)
             out.append(Cue(round(cue_start, 3), round(cue_end, 3), _lines(_phrase(group))))
         if out:
             previous_end = out[-1].end
@@ -105,6 +106,20 @@ def _as_written(text: str, words: list[str]) -> list[str]:
 
 
 _SPACES = re.compile(r"\s+")
+
+
+def _pieces(word: Word) -> list[Word]:
+    """``word`` in pieces of at most ``MAX_LINE_CHARS - 1`` characters (a share of its time
+    each), joined without a space: a "word" no line holds is a text without spaces (Chinese,
+    Japanese, Thai: Whisper writes them so) or a run of symbols, and a cue is still at most
+    two lines and 7 s."""
+    start, end, text = word
+    size = MAX_LINE_CHARS - 1
+    if len(text) <= MAX_LINE_CHARS:
+        return [word]
+    parts = [text[i : i + size] for i in range(0, len(text), size)]
+    step = (end - start) / len(parts)
+    return [(start + k * step, start + (k + 1) * step, part) for k, part in enumerate(parts)]
 
 
 def _phrase(group: list[Word]) -> str:
@@ -163,8 +178,8 @@ def _cut(words: list[Word]) -> list[list[Word]]:
     break costs (``BREAK_COST``: after a sentence, a clause, or a word). Greedy filling
     left the last word of a sentence alone on screen ("die," for 0.3 s after two full lines
     of a sonnet); cut here, the two cues hold "From fairest creatures we desire increase,"
-    and the rest of the line. A word that fits no cue alone (longer than a line, or said
-    over 7 s) still gets a cue of its own.
+    and the rest of the line. A word that fits no cue alone (said over 7 s) still gets a
+    cue of its own.
     """
     n = len(words)
     capacity = MAX_LINES * MAX_LINE_CHARS

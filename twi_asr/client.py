@@ -105,12 +105,23 @@ class TwiAsrClient:
 
     # --- the S3-triggered flow -------------------------------------------------------------
     def upload(
-        self, path: Path, key: str | None = None, language: str | None = None, task: str | None = None
+        self,
+        path: Path,
+        key: str | None = None,
+        language: str | None = None,
+        task: str | None = None,
+        words: bool = False,
     ) -> str:
-        """Put ``path`` under ``audio/`` (its file name by default); language/task as metadata."""
+        """Put ``path`` under ``audio/`` (its file name by default); language, task and
+        ``words`` (word times asked) as metadata."""
         key = key or f"{names.AUDIO_PREFIX}{path.name}"
         relative_path(key)  # validates the prefix
-        metadata = {k: v for k, v in ((names.META_LANGUAGE, language), (names.META_TASK, task)) if v}
+        asked = {
+            names.META_LANGUAGE: language,
+            names.META_TASK: task,
+            names.META_WORDS: "true" if words else None,
+        }
+        metadata = {k: v for k, v in asked.items() if v}
         extra: dict[str, Any] = {"Metadata": metadata}
         guessed = keys.content_type_for_key(key) or mimetypes.guess_type(path.name)[0]
         if guessed:
@@ -159,12 +170,13 @@ class TwiAsrClient:
         timeout_s: float = DEFAULT_TIMEOUT_S,
         workers: int = 4,
         on_done: Callable[[Result], None] | None = None,
+        words: bool = False,
     ) -> list[Result]:
         """Upload many files in parallel; with ``wait``, return their results in input order."""
 
         def one(path: Path) -> Result:
             started = time.time()
-            key = self.upload(path, language=language, task=task)
+            key = self.upload(path, language=language, task=task, words=words)
             result = self.wait_for_result(key, timeout_s, not_before=started - 1) if wait else Result(key)
             if on_done is not None:
                 on_done(result)

@@ -122,7 +122,9 @@ def test_results_srt_are_valid_subtitles(
     cli_env: dict[str, str], data_clips: dict[str, Any], tmp_path: Path
 ) -> None:
     clip = data_clips["librivox_0870.wav"]
-    assert run([*TWI_ASR, "submit", "--local", "--wait", str(clip.path)], cli_env).returncode == 0
+    submitted = run([*TWI_ASR, "submit", "--local", "--wait", "--words", str(clip.path)], cli_env)
+    assert submitted.returncode == 0, submitted.stderr
+    words = [w for s in json.loads(submitted.stdout)["segments"] for w in s["words"]]  # x-amz-meta-words
 
     out = tmp_path / "subs"
     listed = run(
@@ -138,6 +140,12 @@ def test_results_srt_are_valid_subtitles(
     text = " ".join(c.content.replace("\n", " ") for c in cues)
     assert wer(clip.reference, text) <= 0.15
     assert all(len(line) <= 42 for c in cues for line in c.content.splitlines())
+    # timed by the words: every cue starts where a word does (or, where the alignment has two
+    # words overlap by a frame, where the cue before it ends)
+    starts = {round(w["start"], 3) for w in words}
+    assert round(cues[0].start.total_seconds(), 3) in starts
+    pairs = itertools.pairwise(cues)
+    assert all(round(b.start.total_seconds(), 3) in starts or b.start == a.end for a, b in pairs)
 
 
 def readme_python_snippets() -> list[str]:

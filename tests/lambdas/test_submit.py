@@ -197,6 +197,23 @@ def test_invalid_language_metadata_is_rejected_with_the_reason(
     assert sent.calls == []
 
 
+def test_word_times_asked_by_metadata_reach_the_endpoint(
+    s3: Any, sagemaker: tuple[Any, Invocations], settings: Settings
+) -> None:
+    client, sent = sagemaker
+    event = upload(s3, "audio/jfk.mp3", (DATA / "jfk.mp3").read_bytes(), Metadata={"words": "TRUE"})
+    (obj,) = parse_s3_notification(json.dumps(event))
+    assert submit.submit_object(obj, settings, s3, client).status == "submitted"
+    assert sent.calls[-1]["CustomAttributes"] == "task=transcribe;words=true;filename=jfk.mp3"
+
+    event = upload(s3, "audio/sonnet1.ogg", (DATA / "sonnet1.ogg").read_bytes(), Metadata={"words": "please"})
+    (obj,) = parse_s3_notification(json.dumps(event))
+    assert submit.submit_object(obj, settings, s3, client).status == "rejected"
+    reason = failed_record(s3, "sonnet1.ogg")["reason"]
+    assert reason == "invalid x-amz-meta-words 'please': expected true or false"
+    assert len(sent.calls) == 1
+
+
 def _throttle(**_: Any) -> None:
     raise ClientError(
         {

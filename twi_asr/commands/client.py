@@ -32,6 +32,9 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     submit.add_argument("--wait", action="store_true", help="wait for the transcripts and print them")
     submit.add_argument("--language", help="language code passed to the endpoint (e.g. tw, en)")
     submit.add_argument("--task", choices=("transcribe", "translate"))
+    submit.add_argument(
+        "--words", action="store_true", help="word times in the results; subtitles timed by them"
+    )
     submit.add_argument("--format", choices=("json", "text"), default="json")
     submit.add_argument("--timeout", type=float, default=900.0, help="seconds to wait per file")
     submit.set_defaults(func=_cmd_submit)
@@ -112,6 +115,7 @@ def _cmd_submit(args: argparse.Namespace) -> int:
         task=args.task,
         timeout_s=args.timeout,
         on_done=progress,
+        words=args.words,
     )
     if args.wait:
         for result in results:

@@ -80,11 +80,13 @@ MIN_REQUEST_TTL_SECONDS: Final = 60  # RequestTTLSeconds: how long a request may
 MAX_REQUEST_TTL_SECONDS: Final = 21600  # 6 hours, also the default
 
 # --- Upload metadata ----------------------------------------------------------------------
-# Users may set `x-amz-meta-language` / `x-amz-meta-task` on an upload; boto3 shows them
-# without the prefix in HeadObject's Metadata. Submit forwards them (or the env defaults) in
-# CustomAttributes, whose keys and format are the endpoint contract's (twi_contract).
+# Users may set `x-amz-meta-language` / `x-amz-meta-task` / `x-amz-meta-words` on an upload;
+# boto3 shows them without the prefix in HeadObject's Metadata. Submit forwards them (or the
+# env defaults) in CustomAttributes, whose keys and format are the endpoint contract's
+# (twi_contract).
 META_LANGUAGE: Final = "language"
 META_TASK: Final = "task"
+META_WORDS: Final = "words"  # true: each segment's words with their times, subtitles timed by them
 
 # --- Result files written by the complete Lambda -----------------------------------------
 RESULT_SUFFIX: Final = ".json"

@@ -33,6 +33,7 @@ from twi_contract import (
     container_of,
     describe_non_audio,
     format_custom_attributes,
+    parse_flag,
     parse_language,
     sniff,
 )
@@ -252,6 +253,7 @@ def _claim(obj: S3ObjectCreated, path: str, settings: Settings, s3: Any) -> Clai
         )
     metadata = head.get("Metadata") or {}
     language, task = _language_and_task(metadata, settings)
+    words = _words(metadata)
     inference_id = make_inference_id(obj.bucket, obj.key, etag, version_id)
 
     results_bucket = _results_bucket(settings, obj)
@@ -276,7 +278,7 @@ def _claim(obj: S3ObjectCreated, path: str, settings: Settings, s3: Any) -> Clai
         etag,
         size,
         content_type,
-        format_custom_attributes(language, task, name),
+        format_custom_attributes(language, task, name, words=words),
         inference_id,
         upload,
         alone=names.META_ALONE in metadata,
@@ -513,6 +515,18 @@ def _language_and_task(metadata: dict[str, str], settings: Settings) -> tuple[st
             f"invalid x-amz-meta-{names.META_TASK} {task!r}: expected one of {', '.join(TASKS)}", STAGE
         )
     return language, task
+
+
+def _words(metadata: dict[str, str]) -> bool:
+    """Whether the upload asks for word times (``x-amz-meta-words: true``; off when unset)."""
+    value = metadata.get(names.META_WORDS)
+    if value is None:
+        return False
+    try:
+        return parse_flag(value, names.META_WORDS)
+    except ValueError:
+        expected = "expected true or false"
+        raise Rejected(f"invalid x-amz-meta-{names.META_WORDS} {value!r}: {expected}", STAGE) from None
 
 
 def _content_type(obj: S3ObjectCreated, head: dict[str, Any], s3: Any) -> str:

@@ -3,6 +3,7 @@ base weights (CTranslate2) on real speech from tests/data."""
 
 from __future__ import annotations
 
+import itertools
 import json
 from collections.abc import Callable
 from datetime import timedelta
@@ -133,6 +134,8 @@ def test_cli_writes_word_times_and_subtitles(
     result = json.loads(capsys.readouterr().out)
     words = [w for s in result["segments"] for w in s["words"]]
     assert len(words) >= 0.9 * len(data_clips["sonnet1.ogg"].reference.split())
+    # one word at a time: none ends after the next starts (their times sit on 32 ms VAD frames)
+    assert all(a["start"] <= a["end"] <= b["start"] for a, b in itertools.pairwise(words))
 
     out = tmp_path / "subtitles"
     assert (

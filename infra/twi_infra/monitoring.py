@@ -195,6 +195,14 @@ class Monitoring(Construct):
             ),
         )
         self.dashboard.add_widgets(
+            cw.GraphWidget(
+                title="Speech left without text (s; metadata.uncovered_speech) of speech found (s)",
+                left=[pipeline_metric(names.METRIC_UNCOVERED_SPEECH_SECONDS, cw.Stats.SUM)],
+                right=[pipeline_metric(names.METRIC_SPEECH_SECONDS, cw.Stats.SUM)],
+                width=24,
+            )
+        )
+        self.dashboard.add_widgets(
             cw.AlarmStatusWidget(title="Alarms", alarms=[*self.alarms, *props.dlq_alarms], width=24)
         )
         self.dashboard.add_widgets(

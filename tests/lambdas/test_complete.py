@@ -14,7 +14,7 @@ from lambda_events import async_notification, load, notification_event, s3_put, 
 from lambda_support import BUCKET, CONTEXT, ENDPOINT, REGION, Invocations, exists
 from moto.core import DEFAULT_ACCOUNT_ID
 from moto.sagemakerruntime.models import sagemakerruntime_backends
-from twi_lambdas import complete, inputs, keys, names, submit
+from twi_lambdas import complete, inputs, keys, names, recording, submit
 from twi_lambdas.events import parse_async_notification, parse_s3_notification
 from twi_lambdas.ids import inference_id
 from twi_lambdas.inputs import PinnedUpload
@@ -137,6 +137,24 @@ def test_success_writes_the_transcript_with_source_job_and_subtitles(
     assert definition["Dimensions"] == [["EndpointName"]]  # what the dashboard and alarms read
     assert {"Name": "RTF", "Unit": "None"} in definition["Metrics"]
     assert {"Name": "QueueSeconds", "Unit": "Seconds"} in definition["Metrics"]
+    assert metric["SpeechSeconds"] == [3.6] and metric["UncoveredSpeechSeconds"] == [0.0]
+
+
+def test_speech_left_without_text_is_counted(
+    s3: Any, uploaded: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """metadata.uncovered_speech, summed, becomes UncoveredSpeechSeconds (the dashboard's line
+    of speech left without text); a result without the VAD's figures adds neither."""
+    result = load("async-output")
+    result["metadata"]["uncovered_speech"] = [{"start": 1.0, "end": 2.25}, {"start": 3.0, "end": 4.0}]
+    endpoint_output(s3, result)
+    assert complete.handler(notification_event(success(uploaded)), CONTEXT) == {"batchItemFailures": []}
+    (metric,) = emf_lines(capsys.readouterr().out)
+    assert metric["UncoveredSpeechSeconds"] == [2.25] and metric["SpeechSeconds"] == [3.6]
+
+    # without the VAD's figures (VAD off, an older endpoint) neither is emitted
+    del result["metadata"]["speech_sec"]
+    assert recording._uncovered_seconds(result["metadata"]) is None
 
 
 def test_failure_writes_a_readable_failed_record(

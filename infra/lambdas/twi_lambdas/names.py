@@ -57,6 +57,9 @@ METRIC_KEY_TOO_LONG: Final = "KeyTooLong"  # uploads refused at submit: no resul
 METRIC_UNACCOUNTED: Final = "Unaccounted"  # reconcile: uploads past the grace with no outcome
 METRIC_RESUBMITTED: Final = "Resubmitted"  # reconcile: of those, announced again
 METRIC_COALESCED: Final = "Coalesced"  # submit: uploads sent in coalesced requests (of Submitted)
+METRIC_SPEECH_SECONDS: Final = "SpeechSeconds"  # complete: speech the endpoint's VAD found
+# complete: of it, the stretches of a second or more no segment holds (metadata.uncovered_speech)
+METRIC_UNCOVERED_SPEECH_SECONDS: Final = "UncoveredSpeechSeconds"
 METRIC_UNITS: Final = {
     METRIC_RTF: "None",
     METRIC_AUDIO_SECONDS: "Seconds",
@@ -71,6 +74,8 @@ METRIC_UNITS: Final = {
     METRIC_UNACCOUNTED: "Count",
     METRIC_RESUBMITTED: "Count",
     METRIC_COALESCED: "Count",
+    METRIC_SPEECH_SECONDS: "Seconds",
+    METRIC_UNCOVERED_SPEECH_SECONDS: "Seconds",
 }
 
 # --- SageMaker async limits (InvokeEndpointAsync) -----------------------------------------

@@ -14,9 +14,9 @@ with timestamps and word times, checked against the VAD so that no sentence is l
   onto the speech the VAD found, cutting segments at pauses of over 1 s and to at most 10 s.
 * Whisper sometimes jumps over a sentence (after a long pause, in slow hesitant speech).
   Instead of guessing from text length, every speech region the VAD found is checked
-  against the words: speech of a second or more that no segment holds is decoded again on
-  its own, batched; what is still uncovered after that is reported in the result, never
-  dropped in silence.
+  against the words (:mod:`twi_endpoint.coverage`): speech of a second or more that no
+  segment holds is decoded again on its own, batched; what is still uncovered after that is
+  reported in the result, never dropped in silence.
 * A window whose result looks broken (repetition loop, very low log-probability) is decoded
   again with beam 5, and a loop neither gets out of is left out of the transcript (its
   speech decoded again on its own, then reported); a window the model calls "no speech"
@@ -52,6 +52,7 @@ from faster_whisper import WhisperModel
 from faster_whisper.tokenizer import _LANGUAGE_CODES, Tokenizer
 from twi_contract import NO_LANGUAGE_TOKEN
 
+from twi_endpoint.coverage import RECOVERY_ROUNDS, coverage, recover_uncovered_many, uncovered_speech
 from twi_endpoint.errors import InvalidRequestError, ModelLoadError
 from twi_endpoint.segmentation import (
     SegmentationOptions,
@@ -63,16 +64,12 @@ from twi_endpoint.segmentation import (
     vad_parts,
 )
 from twi_endpoint.timeline import (
-    RECOVERY_ROUNDS,
     WindowClock,
     compression_ratio,
-    coverage,
     in_order,
     is_loop,
     place_words,
-    recover_uncovered_many,
     start_at_onsets,
-    uncovered_speech,
     unheard,
     window_segments,
 )

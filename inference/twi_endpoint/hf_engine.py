@@ -4,7 +4,8 @@ torch + transformers; ``make package`` converts, and the default engine runs tha
 It works like the CTranslate2 engine, on the same timeline (:mod:`twi_endpoint.timeline`):
 the request's VAD (run once) packs the speech into <= 30 s windows cut at pauses, decoded
 ``batch_size`` at a time with Whisper's timestamp tokens; speech of a second or more that
-no segment holds is decoded again on its own, and what is still uncovered is reported.
+no segment holds is decoded again on its own, and what is still uncovered is reported
+(:mod:`twi_endpoint.coverage`).
 With ``words=true`` every segment gets word times (transformers' cross-attention alignment,
 ``return_token_timestamps``, in the same ``generate``) and is cut at its pauses. Not by
 default: on CPU those word times were off often enough that speech looked uncovered and
@@ -35,18 +36,15 @@ from typing import Any, Final
 import numpy as np
 from twi_contract import NO_LANGUAGE_TOKEN
 
+from twi_endpoint.coverage import RECOVERY_ROUNDS, coverage, recover_uncovered, uncovered_speech
 from twi_endpoint.errors import TwiAsrError
 from twi_endpoint.gate import peak_frame_dbfs, voice_activity
 from twi_endpoint.segmentation import VoiceActivity, Window, plan_windows
 from twi_endpoint.timeline import (
-    RECOVERY_ROUNDS,
     WindowClock,
-    coverage,
     in_order,
     place_words,
-    recover_uncovered,
     start_at_onsets,
-    uncovered_speech,
     unheard,
     window_segments,
 )

@@ -7,6 +7,15 @@ from dataclasses import replace
 
 import numpy as np
 import pytest
+from twi_endpoint.coverage import (
+    RETRY_MIN_S,
+    coverage,
+    merge_segments,
+    recover_uncovered,
+    recovery_windows,
+    short_utterance_windows,
+    uncovered_speech,
+)
 from twi_endpoint.segmentation import (
     FRAME_S,
     SILERO_MIN_SPEECH_S,
@@ -19,25 +28,18 @@ from twi_endpoint.segmentation import (
 from twi_endpoint.timeline import (
     MAX_PAUSE_S,
     MAX_SEGMENT_S,
-    RETRY_MIN_S,
     TimedTokens,
     WindowClock,
     after_audio,
-    coverage,
     is_loop,
     looks_made_up,
-    merge_segments,
     place_words,
-    recover_uncovered,
-    recovery_windows,
-    short_utterance_windows,
     snap_to_speech,
     split_segment,
     squeezed,
     start_at_onsets,
     timestamped_segments,
     trim_words_to_speech,
-    uncovered_speech,
     unheard,
     window_segments,
     within_segment,

@@ -185,14 +185,18 @@ def test_an_already_transcribed_object_is_not_submitted_again(
     assert len(sent.calls) == 1
 
 
+def submit_with_metadata(s3: Any, client: Any, settings: Settings, name: str, **metadata: str) -> str:
+    """Upload the shipped clip ``name`` under audio/ with user metadata; submit's verdict."""
+    event = upload(s3, f"audio/{name}", (DATA / name).read_bytes(), Metadata=metadata)
+    (obj,) = parse_s3_notification(json.dumps(event))
+    return submit.submit_object(obj, settings, s3, client).status
+
+
 def test_invalid_language_metadata_is_rejected_with_the_reason(
     s3: Any, sagemaker: tuple[Any, Invocations], settings: Settings
 ) -> None:
     client, sent = sagemaker
-
-    event = upload(s3, "audio/jfk.mp3", (DATA / "jfk.mp3").read_bytes(), Metadata={"language": "Twi please"})
-    (obj,) = parse_s3_notification(json.dumps(event))
-    assert submit.submit_object(obj, settings, s3, client).status == "rejected"
+    assert submit_with_metadata(s3, client, settings, "jfk.mp3", language="Twi please") == "rejected"
     assert "invalid x-amz-meta-language 'Twi please'" in failed_record(s3, "jfk.mp3")["reason"]
     assert sent.calls == []
 
@@ -201,14 +205,10 @@ def test_word_times_asked_by_metadata_reach_the_endpoint(
     s3: Any, sagemaker: tuple[Any, Invocations], settings: Settings
 ) -> None:
     client, sent = sagemaker
-    event = upload(s3, "audio/jfk.mp3", (DATA / "jfk.mp3").read_bytes(), Metadata={"words": "TRUE"})
-    (obj,) = parse_s3_notification(json.dumps(event))
-    assert submit.submit_object(obj, settings, s3, client).status == "submitted"
+    assert submit_with_metadata(s3, client, settings, "jfk.mp3", words="TRUE") == "submitted"
     assert sent.calls[-1]["CustomAttributes"] == "task=transcribe;words=true;filename=jfk.mp3"
 
-    event = upload(s3, "audio/sonnet1.ogg", (DATA / "sonnet1.ogg").read_bytes(), Metadata={"words": "please"})
-    (obj,) = parse_s3_notification(json.dumps(event))
-    assert submit.submit_object(obj, settings, s3, client).status == "rejected"
+    assert submit_with_metadata(s3, client, settings, "sonnet1.ogg", words="please") == "rejected"
     reason = failed_record(s3, "sonnet1.ogg")["reason"]
     assert reason == "invalid x-amz-meta-words 'please': expected true or false"
     assert len(sent.calls) == 1

@@ -18,7 +18,7 @@ import json
 import mimetypes
 import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -26,7 +26,14 @@ from typing import Any
 
 import boto3
 from botocore.exceptions import ClientError
-from twi_contract import ACCEPT_JSON, GENERIC_CONTENT_TYPE, ResultKeys, format_custom_attributes
+from twi_contract import (
+    ACCEPT_JSON,
+    GENERIC_CONTENT_TYPE,
+    MetadataKeys,
+    ResultKeys,
+    SegmentKeys,
+    format_custom_attributes,
+)
 from twi_lambdas import keys, names
 
 DEFAULT_TIMEOUT_S = 900.0  # an endpoint scaled to zero needs several minutes to start
@@ -78,6 +85,30 @@ class Result:
     @property
     def reason(self) -> str:
         return str(self.document.get("reason") or self.document.get("failureReason") or "")
+
+
+def uncovered_speech(document: Mapping[str, Any]) -> list[tuple[float, float]]:
+    """The stretches of speech (start, end seconds) a result says came back without text
+    (``metadata.uncovered_speech``); none for a failure or a result that does not say."""
+    metadata = document.get(ResultKeys.METADATA)
+    regions = metadata.get(MetadataKeys.UNCOVERED_SPEECH) if isinstance(metadata, Mapping) else None
+    out: list[tuple[float, float]] = []
+    for region in regions if isinstance(regions, list) else []:
+        try:
+            out.append((float(region[SegmentKeys.START]), float(region[SegmentKeys.END])))
+        except (KeyError, TypeError, ValueError):
+            continue
+    return out
+
+
+def uncovered_note(name: str, document: Mapping[str, Any]) -> str | None:
+    """One line for the user where a result left speech without text, else None: the
+    transcript alone does not show what is missing, and in Twi a reader may not notice."""
+    regions = uncovered_speech(document)
+    if not regions:
+        return None
+    where = ", ".join(f"{start:.1f}-{end:.1f} s" for start, end in regions)
+    return f"twi-asr: {name}: speech left without text at {where} (metadata.uncovered_speech): listen there"
 
 
 def relative_path(audio_key: str) -> str:

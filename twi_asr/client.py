@@ -26,15 +26,9 @@ from typing import Any
 
 import boto3
 from botocore.exceptions import ClientError
-from twi_contract import (
-    ACCEPT_JSON,
-    GENERIC_CONTENT_TYPE,
-    MetadataKeys,
-    ResultKeys,
-    SegmentKeys,
-    format_custom_attributes,
-)
+from twi_contract import ACCEPT_JSON, GENERIC_CONTENT_TYPE, ResultKeys, format_custom_attributes
 from twi_lambdas import keys, names
+from twi_lambdas.results import uncovered_speech
 
 DEFAULT_TIMEOUT_S = 900.0  # an endpoint scaled to zero needs several minutes to start
 FIRST_POLL_S = 0.5  # then 1.5x longer each time, up to max_poll_s: a deployed stack answers in
@@ -87,24 +81,10 @@ class Result:
         return str(self.document.get("reason") or self.document.get("failureReason") or "")
 
 
-def uncovered_speech(document: Mapping[str, Any]) -> list[tuple[float, float]]:
-    """The stretches of speech (start, end seconds) a result says came back without text
-    (``metadata.uncovered_speech``); none for a failure or a result that does not say."""
-    metadata = document.get(ResultKeys.METADATA)
-    regions = metadata.get(MetadataKeys.UNCOVERED_SPEECH) if isinstance(metadata, Mapping) else None
-    out: list[tuple[float, float]] = []
-    for region in regions if isinstance(regions, list) else []:
-        try:
-            out.append((float(region[SegmentKeys.START]), float(region[SegmentKeys.END])))
-        except (KeyError, TypeError, ValueError):
-            continue
-    return out
-
-
 def uncovered_note(name: str, document: Mapping[str, Any]) -> str | None:
     """One line for the user where a result left speech without text, else None: the
     transcript alone does not show what is missing, and in Twi a reader may not notice."""
-    regions = uncovered_speech(document)
+    regions = uncovered_speech(dict(document))
     if not regions:
         return None
     where = ", ".join(f"{start:.1f}-{end:.1f} s" for start, end in regions)

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import pytest
+from twi_lambdas.results import uncovered_speech
 
-from twi_asr.client import Result, uncovered_note, uncovered_speech
+from twi_asr.client import Result, uncovered_note
 from twi_asr.commands.client import _print_result
 
 LISTED = {
@@ -30,7 +31,7 @@ def test_the_note_names_every_stretch() -> None:
         {"transcript": "x", "metadata": {"speech_sec": 3.0, "uncovered_speech": []}},  # clean speech
         {"transcript": "x", "metadata": {}},  # no VAD ran
         {"reason": "unsupported audio"},  # a failure
-        {"transcript": "x", "metadata": {"uncovered_speech": [{"start": "soon"}, None]}},  # unreadable
+        {"transcript": "x", "metadata": {"speech_sec": 2.0, "uncovered_speech": [{"start": "soon"}, None]}},
     ],
 )
 def test_nothing_to_point_out(document: dict[str, object]) -> None:

@@ -154,7 +154,7 @@ def test_speech_left_without_text_is_counted(
 
     # without the VAD's figures (VAD off, an older endpoint) neither is emitted
     del result["metadata"]["speech_sec"]
-    assert recording._uncovered_seconds(result["metadata"]) is None
+    assert recording._uncovered_seconds(result) is None
 
 
 def test_failure_writes_a_readable_failed_record(

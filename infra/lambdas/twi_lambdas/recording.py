@@ -16,7 +16,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
-from twi_contract import MetadataKeys, ResultKeys, SegmentKeys
+from twi_contract import MetadataKeys, ResultKeys
 
 from twi_lambdas import keys, names, subtitles
 from twi_lambdas.errors import Rejected, Transient
@@ -34,6 +34,7 @@ from twi_lambdas.results import (
     parse_endpoint_output,
     to_json_bytes,
     transcript_document,
+    uncovered_speech,
 )
 from twi_lambdas.runtime import emit, logger
 from twi_lambdas.settings import Settings
@@ -208,7 +209,7 @@ def record_transcript(ctx: ResultContext, result: Any) -> CompleteResult:
         names.METRIC_END_TO_END_SECONDS: document["job"]["end_to_end_sec"],
         names.METRIC_QUEUE_SECONDS: document["job"]["queue_sec"],
         names.METRIC_SPEECH_SECONDS: meta.get(MetadataKeys.SPEECH_SEC),
-        names.METRIC_UNCOVERED_SPEECH_SECONDS: _uncovered_seconds(meta),
+        names.METRIC_UNCOVERED_SPEECH_SECONDS: _uncovered_seconds(result),
     }
     emit(
         ctx.settings.metrics_namespace,
@@ -222,17 +223,12 @@ def record_transcript(ctx: ResultContext, result: Any) -> CompleteResult:
     return CompleteResult("transcribed", result_key)
 
 
-def _uncovered_seconds(meta: dict[str, Any]) -> float | None:
-    """Seconds of speech the endpoint listed as left without text (``uncovered_speech``), or
-    None where it did not say (no VAD ran): a dashboard line that shows a model, a language
-    or a kind of recording starting to lose speech, which a Twi reader may not notice."""
-    regions = meta.get(MetadataKeys.UNCOVERED_SPEECH)
-    if MetadataKeys.SPEECH_SEC not in meta or not isinstance(regions, list):
-        return None
-    try:
-        return round(sum(float(r[SegmentKeys.END]) - float(r[SegmentKeys.START]) for r in regions), 3)
-    except (KeyError, TypeError, ValueError):
-        return None
+def _uncovered_seconds(result: dict[str, Any]) -> float | None:
+    """Seconds of speech the endpoint listed as left without text, or None where it did not
+    say (no VAD ran): a dashboard line that shows a model, a language or a kind of recording
+    starting to lose speech, which a Twi reader may not notice."""
+    regions = uncovered_speech(result)
+    return None if regions is None else round(sum(end - start for start, end in regions), 3)
 
 
 def record_endpoint_failure(ctx: ResultContext, why: str, detail: str | None = None) -> CompleteResult:

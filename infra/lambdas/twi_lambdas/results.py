@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from twi_contract import ResultKeys, SegmentKeys
+from twi_contract import MetadataKeys, ResultKeys, SegmentKeys
 
 from twi_lambdas.events import format_time
 
@@ -95,6 +95,23 @@ def check_result(result: Any) -> dict[str, Any]:
     if not isinstance(metadata, dict):
         raise ValueError(f"the endpoint output's '{ResultKeys.METADATA}' is not an object")
     return result
+
+
+def uncovered_speech(result: Any) -> list[tuple[float, float]] | None:
+    """The stretches of speech (start, end seconds) a result lists as left without text
+    (``metadata.uncovered_speech``), unreadable entries skipped; None where it does not say
+    (no VAD ran, a failure document)."""
+    metadata = result.get(ResultKeys.METADATA) if isinstance(result, dict) else None
+    if not isinstance(metadata, dict) or MetadataKeys.SPEECH_SEC not in metadata:
+        return None
+    regions = metadata.get(MetadataKeys.UNCOVERED_SPEECH)
+    out: list[tuple[float, float]] = []
+    for region in regions if isinstance(regions, list) else []:
+        try:
+            out.append((float(region[SegmentKeys.START]), float(region[SegmentKeys.END])))
+        except (KeyError, TypeError, ValueError):
+            continue
+    return out
 
 
 def _seconds_between(start: datetime | None, end: datetime | None) -> float | None:

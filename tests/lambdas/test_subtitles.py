@@ -12,6 +12,7 @@ from twi_lambdas.subtitles import (
     MAX_CUE_SECONDS,
     MAX_LINE_CHARS,
     MAX_LINES,
+    MIN_READ_SECONDS,
     cues,
     srt_timestamp,
     to_srt,
@@ -53,7 +54,8 @@ def test_srt_parses_back_with_the_srt_library() -> None:
     assert [s.index for s in subs] == list(range(1, len(subs) + 1))
     assert subs[0].start == timedelta(0) and subs[0].end == timedelta(seconds=2.4)
     assert subs[0].content == "Me din de Kɔfi."
-    assert subs[-1].content == "Yoo." and subs[-1].end - subs[-1].start == timedelta(seconds=0.5)
+    # zero length, nothing after it: shown long enough to be read
+    assert subs[-1].content == "Yoo." and subs[-1].end - subs[-1].start == timedelta(seconds=MIN_READ_SECONDS)
     assert all(s.end > s.start for s in subs)
     assert all(b.start >= a.end for a, b in itertools.pairwise(subs))
     assert srt.compose(subs) == text  # canonical: what the library itself would write
@@ -195,3 +197,16 @@ def test_random_segments_keep_every_rule() -> None:
         assert all(len(c.lines) <= MAX_LINES and all(len(x) <= MAX_LINE_CHARS for x in c.lines) for c in out)
         assert all(0 < c.end - c.start <= MAX_CUE_SECONDS + 1e-6 for c in out)
         assert all(a.end <= b.start + 1e-9 for a, b in itertools.pairwise(out))
+
+
+def test_a_short_cue_stays_up_into_the_pause_after_it() -> None:
+    """A "Thanks." said in 0.3 s stays up for a second where the pause after it allows, and
+    never into the next cue."""
+    out = cues(
+        [
+            {"start": 1.0, "end": 1.3, "text": "Thanks."},  # a pause of 2.7 s after it
+            {"start": 4.0, "end": 4.3, "text": "Yes."},  # the next cue 0.4 s later
+            {"start": 4.7, "end": 6.5, "text": "Ask not what your country can do for you."},
+        ]
+    )
+    assert [(c.start, c.end) for c in out] == [(1.0, 2.0), (4.0, 4.7), (4.7, 6.5)]

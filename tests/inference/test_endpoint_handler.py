@@ -138,15 +138,17 @@ def test_cli_writes_word_times_and_subtitles(
     assert all(a["start"] <= a["end"] <= b["start"] for a, b in itertools.pairwise(words))
 
     out = tmp_path / "subtitles"
-    assert (
-        main(["transcribe", str(clip), "--language", "en", "--words", "--format", "srt", "--out", str(out)])
-        == 0
-    )
+    args = ["--language", "en", "--words", "--format", "srt", "--out", str(out)]
+    assert main(["transcribe", str(clip), *args]) == 0
     subs = list(srt.parse((out / "sonnet1.srt").read_text(encoding="utf-8")))
     text = " ".join(s.content.replace("\n", " ") for s in subs)
     assert text == " ".join(result["transcript"].split())  # every word, in order, spaced as written
     assert all(timedelta(0) < s.end - s.start <= timedelta(seconds=MAX_CUE_SECONDS) for s in subs)
     assert subs[0].start.total_seconds() == pytest.approx(words[0]["start"], abs=0.001)
+
+    # two inputs with one stem: named in full, neither overwrites the other
+    assert main(["transcribe", str(clip), str(data_clips["sonnet1.mp3"].path), *args]) == 0
+    assert {"sonnet1.ogg.srt", "sonnet1.mp3.srt"} <= {f.name for f in out.iterdir()}
 
 
 def test_cli_console_script(data_clips: dict) -> None:

@@ -4,7 +4,7 @@ The same ``inference/inference.py`` as the SageMaker endpoint, so what you see h
 what the endpoint returns. Prints one JSON object per file (``--format json``), the
 transcript (``text``) or subtitles (``srt``, ``vtt``: the pipeline's own cues, from
 ``twi_lambdas.subtitles``, timed from the words with ``--words``); ``--out DIR`` writes
-``<file stem>.<format>`` there instead. A file that fails prints its error to stderr and
+one file per input there instead (:func:`out_names`). A file that fails prints its error to stderr and
 the command exits 1 after trying the others.
 """
 
@@ -13,6 +13,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from collections import Counter
 from pathlib import Path
 from typing import Any
 
@@ -40,7 +41,12 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         help="each segment's words with their times (words=true); subtitles then follow the words",
     )
     p.add_argument("--format", choices=FORMATS, default="json")
-    p.add_argument("--out", type=Path, help="write <file stem>.<format> into this folder instead of printing")
+    p.add_argument(
+        "--out",
+        type=Path,
+        help="write <file stem>.<format> into this folder instead of printing (<file name>.<format> "
+        "where two files share a stem)",
+    )
     p.set_defaults(func=run)
 
 
@@ -57,6 +63,7 @@ def run(args: argparse.Namespace) -> int:
         print(f"twi-asr: cannot load model {str(args.model)!r}: {exc}", file=sys.stderr)
         return 2
     failures = 0
+    names = out_names(args.files, SUFFIXES[args.format])
     for path in args.files:
         try:
             result = _transcribe_file(model, path, args.language, args.task, args.words)
@@ -71,11 +78,20 @@ def run(args: argparse.Namespace) -> int:
         if args.out is None:
             print(rendered, end="" if rendered.endswith("\n") else "\n")
         else:
-            target = args.out / (path.stem + SUFFIXES[args.format])
+            target = args.out / names[path]
             target.parent.mkdir(parents=True, exist_ok=True)
             target.write_text(rendered, encoding="utf-8")
             print(target, file=sys.stderr)
     return 1 if failures else 0
+
+
+def out_names(paths: list[Path], suffix: str) -> dict[Path, str]:
+    """The file each input's result is written to: ``<stem><suffix>`` (``interview.srt``
+    beside ``interview.m4a``, where players look for it), or ``<name><suffix>`` for inputs
+    that share a stem (``call.wav.srt`` and ``call.mp3.srt``), so that none overwrites
+    another."""
+    stems = Counter(path.stem for path in paths)
+    return {path: (path.stem if stems[path.stem] == 1 else path.name) + suffix for path in paths}
 
 
 def render(result: dict[str, Any], fmt: str) -> str:

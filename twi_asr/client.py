@@ -84,7 +84,7 @@ class Result:
 def uncovered_note(name: str, document: Mapping[str, Any]) -> str | None:
     """One line for the user where a result left speech without text, else None: the
     transcript alone does not show what is missing, and in Twi a reader may not notice."""
-    regions = uncovered_speech(dict(document))
+    regions = uncovered_speech(document)
     if not regions:
         return None
     where = ", ".join(f"{start:.1f}-{end:.1f} s" for start, end in regions)

@@ -17,7 +17,8 @@ from typing import Any
 
 from twi_contract import ResultKeys
 
-from twi_asr.client import ClientFailure, Result, StackRef, TwiAsrClient, uncovered_note
+from twi_asr.client import ClientFailure, Result, StackRef, TwiAsrClient
+from twi_asr.commands import warn_uncovered
 
 ENV_BUCKET = "TWI_ASR_BUCKET"
 ENV_ENDPOINT = "TWI_ASR_ENDPOINT"
@@ -85,7 +86,7 @@ def resolve_stack(args: argparse.Namespace) -> StackRef:
 
 
 def _print_result(result: Result, fmt: str) -> None:
-    _warn_uncovered(result.key, result.document)
+    warn_uncovered(result.key, result.document)
     if fmt == "text":
         print(f"{result.key}: {'FAILED: ' + result.reason if result.failed else result.transcript}")
     else:
@@ -142,15 +143,9 @@ def _cmd_invoke(args: argparse.Namespace) -> int:
     except ClientFailure as exc:
         print(f"twi-asr: failed: {exc}", file=sys.stderr)
         return 1
-    _warn_uncovered(str(args.file), result)
+    warn_uncovered(str(args.file), result)
     print(json.dumps(result, ensure_ascii=False, indent=2))
     return 0
-
-
-def _warn_uncovered(name: str, document: dict[str, Any]) -> None:
-    note = uncovered_note(name, document)
-    if note:
-        print(note, file=sys.stderr)
 
 
 def _cmd_results(args: argparse.Namespace) -> int:

@@ -21,7 +21,7 @@ from twi_contract import GENERIC_CONTENT_TYPE, TASKS, ResultKeys, format_custom_
 from twi_lambdas import subtitles
 from twi_lambdas.keys import content_type_for_key
 
-from twi_asr.client import uncovered_note
+from twi_asr.commands import warn_uncovered
 
 FORMATS = ("json", "text", "srt", "vtt")
 SUFFIXES = {"json": ".json", "text": ".txt", "srt": ".srt", "vtt": ".vtt"}
@@ -71,9 +71,7 @@ def run(args: argparse.Namespace) -> int:
             print(f"twi-asr: {path}: {exc}", file=sys.stderr)
             failures += 1
             continue
-        note = uncovered_note(str(path), result)
-        if note:
-            print(note, file=sys.stderr)
+        warn_uncovered(str(path), result)
         rendered = render(result, args.format)
         if args.out is None:
             print(rendered, end="" if rendered.endswith("\n") else "\n")

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import math
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -101,8 +102,8 @@ def uncovered_speech(result: Any) -> list[tuple[float, float]] | None:
     """The stretches of speech (start, end seconds) a result lists as left without text
     (``metadata.uncovered_speech``), unreadable entries skipped; None where it does not say
     (no VAD ran, a failure document)."""
-    metadata = result.get(ResultKeys.METADATA) if isinstance(result, dict) else None
-    if not isinstance(metadata, dict) or MetadataKeys.SPEECH_SEC not in metadata:
+    metadata = result.get(ResultKeys.METADATA) if isinstance(result, Mapping) else None
+    if not isinstance(metadata, Mapping) or MetadataKeys.SPEECH_SEC not in metadata:
         return None
     regions = metadata.get(MetadataKeys.UNCOVERED_SPEECH)
     out: list[tuple[float, float]] = []

@@ -203,12 +203,12 @@ def _cut(words: list[Word]) -> list[list[Word]]:
     previous: list[int] = [0] * (n + 1)
     for j in range(1, n + 1):
         for i in range(j - 1, -1, -1):  # the cue words[i:j], growing to the left
-            chars = len(_phrase(words[i:j]))
+            phrase = _phrase(words[i:j])
             if i < j - 1 and (
-                words[i + 1][0] - words[i][1] > MAX_PAUSE_SECONDS or not _fits(words[i:j], chars)
+                words[i + 1][0] - words[i][1] > MAX_PAUSE_SECONDS or not _fits(words[i:j], phrase)
             ):
                 break  # a longer cue only adds a pause, lines or seconds
-            cost = best[i] + CUE_COST + (chars / capacity) ** 2 + _break_cost(words, j)
+            cost = best[i] + CUE_COST + (len(phrase) / capacity) ** 2 + _break_cost(words, j)
             if cost < best[j]:
                 best[j], previous[j] = cost, i
     groups: list[list[Word]] = []
@@ -219,10 +219,11 @@ def _cut(words: list[Word]) -> list[list[Word]]:
     return groups[::-1]
 
 
-def _fits(group: list[Word], chars: int) -> bool:
-    if chars > MAX_LINES * MAX_LINE_CHARS or group[-1][1] - group[0][0] > MAX_CUE_SECONDS:
+def _fits(group: list[Word], phrase: str) -> bool:
+    """Whether ``group`` (written ``phrase``) makes one cue: two lines, seven seconds."""
+    if len(phrase) > MAX_LINES * MAX_LINE_CHARS or group[-1][1] - group[0][0] > MAX_CUE_SECONDS:
         return False
-    return len(_lines(_phrase(group))) <= MAX_LINES
+    return len(_lines(phrase)) <= MAX_LINES
 
 
 def _break_cost(words: list[Word], j: int) -> float:

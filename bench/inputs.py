@@ -228,7 +228,7 @@ def onset_level(db: np.ndarray) -> float:
     return max(ONSET_DB, quietest + FLOOR_MARGIN_DB)
 
 
-def _word_gaps(audio: np.ndarray, min_gap_s: float = 0.12, edge_s: float = 0.5) -> list[int]:
+def word_gaps(audio: np.ndarray, min_gap_s: float = 0.12, edge_s: float = 0.5) -> list[int]:
     """Sample positions in the middle of the clip's quiet gaps between words (energy, 20 ms):
     runs of frames within 10 dB of the clip's own noise floor (its quietest 10 %)."""
     db = _frame_db(audio)
@@ -252,7 +252,7 @@ def _stretch_pauses(
     """The clip with up to ``max_pauses`` of its word gaps widened to 1-4 s (a slow,
     hesitant speaker); the words and their order, hence the reference, are unchanged.
     Also where each pause went into the original clip and its length (samples)."""
-    gaps = _word_gaps(audio)
+    gaps = word_gaps(audio)
     if not gaps:
         return audio, []
     chosen = sorted(rng.sample(gaps, min(max_pauses, len(gaps))))

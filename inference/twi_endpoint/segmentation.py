@@ -7,6 +7,8 @@ the silent stretches costs time and invites hallucinated text. Instead we ask Si
 
 1. mark speech with a *low* threshold and hysteresis, and pad it generously, so quiet or
    trailing speech is kept (a VAD that drops low-energy speech turns into word deletions);
+   loud sound Silero called silence is heard again from a fresh state
+   (:func:`listen_again`: its state can lag after a long quiet pause);
 2. pack consecutive speech regions greedily into windows of at most ``max_window_s``,
    closing a window only in a pause, so no word is ever split between two windows;
 3. when a region does not fit in what is left of a window, cut it at its last pause that
@@ -40,6 +42,7 @@ UNSURE_FLOOR = 0.05
 LOUD_DB = 10.0
 SILERO_MIN_SPEECH_S = 0.25  # Silero's own shortest speech (get_speech_timestamps' default)
 NOISE_FLOOR_PERCENTILE = 10  # the floor: the power under which this share of the frames stays
+RELISTEN_CONTEXT_S = 0.5  # audio a fresh Silero hears before a loud stretch (listen_again)
 
 
 @dataclass(frozen=True)
@@ -299,9 +302,56 @@ def detect_speech(
     probs = speech_probabilities(audio, parts=vad_parts() if parts is None else parts)
     loud = loud_frames(audio)
     if not silero_unsure(probs, loud):
+        probs = listen_again(audio, probs, loud, options)
         return VoiceActivity(probs, int(audio.size), options, loud=loud)
     raised = np.where(loud, np.maximum(probs, options.unsure_threshold), probs)
     return VoiceActivity(raised, int(audio.size), options.lowered(), unsure=True, loud=loud)
+
+
+def listen_again(
+    audio: np.ndarray, probs: np.ndarray, loud: np.ndarray, options: SegmentationOptions
+) -> np.ndarray:
+    """``probs`` with each loud stretch that no speech region holds heard again by a fresh
+    Silero: its probabilities there the higher of the two.
+
+    Silero carries its state from frame to frame, and after a long pause of near digital
+    silence (an edited recording, a pause inserted in a clip) that state can lag behind the
+    speech that follows: "on the left", said 40 dB above the pause after 4 s of it, got
+    0.00-0.19 in the single pass (so it was never decoded: three words deleted), 0.94 from
+    Silero started afresh half a second before it. Only the stretches of at least
+    :data:`SILERO_MIN_SPEECH_S` of :func:`loud_frames` outside every padded speech region
+    are heard again, each after :data:`RELISTEN_CONTEXT_S` of what precedes it, so a few
+    seconds a recording at most; what Silero then calls speech is decoded as any other
+    (and a breath it still calls silence stays so).
+    """
+    pad = round(options.pad_s / FRAME_S)
+    heard = np.zeros(len(probs), dtype=bool)
+    for s, e in speech_regions(probs, options):
+        heard[max(0, s - pad) : e + pad] = True
+    context = round(RELISTEN_CONTEXT_S / FRAME_S)
+    again = probs
+    for s, e in _runs(loud[: len(probs)] & ~heard, round(options.min_silence_s / FRAME_S)):
+        if (e - s) * FRAME_S < SILERO_MIN_SPEECH_S:
+            continue
+        first = max(0, s - context)
+        fresh = speech_probabilities(audio[first * VAD_FRAME : e * VAD_FRAME])[s - first :]
+        if again is probs:
+            again = probs.copy()
+        again[s : s + fresh.size] = np.maximum(again[s : s + fresh.size], fresh)
+    return again
+
+
+def _runs(mask: np.ndarray, max_gap: int) -> list[tuple[int, int]]:
+    """``(first, end)`` frame ranges where ``mask`` holds, gaps of up to ``max_gap`` frames
+    joined."""
+    edges = np.flatnonzero(np.diff(np.concatenate(([0], mask.astype(np.int8), [0]))))
+    runs: list[tuple[int, int]] = []
+    for s, e in zip(edges[::2].tolist(), edges[1::2].tolist(), strict=True):
+        if runs and s - runs[-1][1] <= max_gap:
+            runs[-1] = (runs[-1][0], e)
+        else:
+            runs.append((s, e))
+    return runs
 
 
 def loud_frames(audio: np.ndarray) -> np.ndarray:

@@ -31,12 +31,13 @@ from twi_endpoint.segmentation import (
     detect_speech,
     plan_windows,
     speech_probabilities,
+    speech_regions,
 )
 from twi_endpoint.timeline import LOOP_COMPRESSION_RATIO, MAX_SEGMENT_S, is_loop
 from twi_endpoint.types import SAMPLE_LEN, SAMPLE_RATE, DecodeOptions, Transcription, token_budget
 from twi_lambdas.subtitles import MAX_CUE_SECONDS, cues
 
-from bench.inputs import build_hard_input, speech_bounds
+from bench.inputs import build_hard_input, speech_bounds, word_gaps
 from twi_asr.scoring import word_error_rate
 
 ENGLISH = DecodeOptions(language="en")
@@ -240,6 +241,50 @@ def test_speech_hidden_from_the_decoder_is_reported(
     assert any(a < hi and b > lo for a, b in result.coverage.uncovered), result.coverage
     assert "dashwood" not in _words(result.text)
     assert "ask not what your country" in _words(result.text)  # the rest is still there
+
+
+def _with_pause_before_last_words(clip: np.ndarray, pause_s: float, seed: int) -> tuple[np.ndarray, float]:
+    """``clip`` in room noise with ``pause_s`` of it stretched into its last word gap (a
+    hesitant speaker, the bench's ``inner_pauses``); also where the words after it begin."""
+    cut = word_gaps(clip)[-1]
+    pause = _room_noise(pause_s, seed + 1)
+    parts = [_room_noise(1.0, seed), clip[:cut], pause, clip[cut:], _room_noise(1.0, seed + 2)]
+    return np.concatenate(parts), 1.0 + cut / SAMPLE_RATE + pause_s
+
+
+@pytest.mark.parametrize("seed", [0, 1])
+def test_words_after_a_long_pause_that_silero_misses_are_heard_again(
+    engine: CTranslate2Engine, data_clips: dict, seed: int
+) -> None:
+    """librivox_0870 with 4 s of room noise before its last two words, "for them": Silero's
+    single pass gives them at most 0.1-0.25 (its state lags after the pause), so they were
+    never decoded and nothing said so (no speech region, so nothing uncovered either).
+    Heard again by a fresh Silero (``segmentation.listen_again``) they are a speech region,
+    and transcribed."""
+    audio, after = _with_pause_before_last_words(_load(data_clips["librivox_0870.wav"].path), 4.0, seed)
+    single = speech_regions(speech_probabilities(audio), SegmentationOptions())
+    assert all(e * FRAME_S < after for _, e in single), single  # the premise: the single pass misses them
+    assert any(s * FRAME_S >= after - 0.2 for s, _ in detect_speech(audio).regions)
+    result = engine.transcribe(audio, ENGLISH)
+    assert _words(result.text).endswith("in his power to do for them"), result.text
+    assert result.segments[-1].start >= after - 0.2, result.segments[-1]
+
+
+def test_a_loud_sound_that_is_not_speech_stays_silence_when_heard_again() -> None:
+    """A tone, a burst of noise and a knock, each 0.6 s and far above the room's floor after
+    seconds of it: heard again from a fresh state, still no speech (Silero <= 0.1)."""
+    t = np.arange(int(0.6 * SAMPLE_RATE)) / SAMPLE_RATE
+    rng = np.random.default_rng(5)
+    sounds = [
+        0.1 * np.sin(2 * np.pi * 1000 * t),
+        0.05 * rng.standard_normal(t.size),
+        0.3 * np.exp(-20 * t) * rng.standard_normal(t.size),
+    ]
+    parts = [part for sound in sounds for part in (_room_noise(4.0, 9), sound)]
+    audio = np.concatenate([*parts, _room_noise(2.0)])
+    activity = detect_speech(audio.astype(np.float32))
+    assert activity.loud is not None and np.count_nonzero(activity.loud) * FRAME_S >= 1.5
+    assert not activity.unsure and activity.regions == []
 
 
 def test_a_dense_window_is_decoded_to_its_end(engine: CTranslate2Engine, data_clips: dict) -> None:

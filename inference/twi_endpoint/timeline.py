@@ -382,7 +382,8 @@ def is_loop(text: str) -> bool:
 def place_words(segment: Segment, words: Sequence[Word], activity: VoiceActivity) -> list[Segment]:
     """``segment`` with its aligned ``words``: punctuation joined to its word, words moved
     onto the speech, the segment spanning them and cut at its pauses and to at most 10 s
-    (:func:`split_segment`). Unchanged when it has no words. Whether the words look made up
+    (:func:`split_segment`). Unchanged when it has no words; nothing when its words look
+    made up and hold no speech (:func:`holds_speech`). Whether the words look made up
     (:func:`looks_made_up`) is judged here, on the times the alignment gave them: moved
     onto the speech, the first words of a sentence whose soft onset the VAD heard late are
     squeezed into a few milliseconds at its onset, and would read as too short to be spoken."""
@@ -391,8 +392,25 @@ def place_words(segment: Segment, words: Sequence[Word], activity: VoiceActivity
     placed = trim_words_to_speech(within_segment(attach_punctuation(words), segment, activity), activity)
     if not placed:
         return [segment]
+    if made_up and not holds_speech(placed, activity):
+        logger.info("left out text that looks made up, where the VAD heard no speech: %r", segment.text)
+        return []
     parts = split_segment(replace(segment, start=placed[0].start, end=placed[-1].end, words=tuple(placed)))
     return [replace(part, made_up=True) for part in parts] if made_up else parts
+
+
+def holds_speech(words: Sequence[Word], activity: VoiceActivity) -> bool:
+    """Whether any of ``words`` lies on a frame of speech the VAD found.
+
+    Words moved onto the speech (:func:`trim_words_to_speech`) stay off it only where no
+    speech follows them: text after a recording's last sentence. There Whisper writes what
+    it was trained to expect at the end of a video ("Thank you.", 0.2 s on the breath
+    after "his belly counseled him", bench ``inner_pauses`` seed 13), and
+    :func:`place_words` leaves such text out when it also looks made up
+    (:func:`looks_made_up`): openai-whisper's ``hallucination_silence_threshold`` skips a
+    segment that looks made up amid silence, on the same two counts."""
+    mask = activity.speech_mask
+    return any(mask[frame_of(w.start) : frame_of(w.end, up=True)].any() for w in words)
 
 
 def within_segment(

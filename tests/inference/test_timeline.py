@@ -31,6 +31,7 @@ from twi_endpoint.timeline import (
     TimedTokens,
     WindowClock,
     after_audio,
+    holds_speech,
     is_loop,
     looks_made_up,
     place_words,
@@ -545,6 +546,26 @@ def test_words_are_judged_as_the_alignment_timed_them() -> None:
     assert thanks.made_up
     segments, again = recover_uncovered([], activity, lambda windows: [thanks], rounds=1)
     assert segments == [] and again == 1
+
+
+def test_text_that_looks_made_up_after_the_last_speech_is_left_out() -> None:
+    # bench `inner_pauses` seed 13: the recording's last sentence ends at 162.98 s, and the
+    # decoder wrote "Thank you." on the breath after it (0.2 s, no speech after it)
+    activity = _activity([(160.48, 0.02), (2.5, 0.95), (2.4, 0.02)])
+    thanks = [Word(163.136, 163.316, " Thank", 0.02), Word(163.316, 163.336, " you", 0.977)]
+    thanks.append(Word(163.336, 163.336, ".", 0.8))  # as aligned
+    assert looks_made_up(thanks) and not holds_speech(thanks, activity)
+    assert place_words(Segment(163.136, 163.36, "Thank you."), thanks, activity) == []
+    # the same words on speech are kept (the first pass keeps what looks made up where the
+    # VAD hears speech: a short real word can look so), and so is a confident "Thank you."
+    # in that silence
+    on_speech = [replace(w, start=w.start - 2.0, end=w.end - 2.0) for w in thanks]
+    (kept,) = place_words(Segment(161.1, 161.4, "Thank you."), on_speech, activity)
+    assert kept.made_up and kept.text == "Thank you."
+    meant = [Word(163.14, 163.4, " Thank", 0.9), Word(163.4, 163.7, " you.", 0.95)]
+    assert not looks_made_up(meant)
+    (said,) = place_words(Segment(163.1, 163.7, "Thank you."), meant, activity)
+    assert said.text == "Thank you."
 
 
 def test_the_first_text_of_a_speech_region_starts_where_the_region_does() -> None:

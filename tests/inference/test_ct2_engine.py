@@ -522,6 +522,21 @@ def test_long_speech_is_cut_at_its_last_pause_that_fits() -> None:
         assert w.duration_s > SegmentationOptions().max_window_s - 7.3
 
 
+def test_a_window_is_filled_only_up_to_a_pause_between_sentences() -> None:
+    # 20 s of speech, then 14 s whose only pause is a word gap (0.15 s) 3 s in: the second
+    # stretch starts the next window whole, never "He began a con" in one window and
+    # "fused complaint" in the next
+    first = [(1.0, 0.02), (20.0, 0.97), (2.0, 0.02)]
+    probs = _probs([*first, (3.0, 0.97), (0.15, 0.05), (11.0, 0.97), (1.0, 0.02)])
+    one, two = plan_windows(probs, _n_samples(probs))
+    assert one.end_s < 21.6 and 22.0 < two.start_s < 23.0
+    # with a pause between sentences there (0.5 s: a speech region ends), it is cut there
+    probs = _probs([*first, (3.0, 0.97), (0.5, 0.05), (11.0, 0.97), (1.0, 0.02)])
+    one, two = plan_windows(probs, _n_samples(probs))
+    assert 26.0 < one.end_s < 26.5 and two.start_s == one.end_s
+    assert len(one.pieces) == 2
+
+
 def test_speech_without_any_pause_is_still_cut_below_30_s() -> None:
     probs = _probs([(75.0, 0.99)])
     windows = plan_windows(probs, _n_samples(probs))

@@ -320,9 +320,11 @@ def listen_again(
     0.00-0.19 in the single pass (so it was never decoded: three words deleted), 0.94 from
     Silero started afresh half a second before it. Only the stretches of at least
     :data:`SILERO_MIN_SPEECH_S` of :func:`loud_frames` outside every padded speech region
-    are heard again, each after :data:`RELISTEN_CONTEXT_S` of what precedes it, so a few
-    seconds a recording at most; what Silero then calls speech is decoded as any other
-    (and a breath it still calls silence stays so).
+    are heard again, each after :data:`RELISTEN_CONTEXT_S` of what precedes it: 11-14 s
+    of the bench's 10-min ``speech`` inputs (breaths, the clips' own room tone), and at
+    worst Silero twice over a recording (about 0.1 s a minute of audio on one core). What
+    Silero then calls speech is decoded as any other; a tone, a knock or a burst of noise
+    it still calls silence stays so.
     """
     pad = round(options.pad_s / FRAME_S)
     heard = np.zeros(len(probs), dtype=bool)

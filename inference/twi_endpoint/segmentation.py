@@ -11,8 +11,9 @@ the silent stretches costs time and invites hallucinated text. Instead we ask Si
    (:func:`listen_again`: its state can lag after a long quiet pause);
 2. pack consecutive speech regions greedily into windows of at most ``max_window_s``,
    closing a window only in a pause, so no word is ever split between two windows;
-3. when a region does not fit in what is left of a window, cut it at its last pause that
-   fits (a region longer than a window with no pause at all is cut at its quietest moment).
+3. when a region does not fit in what is left of a window, cut it at its last pause
+   between sentences that fits, or else start the next window with it; only a region
+   longer than a window is cut at a word gap (with no pause at all, at its quietest moment).
 
 The windows are contiguous slices of the original audio (pauses *inside* a window are kept,
 which keeps the timeline honest); the silence *between* windows is never decoded.

@@ -333,7 +333,7 @@ def listen_again(
         heard[max(0, s - pad) : e + pad] = True
     context = round(RELISTEN_CONTEXT_S / FRAME_S)
     again = probs
-    for s, e in _runs(loud[: len(probs)] & ~heard, round(options.min_silence_s / FRAME_S)):
+    for s, e in mask_runs(loud[: len(probs)] & ~heard, round(options.min_silence_s / FRAME_S)):
         if (e - s) * FRAME_S < SILERO_MIN_SPEECH_S:
             continue
         first = max(0, s - context)
@@ -344,9 +344,9 @@ def listen_again(
     return again
 
 
-def _runs(mask: np.ndarray, max_gap: int) -> list[tuple[int, int]]:
-    """``(first, end)`` frame ranges where ``mask`` holds, gaps of up to ``max_gap`` frames
-    joined."""
+def mask_runs(mask: np.ndarray, max_gap: int = 0) -> list[tuple[int, int]]:
+    """``(first, end)`` frame ranges where ``mask`` holds, in order, gaps of up to
+    ``max_gap`` frames joined."""
     edges = np.flatnonzero(np.diff(np.concatenate(([0], mask.astype(np.int8), [0]))))
     runs: list[tuple[int, int]] = []
     for s, e in zip(edges[::2].tolist(), edges[1::2].tolist(), strict=True):
@@ -527,21 +527,17 @@ def _last_pause(quiet: np.ndarray, lo: int, hi: int, min_width: int = 1) -> int 
     """
     if hi <= lo:
         return None
-    inside = np.flatnonzero(quiet[lo:hi])
+    inside = np.flatnonzero(quiet[lo:hi]) + lo
     while inside.size:
         last = int(inside[-1])
-        first = last
-        while first > 0 and quiet[lo + first - 1]:
-            first -= 1
-        end = last
-        while lo + end + 1 < quiet.size and quiet[lo + end + 1]:
-            end += 1
-        start = first
-        while lo + start > 0 and quiet[lo + start - 1]:
+        start = end = last
+        while start > 0 and quiet[start - 1]:
             start -= 1
+        while end + 1 < quiet.size and quiet[end + 1]:
+            end += 1
         if end - start + 1 >= min_width:
-            return lo + (first + last + 1) // 2
-        inside = inside[inside < first]
+            return (max(start, lo) + last + 1) // 2
+        inside = inside[inside < start]
     return None
 
 

@@ -25,7 +25,7 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 
-from twi_endpoint.segmentation import FRAME_S, VoiceActivity, Window
+from twi_endpoint.segmentation import FRAME_S, VoiceActivity, Window, mask_runs
 from twi_endpoint.types import SAMPLE_RATE, Segment, Word
 
 logger = logging.getLogger(__name__)
@@ -172,15 +172,13 @@ class WindowClock:
         assert self._speech is not None
         lo = int(self._starts[k] / FRAME_S)
         hi = int(np.ceil((self._starts[k] + self._lengths[k]) / FRAME_S))
-        mask = self._speech[lo:hi]
-        edges = np.flatnonzero(np.diff(np.concatenate(([0], mask.astype(np.int8), [0]))))
         shift = self._offsets[k] - self._starts[k]
         return [
             (
                 max(self._offsets[k], (lo + s) * FRAME_S + shift),
                 min(self._offsets[k] + self._lengths[k], (lo + e) * FRAME_S + shift),
             )
-            for s, e in zip(edges[::2], edges[1::2], strict=True)
+            for s, e in mask_runs(self._speech[lo:hi])
         ]
 
     def _holds_sound(self, k: int, start: float, end: float) -> bool:

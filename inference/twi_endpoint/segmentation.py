@@ -320,17 +320,17 @@ def listen_again(
     speech that follows: "on the left", said 40 dB above the pause after 4 s of it, got
     0.00-0.19 in the single pass (so it was never decoded: three words deleted), 0.94 from
     Silero started afresh half a second before it. Only the stretches of at least
-    :data:`SILERO_MIN_SPEECH_S` of :func:`loud_frames` outside every padded speech region
-    are heard again, each after :data:`RELISTEN_CONTEXT_S` of what precedes it: 11-14 s
-    of the bench's 10-min ``speech`` inputs (breaths, the clips' own room tone), and at
-    worst Silero twice over a recording (about 0.1 s a minute of audio on one core). What
-    Silero then calls speech is decoded as any other; a tone, a knock or a burst of noise
-    it still calls silence stays so.
+    :data:`SILERO_MIN_SPEECH_S` of :func:`loud_frames` outside every speech region as a
+    window holds it (:func:`padded_regions`) are heard again, each after
+    :data:`RELISTEN_CONTEXT_S` of what precedes it: 11-14 s of the bench's 10-min
+    ``speech`` inputs (breaths, the clips' own room tone), and at worst Silero twice over
+    a recording (about 0.1 s a minute of audio on one core). What Silero then calls speech
+    is decoded as any other; a tone, a knock or a burst of noise it still calls silence
+    stays so.
     """
-    pad = round(options.pad_s / FRAME_S)
     heard = np.zeros(len(probs), dtype=bool)
-    for s, e in speech_regions(probs, options):
-        heard[max(0, s - pad) : e + pad] = True
+    for s, e in padded_regions(speech_regions(probs, options), len(probs), options):
+        heard[s:e] = True
     context = round(RELISTEN_CONTEXT_S / FRAME_S)
     again = probs
     for s, e in mask_runs(loud[: len(probs)] & ~heard, round(options.min_silence_s / FRAME_S)):
@@ -450,16 +450,25 @@ def pack_regions(
     back without text, to decode them again on their own.
     """
     opts = options or SegmentationOptions()
-    pad = round(opts.pad_s / FRAME_S)
-    n_frames = len(probs)
-    padded: list[list[int]] = []
+    padded = padded_regions(regions, len(probs), opts)
+    return _pack(padded, probs, int(opts.max_window_s / FRAME_S), n_samples, opts)
+
+
+def padded_regions(
+    regions: Sequence[tuple[int, int]], n_frames: int, options: SegmentationOptions
+) -> list[tuple[int, int]]:
+    """``regions`` (frame ranges, in order) each widened by ``pad_s`` on both sides within
+    the recording's ``n_frames``, merged where they then touch: what a window decodes of
+    each region, and so what :func:`listen_again` counts as already heard."""
+    pad = round(options.pad_s / FRAME_S)
+    padded: list[tuple[int, int]] = []
     for s, e in regions:
         s, e = max(0, s - pad), min(n_frames, e + pad)
         if padded and s <= padded[-1][1]:
-            padded[-1][1] = max(padded[-1][1], e)
+            padded[-1] = (padded[-1][0], max(padded[-1][1], e))
         else:
-            padded.append([s, e])
-    return _pack(padded, probs, int(opts.max_window_s / FRAME_S), n_samples, opts)
+            padded.append((s, e))
+    return padded
 
 
 def _pack(

@@ -37,7 +37,15 @@ from twi_endpoint.timeline import LOOP_COMPRESSION_RATIO, MAX_SEGMENT_S, is_loop
 from twi_endpoint.types import SAMPLE_LEN, SAMPLE_RATE, DecodeOptions, Transcription, token_budget
 from twi_lambdas.subtitles import MAX_CUE_SECONDS, cues
 
-from bench.inputs import build_hard_input, speech_bounds, word_gaps
+from bench.inputs import (
+    build_hard_input,
+    build_longform,
+    load_longforms,
+    save_longforms,
+    speech_bounds,
+    word_gaps,
+)
+from bench.run import SPARSE_SPEECH_FRACTION
 from twi_asr.scoring import word_error_rate
 
 ENGLISH = DecodeOptions(language="en")
@@ -385,6 +393,24 @@ def test_a_sentence_the_decoder_repeats_inside_its_window_is_kept_once(
     # no segment of several words squeezed into an instant
     assert all(s.end - s.start >= 0.1 for s in result.segments if len(s.text.split()) > 1)
     assert _wer(call.reference, result.text) < 0.25  # whisper-base on a phone line: 15-20 %
+
+
+@pytest.mark.shared
+def test_words_a_last_word_was_stretched_over_are_decoded_again(
+    engine: CTranslate2Engine, shared_data: Path, tmp_path: Path
+) -> None:
+    """Bench ``sparse20`` of seed 18 (held out), as the bench replays it (16-bit): a full
+    window's last sentence came back as "... still more respectable than", its timestamp
+    ending at 407.73 s, and the alignment stretched "than" over "he was" to the end of the
+    speech, so nothing looked uncovered and the two words were lost. Cut at the segment's
+    end (:func:`twi_endpoint.timeline.within_segment`), they are decoded again."""
+    sparse = build_longform(shared_data, 10.0, seed=19, speech_fraction=SPARSE_SPEECH_FRACTION)
+    save_longforms([sparse], tmp_path)
+    (replayed,) = load_longforms(tmp_path)
+    result = engine.transcribe(replayed.audio, ENGLISH)
+    assert "more respectable than he was" in _words(sparse.reference)
+    assert "more respectable than he was" in _words(result.text), result.text
+    assert _wer(sparse.reference, result.text) < 0.08  # whisper-base: 3-5 %
 
 
 def test_repeated_requests_reuse_the_model_and_agree(engine: CTranslate2Engine, data_clips: dict) -> None:

@@ -26,6 +26,7 @@ from twi_endpoint.segmentation import (
     plan_windows,
 )
 from twi_endpoint.timeline import (
+    COVER_MARGIN_S,
     MAX_PAUSE_S,
     MAX_SEGMENT_S,
     TimedTokens,
@@ -494,6 +495,25 @@ def test_last_word_carried_past_its_segment_onto_skipped_speech_moves_back() -> 
     assert placed.end <= 191.52 + FRAME_S
     (start, end) = uncovered_speech([placed], activity)[-1]  # (the line's start: not in the test)
     assert start * FRAME_S == pytest.approx(194.72, abs=FRAME_S) and end * FRAME_S > 197.0
+
+
+def test_a_last_word_stretched_past_its_segment_over_skipped_words_ends_with_it() -> None:
+    # sparse20 of bench seed 18: "... still more respectable than" ends at 407.73 s by
+    # Whisper's timestamps; the alignment stretched "than" to 408.91 s over "he was", which
+    # the decoder left out. Cut at the segment's end, that speech is uncovered and decoded again
+    segment = Segment(403.01, 407.73, "he might have been made still more respectable than")
+    words = [Word(406.81, 407.33, " respectable", 0.9), Word(407.33, 408.91, " than", 0.99)]
+    moved = within_segment(words, segment)
+    assert moved[0] == words[0] and (moved[1].start, moved[1].end) == (407.33, 407.73)
+    activity = _activity([(403.0, 0.02), (5.67, 0.9), (3.0, 0.02)])  # speech 403.0-408.67 s
+    (placed,) = place_words(segment, words, activity)
+    assert placed.end <= 407.73 + FRAME_S
+    (start, end) = uncovered_speech([placed], activity, RETRY_MIN_S)[-1]
+    assert start * FRAME_S == pytest.approx(407.73 + COVER_MARGIN_S, abs=2 * FRAME_S)
+    assert end * FRAME_S == pytest.approx(408.67, abs=FRAME_S)
+    # Whisper-base's timestamps are coarse: a last word up to COVER_MARGIN_S past them is kept
+    near = [words[0], Word(407.33, 407.73 + COVER_MARGIN_S - 0.02, " than", 0.99)]
+    assert within_segment(near, segment) == near
 
 
 def test_words_stay_as_aligned_when_the_segment_times_disagree_with_most_of_them() -> None:

@@ -281,10 +281,7 @@ class VoiceActivity:
     @functools.cached_property
     def speech_mask(self) -> np.ndarray:
         """True for every frame inside a speech region."""
-        mask = np.zeros(len(self.probs), dtype=bool)
-        for s, e in self.regions:
-            mask[s:e] = True
-        return mask
+        return runs_mask(self.regions, len(self.probs))
 
     @functools.cached_property
     def sound_mask(self) -> np.ndarray:
@@ -328,9 +325,7 @@ def listen_again(
     is decoded as any other; a tone, a knock or a burst of noise it still calls silence
     stays so.
     """
-    heard = np.zeros(len(probs), dtype=bool)
-    for s, e in padded_regions(speech_regions(probs, options), len(probs), options):
-        heard[s:e] = True
+    heard = runs_mask(padded_regions(speech_regions(probs, options), len(probs), options), len(probs))
     context = round(RELISTEN_CONTEXT_S / FRAME_S)
     again = probs
     for s, e in mask_runs(loud[: len(probs)] & ~heard, round(options.min_silence_s / FRAME_S)):
@@ -355,6 +350,15 @@ def mask_runs(mask: np.ndarray, max_gap: int = 0) -> list[tuple[int, int]]:
         else:
             runs.append((s, e))
     return runs
+
+
+def runs_mask(runs: Sequence[tuple[int, int]], n_frames: int) -> np.ndarray:
+    """A frame mask of ``n_frames`` that holds on ``runs`` (``(first, end)`` frame ranges):
+    the inverse of :func:`mask_runs`."""
+    mask = np.zeros(n_frames, dtype=bool)
+    for s, e in runs:
+        mask[s:e] = True
+    return mask
 
 
 def loud_frames(audio: np.ndarray) -> np.ndarray:

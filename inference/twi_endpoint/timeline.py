@@ -436,9 +436,9 @@ def within_segment(
     uncovered and decoded again (there: "he was.", one window more). On 70 runs (seeds 0-2
     and 12-18, seven inputs each) 20 last words ran 0.32-1.18 s past; the text changed on
     that one run (errors 13 -> 11); on eleven more a segment ends 0.10-0.58 s earlier, at
-    its timestamp, with the same words.
-    Applied only when most of the segment's words already start inside its span: then the
-    two sources agree and the start can be trusted; otherwise the words are kept as aligned.
+    its timestamp, with the same words. Applied only when most of the segment's words
+    already start inside its span: then the two sources agree and the start can be
+    trusted; otherwise the words are kept as aligned.
 
     Only across a pause: a first word whose sound (``activity.sound_mask``: speech or loud)
     runs on without a break up to the segment's timestamp keeps its aligned start, and the

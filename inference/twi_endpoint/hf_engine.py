@@ -49,6 +49,7 @@ from twi_endpoint.timeline import (
     window_segments,
 )
 from twi_endpoint.types import (
+    QUIETEST_SPEECH_DBFS,
     SAMPLE_RATE,
     DecodeOptions,
     RecordingRequest,
@@ -65,7 +66,6 @@ ENGINE_NAME: Final = "transformers"
 TIME_PRECISION: Final = 0.02  # seconds per Whisper timestamp token
 AUTO_BATCH_CUDA: Final = 16  # 30 s windows per forward pass on a GPU (fp16 large-v3 fits in 16 GB)
 AUTO_BATCH_CPU: Final = 4  # on CPU batching mostly saves Python overhead; more only costs memory
-SILENT_WINDOW_DBFS: Final = -50.0  # a window whose loudest 30 ms frame is quieter holds no speech
 
 
 class _DropKnownNoise(logging.Filter):
@@ -122,7 +122,7 @@ class TransformersEngine:
             windows = [
                 Window(((s, e),))
                 for s, e in split_windows(audio)
-                if peak_frame_dbfs(audio[s:e]) >= SILENT_WINDOW_DBFS
+                if peak_frame_dbfs(audio[s:e]) >= QUIETEST_SPEECH_DBFS
             ]
             segments = in_order(self._decode(audio, windows, options, languages, None))
             decoded = len(windows)

@@ -14,6 +14,7 @@ from typing import Final
 from twi_contract import LANGUAGE_EXPECTED, TASKS, parse_language
 
 from twi_endpoint.errors import InvalidRequestError
+from twi_endpoint.types import QUIETEST_SPEECH_DBFS
 
 ENV_LANGUAGE: Final = "TWI_ASR_LANGUAGE"  # default language, e.g. "tw" (twi_contract); unset = detect
 ENV_TASK: Final = "TWI_ASR_TASK"  # "transcribe" or "translate"
@@ -48,7 +49,7 @@ class EndpointSettings:
         4 * 3600.0
     )  # 4 h of audio: minutes of GPU work, well inside the 1 h an async invocation may run
     min_audio_seconds: float = 0.25  # shorter cannot hold a word
-    silence_dbfs: float = -50.0  # dB relative to full scale; room tone is about -60
+    silence_dbfs: float = QUIETEST_SPEECH_DBFS  # dB relative to full scale
     vad: bool = True
     min_speech_seconds: float = 0.2
     ffmpeg: str = "ffmpeg"

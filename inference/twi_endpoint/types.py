@@ -29,6 +29,10 @@ SAMPLE_LEN = WHISPER_TEXT_CONTEXT // 2
 # decoder loops 83; a short window's budget then ends a loop early instead of after 224.
 MAX_TOKENS_PER_SECOND = 20
 MIN_TOKEN_BUDGET = 32  # a short window still gets a sentence and its timestamps
+# The loudest 30 ms of a recording that holds speech is louder than this (room tone alone is
+# about -60 dBFS): the silence gate's default, the transformers engine's test of a window
+# without VAD, and how far the VAD raises a quiet recording (segmentation.vad_gain).
+QUIETEST_SPEECH_DBFS = -50.0
 
 
 def token_budget(seconds: float, most: int = SAMPLE_LEN) -> int:

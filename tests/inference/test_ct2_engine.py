@@ -25,16 +25,29 @@ from twi_endpoint.ct2_engine import (
     usable_cpu_count,
 )
 from twi_endpoint.errors import InvalidRequestError, ModelLoadError
+from twi_endpoint.gate import peak_frame_dbfs
 from twi_endpoint.segmentation import (
     FRAME_S,
+    VAD_FRAME,
+    VAD_LEVEL_DBFS,
     SegmentationOptions,
     detect_speech,
+    frame_power,
     plan_windows,
     speech_probabilities,
     speech_regions,
+    vad_gain,
 )
+from twi_endpoint.settings import EndpointSettings
 from twi_endpoint.timeline import LOOP_COMPRESSION_RATIO, MAX_SEGMENT_S, is_loop
-from twi_endpoint.types import SAMPLE_LEN, SAMPLE_RATE, DecodeOptions, Transcription, token_budget
+from twi_endpoint.types import (
+    QUIETEST_SPEECH_DBFS,
+    SAMPLE_LEN,
+    SAMPLE_RATE,
+    DecodeOptions,
+    Transcription,
+    token_budget,
+)
 from twi_lambdas.subtitles import MAX_CUE_SECONDS, cues
 
 from bench.inputs import (
@@ -293,6 +306,45 @@ def test_a_loud_sound_that_is_not_speech_stays_silence_when_heard_again() -> Non
     activity = detect_speech(audio.astype(np.float32))
     assert activity.loud is not None and np.count_nonzero(activity.loud) * FRAME_S >= 1.5
     assert not activity.unsure and activity.regions == []
+
+
+def _quieter(audio: np.ndarray, gain_db: float) -> np.ndarray:
+    """``audio`` ``gain_db`` quieter (speech and room noise alike), as 16 bits store it."""
+    return (np.round(audio * 10 ** (gain_db / 20) * 32767) / 32767).astype(np.float32)
+
+
+def test_a_quiet_recording_is_timed_and_transcribed_as_a_loud_one(
+    engine: CTranslate2Engine, long_form: LongForm
+) -> None:
+    """The long-form recording 40 dB quieter: its loudest 30 ms at -48 dBFS, so the endpoint's
+    silence gate lets it through. Silero's probabilities sink with the level: heard as it is,
+    three of its six clips had their speech region begin 0.36-0.54 s after their onset (at
+    most 0.27 s in the recording as made), and librivox_0870's first segment came 0.54 s
+    late. Raised to ``VAD_LEVEL_DBFS`` first (``segmentation.vad_gain``), every region
+    begins within 0.3 s of its clip's onset, and every clip starts with a segment."""
+    quiet = _quieter(long_form.audio, -40.0)
+    assert peak_frame_dbfs(quiet) >= EndpointSettings().silence_dbfs
+    starts = np.array([s * FRAME_S for s, _ in detect_speech(quiet).regions])
+    late = [float(np.min(np.abs(starts - onset))) for onset in long_form.onsets]
+    assert max(late) <= 0.3, late
+    result = engine.transcribe(quiet, ENGLISH)
+    starts = np.array([s.start for s in result.segments])
+    errors = [float(np.min(np.abs(starts - onset))) for onset in long_form.onsets]
+    assert max(errors) <= 0.5, errors
+    assert _wer(long_form.reference, result.text) <= LONG_FORM_WER_BOUND, result.text
+
+
+def test_only_a_quiet_recording_is_raised_for_the_vad(data_clips: dict) -> None:
+    clip = _load(data_clips["jfk.mp3"].path)  # its loudest 32 ms frame at -8.2 dBFS
+    assert vad_gain(clip) == 1.0  # louder than the level: heard as it is, never lowered
+    assert vad_gain(np.zeros(SAMPLE_RATE, dtype=np.float32)) == 1.0  # digital silence
+    assert vad_gain(np.zeros(0, dtype=np.float32)) == 1.0
+    # room tone alone (-70 dBFS): raised only as far as a recording at the gate's level would be
+    assert vad_gain(_room_noise(10.0)) == pytest.approx(10 ** ((VAD_LEVEL_DBFS - QUIETEST_SPEECH_DBFS) / 20))
+    for quieter in (0.05 * clip, _quieter(clip, -40.0)):
+        assert vad_gain(quieter) > 1.0
+        loudest = 10 * np.log10(np.max(frame_power(quieter * vad_gain(quieter), VAD_FRAME)))
+        assert loudest == pytest.approx(VAD_LEVEL_DBFS, abs=0.01)
 
 
 def test_a_dense_window_is_decoded_to_its_end(engine: CTranslate2Engine, data_clips: dict) -> None:

@@ -298,9 +298,9 @@ def detect_speech(
     audio: np.ndarray, options: SegmentationOptions | None = None, parts: int | None = None
 ) -> VoiceActivity:
     """Run Silero VAD once over ``audio``, raised by :func:`vad_gain` (see
-    :func:`speech_probabilities`). On a recording
-    Silero is unsure of (:func:`silero_unsure`), the frames :func:`loud_frames` finds are
-    raised to its lower scale's threshold: they count as speech even where Silero heard none."""
+    :func:`speech_probabilities`). On a recording Silero is unsure of (:func:`silero_unsure`),
+    the frames :func:`loud_frames` finds are raised to its lower scale's threshold: they count
+    as speech even where Silero heard none."""
     options = options or SegmentationOptions()
     gain = vad_gain(audio)
     heard = audio if gain == 1.0 else audio * np.float32(gain)
@@ -332,7 +332,7 @@ def vad_gain(audio: np.ndarray) -> float:
     stay as they are, and a recording as loud as the level is heard as before (all of the
     bench's inputs but ``quiet``, and 48 of the 53 real recordings in ../shared).
     """
-    power = frame_power(audio, VAD_FRAME) if audio.size else np.zeros(0)
+    power = frame_power(audio, VAD_FRAME)
     loudest = float(power.max()) if power.size else 0.0
     if loudest <= 0.0:
         return 1.0

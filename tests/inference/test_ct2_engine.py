@@ -170,6 +170,12 @@ def long_form(data_clips: dict) -> LongForm:
     return LongForm(np.concatenate(parts), " ".join(refs), onsets, pauses)
 
 
+def _start_errors(starts: list[float], onsets: list[float]) -> list[float]:
+    """For each clip onset, how far the nearest of ``starts`` (seconds) is from it."""
+    at = np.array(starts)
+    return [float(np.min(np.abs(at - onset))) for onset in onsets]
+
+
 @pytest.fixture(scope="module")
 def long_result(engine: CTranslate2Engine, long_form: LongForm) -> Transcription:
     return engine.transcribe(long_form.audio, ENGLISH)
@@ -199,8 +205,7 @@ def test_long_form_is_transcribed_in_ordered_timed_segments(
 
 def test_every_clip_starts_with_a_segment(long_form: LongForm, long_result: Transcription) -> None:
     # sentence-level segments from Whisper's timestamp tokens, moved onto the VAD's speech
-    starts = np.array([s.start for s in long_result.segments])
-    errors = [float(np.min(np.abs(starts - onset))) for onset in long_form.onsets]
+    errors = _start_errors([s.start for s in long_result.segments], long_form.onsets)
     assert max(errors) <= 0.5, errors
 
 
@@ -324,12 +329,10 @@ def test_a_quiet_recording_is_timed_and_transcribed_as_a_loud_one(
     begins within 0.3 s of its clip's onset, and every clip starts with a segment."""
     quiet = _quieter(long_form.audio, -40.0)
     assert peak_frame_dbfs(quiet) >= EndpointSettings().silence_dbfs
-    starts = np.array([s * FRAME_S for s, _ in detect_speech(quiet).regions])
-    late = [float(np.min(np.abs(starts - onset))) for onset in long_form.onsets]
+    late = _start_errors([s * FRAME_S for s, _ in detect_speech(quiet).regions], long_form.onsets)
     assert max(late) <= 0.3, late
     result = engine.transcribe(quiet, ENGLISH)
-    starts = np.array([s.start for s in result.segments])
-    errors = [float(np.min(np.abs(starts - onset))) for onset in long_form.onsets]
+    errors = _start_errors([s.start for s in result.segments], long_form.onsets)
     assert max(errors) <= 0.5, errors
     assert _wer(long_form.reference, result.text) <= LONG_FORM_WER_BOUND, result.text
 

@@ -125,6 +125,18 @@ PHONE_BAND_HZ = (300.0, 3400.0)
 PHONE_RATE = 8_000
 PHONE_SNR_DB = 20.0  # line noise this far under the speech (RMS of the frames above -80 dBFS)
 
+# The "reverb" input: the speech input as a microphone across a hall hears it (a classroom,
+# a church, a community radio's studio): every sound followed by its room's reverberation.
+ROOM_RT60_S = 0.6  # the time the reverberation takes to fall by 60 dB
+# The "babble" input: the speech input recorded where other people talk (a market, an
+# office, a call centre's floor): talkers in languages the reference is not in (the Spanish,
+# German and Twi recordings of ../shared), so that a word written from them is an insertion,
+# never a match.
+BABBLE_TALKERS = 6
+BABBLE_SNR_DB = 15.0  # all talkers together this far under the speech (RMS over the clips)
+OTHER_LANGUAGE_FOLDERS = ("long", "twi")
+HELD_OUT_CLIP_MAX_S = 30.0
+
 
 class HardInput(NamedTuple):
     """How a hard input is arranged from the clips."""
@@ -135,6 +147,8 @@ class HardInput(NamedTuple):
     inner_pauses: bool = False  # 1-4 s pauses stretched into the clips
     telephone: bool = False  # the whole recording through a telephone channel (telephone_channel)
     speed: float = 1.0  # every clip at this pace (at_speed)
+    rt60_s: float = 0.0  # the whole recording in a room with this reverberation time (in_room)
+    babble_db: float | None = None  # other talkers this far under the speech (with_babble)
 
 
 # The hard inputs (`make bench` builds them besides "speech" and "sparse20"): what made
@@ -145,6 +159,9 @@ HARD_INPUTS: dict[str, HardInput] = {
     "quiet": HardInput(None, (MIN_PAUSE_S, MAX_PAUSE_S), gain_db=QUIET_GAIN_DB),
     "telephone": HardInput(None, (MIN_PAUSE_S, MAX_PAUSE_S), telephone=True),
     "slow": HardInput(None, (MIN_PAUSE_S, MAX_PAUSE_S), speed=SLOW_SPEED),
+    # clips of up to 30 s, as the held-out speech of issue 10: a 3 min input is not the sonnet alone
+    "reverb": HardInput(HELD_OUT_CLIP_MAX_S, (MIN_PAUSE_S, MAX_PAUSE_S), rt60_s=ROOM_RT60_S),
+    "babble": HardInput(HELD_OUT_CLIP_MAX_S, (MIN_PAUSE_S, MAX_PAUSE_S), babble_db=BABBLE_SNR_DB),
 }
 
 
@@ -187,6 +204,60 @@ def telephone_channel(audio: np.ndarray, noise: np.random.Generator) -> np.ndarr
 
     wide = decode_audio(telephone_recording(audio, noise), name="telephone call").samples[: audio.size]
     return np.pad(wide, (0, audio.size - wide.size)).astype(np.float32, copy=False)
+
+
+def in_room(audio: np.ndarray, rt60_s: float, noise: np.random.Generator) -> np.ndarray:
+    """``audio`` as a microphone a few metres from the speaker hears it in a room: the direct
+    sound, unchanged and on time (clip times stay exact), plus as much energy again of
+    reverberation (exponentially decaying noise, the late reverberation model of Schroeder
+    and Polack) that falls by 60 dB in ``rt60_s``. The loudest sample stays as loud."""
+    from scipy.signal import fftconvolve
+
+    t = np.arange(1, int(rt60_s * SAMPLE_RATE)) / SAMPLE_RATE
+    tail = noise.standard_normal(t.size) * np.exp(-3 * np.log(10) * t / rt60_s)
+    response = np.concatenate([[1.0], tail / np.sqrt(np.sum(tail**2))])  # direct = reverberant
+    wet = fftconvolve(audio.astype(np.float64), response)[: audio.size]
+    return (wet * float(np.abs(audio).max()) / max(float(np.abs(wet).max()), 1e-9)).astype(np.float32)
+
+
+def with_babble(
+    built: LongForm, talkers: list[np.ndarray], snr_db: float, noise: np.random.Generator
+) -> np.ndarray:
+    """``built``'s audio with :data:`BABBLE_TALKERS` voices from ``talkers`` (recordings,
+    their speech joined and read from a random place each) mixed in, together ``snr_db``
+    under the speech (the RMS over its clips' spans); scaled down whole if a sample would pass
+    full scale. Only each recording's speech (its 20 ms frames over :func:`onset_level`), each
+    at one level: the Twi clips are two thirds silence, and summed as recorded the talkers
+    came in bursts as loud as the speech with quiet between them."""
+    voices = []
+    for talker in talkers:
+        frames = talker[: talker.size // ONSET_FRAME * ONSET_FRAME].reshape(-1, ONSET_FRAME)
+        db = _frame_db(talker)
+        spoken = frames[db > onset_level(db)].ravel()
+        voices.append(spoken / max(float(np.sqrt(np.mean(spoken**2))), 1e-9))
+    pool = np.concatenate(voices)
+    n = built.audio.size
+    babble = sum(np.resize(np.roll(pool, -int(noise.integers(pool.size))), n) for _ in range(BABBLE_TALKERS))
+    speech = np.concatenate(
+        [built.audio[round(sp.start_s * SAMPLE_RATE) : round(sp.end_s * SAMPLE_RATE)] for sp in built.spans]
+    )
+    level = float(np.sqrt(np.mean(speech.astype(np.float64) ** 2))) * 10 ** (-snr_db / 20)
+    mixed = built.audio + np.asarray(babble) * level / float(np.sqrt(np.mean(np.square(babble))))
+    return (mixed / max(1.0, float(np.abs(mixed).max()) / 0.99)).astype(np.float32)
+
+
+def other_language_recordings(shared_data: Path) -> list[np.ndarray]:
+    """The recordings of ``shared_data`` in other languages than English (with a reference:
+    speech, not noise), decoded: the talkers of the ``babble`` input."""
+    out = []
+    for folder in OTHER_LANGUAGE_FOLDERS:
+        with open(shared_data / folder / "manifest.tsv", encoding="utf-8", newline="") as f:
+            for row in csv.DictReader(f, delimiter="\t"):
+                if row["reference"].strip() and not _is_english(folder, row["file"]):
+                    out.append(load_clip(shared_data / folder / row["file"]))
+    if not out:
+        raise FileNotFoundError(f"no recordings in other languages under {shared_data}")
+    return out
 
 
 def _frame_db(audio: np.ndarray) -> np.ndarray:
@@ -385,6 +456,11 @@ def build_hard_input(shared_data: Path, name: str, minutes: float, seed: int = 0
     built = _assemble(name, chosen, gaps, rng, noise, how.gain_db, how.inner_pauses, how.speed)
     if how.telephone:
         built = replace(built, audio=telephone_channel(built.audio, noise))
+    if how.rt60_s:
+        built = replace(built, audio=in_room(built.audio, how.rt60_s, noise))
+    if how.babble_db is not None:
+        talkers = other_language_recordings(shared_data)
+        built = replace(built, audio=with_babble(built, talkers, how.babble_db, noise))
     return built
 
 

@@ -8,8 +8,9 @@ Same machine, same Whisper base weights, same audio for every contender:
 * the hard inputs (``--hard-minutes`` each, 3 by default), built to provoke skipped sentences:
   ``short_pauses`` (1-5 s utterances between 3-10 s pauses), ``inner_pauses`` (clips with
   1-4 s pauses inside), ``quiet`` (speech 20 dB quieter than the room noise allows),
-  ``telephone`` (the speech through an 8 kHz mu-law phone line) and ``slow`` (every clip at
-  0.8x its pace, lower with it).
+  ``telephone`` (the speech through an 8 kHz mu-law phone line), ``slow`` (every clip at
+  0.8x its pace, lower with it), ``reverb`` (in a hall: 0.6 s of reverberation) and
+  ``babble`` (six talkers of other languages 15 dB under the speech).
 
 Every clip's true start is known, so besides WER (with substitutions, deletions and
 insertions) each contender gets a timing error: for each clip, how far the start of the

@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 
 from bench.inputs import (
+    BABBLE_SNR_DB,
     FIRST_WORD_S,
     HARD_INPUTS,
     LONG_PAUSE_MIN_S,
@@ -19,6 +20,7 @@ from bench.inputs import (
     MIN_PAUSE_S,
     PHONE_BAND_HZ,
     PHONE_RATE,
+    ROOM_RT60_S,
     SAMPLE_RATE,
     SHORT_CLIP_MAX_S,
     SLOW_SPEED,
@@ -28,6 +30,7 @@ from bench.inputs import (
     build_hard_input,
     build_longform,
     english_clips,
+    in_room,
     load_clip,
     load_longforms,
     save_longforms,
@@ -171,7 +174,15 @@ def test_hard_inputs_are_what_they_say() -> None:
     assert build_hard_input(SHARED_DATA, "quiet", minutes=1.0, seed=2).reference == quiet.reference
     with pytest.raises(ValueError, match="unknown hard input"):
         build_hard_input(SHARED_DATA, "loud", minutes=1.0)
-    assert set(HARD_INPUTS) == {"short_pauses", "inner_pauses", "quiet", "telephone", "slow"}
+    assert set(HARD_INPUTS) == {
+        "short_pauses",
+        "inner_pauses",
+        "quiet",
+        "telephone",
+        "slow",
+        "reverb",
+        "babble",
+    }
 
 
 @pytest.mark.shared
@@ -211,6 +222,48 @@ def test_the_telephone_input_is_the_speech_through_a_phone_line() -> None:
     first = round(phone.spans[0].start_s * SAMPLE_RATE)
     lead = phone.audio[: max(1, first - SAMPLE_RATE // 10)].astype(np.float64)
     assert 20 * np.log10(np.sqrt(np.mean(lead**2))) > -55
+
+
+def test_a_room_adds_reverberation_that_decays_as_asked() -> None:
+    click = np.zeros(2 * SAMPLE_RATE, dtype=np.float32)
+    click[SAMPLE_RATE // 10] = 0.5
+    heard = in_room(click, ROOM_RT60_S, np.random.default_rng(0)).astype(np.float64)
+    assert np.argmax(np.abs(heard)) == SAMPLE_RATE // 10  # the direct sound, on time
+    assert float(np.abs(heard).max()) == pytest.approx(0.5)  # as loud as it was
+    assert float(np.abs(heard[: SAMPLE_RATE // 10]).max()) < 1e-9  # nothing before the sound
+    tail = heard[SAMPLE_RATE // 10 + 1 :] ** 2
+    direct = heard[SAMPLE_RATE // 10] ** 2
+    assert tail.sum() == pytest.approx(direct, rel=1e-6)  # as much reverberation as direct sound
+
+    def db_of(a: float, b: float) -> float:  # energy of the tail between a and b s after the click
+        return float(10 * np.log10(tail[round(a * SAMPLE_RATE) : round(b * SAMPLE_RATE)].sum()))
+
+    # 60 dB per ROOM_RT60_S: 0.1 s later, 60 * 0.1 / RT60 dB quieter
+    assert db_of(0.0, 0.1) - db_of(0.1, 0.2) == pytest.approx(60 * 0.1 / ROOM_RT60_S, abs=1.5)
+
+
+@pytest.mark.shared
+def test_the_reverb_and_babble_inputs_are_the_speech_in_a_room_and_a_crowd() -> None:
+    for name in ("reverb", "babble"):
+        built = build_hard_input(SHARED_DATA, name, minutes=1.0, seed=3)
+        assert built.audio.dtype.name == "float32" and built.clips >= 3
+        assert max(sp.end_s - sp.start_s for sp in built.spans) <= 30.0  # no 158 s sonnet alone
+        assert float(np.abs(built.audio).max()) <= 0.99
+        assert built.reference == " ".join(sp.reference.strip() for sp in built.spans)
+    babble = build_hard_input(SHARED_DATA, "babble", minutes=1.0, seed=3)
+    # the pauses hold the talkers, BABBLE_SNR_DB under the speech, not the -70 dBFS room noise
+    # (a second before each span: the MFA clip opens with a loud burst before its first word)
+    quiet = np.ones(babble.audio.size, dtype=bool)
+    for sp in babble.spans:
+        quiet[
+            round(sp.start_s * SAMPLE_RATE) - SAMPLE_RATE : round(sp.end_s * SAMPLE_RATE) + SAMPLE_RATE // 4
+        ] = False
+    speech = np.concatenate(
+        [babble.audio[round(sp.start_s * SAMPLE_RATE) : round(sp.end_s * SAMPLE_RATE)] for sp in babble.spans]
+    )
+    rms = lambda x: float(np.sqrt(np.mean(np.square(x, dtype=np.float64))))  # noqa: E731
+    assert 20 * np.log10(rms(babble.audio[quiet])) > -45
+    assert 20 * np.log10(rms(speech) / rms(babble.audio[quiet])) == pytest.approx(BABBLE_SNR_DB, abs=3.0)
 
 
 def test_start_timing_finds_each_clip_in_its_segment() -> None:

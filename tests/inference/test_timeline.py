@@ -29,6 +29,7 @@ from twi_endpoint.timeline import (
     COVER_MARGIN_S,
     MAX_PAUSE_S,
     MAX_SEGMENT_S,
+    MAX_WORD_S,
     TimedTokens,
     WindowClock,
     after_audio,
@@ -172,6 +173,30 @@ def test_words_stretched_over_a_pause_are_trimmed() -> None:
     a, b = trim_words_to_speech(words, activity)
     assert a.end == pytest.approx(1.0, abs=FRAME_S)  # ends with its speech region
     assert b.start == pytest.approx(3.0, abs=FRAME_S)
+
+
+def test_a_first_word_with_no_onset_under_it_keeps_its_end() -> None:
+    """Where other people talk before a sentence, the VAD hears no pause, and the alignment
+    hands their speech to the sentence's first word: it keeps its end and at most twice the
+    median word before it (openai-whisper's rule for a first word after a pause)."""
+    words = [Word(1.0, 3.0, " He", 0.9)] + [Word(t, t + 0.3, " w", 0.9) for t in (3.0, 3.3, 3.6)]
+    crowd = _activity([(10.0, 0.9)])  # speech all along
+    first, *rest = trim_words_to_speech(words, crowd)
+    assert first.end == pytest.approx(3.0, abs=FRAME_S)
+    assert first.start == pytest.approx(3.0 - 2 * 0.3, abs=FRAME_S)
+    assert [(w.start, w.end) for w in rest] == [
+        (pytest.approx(w.start, abs=FRAME_S), pytest.approx(w.end, abs=FRAME_S)) for w in words[1:]
+    ]
+    # the same at the recording's first instant: sound already there is no onset either
+    (first,) = trim_words_to_speech([Word(0.0, 2.0, " He", 0.9)], crowd)
+    assert first.start == pytest.approx(2.0 - 2 * 0.7, abs=FRAME_S)  # a median word at most 0.7 s
+    # heard beginning after a pause: the onset is where it starts (at most MAX_WORD_S long)
+    first, *_ = trim_words_to_speech(words, _activity([(1.0, 0.02), (9.0, 0.9)]))
+    assert first.start == pytest.approx(1.0, abs=FRAME_S)
+    assert first.end == pytest.approx(1.0 + MAX_WORD_S, abs=FRAME_S)
+    # a word inside a sentence keeps its start: it follows the word before it
+    (w,) = trim_words_to_speech([Word(0.5, 0.9, " he", 0.9), Word(0.9, 2.5, " said", 0.9)], crowd)[1:]
+    assert w.start == pytest.approx(0.9, abs=FRAME_S)
 
 
 def test_segments_are_cut_at_pauses_and_to_at_most_10_s() -> None:

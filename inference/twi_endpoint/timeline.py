@@ -544,9 +544,10 @@ def trim_words_to_speech(words: Sequence[Word], activity: VoiceActivity) -> list
     whisper's rule for the first word after a pause, ``add_word_timestamps``). On the
     bench's ``babble`` input (talkers 15 dB under the speech, seeds 0-2) a first word had
     taken up to 3.3 s of their talk: clip starts within 0.5 s 71 -> 75, 82 -> 95 and 78 ->
-    87 %; with the talkers 10 dB under, 17 -> 62 % (``speech`` seed 0). On 21 clean runs
-    (seeds 0, 12 and 17) the text and every clip start are unchanged; sentences inside the
-    MFA clip, after a filler, start 0.03-0.86 s later, where their sound rises.
+    87 %; with the talkers 10 dB under, 17 -> 62 % (``speech`` seed 0). On 56 clean runs
+    (seeds 0-2, 12 and 17-20, all seven inputs) the text and every clip start are unchanged;
+    sentences inside the MFA clip, after a filler, start up to 0.86 s later, where their
+    sound rises.
     """
     mask = activity.speech_mask
     out = []

@@ -64,19 +64,28 @@ def _is_english(folder: str, file: str) -> bool:
     return folder == "en" or "_en_" in file
 
 
+def _with_references(shared_data: Path, folder: str) -> list[Clip]:
+    """The clips of ``shared_data/folder`` whose manifest row has a reference (speech, not
+    noise)."""
+    manifest = shared_data / folder / "manifest.tsv"
+    if not manifest.is_file():
+        raise FileNotFoundError(f"benchmark data missing: {manifest}")
+    with open(manifest, encoding="utf-8", newline="") as f:
+        return [
+            Clip(shared_data / folder / row["file"], float(row["duration_s"]), row["reference"])
+            for row in csv.DictReader(f, delimiter="\t")
+            if row["reference"].strip()
+        ]
+
+
 def english_clips(shared_data: Path) -> list[Clip]:
     """Every English clip with a reference under ``shared_data`` (``en/`` and ``long/``)."""
-    clips: list[Clip] = []
-    for folder in ENGLISH_FOLDERS:
-        manifest = shared_data / folder / "manifest.tsv"
-        if not manifest.is_file():
-            raise FileNotFoundError(f"benchmark data missing: {manifest}")
-        with open(manifest, encoding="utf-8", newline="") as f:
-            for row in csv.DictReader(f, delimiter="\t"):
-                if row["reference"].strip() and _is_english(folder, row["file"]):
-                    clips.append(
-                        Clip(shared_data / folder / row["file"], float(row["duration_s"]), row["reference"])
-                    )
+    clips = [
+        clip
+        for folder in ENGLISH_FOLDERS
+        for clip in _with_references(shared_data, folder)
+        if _is_english(folder, clip.path.name)
+    ]
     if not clips:
         raise FileNotFoundError(f"no English clips with references under {shared_data}")
     return clips
@@ -235,26 +244,32 @@ def with_babble(
         db = _frame_db(talker)
         spoken = frames[db > onset_level(db)].ravel()
         voices.append(spoken / max(float(np.sqrt(np.mean(spoken**2))), 1e-9))
-    pool = np.concatenate(voices)
-    n = built.audio.size
-    babble = sum(np.resize(np.roll(pool, -int(noise.integers(pool.size))), n) for _ in range(BABBLE_TALKERS))
+    babble = talkers_at_once(np.concatenate(voices), built.audio.size, noise)
     speech = np.concatenate(
         [built.audio[round(sp.start_s * SAMPLE_RATE) : round(sp.end_s * SAMPLE_RATE)] for sp in built.spans]
     )
     level = float(np.sqrt(np.mean(speech.astype(np.float64) ** 2))) * 10 ** (-snr_db / 20)
-    mixed = built.audio + np.asarray(babble) * level / float(np.sqrt(np.mean(np.square(babble))))
+    mixed = built.audio + babble * level / float(np.sqrt(np.mean(np.square(babble))))
     return (mixed / max(1.0, float(np.abs(mixed).max()) / 0.99)).astype(np.float32)
+
+
+def talkers_at_once(pool: np.ndarray, n: int, noise: np.random.Generator) -> np.ndarray:
+    """:data:`BABBLE_TALKERS` voices, each ``pool`` (speech joined) read from a random place
+    and repeated to ``n`` samples, summed (not scaled)."""
+    return np.asarray(
+        sum(np.resize(np.roll(pool, -int(noise.integers(pool.size))), n) for _ in range(BABBLE_TALKERS))
+    )
 
 
 def other_language_recordings(shared_data: Path) -> list[np.ndarray]:
     """The recordings of ``shared_data`` in other languages than English (with a reference:
     speech, not noise), decoded: the talkers of the ``babble`` input."""
-    out = []
-    for folder in OTHER_LANGUAGE_FOLDERS:
-        with open(shared_data / folder / "manifest.tsv", encoding="utf-8", newline="") as f:
-            for row in csv.DictReader(f, delimiter="\t"):
-                if row["reference"].strip() and not _is_english(folder, row["file"]):
-                    out.append(load_clip(shared_data / folder / row["file"]))
+    out = [
+        load_clip(clip.path)
+        for folder in OTHER_LANGUAGE_FOLDERS
+        for clip in _with_references(shared_data, folder)
+        if not _is_english(folder, clip.path.name)
+    ]
     if not out:
         raise FileNotFoundError(f"no recordings in other languages under {shared_data}")
     return out

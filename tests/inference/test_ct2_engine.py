@@ -56,6 +56,7 @@ from bench.inputs import (
     load_longforms,
     save_longforms,
     speech_bounds,
+    talkers_at_once,
     word_gaps,
 )
 from bench.run import SPARSE_SPEECH_FRACTION
@@ -349,8 +350,7 @@ def test_a_sentence_after_other_peoples_talk_starts_where_it_is_said(
     end (``timeline.trim_words_to_speech``), five of six within 0.6 s."""
     talkers = [_load(c.path) for name, c in sorted(data_clips.items()) if name.startswith("twi_")]
     pool = np.concatenate([t / np.sqrt(np.mean(t**2)) for t in talkers])
-    rng, n = np.random.default_rng(0), long_form.audio.size
-    talk = sum(np.resize(np.roll(pool, -int(rng.integers(pool.size))), n) for _ in range(6))
+    talk = talkers_at_once(pool, long_form.audio.size, np.random.default_rng(0))  # six
     clips = [
         long_form.audio[round(t * SAMPLE_RATE) : round((t + 3.0) * SAMPLE_RATE)] for t in long_form.onsets
     ]

@@ -576,7 +576,19 @@ def trim_words_to_speech(words: Sequence[Word], activity: VoiceActivity) -> list
             onset = max(onset, region_end - longest_first)
         start = round(onset * FRAME_S, 3)
         out.append(replace(w, start=start, end=round(max(start, region_end * FRAME_S), 3)))
-    return out
+    return start_where_heard(out, activity)
+
+
+def start_where_heard(words: list[Word], activity: VoiceActivity) -> list[Word]:
+    """``words`` (one segment's, on the speech) with the first starting where it is first
+    heard (:meth:`VoiceActivity.voice_onset`) inside the time it was aligned to."""
+    if not words:
+        return words
+    first = words[0]
+    onset = activity.voice_onset(frame_of(first.start), frame_of(first.end, up=True))
+    if onset is None:
+        return words
+    return [replace(first, start=max(first.start, min(round(onset * FRAME_S, 3), first.end))), *words[1:]]
 
 
 def _longest_first_word_s(words: Sequence[Word]) -> float:
@@ -701,8 +713,9 @@ def start_at_onsets(segments: Sequence[Segment], activity: VoiceActivity) -> lis
     for seg in segments:
         k = bisect.bisect_right(onsets, frame_of(seg.start)) - 1
         if k >= 0 and frame_of(seg.start) < regions[k][1]:
-            onset = round(regions[k][0] * FRAME_S, 3)
             first_end = seg.words[0].end if seg.words else seg.start
+            heard = activity.voice_onset(regions[k][0], frame_of(first_end, up=True))
+            onset = round((regions[k][0] if heard is None else heard) * FRAME_S, 3)
             if onset < seg.start and (not out or out[-1].end <= onset) and first_end - onset <= MAX_WORD_S:
                 words = (replace(seg.words[0], start=onset), *seg.words[1:]) if seg.words else ()
                 seg = replace(seg, start=onset, words=words)

@@ -199,6 +199,39 @@ def test_a_first_word_with_no_onset_under_it_keeps_its_end() -> None:
     assert w.start == pytest.approx(0.9, abs=FRAME_S)
 
 
+def _heard(levels: list[tuple[float, float]]) -> VoiceActivity:
+    """Speech all along (the VAD hears no pause), each frame's level in dB from (seconds, dB)
+    runs."""
+    level = np.concatenate([np.full(round(sec / FRAME_S), db) for sec, db in levels])
+    return replace(_activity([(level.size * FRAME_S, 0.9)]), level_db=level)
+
+
+def test_a_first_word_is_first_heard_where_its_speaker_starts() -> None:
+    """A segment's first word, aligned from 1.0 s, starts where it is first heard: 10 dB
+    over the floor around it, or within 10 dB of its own loudest frame, whichever comes
+    first; a segment moved back to its region's onset goes no further back than that."""
+    word = [Word(1.0, 2.4, " So", 0.9), Word(2.4, 2.7, " he", 0.9)]
+    cases = {  # (levels from 0 s, where the word is first heard)
+        # other people talking (-40 dB, bursts to -34) until the speaker (-20 dB) at 2.0 s
+        "crowd": ([(1.3, -40.0), (0.2, -34.0), (0.5, -40.0), (2.0, -20.0)], 2.0),
+        # a quiet room: a consonant 20 dB under its vowel (more than 10 dB: not the vowel's)
+        "consonant": ([(1.6, -70.0), (0.2, -45.0), (2.2, -25.0)], 1.6),
+        # a soft speaker over a phone line's noise: 8 dB over it, then 13 dB (not the floor's)
+        "soft": ([(1.5, -45.0), (0.5, -37.0), (2.0, -32.0)], 1.5),
+    }
+    for name, (levels, heard) in cases.items():
+        first, second = trim_words_to_speech(word, _heard(levels))
+        assert first.start == pytest.approx(heard, abs=FRAME_S), name
+        assert (first.end, second.start) == (pytest.approx(2.4, abs=FRAME_S), pytest.approx(2.4, abs=FRAME_S))
+    # the first text of the crowd's region (open from 0 s) starts where the speaker is heard
+    crowd = _heard(cases["crowd"][0])
+    (seg,) = start_at_onsets([Segment(2.0, 2.7, "So he", (Word(2.0, 2.4, " So", 0.9),))], crowd)
+    assert seg.start == pytest.approx(2.0, abs=FRAME_S)
+    # without levels (a VAD built from probabilities alone) the first word is not moved
+    (first,) = trim_words_to_speech(word[:1], replace(crowd, level_db=None))
+    assert first.start == pytest.approx(1.0, abs=FRAME_S)
+
+
 def test_segments_are_cut_at_pauses_and_to_at_most_10_s() -> None:
     words = [Word(t, t + 0.4, f" w{i}", 0.9) for i, t in enumerate(np.arange(0.0, 8.0, 0.5))]
     words += [Word(t, t + 0.4, f" v{i}.", 0.9) for i, t in enumerate(np.arange(10.0, 24.0, 0.5))]

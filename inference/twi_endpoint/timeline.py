@@ -714,7 +714,7 @@ def start_at_onsets(segments: Sequence[Segment], activity: VoiceActivity) -> lis
 
     No further back than where the first word is first heard from the onset on
     (:meth:`VoiceActivity.voice_onset`): in a crowd a talker's burst opens the region, and a
-    sentence 1.4 s after it started there (``babble`` seed 0's first clip)."""
+    sentence 0.9 s after it started there (``babble`` seed 0's first clip)."""
     regions = activity.regions
     onsets = [start for start, _ in regions]
     out: list[Segment] = []

@@ -334,8 +334,9 @@ def detect_speech(
     gain = vad_gain(audio)
     heard = audio if gain == 1.0 else audio * np.float32(gain)
     probs = speech_probabilities(heard, parts=vad_parts() if parts is None else parts)
-    loud = loud_frames(audio)
-    level = 10 * np.log10(frame_power(audio, VAD_FRAME) + 1e-12)
+    power = frame_power(audio, VAD_FRAME) + 1e-12
+    loud = _loud(power)
+    level = 10 * np.log10(power)
     if not silero_unsure(probs, loud):
         probs = listen_again(heard, probs, loud, options)
         return VoiceActivity(probs, int(audio.size), options, loud=loud, level_db=level)
@@ -437,9 +438,14 @@ def loud_frames(audio: np.ndarray) -> np.ndarray:
     it: with these frames, the frames of the calls' clips inside a speech region went from
     68-86 % to 84-88 % (seeds 0-4), the pause frames inside one stayed at 2-4 %.
     """
-    if audio.size == 0:
+    return _loud(frame_power(audio, VAD_FRAME) + 1e-12)
+
+
+def _loud(power: np.ndarray) -> np.ndarray:
+    """:func:`loud_frames` of frames of ``power`` (positive): computed once per request with
+    the frames' levels (:func:`detect_speech`)."""
+    if power.size == 0:
         return np.zeros(0, dtype=bool)
-    power = frame_power(audio, VAD_FRAME) + 1e-12
     return power >= np.percentile(power, NOISE_FLOOR_PERCENTILE) * 10 ** (LOUD_DB / 10)
 
 

@@ -394,12 +394,7 @@ def test_in_a_crowd_a_first_word_is_heard_where_its_speaker_starts(data_clips: d
             (region,) = [(s, e) for s, e in activity.regions if s * FRAME_S <= onset + 0.3 < e * FRAME_S]
             early += room == "crowd" and region[0] * FRAME_S < onset - 1.0
             first = activity.voice_onset(region[0], round((onset + 0.3) / FRAME_S))
-            assert first is not None and abs(first * FRAME_S - onset) <= 0.25, (
-                name,
-                room,
-                first * FRAME_S,
-                onset,
-            )
+            assert first is not None and abs(first * FRAME_S - onset) <= 0.25, (name, room, first, onset)
     assert early >= 3  # the VAD alone would have started them there
 
 

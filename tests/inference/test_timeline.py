@@ -523,17 +523,27 @@ def test_first_word_after_a_pause_starts_with_its_segment() -> None:
     assert placed.start == pytest.approx(13.8, abs=FRAME_S) and placed.text == "For a full hour"
 
 
-def test_first_word_said_before_a_coarse_timestamp_keeps_its_start() -> None:
+def test_first_word_said_before_a_coarse_timestamp_starts_before_it() -> None:
     # "Lord, but I'm glad": speech from 103.42 s without a break; whisper-base's timestamp
     # opened the segment at 104.06 s, the alignment put "Lord" at 103.44-103.76 s
     activity = _activity([(103.4, 0.02), (2.65, 0.9), (1.0, 0.02)])
     segment = Segment(104.06, 106.05, "Lord, but I'm glad")
     words = [Word(103.44, 103.76, " Lord,", 0.8), Word(104.04, 104.14, " but", 0.9)]
     words += [Word(104.14, 104.44, " I'm", 0.9), Word(104.44, 104.62, " glad", 0.9)]
-    assert within_segment(words, segment, activity) == words  # no pause before the timestamp
+    # no pause before the timestamp: before it, but 0.62 s before is more than one word, so
+    # its median word (0.24 s) before its end (openai-whisper's rule)
+    kept = within_segment(words, segment, activity)
+    assert kept[0] == replace(words[0], start=pytest.approx(103.76 - 0.24)) and kept[1:] == words[1:]
     assert within_segment(words, segment)[0].start == pytest.approx(104.06)  # no VAD: moved
     (placed,) = place_words(segment, words, activity)
-    assert placed.start == pytest.approx(103.44, abs=FRAME_S)
+    assert placed.start == pytest.approx(103.52, abs=FRAME_S)
+    # aligned at most TIMESTAMP_PREFERRED_S before it, the word keeps its start
+    near = [replace(words[0], start=103.6), *words[1:]]
+    assert within_segment(near, segment, activity) == near
+    # aligned far before it (a filler, the sentence before): the timestamp, at most
+    far = [replace(words[0], start=101.0, end=104.5), *words[1:]]
+    first = within_segment(far, replace(segment, start=103.9), _activity([(106.0, 0.9)]))[0]
+    assert first.start == pytest.approx(103.9)
     # across a pause (the "For" above) it still moves to the timestamp
     pause = _activity([(103.0, 0.02), (0.3, 0.9), (0.6, 0.02), (2.15, 0.9), (1.0, 0.02)])
     assert within_segment(words, segment, pause)[0].start == pytest.approx(104.06)

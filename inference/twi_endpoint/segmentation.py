@@ -331,12 +331,13 @@ def detect_speech(
     the frames :func:`loud_frames` finds are raised to its lower scale's threshold: they count
     as speech even where Silero heard none."""
     options = options or SegmentationOptions()
-    gain = vad_gain(audio)
+    power = frame_power(audio, VAD_FRAME)
+    gain = _gain(power)
     heard = audio if gain == 1.0 else audio * np.float32(gain)
     probs = speech_probabilities(heard, parts=vad_parts() if parts is None else parts)
-    power = frame_power(audio, VAD_FRAME) + 1e-12
-    loud = _loud(power)
-    level = 10 * np.log10(power)
+    floored = power + 1e-12  # digital silence has a level
+    loud = _loud(floored)
+    level = 10 * np.log10(floored)
     if not silero_unsure(probs, loud):
         probs = listen_again(heard, probs, loud, options)
         return VoiceActivity(probs, int(audio.size), options, loud=loud, level_db=level)
@@ -363,7 +364,12 @@ def vad_gain(audio: np.ndarray) -> float:
     stay as they are, and a recording as loud as the level is heard as before (all of the
     bench's inputs but ``quiet``, and 48 of the 53 real recordings in ../shared).
     """
-    power = frame_power(audio, VAD_FRAME)
+    return _gain(frame_power(audio, VAD_FRAME))
+
+
+def _gain(power: np.ndarray) -> float:
+    """:func:`vad_gain` of frames of ``power``: computed once per request with the loud
+    frames and the levels (:func:`detect_speech`)."""
     loudest = float(power.max()) if power.size else 0.0
     if loudest <= 0.0:
         return 1.0
@@ -442,8 +448,7 @@ def loud_frames(audio: np.ndarray) -> np.ndarray:
 
 
 def _loud(power: np.ndarray) -> np.ndarray:
-    """:func:`loud_frames` of frames of ``power`` (positive): computed once per request with
-    the frames' levels (:func:`detect_speech`)."""
+    """:func:`loud_frames` of frames of ``power`` (positive)."""
     if power.size == 0:
         return np.zeros(0, dtype=bool)
     return power >= np.percentile(power, NOISE_FLOOR_PERCENTILE) * 10 ** (LOUD_DB / 10)

@@ -344,6 +344,11 @@ def test_a_quiet_recording_is_timed_and_transcribed_as_a_loud_one(
     assert _wer(long_form.reference, result.text) <= LONG_FORM_WER_BOUND, result.text
 
 
+def _shipped_twi(data_clips: dict) -> list[np.ndarray]:
+    """The shipped Twi clips, decoded: other people talking, for the crowd tests."""
+    return [_load(c.path) for name, c in sorted(data_clips.items()) if name.startswith("twi_")]
+
+
 def test_a_sentence_after_other_peoples_talk_starts_where_it_is_said(
     engine: CTranslate2Engine, long_form: LongForm, data_clips: dict
 ) -> None:
@@ -353,7 +358,7 @@ def test_a_sentence_after_other_peoples_talk_starts_where_it_is_said(
     from its sentence at the gap it left). The segments holding the clips' first words
     started 2.6-4.9 s before them; with a first word that has no onset under it kept to its
     end (``timeline.trim_words_to_speech``), five of six within 0.6 s."""
-    talkers = [_load(c.path) for name, c in sorted(data_clips.items()) if name.startswith("twi_")]
+    talkers = _shipped_twi(data_clips)
     pool = np.concatenate([t / np.sqrt(np.mean(t**2)) for t in talkers])
     talk = talkers_at_once(pool, long_form.audio.size, np.random.default_rng(0))  # six
     clips = [
@@ -378,7 +383,7 @@ def test_in_a_crowd_a_first_word_is_heard_where_its_speaker_starts(data_clips: d
     and the region holding each clip opens 1.2-4.4 s before it. A first word aligned from the
     region's onset is first heard (``VoiceActivity.voice_onset``) where the clip's speech
     starts; in the quiet room, where it did."""
-    talkers = [_load(c.path) for name, c in sorted(data_clips.items()) if name.startswith("twi_")]
+    talkers = _shipped_twi(data_clips)
     early = 0
     for name in ("jfk.mp3", "librivox_0870.wav", "librivox_0880.wav", "sonnet1.mp3"):
         clip, pause = _load(data_clips[name].path), _room_noise(4.0, seed=1)

@@ -63,7 +63,8 @@ def uncovered_speech(
     margin = round(COVER_MARGIN_S / FRAME_S)
     for seg in segments:
         if has_words(seg.text):
-            left[max(0, frame_of(seg.start) - margin) : frame_of(seg.end, up=True) + margin] = False
+            start, end = held_span(seg)
+            left[max(0, frame_of(start) - margin) : frame_of(end, up=True) + margin] = False
     out: list[tuple[int, int]] = []
     for s, e in activity.regions:
         run_start: int | None = None
@@ -76,6 +77,15 @@ def uncovered_speech(
                     out.append((run_start, i))
                 run_start = None
     return out
+
+
+def held_span(segment: Segment) -> tuple[float, float]:
+    """The time a segment holds: its span, from where the decoder's text began when its first
+    word was moved later off talk that does not hold it (:attr:`Word.decoded_from`). The
+    decoder read that time in its window and wrote nothing of it; decoded again on its own,
+    the talk of other people in a crowd came back as sentences no one said."""
+    moved = [w.decoded_from for w in segment.words if w.decoded_from is not None]
+    return min([segment.start, *moved]), segment.end
 
 
 def recovery_windows(
@@ -356,7 +366,8 @@ def coverage(
     mask = activity.speech_mask
     held = np.zeros_like(mask)
     for seg in segments:
-        held[frame_of(seg.start) : frame_of(seg.end, up=True)] = True
+        start, end = held_span(seg)
+        held[frame_of(start) : frame_of(end, up=True)] = True
     return SpeechCoverage(
         speech_sec=round(float(np.count_nonzero(mask)) * FRAME_S, 3),
         covered_sec=round(float(np.count_nonzero(mask & held)) * FRAME_S, 3),

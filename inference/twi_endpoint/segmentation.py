@@ -289,13 +289,23 @@ class VoiceActivity:
         """
         if self.level_db is None or end <= first or first >= self.level_db.size:
             return None
-        level = self.level_db
-        span = level[first:end]
+        span = self.level_db[first:end]
         own = first + int(np.flatnonzero(span >= float(span.max()) - LOUD_DB)[0])
-        context = round(ONSET_CONTEXT_S / FRAME_S)
-        floor = float(np.percentile(level[max(0, first - context) : first + context], NOISE_FLOOR_PERCENTILE))
-        over = np.flatnonzero(span >= floor + LOUD_DB)
+        over = np.flatnonzero(span >= self._floor_around(first) + LOUD_DB)
         return min(own, first + int(over[0])) if over.size else own
+
+    def rises_over_floor(self, first: int, end: int) -> bool | None:
+        """Whether any frame of ``first:end`` stands :data:`LOUD_DB` over the floor around it
+        (:meth:`voice_onset`'s floor); None without levels."""
+        if self.level_db is None or end <= first or first >= self.level_db.size:
+            return None
+        return bool((self.level_db[first:end] >= self._floor_around(first) + LOUD_DB).any())
+
+    def _floor_around(self, frame: int) -> float:
+        assert self.level_db is not None
+        context = round(ONSET_CONTEXT_S / FRAME_S)
+        around = self.level_db[max(0, frame - context) : frame + context]
+        return float(np.percentile(around, NOISE_FLOOR_PERCENTILE))
 
     def speech_seconds(self, threshold: float = GATE_THRESHOLD) -> float:
         """Seconds of frames at or above ``threshold``."""

@@ -403,6 +403,34 @@ def test_in_a_crowd_a_first_word_is_heard_where_its_speaker_starts(data_clips: d
     assert early >= 3  # the VAD alone would have started them there
 
 
+def test_in_a_crowd_a_first_word_left_on_the_talk_goes_to_its_sentence(
+    engine: CTranslate2Engine, long_form: LongForm, data_clips: dict
+) -> None:
+    """The long-form recording with the bench's ``babble`` (the shipped Twi clips as six
+    talkers, 15 dB under the speech, from the first instant): the alignment had put JFK's
+    "And", after 2.5 s of talk, wholly on the talk (its segment 2.5-2.8 s early on two
+    seeds of three: 15 of 18 clip starts within 0.5 s). Nothing in its time rises over the
+    floor, so it goes to the word after it (``timeline.start_where_heard``); the talk it
+    leaves, which the decoder read and wrote nothing of, is not decoded again on its own
+    (where it was, sentences no one said came back from the bench's talkers)."""
+    ends = [end for end, _ in long_form.pauses] + [long_form.audio.size / SAMPLE_RATE]
+    spans = tuple(Span(a, b, "") for a, b in zip(long_form.onsets, ends, strict=True))
+    built = BenchLongForm("lf", long_form.audio, long_form.reference, 0.0, len(spans), spans)
+    names = ["jfk.mp3", "librivox_0870.wav", "sonnet1.mp3", "librivox_0880.wav", "jfk.mp3", "sonnet1.mp3"]
+    within = 0
+    for seed in range(3):
+        audio = with_babble(built, _shipped_twi(data_clips), 15.0, np.random.default_rng(seed))
+        result = engine.transcribe(audio, ENGLISH)
+        starts = [(t, data_clips[name].reference) for t, name in zip(long_form.onsets, names, strict=True)]
+        timing = start_timing(starts, [(s.start, s.end, s.text) for s in result.segments])
+        within += round(timing.within_half_s * len(starts))
+        first = next(s for s in result.segments if "fellow" in s.text)
+        assert abs(first.start - long_form.onsets[0]) <= 0.5, (seed, first)
+        assert result.segments[0] == first, result.segments[0]  # nothing written of the talk
+        assert _wer(long_form.reference, result.text) <= 0.2, result.text
+    assert within >= 17
+
+
 def test_only_a_quiet_recording_is_raised_for_the_vad(data_clips: dict) -> None:
     clip = _load(data_clips["jfk.mp3"].path)  # its loudest 32 ms frame at -8.2 dBFS
     assert vad_gain(clip) == 1.0  # louder than the level: heard as it is, never lowered

@@ -232,6 +232,31 @@ def test_a_first_word_is_first_heard_where_its_speaker_starts() -> None:
     assert first.start == pytest.approx(1.0, abs=FRAME_S)
 
 
+def test_a_first_word_its_time_does_not_hold_goes_to_the_word_after_it() -> None:
+    """In a crowd the alignment can put a sentence's whole first word on the talk before it
+    (1.5 s of it, then a gap to the second word). Nothing in its time rises 10 dB over the
+    floor while the second word does: it ends where the second word starts, lasting the
+    segment's median word at most. The time it left was read by the decoder, which wrote
+    nothing of it: it stays held, and the talk there is not decoded again on its own."""
+    words = [Word(0.0, 1.5, " It", 0.9), Word(2.5, 2.7, " was", 0.9), Word(2.7, 3.0, " the", 0.9)]
+    # other people talking (-40 dB, bursts to -34) until the speaker (-20 dB) at 2.3 s
+    crowd = _heard([(0.7, -40.0), (0.2, -34.0), (1.4, -40.0), (2.0, -20.0)])
+    first, second, _ = trim_words_to_speech(words, crowd)
+    assert (first.start, first.end) == (pytest.approx(2.3, abs=FRAME_S), pytest.approx(2.5, abs=FRAME_S))
+    assert first.decoded_from == pytest.approx(0.0) and second.decoded_from is None
+    segment = Segment(first.start, 3.0, "It was the", (first, second, _))
+    assert uncovered_speech([segment], crowd) == []
+    assert uncovered_speech([replace(segment, words=(replace(first, decoded_from=None), second, _))], crowd)
+    # where it stays: a quiet room, the word 45 dB over the floor before a pause; a soft
+    # speaker whose next word does not rise either (both 5 dB over the floor around them)
+    quiet = _heard([(0.4, -70.0), (0.5, -25.0), (1.6, -70.0), (1.5, -20.0)])
+    soft = _heard([(0.4, -45.0), (0.5, -40.0), (1.6, -45.0), (1.5, -40.0)])
+    for room, at in ((quiet, 0.4), (soft, 0.4)):
+        first = trim_words_to_speech([Word(0.4, 0.9, " And", 0.9), *words[1:]], room)[0]
+        assert (first.start, first.end) == (pytest.approx(at, abs=FRAME_S), pytest.approx(0.9, abs=FRAME_S))
+        assert first.decoded_from is None
+
+
 def test_segments_are_cut_at_pauses_and_to_at_most_10_s() -> None:
     words = [Word(t, t + 0.4, f" w{i}", 0.9) for i, t in enumerate(np.arange(0.0, 8.0, 0.5))]
     words += [Word(t, t + 0.4, f" v{i}.", 0.9) for i, t in enumerate(np.arange(10.0, 24.0, 0.5))]

@@ -80,10 +80,10 @@ def uncovered_speech(
 
 
 def held_span(segment: Segment) -> tuple[float, float]:
-    """The time a segment holds: its span, from where the decoder's text began when its first
-    word was moved later off talk that does not hold it (:attr:`Word.decoded_from`). The
-    decoder read that time in its window and wrote nothing of it; decoded again on its own,
-    the talk of other people in a crowd came back as sentences no one said."""
+    """The time a segment holds: its span, from where its first word was before it was moved
+    later off talk that does not hold it (:attr:`Word.decoded_from`), as it held it then.
+    The decoder read that time in its window and wrote nothing of it; decoded again on its
+    own, the talk of other people in a crowd came back as sentences no one said."""
     moved = [w.decoded_from for w in segment.words if w.decoded_from is not None]
     return min([segment.start, *moved]), segment.end
 

@@ -593,12 +593,10 @@ def trim_words_to_speech(words: Sequence[Word], activity: VoiceActivity) -> list
             onset = max(onset, region_end - longest_first)
         start = round(onset * FRAME_S, 3)
         out.append(replace(w, start=start, end=round(max(start, region_end * FRAME_S), 3)))
-    return start_where_heard(out, activity, aligned_from=words[0].start if words else None)
+    return start_where_heard(out, activity)
 
 
-def start_where_heard(
-    words: list[Word], activity: VoiceActivity, aligned_from: float | None = None
-) -> list[Word]:
+def start_where_heard(words: list[Word], activity: VoiceActivity) -> list[Word]:
     """``words`` (one segment's, on the speech) with the first starting where it is first
     heard (:meth:`VoiceActivity.voice_onset`) inside the time it was aligned to.
 
@@ -609,13 +607,13 @@ def start_where_heard(
     In a crowd the alignment had put a sentence's whole first word, 1.5 s of it, on the
     talk before the sentence ("It" 0.6 s and more before "was"): the bench's ``babble``
     (seeds 0, 2, 8, 17, 18) clip starts within 0.5 s 91.7 -> 100, 91.3 -> 95.7, 90.9 ->
-    100, 95.5 -> 100, 95.7 -> 100 %. The time it leaves (from ``aligned_from``, where the
-    alignment began it) is marked on the word (:attr:`Word.decoded_from`): the decoder read
-    it and wrote nothing of it, and the coverage check holds it
-    (:func:`twi_endpoint.coverage.held_span`); decoded again on its own, the talkers there
-    came back as sentences no one said ("What is it that I'm looking at now now?"; errors
-    25 -> 34 on seed 0, 25 -> 21 held). On 72 clean runs of the same nine seeds the text
-    and every clip start are unchanged.
+    100, 95.5 -> 100, 95.7 -> 100 %. The time it leaves is marked on the word
+    (:attr:`Word.decoded_from`) and stays held for the coverage check
+    (:func:`twi_endpoint.coverage.held_span`), as it was before the move: the decoder read
+    it and wrote nothing of it, and decoded again on its own, the talkers there came back
+    as sentences no one said ("What is it that I'm looking at now now?"; errors 25 -> 34
+    on seed 0, 25 -> 21 held). On 72 clean runs of the same nine seeds the text and every
+    clip start are unchanged.
     """
     if not words:
         return words
@@ -625,8 +623,7 @@ def start_where_heard(
         unheard = activity.rises_over_floor(frame_of(first.start), frame_of(first.end, up=True)) is False
         if unheard and activity.rises_over_floor(frame_of(second.start), frame_of(second.end, up=True)):
             start = max(first.start, second.start - _median_word_s(words))
-            left = first.start if aligned_from is None else min(aligned_from, first.start)
-            first = replace(first, start=round(start, 3), end=second.start, decoded_from=left)
+            first = replace(first, start=round(start, 3), end=second.start, decoded_from=first.start)
             words = [first, *words[1:]]
     onset = activity.voice_onset(frame_of(first.start), frame_of(first.end, up=True))
     if onset is None:

@@ -69,7 +69,7 @@ class Word:
     # Whisper's anomaly score of the word as the alignment timed it (timeline.word_anomaly),
     # kept once the word is moved onto the speech; not part of the result
     anomaly: float | None = None
-    # where the alignment had put a first word moved off talk that does not hold it
+    # where a first word was before it was moved off talk that does not hold it
     # (timeline.start_where_heard): time the decoder read and wrote nothing of, which the
     # coverage check counts as held; not part of the result
     decoded_from: float | None = None

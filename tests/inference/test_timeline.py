@@ -237,13 +237,14 @@ def test_a_first_word_its_time_does_not_hold_goes_to_the_word_after_it() -> None
     (1.5 s of it, then a gap to the second word). Nothing in its time rises 10 dB over the
     floor while the second word does: it ends where the second word starts, lasting the
     segment's median word at most. The time it left was read by the decoder, which wrote
-    nothing of it: it stays held, and the talk there is not decoded again on its own."""
+    nothing of it: it stays held, as it was, and the talk there is not decoded again."""
     words = [Word(0.0, 1.5, " It", 0.9), Word(2.5, 2.7, " was", 0.9), Word(2.7, 3.0, " the", 0.9)]
     # other people talking (-40 dB, bursts to -34) until the speaker (-20 dB) at 2.3 s
     crowd = _heard([(0.7, -40.0), (0.2, -34.0), (1.4, -40.0), (2.0, -20.0)])
     first, second, _ = trim_words_to_speech(words, crowd)
     assert (first.start, first.end) == (pytest.approx(2.3, abs=FRAME_S), pytest.approx(2.5, abs=FRAME_S))
-    assert first.decoded_from == pytest.approx(0.0) and second.decoded_from is None
+    # held from where it was (its first 0.9 s already cut off: twice the median word)
+    assert first.decoded_from == pytest.approx(0.9, abs=FRAME_S) and second.decoded_from is None
     segment = Segment(first.start, 3.0, "It was the", (first, second, _))
     assert uncovered_speech([segment], crowd) == []
     assert uncovered_speech([replace(segment, words=(replace(first, decoded_from=None), second, _))], crowd)

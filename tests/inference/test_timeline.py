@@ -318,6 +318,18 @@ def test_merging_keeps_order_and_drops_what_was_decoded_twice() -> None:
     found_again = Segment(145.9, 146.7, "wait no longer.")
     assert [s.text for s in merge_segments(have, [found_again])][-1] == "wait no longer."
     assert len(merge_segments(have[:1], [found_again])) == 1  # the segment before holds them
+    # nor inside the segment after (bench `speech` seed 23: a sentence said just before a
+    # clip that ends with the same words)
+    have = [
+        Segment(239.3, 240.3, "Thanks."),
+        Segment(246.4, 250.8, "For a full hour, but he could wait no longer."),
+    ]
+    said = Segment(243.4, 244.5, "He could wait no longer.")
+    assert [s.text for s in merge_segments(have, [said])][1] == "He could wait no longer."
+    assert (
+        len(merge_segments([have[0], Segment(246.4, 248.0, "he could wait no longer, for an hour")], [said]))
+        == 2
+    )
 
 
 def test_text_found_again_keeps_only_the_words_said_where_no_segment_stands() -> None:

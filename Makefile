@@ -72,6 +72,7 @@ lint: $(STAMP)
 
 types: $(STAMP)
 	$(PY) -m mypy
+	$(PY) -m mypy tests
 
 check: lint types test
 

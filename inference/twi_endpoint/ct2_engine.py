@@ -835,7 +835,7 @@ def _transcription(recording: _Recording) -> Transcription:
     """What was decoded of one recording, as its :class:`Transcription`."""
     activity = recording.activity
     segments = start_at_onsets(in_order(recording.segments), activity)
-    held = coverage(segments, activity, uncovered_speech(segments, activity))  # words count
+    covered = coverage(segments, activity, uncovered_speech(segments, activity))  # words count
     if not recording.options.words:
         segments = [replace(seg, words=()) for seg in segments]
     return Transcription(
@@ -844,7 +844,7 @@ def _transcription(recording: _Recording) -> Transcription:
         segments=segments,
         chunks=recording.decoded_windows,
         language_source=recording.state.language_source,
-        coverage=held,
+        coverage=covered,
     )
 
 

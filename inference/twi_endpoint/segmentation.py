@@ -287,9 +287,9 @@ class VoiceActivity:
         speaker over a phone line's noise stays within 10 dB of it (a sentence 0.55 s late);
         the earlier of the two is late on neither.
         """
-        if self.level_db is None or end <= first or first >= self.level_db.size:
+        span = self._levels(first, end)
+        if span is None:
             return None
-        span = self.level_db[first:end]
         own = first + int(np.flatnonzero(span >= float(span.max()) - LOUD_DB)[0])
         over = np.flatnonzero(span >= self._floor_around(first) + LOUD_DB)
         return min(own, first + int(over[0])) if over.size else own
@@ -297,9 +297,14 @@ class VoiceActivity:
     def rises_over_floor(self, first: int, end: int) -> bool | None:
         """Whether any frame of ``first:end`` stands :data:`LOUD_DB` over the floor around it
         (:meth:`voice_onset`'s floor); None without levels."""
+        span = self._levels(first, end)
+        return None if span is None else bool((span >= self._floor_around(first) + LOUD_DB).any())
+
+    def _levels(self, first: int, end: int) -> np.ndarray | None:
+        """The levels of frames ``first:end``; None without levels or frames there."""
         if self.level_db is None or end <= first or first >= self.level_db.size:
             return None
-        return bool((self.level_db[first:end] >= self._floor_around(first) + LOUD_DB).any())
+        return self.level_db[first:end]
 
     def _floor_around(self, frame: int) -> float:
         assert self.level_db is not None

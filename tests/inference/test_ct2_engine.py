@@ -71,6 +71,15 @@ from twi_asr.scoring import word_error_rate
 ENGLISH = DecodeOptions(language="en")
 CLIP_WER_BOUND = {"jfk.mp3": 0.0, "librivox_0870.wav": 0.05, "librivox_0880.wav": 0.0, "sonnet1.mp3": 0.32}
 LONG_FORM_WER_BOUND = 0.12
+# the tests' long-form recording: these shipped clips, in this order, with pauses between
+LONG_FORM_CLIPS = (
+    "jfk.mp3",
+    "librivox_0870.wav",
+    "sonnet1.mp3",
+    "librivox_0880.wav",
+    "jfk.mp3",
+    "sonnet1.mp3",
+)
 
 
 def _wer(reference: str, hypothesis: str) -> float:
@@ -158,10 +167,9 @@ class LongForm:
 @pytest.fixture(scope="module")
 def long_form(data_clips: dict) -> LongForm:
     """~85 s: six real clips (tests/data) with 2.5-4.5 s pauses of room noise between them."""
-    names = ["jfk.mp3", "librivox_0870.wav", "sonnet1.mp3", "librivox_0880.wav", "jfk.mp3", "sonnet1.mp3"]
     parts, onsets, pauses, refs = [], [], [], []
     t = previous_end = 0.0
-    for i, name in enumerate(names):
+    for i, name in enumerate(LONG_FORM_CLIPS):
         gap = _room_noise(2.5 + i % 3, seed=i)  # 2.5-4.5 s pauses, a few longer than 4 s
         clip = _load(data_clips[name].path)
         parts += [gap, clip]
@@ -367,9 +375,8 @@ def test_a_sentence_after_other_peoples_talk_starts_where_it_is_said(
     level = np.sqrt(np.mean(np.concatenate(clips) ** 2)) * 10 ** (-20 / 20)
     audio = (long_form.audio + talk * level / np.sqrt(np.mean(talk**2))).astype(np.float32)
     result = engine.transcribe(audio, ENGLISH)
-    names = ["jfk.mp3", "librivox_0870.wav", "sonnet1.mp3", "librivox_0880.wav", "jfk.mp3", "sonnet1.mp3"]
     timing = start_timing(
-        [(t, data_clips[name].reference) for t, name in zip(long_form.onsets, names, strict=True)],
+        [(t, data_clips[name].reference) for t, name in zip(long_form.onsets, LONG_FORM_CLIPS, strict=True)],
         [(s.start, s.end, s.text) for s in result.segments],
     )
     assert timing.found == 6 and timing.median_s is not None
@@ -416,12 +423,13 @@ def test_in_a_crowd_a_first_word_left_on_the_talk_goes_to_its_sentence(
     ends = [end for end, _ in long_form.pauses] + [long_form.audio.size / SAMPLE_RATE]
     spans = tuple(Span(a, b, "") for a, b in zip(long_form.onsets, ends, strict=True))
     built = BenchLongForm("lf", long_form.audio, long_form.reference, 0.0, len(spans), spans)
-    names = ["jfk.mp3", "librivox_0870.wav", "sonnet1.mp3", "librivox_0880.wav", "jfk.mp3", "sonnet1.mp3"]
     within = 0
     for seed in range(3):
         audio = with_babble(built, _shipped_twi(data_clips), 15.0, np.random.default_rng(seed))
         result = engine.transcribe(audio, ENGLISH)
-        starts = [(t, data_clips[name].reference) for t, name in zip(long_form.onsets, names, strict=True)]
+        starts = [
+            (t, data_clips[name].reference) for t, name in zip(long_form.onsets, LONG_FORM_CLIPS, strict=True)
+        ]
         timing = start_timing(starts, [(s.start, s.end, s.text) for s in result.segments])
         within += round(timing.within_half_s * len(starts))
         first = next(s for s in result.segments if "fellow" in s.text)

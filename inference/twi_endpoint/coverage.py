@@ -159,7 +159,9 @@ def short_utterance_windows(uncovered: Sequence[tuple[int, int]], activity: Voic
     """Windows to decode again each short utterance that came back without text: a whole
     speech region of at least Silero's shortest speech (``SILERO_MIN_SPEECH_S``) and under
     ``RETRY_MIN_S``, joined with the whole speech regions after it that fit in
-    ``SHORT_UTTERANCE_CONTEXT_S`` (the first one cut there only when it alone is longer).
+    ``SHORT_UTTERANCE_CONTEXT_S`` (the first one cut there only when it alone is longer);
+    the recording's last one, with those before it (:func:`_context`): a last "no" after a
+    pause had no speech after it and was decoded nowhere.
 
     Whisper drops a short utterance alone between pauses: "And so" before a 4 s pause, then
     "my fellow Americans" (bench ``inner_pauses`` seeds 0 and 2: inside a window and at its
@@ -184,20 +186,34 @@ def short_utterance_windows(uncovered: Sequence[tuple[int, int]], activity: Voic
     ``uncovered``: :func:`uncovered_speech` of the segments with ``SILERO_MIN_SPEECH_S``."""
     regions = activity.regions
     whole = set(uncovered)
-    context = round(SHORT_UTTERANCE_CONTEXT_S / FRAME_S)
     out: list[Window] = []
-    for k, region in enumerate(regions[:-1]):
+    for k, region in enumerate(regions):
         if region not in whole or (region[1] - region[0]) * FRAME_S >= RETRY_MIN_S:
             continue  # held by a segment, or decoded again alone by the coverage check
-        joined, speech = [region], 0
-        for s, e in regions[k + 1 :]:
-            if speech and speech + e - s > context:
-                break  # whole regions only: a window never ends inside speech
-            e = min(e, s + context)  # the first one alone longer than the context: cut
-            joined.append((s, e))
-            speech += e - s
+        if k + 1 < len(regions):
+            joined = [region, *_context(regions[k + 1 :])]
+        elif k > 0:  # the recording's last words: with the speech before them
+            joined = [*_context(regions[:k], before=True), region]
+        else:
+            continue  # alone in the recording: the first pass decoded it so
         out.append(pack_regions(joined, activity.probs, activity.n_samples, activity.options)[0])
     return out
+
+
+def _context(regions: Sequence[tuple[int, int]], before: bool = False) -> list[tuple[int, int]]:
+    """The first of ``regions`` (the last, ``before`` a short utterance) that fit in
+    ``SHORT_UTTERANCE_CONTEXT_S`` of speech, whole (the one next to the utterance cut there
+    only when it alone is longer), in order: a window never ends inside speech."""
+    context = round(SHORT_UTTERANCE_CONTEXT_S / FRAME_S)
+    out: list[tuple[int, int]] = []
+    speech = 0
+    for s, e in reversed(regions) if before else regions:
+        if speech and speech + e - s > context:
+            break
+        s, e = (max(s, e - context), e) if before else (s, min(e, s + context))
+        out.append((s, e))
+        speech += e - s
+    return sorted(out)
 
 
 def recover_uncovered(
@@ -345,7 +361,13 @@ def _already_there(words: str, found: Segment, segments: Sequence[Segment]) -> b
     paced up and down, waiting, but he could wait no longer"; found again, it was dropped
     for standing in that segment, 5 s on (it was reported uncovered). Nor one common word
     anywhere: "and" found between "saying some words" and "here's some more words" was
-    dropped because "slow and slightly lower" came 6 s before."""
+    dropped because "slow and slightly lower" came 6 s before.
+
+    Nor a segment that is nothing but those words: it stands on speech of its own (its
+    time), so they were said twice, as short answers and names are ("Firefox." ... 10 s
+    on, "Firefox."; held-out Common Voice clips laid out as the bench's ``short_pauses``:
+    the second was found again and dropped, reported nowhere, being under a second). Timed
+    across the pause, they would have left that segment's own speech without any text."""
     if not words:
         return False
     spoken = [s for s in segments if has_words(s.text)]
@@ -353,7 +375,8 @@ def _already_there(words: str, found: Segment, segments: Sequence[Segment]) -> b
     after = min((s for s in spoken if s.start >= found.start), key=lambda s: s.start, default=None)
     ends = f" {plain_text(before.text)} " if before else ""
     starts = f" {plain_text(after.text)} " if after else ""
-    return ends.endswith(f" {words} ") or starts.startswith(f" {words} ")
+    said = f" {words} "
+    return said not in (ends, starts) and (ends.endswith(said) or starts.startswith(said))
 
 
 def coverage(

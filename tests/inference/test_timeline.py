@@ -330,6 +330,14 @@ def test_merging_keeps_order_and_drops_what_was_decoded_twice() -> None:
         len(merge_segments([have[0], Segment(246.4, 248.0, "he could wait no longer, for an hour")], [said]))
         == 2
     )
+    # nor the whole of a segment: it stands on speech of its own, so the words were said
+    # twice (held-out Common Voice clips laid out as `short_pauses`: "Firefox." twice, 10 s
+    # apart; the second was found again and dropped)
+    have = [Segment(32.29, 32.70, "Firefox."), Segment(53.66, 53.79, "no")]
+    again = Segment(42.21, 42.62, "Firefox")
+    assert [s.text for s in merge_segments(have, [again])] == ["Firefox.", "Firefox", "no"]
+    assert len(merge_segments(have, [Segment(50.0, 50.2, "No.")])) == 3
+    assert len(merge_segments([Segment(30.0, 32.7, "Open it in Firefox.")], [again])) == 1
 
 
 def test_text_found_again_keeps_only_the_words_said_where_no_segment_stands() -> None:
@@ -516,10 +524,16 @@ def test_a_short_utterance_left_without_text_is_decoded_again_with_the_speech_af
     # only the words said where no segment stood are kept
     assert [s.text for s in segments] == ["twenty seconds of speech.", "And so", "my fellow Americans"]
     assert decoded == [window] and again == 1
-    # held by a segment, or nothing after it: no window
+    # held by a segment: no window
     assert _short_utterances([*have, Segment(23.0, 23.3, "And so")], activity) == []
+    # the recording's last words ("no" after a pause): with the speech before them, the
+    # 5 s of it nearest (held-out Common Voice clips: the last "no" was decoded nowhere)
     end = _activity([(1.0, 0.02), (20.0, 0.9), (2.0, 0.02), (0.3, 0.9), (4.0, 0.02)])
-    assert _short_utterances(have[:1], end) == []
+    (last,) = _short_utterances(have[:1], end)
+    assert last.pieces[0][0] / SAMPLE_RATE == pytest.approx(21.0 - 5.0 - 0.4, abs=0.05)
+    assert last.end_s == pytest.approx(23.3 + 0.4, abs=0.1) and last.duration_s < 7.0
+    alone = _activity([(2.0, 0.02), (0.3, 0.9), (4.0, 0.02)])  # its first pass decoded just it
+    assert _short_utterances([], alone) == []
     # the uncovered end (0.4 s) of a region a segment starts: most often its last word timed early
     activity = _activity([(1.0, 0.02), (24.0, 0.9), (4.0, 0.02), (10.0, 0.9), (1.0, 0.02)])
     have = [Segment(1.0, 24.3, "twenty-four seconds of"), Segment(29.0, 39.0, "ten more")]

@@ -326,6 +326,39 @@ def squeezed(words: Sequence[Word]) -> bool:
     return len(spoken) >= 2 and spoken[-1].start - spoken[0].start <= 2 * TIME_PRECISION + 1e-6
 
 
+SQUEEZED_RUN = 3  # words in a row at one instant, inside a segment: no audio under them
+
+
+def without_squeezed_runs(words: Sequence[Word]) -> list[Word]:
+    """``words`` less every run of :data:`SQUEEZED_RUN` or more spoken words in a row that
+    the alignment started within two of its 20 ms steps of the run's first (and the
+    punctuation after them): as :func:`squeezed` finds for a whole segment, it found no
+    audio for them. Three words are never said in 40 ms; two can be ("who had": 40 ms
+    apart in a clean sentence).
+
+    A decoder can go on repeating a recording's last sentence inside the segment that holds
+    it: clips laid back to back, "For the twentieth time that evening the two men shook
+    hands," and then the same four times more, timed by its tokens inside the window and
+    aligned at one instant after "hands" (in that segment and the next, which ends with
+    one more word, so neither is squeezed whole): 25 insertions. The timestamp token that
+    closed such a segment closed the repeat, and the words before it may end after it
+    (:func:`place_words` keeps their times). Speech under words left out so is found
+    uncovered and decoded again."""
+    spoken = [k for k, w in enumerate(words) if has_words(w.text)]
+    dropped: set[int] = set()
+    i = 0
+    while i < len(spoken):
+        j = i
+        while j + 1 < len(spoken) and words[spoken[j + 1]].start - words[spoken[i]].start <= (
+            2 * TIME_PRECISION + 1e-6
+        ):
+            j += 1
+        if j - i + 1 >= SQUEEZED_RUN:
+            dropped.update(range(spoken[i], spoken[j + 1] if j + 1 < len(spoken) else len(words)))
+        i = j + 1 if j - i + 1 >= SQUEEZED_RUN else i + 1
+    return [w for k, w in enumerate(words) if k not in dropped]
+
+
 def without_loops(
     segments: list[tuple[Segment, TimedTokens]], ran_out: bool = False
 ) -> list[tuple[Segment, TimedTokens]]:
@@ -389,7 +422,13 @@ def place_words(segment: Segment, words: Sequence[Word], activity: VoiceActivity
     onto the speech, the first words of a sentence whose soft onset the VAD heard late are
     squeezed into a few milliseconds at its onset, and would read as too short to be spoken."""
     words = [replace(w, anomaly=word_anomaly(w)) for w in words]
-    made_up = looks_made_up(words)
+    made_up = looks_made_up(words)  # on every word: a squeezed run is a sign of it too
+    heard = without_squeezed_runs(words)
+    if words and not heard:
+        return []
+    if len(heard) < len(words):  # the timestamp that closed the repeat is not the speech's end
+        segment = replace(segment, end=max(segment.end, heard[-1].end))
+    words = heard
     placed = trim_words_to_speech(within_segment(attach_punctuation(words), segment, activity), activity)
     if not placed:
         return [segment]

@@ -55,6 +55,7 @@ from bench.inputs import (
 )
 from bench.inputs import (
     Span,
+    build_back_to_back,
     build_hard_input,
     build_longform,
     load_longforms,
@@ -802,3 +803,25 @@ def test_short_answers_said_again_and_a_last_word_are_all_transcribed(
     for span in answers.spans:
         assert any(abs(start - span.start_s) <= 0.5 for start in starts), (span, result.text)
     assert _words(result.segments[-1].text) == "no"
+
+
+@pytest.mark.shared
+def test_a_last_sentence_repeated_inside_its_segment_is_written_once(
+    engine: CTranslate2Engine, shared_data: Path, tmp_path: Path
+) -> None:
+    """Clips of ../shared laid back to back (``bench.inputs.build_back_to_back``, seed 41),
+    replayed 16-bit as the bench does. The last window's decoder wrote the recording's last
+    sentence, "For the twentieth time that evening the two men shook hands.", and then the
+    same four times more, timed inside the window: the repeats aligned at one instant after
+    "hands", in that segment and the next (:func:`twi_endpoint.timeline.without_squeezed_runs`).
+    """
+    turns = build_back_to_back(shared_data, 4.0, seed=41)
+    save_longforms([turns], tmp_path)
+    (replayed,) = load_longforms(tmp_path)
+    result = engine.transcribe(replayed.audio, DecodeOptions(language="en", words=True))
+    assert _words(replayed.reference).count("men shook hands") == 1
+    assert _words(result.text).count("men shook hands") == 1, result.text[-300:]
+    assert _wer(replayed.reference, result.text) < 0.06  # 8.4 % with the repeats
+    # the sentence's segment ends where its speech does, not at the repeat's timestamp
+    (held,) = [s for s in result.segments if "shook hands" in _words(s.text)]
+    assert held.end >= replayed.spans[-1].end_s - 0.5

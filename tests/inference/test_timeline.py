@@ -47,6 +47,7 @@ from twi_endpoint.timeline import (
     window_segments,
     within_segment,
     without_loops,
+    without_squeezed_runs,
 )
 from twi_endpoint.types import MIN_TOKEN_BUDGET, SAMPLE_LEN, SAMPLE_RATE, Segment, Word, token_budget
 
@@ -838,6 +839,29 @@ def test_words_squeezed_into_one_instant_were_not_heard() -> None:
     assert not squeezed([Word(170.0, 170.0, " and")])
     assert not squeezed([Word(170.0, 170.06, " I"), Word(170.06, 170.3, " am")])
     assert not squeezed([Word(170.0, 170.0, " and"), Word(170.0, 170.0, ",")])  # one word and its comma
+
+
+def test_a_run_of_words_squeezed_into_one_instant_inside_a_segment_is_left_out() -> None:
+    # clips laid back to back (seed 41): the decoder wrote the recording's last sentence
+    # again inside the segment that holds it, aligned at one instant after "hands"
+    said = [(" For", 234.64), (" the", 234.88), (" twentieth", 235.06), (" time", 235.6), (" that", 235.88)]
+    said += [(" evening", 236.14), (" the", 236.54), (" two", 236.82), (" men", 237.04), (" shook", 237.26)]
+    said += [(" hands", 237.48)]
+    words = [Word(at, at + 0.2, text) for text, at in said] + [Word(237.9, 237.9, ",")]
+    again = [Word(237.9, 237.9, t) for t in (" for", " the", " twentieth", " time", " that", " evening")]
+    assert without_squeezed_runs([*words, *again]) == words
+    # a run inside (the next segment: seventeen words at 237.90-237.94, then one more)
+    tail = [Word(237.94, 237.94, t) for t in (" the", " two", " men")] + [Word(237.94, 237.94, ",")]
+    last = Word(238.38, 238.56, " for")
+    assert without_squeezed_runs([*again, *tail, last]) == [last]
+    # two words 40 ms apart are said ("who had"), and three 60 ms apart may be
+    spoken = [Word(8.08, 8.12, " who"), Word(8.12, 8.22, " had"), Word(8.22, 8.48, " vanished")]
+    assert without_squeezed_runs(spoken) == spoken
+    quick = [Word(1.0, 1.02, " I"), Word(1.02, 1.06, " am"), Word(1.06, 1.3, " here")]
+    assert without_squeezed_runs(quick) == quick
+    # all of a segment: nothing of it is placed
+    activity = _speech_at([(230.0, 239.0)], end=240.0)
+    assert place_words(Segment(237.9, 238.0, "for the twentieth"), again[:3], activity) == []
 
 
 def test_a_window_may_take_no_more_tokens_than_its_speech_can_hold() -> None:

@@ -323,7 +323,12 @@ def squeezed(words: Sequence[Word]) -> bool:
     it stood as a 32 ms segment, 22 insertions. Two words said take longer than 40 ms. Text
     left out so whose speech no other segment holds is decoded again on its own."""
     spoken = [w for w in words if has_words(w.text)]
-    return len(spoken) >= 2 and spoken[-1].start - spoken[0].start <= 2 * TIME_PRECISION + 1e-6
+    return len(spoken) >= 2 and _at_one_instant(spoken[0], spoken[-1])
+
+
+def _at_one_instant(first: Word, then: Word) -> bool:
+    """Whether ``then`` starts within two of the alignment's 20 ms steps of ``first``."""
+    return then.start - first.start <= 2 * TIME_PRECISION + 1e-6
 
 
 SQUEEZED_RUN = 3  # words in a row at one instant, inside a segment: no audio under them
@@ -349,9 +354,7 @@ def without_squeezed_runs(words: Sequence[Word]) -> list[Word]:
     i = 0
     while i < len(spoken):
         j = i
-        while j + 1 < len(spoken) and words[spoken[j + 1]].start - words[spoken[i]].start <= (
-            2 * TIME_PRECISION + 1e-6
-        ):
+        while j + 1 < len(spoken) and _at_one_instant(words[spoken[i]], words[spoken[j + 1]]):
             j += 1
         if j - i + 1 >= SQUEEZED_RUN:
             dropped.update(range(spoken[i], spoken[j + 1] if j + 1 < len(spoken) else len(words)))

@@ -356,9 +356,11 @@ def without_squeezed_runs(words: Sequence[Word]) -> list[Word]:
         j = i
         while j + 1 < len(spoken) and _at_one_instant(words[spoken[i]], words[spoken[j + 1]]):
             j += 1
-        if j - i + 1 >= SQUEEZED_RUN:
-            dropped.update(range(spoken[i], spoken[j + 1] if j + 1 < len(spoken) else len(words)))
-        i = j + 1 if j - i + 1 >= SQUEEZED_RUN else i + 1
+        if j - i + 1 < SQUEEZED_RUN:
+            i += 1
+            continue
+        dropped.update(range(spoken[i], spoken[j + 1] if j + 1 < len(spoken) else len(words)))
+        i = j + 1
     return [w for k, w in enumerate(words) if k not in dropped]
 
 

@@ -65,6 +65,7 @@ from twi_endpoint.segmentation import (
 )
 from twi_endpoint.timeline import (
     WindowClock,
+    at_sentence_ends,
     compression_ratio,
     in_order,
     is_loop,
@@ -836,6 +837,7 @@ def _transcription(recording: _Recording) -> Transcription:
     activity = recording.activity
     segments = start_at_onsets(in_order(recording.segments), activity)
     covered = coverage(segments, activity, uncovered_speech(segments, activity))  # words count
+    segments = at_sentence_ends(segments)
     if not recording.options.words:
         segments = [replace(seg, words=()) for seg in segments]
     return Transcription(

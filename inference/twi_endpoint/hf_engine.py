@@ -42,6 +42,7 @@ from twi_endpoint.gate import peak_frame_dbfs, voice_activity
 from twi_endpoint.segmentation import VoiceActivity, Window, plan_windows
 from twi_endpoint.timeline import (
     WindowClock,
+    at_sentence_ends,
     in_order,
     place_words,
     start_at_onsets,
@@ -140,6 +141,7 @@ class TransformersEngine:
             decoded = len(windows) + again
             segments = start_at_onsets(in_order(segments), activity)
             cov = coverage(segments, activity, uncovered_speech(segments, activity))
+            segments = at_sentence_ends(segments)
         if not options.words:
             segments = [replace(seg, words=()) for seg in segments]
         language: str | None

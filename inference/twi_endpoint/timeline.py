@@ -12,12 +12,14 @@ module turns what they produced into the result's segments:
 4. :func:`split_segment` cuts a segment with word times at every pause longer than
    ``MAX_PAUSE_S`` and to at most ``MAX_SEGMENT_S``, so subtitles follow the speech;
 5. :mod:`twi_endpoint.coverage` then checks the segments against the VAD: speech no
-   segment holds is decoded again on its own, and what is still uncovered is reported.
+   segment holds is decoded again on its own, and what is still uncovered is reported;
+6. :func:`at_sentence_ends` finally cuts each segment into its sentences.
 """
 
 from __future__ import annotations
 
 import bisect
+import itertools
 import logging
 import zlib
 from collections.abc import Callable, Sequence
@@ -42,6 +44,11 @@ TIMESTAMP_PREFERRED_S = 0.5
 # whose zlib ratio is above this is the decoder stuck in a loop, not speech
 LOOP_COMPRESSION_RATIO = 2.4
 SENTENCE_ENDS = (".", "?", "!", "…", "。")
+# Titles written with a full stop before a name ("Mr. John Dashwood"): no sentence ends there
+TITLES = frozenset(
+    {"mr", "mrs", "ms", "dr", "prof", "st", "mt", "jr", "sr", "rev", "gen", "col", "lt", "capt", "sgt"}
+)
+CLOSING_MARKS = "\"')]»”’"  # a quote or bracket closed after a sentence's full stop
 
 
 class WindowClock:
@@ -717,6 +724,64 @@ def cut_long(words: list[Word]) -> list[Segment]:
     # only breaks that leave both sides shorter than the whole: progress guaranteed
     best = max(range(1, len(words)), key=score)
     return cut_long(words[:best]) + cut_long(words[best:])
+
+
+def at_sentence_ends(segments: Sequence[Segment]) -> list[Segment]:
+    """Each segment with word times cut into its sentences (:func:`ends_sentence`), each
+    part timed by its words.
+
+    Whisper's timestamp tokens mostly close a segment at a sentence's end, but not where the
+    next sentence follows within a second: speakers taking turns 0.05-0.3 s apart came back
+    as "He could wait no longer. He hoped there would be stew ..." (bench
+    ``build_back_to_back``), the second speaker's start then inside a segment. Sentence-level
+    segments are what peers give (whisperX cuts its aligned segments with a sentence
+    tokenizer). Run last, after the coverage check: what counts as decoded twice there
+    (:mod:`twi_endpoint.coverage`) is judged on the segments as the decoder wrote them. A
+    segment whose words no longer spell its text (:func:`in_order` clipped them) is kept
+    whole."""
+    out: list[Segment] = []
+    for seg in segments:
+        words = seg.words
+        if len(words) < 2 or join_words(words).strip() != seg.text:
+            out.append(seg)
+            continue
+        parts: list[list[Word]] = [[words[0]]]
+        for prev, word in itertools.pairwise(words):
+            if ends_sentence(prev, word):
+                parts.append([])
+            parts[-1].append(word)
+        if len(parts) == 1:
+            out.append(seg)
+            continue
+        for k, part in enumerate(parts):
+            start = seg.start if k == 0 else part[0].start
+            end = seg.end if k == len(parts) - 1 else part[-1].end
+            out.append(
+                replace(
+                    seg,
+                    start=round(start, 3),
+                    end=round(end, 3),
+                    text=join_words(part).strip(),
+                    words=tuple(part),
+                )
+            )
+    return out
+
+
+def ends_sentence(word: Word, then: Word) -> bool:
+    """Whether a sentence ends after ``word``, ``then`` opening the next: ``word`` ends in a
+    sentence mark (a closing quote or bracket after it allowed) and ``then`` does not start
+    in lower case. A full stop after an abbreviation ends nothing: an initial ("J."), an
+    initialism ("U.S."), a title before a name (``TITLES``)."""
+    text = word.text.strip().rstrip(CLOSING_MARKS)
+    if not text.endswith(SENTENCE_ENDS):
+        return False
+    if text.endswith(".") and not text.endswith(".."):
+        stem = text[:-1]
+        if "." in stem or (len(stem) == 1 and stem.isalpha()) or stem.lower() in TITLES:
+            return False
+    first = next((c for c in then.text if c.isalpha()), "")
+    return not first.islower()
 
 
 def looks_made_up(aligned: Sequence[Word]) -> bool:

@@ -11,6 +11,7 @@ segmentation tests need no model.
 from __future__ import annotations
 
 import itertools
+import re
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -825,3 +826,24 @@ def test_a_last_sentence_repeated_inside_its_segment_is_written_once(
     # the sentence's segment ends where its speech does, not at the repeat's timestamp
     (held,) = [s for s in result.segments if "shook hands" in _words(s.text)]
     assert held.end >= replayed.spans[-1].end_s - 0.5
+
+
+@pytest.mark.shared
+def test_speakers_taking_turns_each_start_a_segment(
+    engine: CTranslate2Engine, shared_data: Path, tmp_path: Path
+) -> None:
+    """Clips laid back to back 0.05-0.3 s apart (seed 42): Whisper wrote "He could wait no
+    longer. He hoped there would be stew ..." as one segment, the second clip's start 2.3 s
+    after that segment's. Segments are cut at their sentence ends
+    (:func:`twi_endpoint.timeline.at_sentence_ends`)."""
+    turns = build_back_to_back(shared_data, 4.0, seed=42)
+    save_longforms([turns], tmp_path)
+    (replayed,) = load_longforms(tmp_path)
+    result = engine.transcribe(replayed.audio, DecodeOptions(language="en", words=True))
+    hoped = [span for span in replayed.spans if _words(span.reference).startswith("he hoped there would be")]
+    assert len(hoped) == 2  # the clip is laid twice, once right after "He could wait no longer."
+    for span in hoped:
+        assert any(abs(seg.start - span.start_s) <= 0.5 for seg in result.segments), (span, result.text[:300])
+    assert _wer(replayed.reference, result.text) < 0.06  # 3.5 % before the cut: the same text
+    for seg in result.segments:  # one sentence each: no sentence mark before a capital inside
+        assert not re.search(r"(?<!\bMr)(?<!\bMrs)[.?!] [A-Z]", seg.text), seg.text

@@ -33,6 +33,7 @@ from twi_endpoint.timeline import (
     TimedTokens,
     WindowClock,
     after_audio,
+    at_sentence_ends,
     holds_speech,
     is_loop,
     looks_made_up,
@@ -272,6 +273,50 @@ def test_segments_are_cut_at_pauses_and_to_at_most_10_s() -> None:
         b.start - a.end <= MAX_PAUSE_S for p in parts for a, b in zip(p.words, p.words[1:], strict=False)
     )
     assert split_segment(Segment(0.0, 1.0, "plain")) == [Segment(0.0, 1.0, "plain")]
+
+
+def _said(text: str, start: float = 0.0) -> Segment:
+    """A segment of ``text`` with a word every 0.3 s, each 0.25 s long."""
+    words = tuple(
+        Word(round(start + 0.3 * i, 3), round(start + 0.3 * i + 0.25, 3), " " + w, 0.9)
+        for i, w in enumerate(text.split())
+    )
+    return Segment(start, words[-1].end, text, words)
+
+
+def test_a_segment_is_cut_into_its_sentences() -> None:
+    # speakers taking turns 0.1 s apart: Whisper wrote both in one segment (back to back, seed 42)
+    seg = _said("He could wait no longer. He hoped there would be stew. What? No!", start=0.74)
+    parts = at_sentence_ends([seg])
+    assert [p.text for p in parts] == [
+        "He could wait no longer.",
+        "He hoped there would be stew.",
+        "What?",
+        "No!",
+    ]
+    assert parts[0].start == seg.start and parts[-1].end == seg.end
+    assert parts[1].start == parts[1].words[0].start == pytest.approx(0.74 + 5 * 0.3)
+    assert [w for p in parts for w in p.words] == list(seg.words)  # nothing lost, order kept
+    assert all(a.end <= b.start for a, b in itertools.pairwise(parts))
+    # no sentence ends at a title, an initial or an initialism, nor before a word in lower case
+    for whole in (
+        "And Mr. John Dashwood had then leisure",
+        "Written by J. K. Rowling",
+        "He joined the U.S. Army in June",
+        "Author of the danger trail, Philip Steels, etc. and more",
+        '"Go." he said',
+    ):
+        assert at_sentence_ends([_said(whole)]) == [_said(whole)]
+    assert [p.text for p in at_sentence_ends([_said('He said "Go." Then he left.')])] == [
+        'He said "Go."',
+        "Then he left.",
+    ]
+    # a segment whose words no longer spell its text (cut short where the next one starts) stays whole
+    clipped = replace(seg, words=seg.words[:7])
+    assert at_sentence_ends([clipped]) == [clipped]
+    assert at_sentence_ends([Segment(0.0, 2.0, "No words. Two sentences.")]) == [
+        Segment(0.0, 2.0, "No words. Two sentences.")
+    ]
 
 
 def test_uncovered_speech_is_found_and_reported() -> None:

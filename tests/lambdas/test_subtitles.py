@@ -205,8 +205,37 @@ def test_a_short_cue_stays_up_into_the_pause_after_it() -> None:
     out = cues(
         [
             {"start": 1.0, "end": 1.3, "text": "Thanks."},  # a pause of 2.7 s after it
-            {"start": 4.0, "end": 4.3, "text": "Yes."},  # the next cue 0.4 s later
+            {"start": 4.0, "end": 4.3, "text": "Yes.", "words": _timed("Yes.", 4.0)},
+            # the next cue 0.4 s later (without word times: not read together with "Yes.")
             {"start": 4.7, "end": 6.5, "text": "Ask not what your country can do for you."},
         ]
     )
     assert [(c.start, c.end) for c in out] == [(1.0, 2.0), (4.0, 4.7), (4.7, 6.5)]
+
+
+def test_short_sentences_said_together_are_read_together() -> None:
+    """The engine gives a segment per sentence; a cue per segment flashed "And that should
+    be all." for 0.3 s before "Thanks." (bench ``sparse20``). A segment too short to be read
+    takes the next one into its cue when it follows within a second."""
+    out = cues(
+        [
+            {"start": 64.54, "end": 65.06, "text": "And that should be all."},
+            {"start": 65.34, "end": 65.47, "text": "Thanks."},
+            {"start": 70.0, "end": 70.4, "text": "No."},  # 4.5 s later: alone
+        ]
+    )
+    assert [(c.start, c.end, c.lines) for c in out] == [
+        (64.54, 65.54, ("And that should be all. Thanks.",)),  # shown a second
+        (70.0, 71.0, ("No.",)),
+    ]
+    # with word times, a long sentence after a short one: the joined words cut where they must be
+    text = "He hoped there would be stew for dinner, turnips and carrots and bruised potatoes and fat mutton"
+    out = cues(
+        [
+            {"start": 10.0, "end": 10.3, "text": "Yes.", "words": _timed("Yes.", 10.0)},
+            {"start": 10.5, "end": 16.5, "text": text, "words": _timed(text, 10.5)},
+        ]
+    )
+    assert len(out) == 2 and out[0].start == 10.0 and " ".join(out[0].lines).startswith("Yes. He hoped")
+    assert " ".join(" ".join(c.lines) for c in out) == "Yes. " + text
+    assert all(c.end - c.start <= MAX_CUE_SECONDS for c in out)

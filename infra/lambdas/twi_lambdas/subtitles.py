@@ -55,10 +55,10 @@ def cues(segments: Iterable[Mapping[str, Any]]) -> list[Cue]:
     """Cues in time order, never overlapping, wrapped and split as described above."""
     out: list[Cue] = []
     previous_end = 0.0
-    for segment in segments:
-        start, end, text = _segment_fields(segment)
+    parsed = [(*_segment_fields(segment), segment.get(SegmentKeys.WORDS)) for segment in segments]
+    for start, end, text, raw_words in _read_together(parsed):
         start = max(start, previous_end, 0.0)
-        words = _words(segment.get(SegmentKeys.WORDS), start, text) or _spread(text, start, end)
+        words = _words(raw_words, start, text) or _spread(text, start, end)
         for group in _cut([piece for word in words for piece in _pieces(word)]):
             cue_start = max(group[0][0], out[-1].end) if out else group[0][0]
             # a lone word over 7 s (a segment of one word without word times) is shown 7 s
@@ -67,6 +67,42 @@ def cues(segments: Iterable[Mapping[str, Any]]) -> list[Cue]:
         if out:
             previous_end = out[-1].end
     return _readable(out)
+
+
+# a segment as cues() reads it: start, end (seconds), text, and its words as the result has them
+Parsed = tuple[float, float, str, Any]
+
+
+def _read_together(segments: list[Parsed]) -> list[Parsed]:
+    """A segment too short to be read alone (under ``MIN_READ_SECONDS``) joined to the one
+    after it when that follows within ``MAX_PAUSE_SECONDS``: two sentences said together
+    are read together ("And that should be all." "Thanks.": one cue, where shown apart the
+    first was gone after 0.3 s), and :func:`_cut` still breaks the joined words at a
+    sentence where they need more than one cue. Only segments with text are joined, and
+    only two that both have word times or both lack them."""
+    out: list[Parsed] = []
+    for seg in segments:
+        if out and _joins(out[-1], seg):
+            start, _, text, words = out[-1]
+            joined = [*words, *seg[3]] if _timed(words) else None
+            out[-1] = (start, seg[1], f"{text.strip()} {seg[2].strip()}", joined)
+        else:
+            out.append(seg)
+    return out
+
+
+def _joins(first: Parsed, then: Parsed) -> bool:
+    start, end, text, words = first
+    return (
+        end - start < MIN_READ_SECONDS
+        and 0.0 <= then[0] - end <= MAX_PAUSE_SECONDS
+        and bool(text.strip() and then[2].strip())
+        and _timed(words) == _timed(then[3])
+    )
+
+
+def _timed(words: Any) -> bool:
+    return isinstance(words, list) and bool(words)
 
 
 def _readable(out: list[Cue]) -> list[Cue]:

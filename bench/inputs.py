@@ -511,6 +511,86 @@ def build_back_to_back(shared_data: Path, minutes: float, seed: int = 0) -> Long
     return _assemble("back_to_back", chosen, gaps, rng, noise)
 
 
+# The radio show: a presenter's speech with music, as community and commercial radio in
+# Ghana air it (media houses are among this product's users). Synthetic music: no music
+# recording with a licence fit for the repository is in ../shared.
+RADIO_JINGLES = 4  # music-only stretches between clips ...
+RADIO_JINGLE_S = (10.0, 20.0)  # ... this long ...
+RADIO_JINGLE_DB = -3.0  # ... this loud against the speech (RMS over the clips)
+RADIO_BED_DB = -18.0  # the bed under the presenter's speech in the first and last third
+
+
+def synthetic_music(seconds: float, noise: np.random.Generator) -> np.ndarray:
+    """``seconds`` of pop-like music at unit RMS: a four-chord progression of harmonic tones
+    on every beat (120 per minute), a bass an octave under, a kick drum on the beat and a
+    hi-hat between."""
+    n = int(seconds * SAMPLE_RATE)
+    out = np.zeros(n)
+    beat = SAMPLE_RATE // 2
+
+    def note(hz: float, size: int, harmonics: int) -> np.ndarray:
+        t = np.arange(size) / SAMPLE_RATE
+        wave = sum(
+            0.6**k * np.sin(2 * np.pi * hz * (k + 1) * t + noise.uniform(0, 2 * np.pi))
+            for k in range(harmonics)
+        )
+        return np.asarray(wave) * np.minimum(1.0, t / 0.02) * np.exp(-1.5 * t)
+
+    roots = (220.0, 174.6, 261.6, 196.0)  # A, F, C, G
+    for k, at in enumerate(range(0, n, beat)):
+        size = min(2 * beat, n - at)
+        root = roots[(k // 4) % len(roots)]
+        for ratio in (1.0, 1.26, 1.5):  # the triad
+            out[at : at + size] += 0.25 * note(root * ratio, size, 6)
+        out[at : at + size] += 0.4 * note(root / 2, size, 3)
+        kick = min(SAMPLE_RATE * 12 // 100, n - at)
+        t = np.arange(kick) / SAMPLE_RATE
+        out[at : at + kick] += 0.8 * np.sin(2 * np.pi * 60 * t * np.exp(-8 * t)) * np.exp(-25 * t)
+        hat = min(SAMPLE_RATE // 20, n - at - beat // 2)
+        if hat > 0:
+            decay = np.exp(-80 * np.arange(hat) / SAMPLE_RATE)
+            out[at + beat // 2 : at + beat // 2 + hat] += 0.15 * noise.standard_normal(hat) * decay
+    return (out / np.sqrt(np.mean(out**2) + 1e-12)).astype(np.float32)
+
+
+def build_radio_show(shared_data: Path, minutes: float, seed: int = 0) -> LongForm:
+    """The speech input of about ``minutes`` (:func:`build_longform`) aired as a radio
+    show: ``RADIO_JINGLES`` music-only jingles inserted in pauses between clips, and a music
+    bed under the speech of the first and last third. A word written from the music is an
+    insertion. Not one of :data:`HARD_INPUTS`; a held-out check of its own (bench FINDINGS,
+    2026-12-05)."""
+    plain = build_longform(shared_data, minutes, seed)
+    rng = random.Random(seed)
+    noise = np.random.default_rng(seed)
+    spans = plain.spans
+    clips = [plain.audio[round(s.start_s * SAMPLE_RATE) : round(s.end_s * SAMPLE_RATE)] for s in spans]
+    speech_rms = float(np.sqrt(np.mean(np.concatenate(clips).astype(np.float64) ** 2)))
+    between = sorted(rng.sample(range(len(spans) - 1), k=min(RADIO_JINGLES, len(spans) - 1)))
+    cuts = [round((spans[i].end_s + spans[i + 1].start_s) / 2 * SAMPLE_RATE) for i in between]
+    parts: list[np.ndarray] = []
+    inserted: list[tuple[float, float]] = []  # (where, seconds) in the plain recording
+    last = 0
+    for cut in cuts:
+        jingle = synthetic_music(rng.uniform(*RADIO_JINGLE_S), noise)
+        parts += [plain.audio[last:cut], jingle * np.float32(speech_rms * 10 ** (RADIO_JINGLE_DB / 20))]
+        inserted.append((cut / SAMPLE_RATE, jingle.size / SAMPLE_RATE))
+        last = cut
+    parts.append(plain.audio[last:])
+    audio = np.concatenate(parts)
+    bed = synthetic_music(audio.size / SAMPLE_RATE, noise) * np.float32(
+        speech_rms * 10 ** (RADIO_BED_DB / 20)
+    )
+    third = audio.size // 3
+    audio[:third] += bed[:third]
+    audio[2 * third :] += bed[2 * third :]
+
+    def later(t: float) -> float:
+        return round(t + sum(seconds for where, seconds in inserted if where <= t), 3)
+
+    moved = tuple(Span(later(s.start_s), later(s.end_s), s.reference) for s in spans)
+    return replace(plain, name="radio", audio=np.clip(audio, -1.0, 1.0), spans=moved)
+
+
 def save_longforms(inputs: list[LongForm], folder: Path) -> None:
     """Write ``inputs`` as 16-bit PCM (compressed) plus their references, for another machine.
 

@@ -20,6 +20,8 @@ from bench.inputs import (
     MIN_PAUSE_S,
     PHONE_BAND_HZ,
     PHONE_RATE,
+    RADIO_JINGLE_S,
+    RADIO_JINGLES,
     ROOM_RT60_S,
     SAMPLE_RATE,
     SHORT_CLIP_MAX_S,
@@ -29,6 +31,7 @@ from bench.inputs import (
     at_speed,
     build_hard_input,
     build_longform,
+    build_radio_show,
     english_clips,
     in_room,
     load_clip,
@@ -187,6 +190,36 @@ def test_longform_input_is_reproducible_speech_with_pauses() -> None:
     assert a.clips >= 3 and all(c.reference.strip() for c in english_clips(SHARED_DATA))
     assert a.audio.dtype.name == "float32" and a.audio.ndim == 1
     assert build_longform(SHARED_DATA, minutes=1.0, seed=4).reference != a.reference
+
+
+@pytest.mark.shared
+def test_the_radio_show_is_the_speech_with_jingles_between_and_a_bed_under() -> None:
+    plain = build_longform(SHARED_DATA, minutes=2.0, seed=6)  # 15 clips
+    radio = build_radio_show(SHARED_DATA, minutes=2.0, seed=6)
+    assert radio.reference == plain.reference and radio.clips == plain.clips
+    added = radio.duration_s - plain.duration_s
+    assert RADIO_JINGLES * RADIO_JINGLE_S[0] <= added <= RADIO_JINGLES * RADIO_JINGLE_S[1]
+    shifts = [round(r.start_s - p.start_s, 3) for r, p in zip(radio.spans, plain.spans, strict=True)]
+    assert shifts == sorted(shifts) and len(set(shifts)) == RADIO_JINGLES + 1  # a jingle before some clips
+    for r, p in zip(radio.spans, plain.spans, strict=True):  # every clip moved whole, its length kept
+        assert r.end_s - r.start_s == pytest.approx(p.end_s - p.start_s, abs=0.002)
+    # in the middle third the clips are as recorded (span times are in whole milliseconds:
+    # found within 16 samples), in the first third a bed is under them
+    third = radio.duration_s / 3
+    for r, p in zip(radio.spans, plain.spans, strict=True):
+        b = plain.audio[round(p.start_s * SAMPLE_RATE) : round(p.end_s * SAMPLE_RATE)]
+        at = round(r.start_s * SAMPLE_RATE)
+        same = [np.allclose(radio.audio[at + k : at + k + b.size], b, atol=1e-6) for k in range(-16, 17)]
+        if third + 1 < r.start_s and r.end_s < 2 * third - 1:
+            assert any(same)
+        elif r.end_s < third:
+            assert not any(same)  # music under the speech
+    # a pause that holds a jingle is music, not room tone
+    r, p = next(
+        (r, p) for r, p in zip(radio.spans[1:], plain.spans[1:], strict=True) if r.start_s - p.start_s > 1
+    )
+    gap = radio.audio[round((r.start_s - 5) * SAMPLE_RATE) : round((r.start_s - 2) * SAMPLE_RATE)]
+    assert 20 * np.log10(np.sqrt(np.mean(gap.astype(np.float64) ** 2))) > -40
 
 
 @pytest.mark.shared

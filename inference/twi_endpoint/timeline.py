@@ -755,7 +755,7 @@ def at_sentence_ends(segments: Sequence[Segment]) -> list[Segment]:
             continue
         for k, part in enumerate(parts):
             start = seg.start if k == 0 else part[0].start
-            end = seg.end if k == len(parts) - 1 else part[-1].end
+            end = max(start, seg.end if k == len(parts) - 1 else part[-1].end)
             out.append(
                 replace(
                     seg,

@@ -311,6 +311,10 @@ def test_a_segment_is_cut_into_its_sentences() -> None:
         'He said "Go."',
         "Then he left.",
     ]
+    # a start moved past its first sentence's words (in_order: the same start as the segment
+    # before) never ends a part before it starts
+    late = replace(_said("Yes. No."), start=0.27)
+    assert [(p.start, p.end) for p in at_sentence_ends([late])] == [(0.27, 0.27), (0.3, 0.55)]
     # a segment whose words no longer spell its text (cut short where the next one starts) stays whole
     clipped = replace(seg, words=seg.words[:7])
     assert at_sentence_ends([clipped]) == [clipped]

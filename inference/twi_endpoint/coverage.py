@@ -34,12 +34,15 @@ from twi_endpoint.segmentation import (
 )
 from twi_endpoint.timeline import (
     COVER_MARGIN_S,
+    at_sentence_ends,
     cut_long,
     frame_of,
     has_words,
+    in_order,
     looks_made_up,
     overlap,
     plain_text,
+    start_at_onsets,
 )
 from twi_endpoint.types import Segment, SpeechCoverage
 
@@ -391,6 +394,16 @@ def _pause_between(first: Segment, then: Segment, activity: VoiceActivity) -> bo
     """Whether the VAD hears a pause (a frame outside its speech regions) between the end
     of ``first`` and the start of ``then``."""
     return not activity.speech_mask[frame_of(first.end) : frame_of(then.start)].all()
+
+
+def finished(segments: Sequence[Segment], activity: VoiceActivity) -> tuple[list[Segment], SpeechCoverage]:
+    """A recording's segments as the result gives them, and its coverage: in order, each
+    first text of a speech region starting with it (:func:`start_at_onsets`), the coverage
+    measured on them (words count), then each cut into its sentences
+    (:func:`at_sentence_ends`). Both engines finish a recording here."""
+    ordered = start_at_onsets(in_order(segments), activity)
+    covered = coverage(ordered, activity, uncovered_speech(ordered, activity))
+    return at_sentence_ends(ordered), covered
 
 
 def coverage(

@@ -52,7 +52,7 @@ from faster_whisper import WhisperModel
 from faster_whisper.tokenizer import _LANGUAGE_CODES, Tokenizer
 from twi_contract import NO_LANGUAGE_TOKEN
 
-from twi_endpoint.coverage import RECOVERY_ROUNDS, coverage, recover_uncovered_many, uncovered_speech
+from twi_endpoint.coverage import RECOVERY_ROUNDS, finished, recover_uncovered_many
 from twi_endpoint.errors import InvalidRequestError, ModelLoadError
 from twi_endpoint.segmentation import (
     SegmentationOptions,
@@ -65,12 +65,9 @@ from twi_endpoint.segmentation import (
 )
 from twi_endpoint.timeline import (
     WindowClock,
-    at_sentence_ends,
     compression_ratio,
-    in_order,
     is_loop,
     place_words,
-    start_at_onsets,
     unheard,
     window_segments,
 )
@@ -835,9 +832,7 @@ def _words_by_segment(
 def _transcription(recording: _Recording) -> Transcription:
     """What was decoded of one recording, as its :class:`Transcription`."""
     activity = recording.activity
-    segments = start_at_onsets(in_order(recording.segments), activity)
-    covered = coverage(segments, activity, uncovered_speech(segments, activity))  # words count
-    segments = at_sentence_ends(segments)
+    segments, covered = finished(recording.segments, activity)  # coverage before words go
     if not recording.options.words:
         segments = [replace(seg, words=()) for seg in segments]
     return Transcription(

@@ -36,16 +36,14 @@ from typing import Any, Final
 import numpy as np
 from twi_contract import NO_LANGUAGE_TOKEN
 
-from twi_endpoint.coverage import RECOVERY_ROUNDS, coverage, recover_uncovered, uncovered_speech
+from twi_endpoint.coverage import RECOVERY_ROUNDS, finished, recover_uncovered
 from twi_endpoint.errors import TwiAsrError
 from twi_endpoint.gate import peak_frame_dbfs, voice_activity
 from twi_endpoint.segmentation import VoiceActivity, Window, plan_windows
 from twi_endpoint.timeline import (
     WindowClock,
-    at_sentence_ends,
     in_order,
     place_words,
-    start_at_onsets,
     unheard,
     window_segments,
 )
@@ -139,9 +137,7 @@ class TransformersEngine:
                 windows,
             )
             decoded = len(windows) + again
-            segments = start_at_onsets(in_order(segments), activity)
-            cov = coverage(segments, activity, uncovered_speech(segments, activity))
-            segments = at_sentence_ends(segments)
+            segments, cov = finished(segments, activity)
         if not options.words:
             segments = [replace(seg, words=()) for seg in segments]
         language: str | None

@@ -698,15 +698,20 @@ def split_segment(segment: Segment) -> list[Segment]:
     after a sentence end."""
     if not segment.words:
         return [segment]
-    parts: list[list[Word]] = [[segment.words[0]]]
-    for prev, word in zip(segment.words, segment.words[1:], strict=False):
-        if word.start - prev.end > MAX_PAUSE_S:
-            parts.append([])
-        parts[-1].append(word)
     out: list[Segment] = []
-    for words in parts:
+    for words in _cut_between(segment.words, lambda prev, word: word.start - prev.end > MAX_PAUSE_S):
         out.extend(cut_long(words))
     return out
+
+
+def _cut_between(words: Sequence[Word], cut: Callable[[Word, Word], bool]) -> list[list[Word]]:
+    """``words`` (at least one) in runs, a new one wherever ``cut(word, next_word)``."""
+    parts: list[list[Word]] = [[words[0]]]
+    for prev, word in itertools.pairwise(words):
+        if cut(prev, word):
+            parts.append([])
+        parts[-1].append(word)
+    return parts
 
 
 def cut_long(words: list[Word]) -> list[Segment]:
@@ -745,11 +750,7 @@ def at_sentence_ends(segments: Sequence[Segment]) -> list[Segment]:
         if len(words) < 2 or join_words(words).strip() != seg.text:
             out.append(seg)
             continue
-        parts: list[list[Word]] = [[words[0]]]
-        for prev, word in itertools.pairwise(words):
-            if ends_sentence(prev, word):
-                parts.append([])
-            parts[-1].append(word)
+        parts = _cut_between(words, ends_sentence)
         if len(parts) == 1:
             out.append(seg)
             continue

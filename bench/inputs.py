@@ -511,6 +511,26 @@ def build_back_to_back(shared_data: Path, minutes: float, seed: int = 0) -> Long
     return _assemble("back_to_back", chosen, gaps, rng, noise)
 
 
+SAID_AGAIN_CLIP_MAX_S = 3.5  # "the same answer again and again": a short sentence ...
+SAID_AGAIN_PAUSES_S = (1.0, 10.0)  # ... said again after this long
+
+
+def build_said_again(shared_data: Path, minutes: float, seed: int = 0) -> LongForm:
+    """About ``minutes`` of one short clip said again and again, 1-10 s apart: a caller's
+    "Hello? Can you hear me?", a survey's "Yes.", a language lesson's drill, a church's
+    response. Whisper writes a sentence it hears again fewer times than it is said, in a
+    window that packs the repeats and in one that packs what it skipped. Not one of
+    :data:`HARD_INPUTS`; a held-out check of its own (bench FINDINGS, 2026-12-05)."""
+    if minutes <= 0:
+        raise ValueError(f"minutes must be positive, got {minutes}")
+    rng = random.Random(seed)
+    noise = np.random.default_rng(seed)
+    clip = rng.choice([c for c in english_clips(shared_data) if c.duration_s <= SAID_AGAIN_CLIP_MAX_S])
+    chosen, gaps = _choose(rng, [clip], minutes * 60.0, SAID_AGAIN_PAUSES_S)
+    gaps.append(rng.uniform(*SAID_AGAIN_PAUSES_S))
+    return _assemble("said_again", chosen, gaps, rng, noise)
+
+
 # The radio show: a presenter's speech with music, as community and commercial radio in
 # Ghana air it (media houses are among this product's users). Synthetic music: no music
 # recording with a licence fit for the repository is in ../shared.

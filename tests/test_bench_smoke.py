@@ -23,6 +23,8 @@ from bench.inputs import (
     RADIO_JINGLE_S,
     RADIO_JINGLES,
     ROOM_RT60_S,
+    SAID_AGAIN_CLIP_MAX_S,
+    SAID_AGAIN_PAUSES_S,
     SAMPLE_RATE,
     SHORT_CLIP_MAX_S,
     SLOW_SPEED,
@@ -32,6 +34,7 @@ from bench.inputs import (
     build_hard_input,
     build_longform,
     build_radio_show,
+    build_said_again,
     english_clips,
     in_room,
     load_clip,
@@ -190,6 +193,21 @@ def test_longform_input_is_reproducible_speech_with_pauses() -> None:
     assert a.clips >= 3 and all(c.reference.strip() for c in english_clips(SHARED_DATA))
     assert a.audio.dtype.name == "float32" and a.audio.ndim == 1
     assert build_longform(SHARED_DATA, minutes=1.0, seed=4).reference != a.reference
+
+
+@pytest.mark.shared
+def test_said_again_is_one_short_clip_again_and_again() -> None:
+    again = build_said_again(SHARED_DATA, minutes=1.5, seed=8)
+    assert again.clips >= 8 and len({s.reference for s in again.spans}) == 1
+    (clip,) = [c for c in english_clips(SHARED_DATA) if c.reference == again.spans[0].reference]
+    assert clip.duration_s <= SAID_AGAIN_CLIP_MAX_S and again.reference == " ".join(
+        [clip.reference] * again.clips
+    )
+    lengths = {round(s.end_s - s.start_s, 2) for s in again.spans}
+    assert max(lengths) - min(lengths) <= 0.01  # the same recording each time
+    pauses = [b.start_s - a.end_s for a, b in zip(again.spans, again.spans[1:], strict=False)]
+    assert min(pauses) >= SAID_AGAIN_PAUSES_S[0] and max(pauses) <= SAID_AGAIN_PAUSES_S[1] + clip.duration_s
+    assert 60.0 <= again.duration_s <= 90.0 + SAID_AGAIN_PAUSES_S[1]  # the pause after the last
 
 
 @pytest.mark.shared

@@ -19,7 +19,7 @@ from __future__ import annotations
 import bisect
 import itertools
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Sequence
 from dataclasses import replace
 
 import numpy as np
@@ -27,6 +27,7 @@ import numpy as np
 from twi_endpoint.segmentation import (
     FRAME_S,
     SILERO_MIN_SPEECH_S,
+    VAD_FRAME,
     SegmentationOptions,
     VoiceActivity,
     Window,
@@ -44,7 +45,7 @@ from twi_endpoint.timeline import (
     plain_text,
     start_at_onsets,
 )
-from twi_endpoint.types import Segment, SpeechCoverage
+from twi_endpoint.types import SAMPLE_RATE, Segment, SpeechCoverage
 
 logger = logging.getLogger(__name__)
 
@@ -96,10 +97,13 @@ def recovery_windows(
     segments: Sequence[Segment],
     activity: VoiceActivity,
     options: SegmentationOptions,
+    alone: Collection[tuple[int, int]] = (),
 ) -> list[Window]:
     """Windows to decode uncovered speech again: regions are packed together, as the first
     pass packs speech, where nothing was transcribed between them (or they are less than
-    ``RECOVERY_JOIN_S`` apart); regions with text between them never share a window.
+    ``RECOVERY_JOIN_S`` apart); regions with text between them never share a window, nor
+    do the regions in ``alone`` (:func:`recover_uncovered_many`: left again by a window
+    that found speech of its neighbours) with any other.
 
     Nothing transcribed between two regions is where the decoder stopped early: a window
     whose decoder ended after its first sentence leaves the rest of its pieces uncovered
@@ -113,12 +117,13 @@ def recovery_windows(
     window: packing all of a recording's skipped speech together made Whisper read
     neighbours into each other ("city were just saying some words and") and mishear short
     pieces ("fill up steels" for "Philip Steels")."""
+    lone = [r in alone for r in regions]
     regions = [_from_last_word(r, segments, activity) for r in regions]
     groups: list[list[tuple[int, int]]] = []
     join = round(RECOVERY_JOIN_S / FRAME_S)
     said = sorted(frame_of((s.start + s.end) / 2) for s in segments if has_words(s.text))  # their middles
-    for region in regions:
-        if groups:
+    for k, region in enumerate(regions):
+        if groups and not lone[k] and not lone[k - 1]:
             gap = (groups[-1][-1][1], region[0])
             text_between = bisect.bisect_left(said, gap[1]) > bisect.bisect_left(said, gap[0])
             if gap[1] - gap[0] <= join or not text_between:
@@ -265,6 +270,7 @@ def recover_uncovered_many(
     request."""
     merged = [list(segments) for segments, _ in recordings]
     decoded = [0] * len(recordings)
+    alone: list[set[tuple[int, int]]] = [set() for _ in recordings]
     tried = [set(windows) for windows in first_pass]
     # one pass over the speech for both: the stretches of RETRY_MIN_S or more are retried
     # alone, the shorter whole regions with the speech after them
@@ -278,10 +284,10 @@ def recover_uncovered_many(
     ]
     for round_ in range(rounds):
         again = [
-            [w for w in recovery_windows(regions, segs, activity, activity.options) if w not in done]
+            [w for w in recovery_windows(regions, segs, activity, activity.options, lone) if w not in done]
             + (utterances if round_ == 0 else [])
-            for regions, segs, (_, activity), done, utterances in zip(
-                retry, merged, recordings, tried, short, strict=True
+            for regions, segs, (_, activity), done, utterances, lone in zip(
+                retry, merged, recordings, tried, short, alone, strict=True
             )
         ]
         if not any(again):
@@ -295,12 +301,29 @@ def recover_uncovered_many(
         for k, (_, activity) in enumerate(recordings):
             if not again[k]:
                 continue
+            kept = {id(s) for s in merged[k]}
             merged[k] = merge_segments(merged[k], found[k], activity)
             decoded[k] += len(again[k])
             tried[k].update(again[k])
             # nothing new found: the same regions give the same windows, all tried
             retry[k] = uncovered_speech(merged[k], activity, RETRY_MIN_S)
+            new = [s for s in merged[k] if id(s) not in kept]
+            alone[k] = {r for r in retry[k] if any(_holds(w, r) and _holds(w, *new) for w in again[k])}
     return list(zip(merged, decoded, strict=True))
+
+
+def _holds(window: Window, *found: tuple[int, int] | Segment) -> bool:
+    """Whether ``window`` decoded any of ``found``: speech regions (frame ranges) or
+    segments (their middles) inside one of its pieces."""
+    for item in found:
+        if isinstance(item, Segment):
+            at = round((item.start + item.end) / 2 * SAMPLE_RATE)
+            start, end = at, at + 1
+        else:
+            start, end = item[0] * VAD_FRAME, item[1] * VAD_FRAME
+        if any(s < end and start < e for s, e in window.pieces):
+            return True
+    return False
 
 
 def merge_segments(

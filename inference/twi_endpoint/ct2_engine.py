@@ -67,6 +67,7 @@ from twi_endpoint.timeline import (
     WindowClock,
     compression_ratio,
     is_loop,
+    loops_in_one_piece,
     place_words,
     unheard,
     window_segments,
@@ -390,6 +391,7 @@ class CTranslate2Engine:
                 encoded,
                 [job.recording.state.tokenizer for job in batch],
                 [job.window.duration_s for job in batch],
+                [WindowClock(job.window, job.recording.activity) for job in batch],
             )
             for job, timed in zip(batch, self._timed(encoded, batch, decoded), strict=True):
                 found[job] = timed
@@ -690,11 +692,16 @@ class CTranslate2Engine:
         return list(tokenizer.sot_sequence)  # no <|notimestamps|>: Whisper times each sentence
 
     def _decode_batch(
-        self, encoded: Any, tokenizers: list[Any], seconds: Sequence[float] | None = None
+        self,
+        encoded: Any,
+        tokenizers: list[Any],
+        seconds: Sequence[float] | None = None,
+        clocks: Sequence[WindowClock] | None = None,
     ) -> list[_Decoded]:
         """Each row decoded with its own tokenizer's prompt; broken rows again with beam 5.
         ``seconds``: each row's audio, which bounds the tokens it may take (:func:`token_budget`;
-        none given: Whisper's 224)."""
+        none given: Whisper's 224); ``clocks``: each row's window, where a loop is judged
+        (:meth:`_needs_fallback`)."""
         prompts = [self._prompt(tokenizer) for tokenizer in tokenizers]
 
         def budget(rows: Sequence[int]) -> int:
@@ -703,7 +710,11 @@ class CTranslate2Engine:
 
         everyone = range(len(prompts))
         results = self._generate(encoded, prompts, self.decode.beam_size, tokenizers, budget(everyone))
-        broken = [i for i, r in enumerate(results) if self._needs_fallback(r)]
+        broken = [
+            i
+            for i, r in enumerate(results)
+            if self._needs_fallback(r, tokenizers[i], clocks[i] if clocks is not None else None)
+        ]
         if broken and self.decode.fallback_beam_size > self.decode.beam_size:
             # Re-decode only the broken windows (their encoder outputs, sliced on the host).
             retried = self._generate(
@@ -783,10 +794,21 @@ class CTranslate2Engine:
             )
         return decoded
 
-    def _needs_fallback(self, d: _Decoded) -> bool:
+    def _needs_fallback(self, d: _Decoded, tokenizer: Any, clock: WindowClock | None = None) -> bool:
+        """Whisper's rule (improbable text, or a loop), but where a window's pieces are known
+        (``clock``) a loop only inside one of them, or one the decoder ran out of tokens on
+        (:func:`twi_endpoint.timeline.loops_in_one_piece`)."""
         if self._is_silence(d):
             return False
-        return is_loop(d.text) or d.avg_logprob < self.decode.log_prob_threshold
+        if d.avg_logprob < self.decode.log_prob_threshold:
+            return True
+        if not is_loop(d.text):
+            return False
+        return (
+            clock is None
+            or d.ran_out
+            or loops_in_one_piece(d.tokens, clock, tokenizer.timestamp_begin, tokenizer.eot, tokenizer.decode)
+        )
 
     def _is_silence(self, d: _Decoded) -> bool:
         """Whisper's rule: 'no speech' is believed only when the text is also improbable."""

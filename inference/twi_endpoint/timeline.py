@@ -167,6 +167,11 @@ class WindowClock:
             )
         return out
 
+    def pieces_under(self, start: float, end: float) -> list[int]:
+        """The window's pieces (stretches of the recording with a pause between them) that
+        the window times ``start``-``end`` overlap."""
+        return [k for k in range(len(self._starts)) if self._overlap_piece(k, start, end) > 0]
+
     def _end(self, t: float) -> float:
         """Recording time of a window time that ends something: at a joint, the end of the
         piece before it (:meth:`__call__` gives the start of the piece after it)."""
@@ -280,7 +285,8 @@ def window_segments(
         elif text:
             seg = Segment(round(clock(r.start), 3), round(clock(r.end), 3), text)
             out.append((snap_to_speech(seg, activity) if activity is not None else seg, r))
-    kept = without_loops(out, ran_out)
+    across = None if final else (lambda r: len(clock.pieces_under(r.start, r.end)) > 1)
+    kept = without_loops(out, ran_out, across)
     if not final or activity is None:
         return kept
     spans = clock.segments_spans([(r.start, r.end) for _, r in kept])
@@ -372,7 +378,9 @@ def without_squeezed_runs(words: Sequence[Word]) -> list[Word]:
 
 
 def without_loops(
-    segments: list[tuple[Segment, TimedTokens]], ran_out: bool = False
+    segments: list[tuple[Segment, TimedTokens]],
+    ran_out: bool = False,
+    across_pauses: Callable[[TimedTokens], bool] | None = None,
 ) -> list[tuple[Segment, TimedTokens]]:
     """A window's segments less the text where the decoder fell into a repetition loop.
 
@@ -388,8 +396,20 @@ def without_loops(
     end. Then, while the window's text as a whole is a loop, the run of segments that
     compresses most goes. The speech of what was left out shows as uncovered: it is
     decoded again on its own, and reported in the result if it loops again, as is the rest
-    of the window's speech the loop left unwritten."""
-    kept = [pair for pair in segments if not is_loop(pair[0].text)]
+    of the window's speech the loop left unwritten.
+
+    A segment timed across a pause of its window (``across_pauses``: over two or more of
+    its pieces, where words will be aligned) is kept here: the same sentence said again
+    and again, a second or more apart, compresses like a loop when the decoder writes it
+    as one segment, and so was left out, decoded again, left out again and reported (the
+    same clip said 9-13 times, ``bench.inputs.build_said_again``: four to eight of them).
+    Its words, aligned, cut it at its pauses, and :func:`place_words` leaves out any part
+    that is a loop by itself: a decoder's loop, over one stretch of speech."""
+    kept = [
+        pair
+        for pair in segments
+        if not is_loop(pair[0].text) or (across_pauses is not None and across_pauses(pair[1]))
+    ]
     while ran_out and len(kept) > 1 and is_loop(" ".join(seg.text for seg, _ in kept)):
         texts = [seg.text for seg, _ in kept]
         ratio, first, last = max(
@@ -410,6 +430,30 @@ def without_loops(
             dropped[-1].end,
         )
     return kept
+
+
+def loops_in_one_piece(
+    tokens: Sequence[int],
+    clock: WindowClock,
+    timestamp_begin: int,
+    eot: int,
+    decode: Callable[[list[int]], str],
+) -> bool:
+    """Whether a window's decoded text is a loop (:func:`is_loop`) inside one of its pieces:
+    the text of its timestamped segments that each lie in that piece alone. A segment timed
+    across pieces is left to its words (:func:`without_loops`).
+
+    The engines decode a window again with beam 5 when its text is a loop, as Whisper
+    does with a higher temperature. But a window packs speech with the pauses cut out, so
+    a sentence said again a second or more apart fills it with the same words: greedy
+    decoding had it right (log-probability -0.1 to -0.2), and the beam took as long again
+    as the window had and more, for the same text (``bench.inputs.build_said_again``)."""
+    by_piece: dict[int, list[str]] = {}
+    for r in timestamped_segments(tokens, timestamp_begin, eot, clock.duration):
+        pieces = clock.pieces_under(r.start, r.end)
+        if len(pieces) == 1:
+            by_piece.setdefault(pieces[0], []).append(decode(r.tokens))
+    return any(is_loop(" ".join(texts)) for texts in by_piece.values())
 
 
 def compression_ratio(text: str) -> float:
@@ -448,6 +492,10 @@ def place_words(segment: Segment, words: Sequence[Word], activity: VoiceActivity
         logger.info("left out text that looks made up, where the VAD heard no speech: %r", segment.text)
         return []
     parts = split_segment(replace(segment, start=placed[0].start, end=placed[-1].end, words=tuple(placed)))
+    looped = [part for part in parts if is_loop(part.text)]
+    if looped:  # a segment timed across pauses keeps only its parts that are no loop
+        logger.info("left out %d parts of a repetition loop: %r", len(looped), looped[0].text[:80])
+        parts = [part for part in parts if not is_loop(part.text)]
     return [replace(part, made_up=True) for part in parts] if made_up else parts
 
 

@@ -60,6 +60,7 @@ from bench.inputs import (
     build_hard_input,
     build_longform,
     build_radio_show,
+    build_said_again,
     load_longforms,
     save_longforms,
     speech_bounds,
@@ -805,6 +806,28 @@ def test_short_answers_said_again_and_a_last_word_are_all_transcribed(
     for span in answers.spans:
         assert any(abs(start - span.start_s) <= 0.5 for start in starts), (span, result.text)
     assert _words(result.segments[-1].text) == "no"
+
+
+@pytest.mark.shared
+@pytest.mark.parametrize("seed", [5, 8])
+def test_a_sentence_said_again_and_again_is_written_each_time(
+    engine: CTranslate2Engine, shared_data: Path, seed: int
+) -> None:
+    """One clip of ../shared said 10 and 13 times, 1-10 s apart (``bench.inputs.
+    build_said_again``): a caller's "Hello? Can you hear me?", a survey's "Yes.". The first
+    pass packs the repeats into one window and Whisper writes the sentence fewer times than
+    said; seed 5 ("Lord, but I'm glad to see you again, Phil."): packed again, the five
+    left came back as one more, then none, 5 of 10 lost (reported uncovered); seed 8 ("He
+    could wait no longer", 1.1 s each): written as one segment across the window's pauses,
+    it compressed like a loop and was left out, twice: 8 of 13 lost."""
+    again = build_said_again(shared_data, 1.5, seed=seed)
+    result = engine.transcribe(again.audio, DecodeOptions(language="en", words=True))
+    said = " ".join(_words(again.spans[0].reference).split()[-4:])  # "I'm" may come back "I am"
+    assert _words(result.text).count(said) == again.clips == (10 if seed == 5 else 13), result.text
+    starts = [s.start for s in result.segments if s.text.strip()]
+    for span in again.spans:
+        assert any(abs(start - span.start_s) <= 0.5 for start in starts), (span, starts)
+    assert result.coverage is not None and result.coverage.uncovered == ()
 
 
 @pytest.mark.shared

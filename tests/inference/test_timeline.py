@@ -37,6 +37,7 @@ from twi_endpoint.timeline import (
     holds_speech,
     is_loop,
     looks_made_up,
+    loops_in_one_piece,
     place_words,
     snap_to_speech,
     split_segment,
@@ -544,6 +545,31 @@ def test_recovery_never_decodes_the_same_window_twice() -> None:
     assert decoded[2].start_s > 2.2 and decoded[2].end_s < 10.0
 
 
+def test_speech_a_window_found_its_neighbours_in_and_left_is_decoded_again_alone() -> None:
+    # the same sentence said four times, 5 s apart, none of it held: recovery packs the
+    # four (nothing said between them), and the decoder writes the sentence once, as
+    # Whisper writes a sentence heard again fewer times than said; packed again, the three
+    # left came back once more (bench.inputs.build_said_again: 4-8 of 9-13 lost)
+    said = [(1.0, 3.0), (8.0, 10.0), (15.0, 17.0), (22.0, 24.0)]
+    activity = _speech_at(said, end=26.0)
+    decoded: list[Window] = []
+
+    def decode(windows: list[Window]) -> list[Segment]:
+        decoded.extend(windows)
+        return [Segment(w.start_s + 0.4, w.start_s + 2.4, "He could wait no longer.") for w in windows]
+
+    segments, again = recover_uncovered([], activity, decode, rounds=2)
+    assert [s.start for s in segments] == pytest.approx([a for a, _ in said], abs=0.1)
+    assert len(decoded[0].pieces) == 4 and [len(w.pieces) for w in decoded[1:]] == [1, 1, 1] and again == 4
+
+    # a window that found nothing is not split: in a crowd the talk in the pauses, decoded
+    # alone, came back as sentences no one said (bench `babble` seed 0)
+    def hears_nothing(windows: list[Window]) -> list[Segment]:
+        return []
+
+    assert recover_uncovered([], activity, hears_nothing, rounds=2) == ([], 1)
+
+
 def test_short_speech_alone_between_long_pauses_is_decoded_again() -> None:
     # "Author of the danger trail," 1-4 s, then "Philip Steels," (0.8 s) 4 s later, alone
     activity = _activity([(1.0, 0.02), (3.0, 0.9), (4.0, 0.02), (0.8, 0.9), (2.0, 0.02)])
@@ -841,6 +867,65 @@ def test_a_loop_of_whole_sentences_is_cut_out_of_its_window() -> None:
     assert kept[: len(said)] == said
     assert not is_loop(" ".join(seg.text for seg, _ in kept))
     assert len(kept) <= len(said) + 1  # at most the loop's first sentence survives
+
+
+SAID_AGAIN = " He could wait no longer."
+
+
+def _said_again(pieces: int, every_s: float = 2.5) -> tuple[WindowClock, list[int]]:
+    """A window of ``pieces`` pieces of the recording (each 2.5 s, 5 s apart), the same
+    sentence said once in each (token 101 is the sentence, 102 a comma), and its clock."""
+    clock = WindowClock(
+        Window(tuple((round(5 * k * SAMPLE_RATE), round((5 * k + 2.5) * SAMPLE_RATE)) for k in range(pieces)))
+    )
+    tokens: list[int] = []
+    for k in range(pieces):
+        tokens += [TS + round((k * every_s + 0.2) / 0.02), 101, TS + round((k * every_s + 1.4) / 0.02)]
+    return clock, tokens
+
+
+def _text_of(ids: list[int]) -> str:
+    return "".join({101: SAID_AGAIN, 102: ","}.get(i, " Oh,") for i in ids)
+
+
+def test_a_sentence_said_again_in_each_piece_of_a_window_is_no_loop() -> None:
+    # a caller's sentence said again and again, 5 s apart: the window packs the repeats,
+    # its text compresses like a loop, but each piece holds it once
+    clock, tokens = _said_again(8)
+    assert is_loop(_text_of([t for t in tokens if t < EOT]))
+    assert not loops_in_one_piece(tokens, clock, TS, EOT, _text_of)
+    # the same eight times in one piece (12 s of one stretch of speech) is a decoder's loop
+    alone = WindowClock(Window(((0, 12 * SAMPLE_RATE),)))
+    squeezed_in = [t for k in range(8) for t in (TS + 60 * k, 101, TS + 60 * k + 50)]
+    assert loops_in_one_piece(squeezed_in, alone, TS, EOT, _text_of)
+    # one segment timed across every piece is left to its words
+    across = [TS, *[101] * 8, TS + round(clock.duration / 0.02)]
+    assert not loops_in_one_piece(across, clock, TS, EOT, _text_of)
+
+
+def test_a_segment_said_again_across_pauses_is_judged_on_its_parts() -> None:
+    # "He could wait no longer." 8 times as one segment over 8 pieces of its window (the
+    # decoder wrote no timestamps between them): left out before, now kept for its words
+    clock, _ = _said_again(8)
+    segment = _decoded(SAID_AGAIN.strip() * 8, 0.0, clock.duration)
+    assert is_loop(segment[0].text)
+    assert without_loops([segment]) == []
+    assert without_loops([segment], across_pauses=lambda r: True) == [segment]
+    # its words, aligned: each sentence on its own speech, 5 s apart, so cut at the pauses
+    starts = [5.0 * k + 0.2 for k in range(8)]
+    activity = _speech_at([(t, t + 1.4) for t in starts], end=42.0)
+    sentence = SAID_AGAIN.split()
+    words = [
+        Word(round(t + 0.28 * i, 3), round(t + 0.28 * (i + 1), 3), f" {w}", 0.9)
+        for t in starts
+        for i, w in enumerate(sentence)
+    ]
+    placed = place_words(Segment(0.2, 36.6, " ".join(SAID_AGAIN.strip() for _ in starts)), words, activity)
+    assert [p.text for p in placed] == [SAID_AGAIN.strip()] * 8
+    assert [p.start for p in placed] == pytest.approx(starts, abs=0.1)  # on the VAD frames
+    # a decoder's loop over one stretch of speech stays a loop in its one part: left out
+    oh = [Word(round(11.0 + 0.08 * i, 3), round(11.08 + 0.08 * i, 3), " Oh,", 0.9) for i in range(33)]
+    assert place_words(Segment(11.0, 13.7, "Oh, " * 33), oh, _speech_at([(11.0, 13.7)], end=15.0)) == []
 
 
 def test_text_timed_after_the_windows_audio_is_left_out() -> None:

@@ -387,13 +387,14 @@ class CTranslate2Engine:
             if not rows:
                 continue
             encoded, batch = _rows(encoded, rows), [batch[i] for i in rows]
+            clocks = [WindowClock(job.window, job.recording.activity) for job in batch]
             decoded = self._decode_batch(
                 encoded,
                 [job.recording.state.tokenizer for job in batch],
                 [job.window.duration_s for job in batch],
-                [WindowClock(job.window, job.recording.activity) for job in batch],
+                clocks,
             )
-            for job, timed in zip(batch, self._timed(encoded, batch, decoded), strict=True):
+            for job, timed in zip(batch, self._timed(encoded, batch, decoded, clocks), strict=True):
                 found[job] = timed
         segments: list[list[Segment]] = [[] for _ in recordings]
         for job in jobs:
@@ -433,12 +434,13 @@ class CTranslate2Engine:
             except (InvalidRequestError, ValueError) as exc:
                 recording.error = exc
 
-    def _timed(self, encoded: Any, batch: list[_Job], decoded: list[_Decoded]) -> list[list[Segment]]:
-        """Each window's timestamped segments on its recording's timeline, placed by their
-        word times (every window: the words put each sentence on its speech and show what
-        the decoder skipped); one list per row of the batch."""
+    def _timed(
+        self, encoded: Any, batch: list[_Job], decoded: list[_Decoded], clocks: list[WindowClock]
+    ) -> list[list[Segment]]:
+        """Each window's timestamped segments on its recording's timeline (``clocks``: each
+        row's window), placed by their word times (every window: the words put each sentence
+        on its speech and show what the decoder skipped); one list per row of the batch."""
         tokenizers = [job.recording.state.tokenizer for job in batch]
-        clocks = [WindowClock(job.window, job.recording.activity) for job in batch]
         per_window = [
             []
             if self._is_silence(d)

@@ -317,28 +317,22 @@ def recover_uncovered_many(
             tried[k].update(again[k])
             # nothing new found: the same regions give the same windows, all tried
             retry[k] = uncovered_speech(merged[k], activity, RETRY_MIN_S)
-            new = [s for s in merged[k] if id(s) not in kept]
+            # the windows that found speech, by the middle of each segment they added
+            middles = [round((s.start + s.end) / 2 * SAMPLE_RATE) for s in merged[k] if id(s) not in kept]
+            found_in = [w for w in again[k] if _holds(w, [(m, m + 1) for m in middles])]
             alone[k] = {
                 r
                 for r in retry[k]
                 if (r[1] - r[0]) * FRAME_S >= MIN_UNCOVERED_S
-                and any(_holds(w, r) and _holds(w, *new) for w in again[k])
+                and any(_holds(w, [(r[0] * VAD_FRAME, r[1] * VAD_FRAME)]) for w in found_in)
             }
     return list(zip(merged, decoded, strict=True))
 
 
-def _holds(window: Window, *found: tuple[int, int] | Segment) -> bool:
-    """Whether ``window`` decoded any of ``found``: speech regions (frame ranges) or
-    segments (their middles) inside one of its pieces."""
-    for item in found:
-        if isinstance(item, Segment):
-            at = round((item.start + item.end) / 2 * SAMPLE_RATE)
-            start, end = at, at + 1
-        else:
-            start, end = item[0] * VAD_FRAME, item[1] * VAD_FRAME
-        if any(s < end and start < e for s, e in window.pieces):
-            return True
-    return False
+def _holds(window: Window, spans: Sequence[tuple[int, int]]) -> bool:
+    """Whether ``window`` decoded any of ``spans`` (sample ranges): one inside one of its
+    pieces."""
+    return any(s < end and start < e for start, end in spans for s, e in window.pieces)
 
 
 def merge_segments(

@@ -141,7 +141,7 @@ class WindowClock:
 
         out = []
         for i, (a, b) in enumerate(spans):
-            pieces = [k for k in range(len(self._starts)) if self._overlap_piece(k, a, b) > 0]
+            pieces = self.pieces_under(a, b)
             if len(pieces) < 2:
                 out.append(mapped[i])
                 continue
@@ -492,10 +492,10 @@ def place_words(segment: Segment, words: Sequence[Word], activity: VoiceActivity
         logger.info("left out text that looks made up, where the VAD heard no speech: %r", segment.text)
         return []
     parts = split_segment(replace(segment, start=placed[0].start, end=placed[-1].end, words=tuple(placed)))
-    looped = [part for part in parts if is_loop(part.text)]
-    if looped:  # a segment timed across pauses keeps only its parts that are no loop
-        logger.info("left out %d parts of a repetition loop: %r", len(looped), looped[0].text[:80])
-        parts = [part for part in parts if not is_loop(part.text)]
+    plain = [part for part in parts if not is_loop(part.text)]
+    if len(plain) < len(parts):  # a segment timed across pauses keeps only its parts that are no loop
+        logger.info("left out %d parts of a repetition loop: %r", len(parts) - len(plain), segment.text[:80])
+        parts = plain
     return [replace(part, made_up=True) for part in parts] if made_up else parts
 
 

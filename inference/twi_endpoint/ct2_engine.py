@@ -697,20 +697,26 @@ class CTranslate2Engine:
         self,
         encoded: Any,
         tokenizers: list[Any],
-        seconds: Sequence[float],
-        clocks: Sequence[WindowClock],
+        seconds: Sequence[float] | None = None,
+        clocks: Sequence[WindowClock] | None = None,
     ) -> list[_Decoded]:
         """Each row decoded with its own tokenizer's prompt; broken rows again with beam 5.
-        ``seconds``: each row's audio, which bounds the tokens it may take (:func:`token_budget`);
-        ``clocks``: each row's window, where a loop is judged (:meth:`_needs_fallback`)."""
+        ``seconds``: each row's audio, which bounds the tokens it may take (:func:`token_budget`;
+        none given: Whisper's 224); ``clocks``: each row's window, where a loop is judged
+        (:meth:`_needs_fallback`)."""
         prompts = [self._prompt(tokenizer) for tokenizer in tokenizers]
 
         def budget(rows: Sequence[int]) -> int:
-            return token_budget(max(seconds[i] for i in rows), self.decode.max_new_tokens)
+            most = self.decode.max_new_tokens
+            return most if seconds is None else token_budget(max(seconds[i] for i in rows), most)
 
         everyone = range(len(prompts))
         results = self._generate(encoded, prompts, self.decode.beam_size, tokenizers, budget(everyone))
-        broken = [i for i, r in enumerate(results) if self._needs_fallback(r, tokenizers[i], clocks[i])]
+        broken = [
+            i
+            for i, r in enumerate(results)
+            if self._needs_fallback(r, tokenizers[i], clocks[i] if clocks is not None else None)
+        ]
         if broken and self.decode.fallback_beam_size > self.decode.beam_size:
             # Re-decode only the broken windows (their encoder outputs, sliced on the host).
             retried = self._generate(
@@ -790,9 +796,9 @@ class CTranslate2Engine:
             )
         return decoded
 
-    def _needs_fallback(self, d: _Decoded, tokenizer: Any, clock: WindowClock) -> bool:
-        """Whisper's rule (improbable text, or a loop), but a loop only inside one of the
-        window's pieces (``clock``), or one the decoder ran out of tokens on
+    def _needs_fallback(self, d: _Decoded, tokenizer: Any, clock: WindowClock | None = None) -> bool:
+        """Whisper's rule (improbable text, or a loop), but where a window's pieces are known
+        (``clock``) a loop only inside one of them, or one the decoder ran out of tokens on
         (:func:`twi_endpoint.timeline.loops_in_one_piece`)."""
         if self._is_silence(d):
             return False
@@ -800,8 +806,10 @@ class CTranslate2Engine:
             return True
         if not is_loop(d.text):
             return False
-        return d.ran_out or (
-            loops_in_one_piece(d.tokens, clock, tokenizer.timestamp_begin, tokenizer.eot, tokenizer.decode)
+        return (
+            clock is None
+            or d.ran_out
+            or loops_in_one_piece(d.tokens, clock, tokenizer.timestamp_begin, tokenizer.eot, tokenizer.decode)
         )
 
     def _is_silence(self, d: _Decoded) -> bool:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import csv
 import random
+from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import NamedTuple
@@ -397,23 +398,24 @@ def _assemble(
     gaps: list[float],
     rng: random.Random,
     noise: np.random.Generator,
-    gain_db: float = 0.0,
+    gain_db: float | Sequence[float] = 0.0,
     inner_pauses: bool = False,
     speed: float = 1.0,
 ) -> LongForm:
     """Pause, clip, pause, clip, ..., pause (``gaps`` has one more entry than ``chosen``),
-    recording where each clip's speech lands."""
+    recording where each clip's speech lands; ``gain_db`` for every clip or one per clip."""
+    gains = [float(gain_db)] * len(chosen) if isinstance(gain_db, (int, float)) else list(gain_db)
     cache: dict[Path, np.ndarray] = {}
     parts: list[np.ndarray] = []
     spans: list[Span] = []
     at = 0
     speech = 0
-    for clip, gap in zip(chosen, gaps, strict=False):
+    for clip, gap, gain in zip(chosen, gaps, gains, strict=False):
         parts.append(_pause(rng, noise, gap))
         at += parts[-1].size
         if clip.path not in cache:
             cache[clip.path] = at_speed(load_clip(clip.path), speed)
-        audio = cache[clip.path] * np.float32(10 ** (gain_db / 20))
+        audio = cache[clip.path] * np.float32(10 ** (gain / 20))
         inserted: list[tuple[int, int]] = []
         if inner_pauses:
             audio, inserted = _stretch_pauses(rng, noise, audio)
@@ -529,6 +531,26 @@ def build_said_again(shared_data: Path, minutes: float, seed: int = 0) -> LongFo
     chosen, gaps = _choose(rng, [clip], minutes * 60.0, SAID_AGAIN_PAUSES_S)
     gaps.append(rng.uniform(*SAID_AGAIN_PAUSES_S))
     return _assemble("said_again", chosen, gaps, rng, noise)
+
+
+FAR_VOICE_GAIN_DB = -30.0  # the guest across the room: every other clip this much quieter
+
+
+def build_far_voice(shared_data: Path, minutes: float, seed: int = 0) -> LongForm:
+    """About ``minutes`` of the ``speech`` arrangement (0.5-3 s pauses) with every other clip
+    :data:`FAR_VOICE_GAIN_DB` quieter (the room noise of the pauses is not): an interview whose
+    host sits at the microphone and whose guest sits across the room, a meeting's far end.
+    The recording's loudest frame is the host's, so raising the whole recording for the VAD
+    (``segmentation.vad_gain``) leaves the guest as quiet as recorded. Not one of
+    :data:`HARD_INPUTS`; a held-out check of its own (bench FINDINGS, 2026-12-05)."""
+    if minutes <= 0:
+        raise ValueError(f"minutes must be positive, got {minutes}")
+    rng = random.Random(f"far_voice-{seed}")
+    noise = np.random.default_rng([seed, 9])
+    chosen, gaps = _choose(rng, english_clips(shared_data), minutes * 60.0, (MIN_PAUSE_S, MAX_PAUSE_S))
+    gaps.append(rng.uniform(MIN_PAUSE_S, MAX_PAUSE_S))
+    gains = [FAR_VOICE_GAIN_DB * (k % 2) for k in range(len(chosen))]
+    return _assemble("far_voice", chosen, gaps, rng, noise, gains)
 
 
 # The radio show: a presenter's speech with music, as community and commercial radio in

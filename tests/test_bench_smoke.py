@@ -13,6 +13,7 @@ import pytest
 
 from bench.inputs import (
     BABBLE_SNR_DB,
+    FAR_VOICE_GAIN_DB,
     FIRST_WORD_S,
     HARD_INPUTS,
     LONG_PAUSE_MIN_S,
@@ -31,6 +32,7 @@ from bench.inputs import (
     Clip,
     _assemble,
     at_speed,
+    build_far_voice,
     build_hard_input,
     build_longform,
     build_radio_show,
@@ -208,6 +210,18 @@ def test_said_again_is_one_short_clip_again_and_again() -> None:
     pauses = [b.start_s - a.end_s for a, b in zip(again.spans, again.spans[1:], strict=False)]
     assert min(pauses) >= SAID_AGAIN_PAUSES_S[0] and max(pauses) <= SAID_AGAIN_PAUSES_S[1] + clip.duration_s
     assert 60.0 <= again.duration_s <= 90.0 + SAID_AGAIN_PAUSES_S[1]  # the pause after the last
+
+
+@pytest.mark.shared
+def test_the_far_voice_is_every_other_clip_quieter() -> None:
+    far = build_far_voice(SHARED_DATA, minutes=2.0, seed=3)
+    by_reference = {c.reference: c for c in english_clips(SHARED_DATA)}
+    assert far.clips >= 4 and far.reference == " ".join(s.reference for s in far.spans)
+    for k, span in enumerate(far.spans):
+        recorded = float(np.max(np.abs(load_clip(by_reference[span.reference].path))))
+        heard = far.audio[round(span.start_s * SAMPLE_RATE) : round(span.end_s * SAMPLE_RATE)]
+        level_db = 20 * np.log10(float(np.max(np.abs(heard))) / recorded)
+        assert level_db == pytest.approx(FAR_VOICE_GAIN_DB if k % 2 else 0.0, abs=0.5), k
 
 
 @pytest.mark.shared

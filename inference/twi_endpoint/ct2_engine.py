@@ -82,6 +82,7 @@ from twi_endpoint.torch_encoder import (
 )
 from twi_endpoint.types import (
     CHUNK_SECONDS,
+    ENCODER_FRAMES_PER_SECOND,
     N_SAMPLES,
     SAMPLE_LEN,
     SAMPLE_RATE,
@@ -110,7 +111,6 @@ CPU_COMPUTE_TYPE = "int8"
 CUDA_COMPUTE_TYPE = "float16"
 
 
-TOKENS_PER_SECOND = 50  # encoder frames per second: the alignment's time unit
 WINDOW_TAIL_S = 1.0  # quiet tail after each window's audio (see CTranslate2Engine._log_mel)
 _QUIET_TAIL = (np.random.default_rng(0).standard_normal(int(WINDOW_TAIL_S * SAMPLE_RATE)) * 3e-4).astype(
     np.float32
@@ -836,7 +836,7 @@ def _words_by_segment(
     if len(word_tokens) <= 1 or pairs.size == 0:
         return out
     jumps = np.diff(pairs[:, 0], prepend=-1).astype(bool)
-    jump_times = pairs[jumps, 1] / TOKENS_PER_SECOND
+    jump_times = pairs[jumps, 1] / ENCODER_FRAMES_PER_SECOND
     bounds = np.concatenate([[0], np.cumsum([len(t) for t in word_tokens[:-1]])])
     seg_ends = np.cumsum([len(seg_tokens) for _, seg_tokens in timed])
     for k in range(len(bounds) - 1):

@@ -6,14 +6,15 @@ the request's VAD (run once) packs the speech into <= 30 s windows cut at pauses
 ``batch_size`` at a time with Whisper's timestamp tokens; speech of a second or more that
 no segment holds is decoded again on its own, and what is still uncovered is reported
 (:mod:`twi_endpoint.coverage`).
-With ``words=true`` every segment gets word times (transformers' cross-attention alignment,
-``return_token_timestamps``, in the same ``generate``) and is cut at its pauses. Not by
-default: on CPU those word times were off often enough that speech looked uncovered and
-was decoded twice (5 min of long-form: WER 8.4 % with them, 5.0 % without; 2026-12-02 on
-bench ``sparse20`` and ``short_pauses``, seed 0: 4.78 and 5.38 % against 3.19 and 3.23 %,
-30-46 % slower). Without them each segment is kept off the pieces of its window where it
-holds no speech of its own (:meth:`WindowClock.segments_spans`), so that a sentence whose
-timestamp lands a few tenths of a second across a joint does not span the joined pause.
+With ``words=true`` every segment gets word times (Whisper's cross-attention alignment,
+each window over its own frames: :meth:`TransformersEngine._align`) and is cut at its
+pauses. Not by default: on CPU word times (then transformers' ``return_token_timestamps``)
+were off often enough that speech looked uncovered and was decoded twice (5 min of
+long-form: WER 8.4 % with them, 5.0 % without; 2026-12-02 on bench ``sparse20`` and
+``short_pauses``, seed 0: 4.78 and 5.38 % against 3.19 and 3.23 %, 30-46 % slower).
+Without them each segment is kept off the pieces of its window where it holds no speech of
+its own (:meth:`WindowClock.segments_spans`), so that a sentence whose timestamp lands a
+few tenths of a second across a joint does not span the joined pause.
 
 We do not use transformers' chunked ASR pipeline: it cuts blindly and merges
 overlapping windows by token matching, which drops words at the joins (29 % WER without
@@ -48,6 +49,8 @@ from twi_endpoint.timeline import (
     window_segments,
 )
 from twi_endpoint.types import (
+    ENCODER_FRAMES,
+    ENCODER_FRAMES_PER_SECOND,
     QUIETEST_SPEECH_DBFS,
     SAMPLE_RATE,
     DecodeOptions,
@@ -107,8 +110,12 @@ class TransformersEngine:
             i: tok.strip("<|>") for tok, i in (getattr(gen, "lang_to_id", None) or {}).items()
         }
         self._no_language = _without_language(gen)
-        self._timestamp_begin = int(gen.no_timestamps_token_id) + 1
+        self._no_timestamps = int(gen.no_timestamps_token_id)
+        self._timestamp_begin = self._no_timestamps + 1
         self._eos = int(gen.eos_token_id if isinstance(gen.eos_token_id, int) else gen.eos_token_id[0])
+        self._sot = int(gen.decoder_start_token_id)
+        self._alignment_heads = [tuple(pair) for pair in getattr(gen, "alignment_heads", None) or ()]
+        self._median_filter_width = int(getattr(model.config, "median_filter_width", 7))
 
     def transcribe(
         self, audio: np.ndarray, options: DecodeOptions, activity: VoiceActivity | None = None
@@ -188,42 +195,93 @@ class TransformersEngine:
             ).input_features.to(self.device, self._torch_dtype)
             budget = token_budget(max(w.duration_s for w in batch))
             kwargs: dict[str, Any] = {"return_timestamps": True, "max_new_tokens": budget}
-            if activity is not None and options.words:  # word times: cross-attention DTW
-                kwargs |= {"return_token_timestamps": True, "return_dict_in_generate": True}
-                # the alignment must look at the windows' audio, not at their padding (one value
-                # for the batch: transformers 4.51 fails on a list of different lengths)
-                kwargs["num_frames"] = min(3000, round(max(w.duration_s for w in batch) * 100))
+            row_languages: list[str | None] = [None] * len(batch)  # the prompts' language tokens
             if self.multilingual:  # English-only checkpoints reject language/task
                 kwargs["task"] = options.task
                 token = options.language_token
                 if token is None:
-                    kwargs["language"] = self._detect(features)
+                    kwargs["language"] = row_languages = list(self._detect(features))
                     languages += kwargs["language"]
                 elif token == NO_LANGUAGE_TOKEN:
                     kwargs["generation_config"] = self._no_language
                 else:
-                    kwargs["language"] = [token] * len(batch)
+                    kwargs["language"] = row_languages = [token] * len(batch)
             with torch.inference_mode():
-                generated = self._model.generate(features, **kwargs)
-            if kwargs.get("return_token_timestamps"):
-                times = generated["token_timestamps"].tolist()
-                rows = list(zip(generated["sequences"].tolist(), times, strict=True))
-            else:
-                rows = [(tokens, None) for tokens in generated.tolist()]
-            for window, (tokens, token_times) in zip(batch, rows, strict=True):
-                out += self._window_segments(window, tokens, token_times, activity, budget)
+                rows = self._model.generate(features, **kwargs).tolist()
+            times: list[list[float] | None] = [None] * len(rows)
+            if activity is not None and options.words:  # word times: cross-attention DTW
+                prompts = [self._prompt(language, options.task) for language in row_languages]
+                texts = [[t for t in tokens if t < self._eos] for tokens in rows]
+                times = list(self._align(features, prompts, texts, [w.duration_s for w in batch]))
+            for window, tokens, text_times in zip(batch, rows, times, strict=True):
+                out += self._window_segments(window, tokens, text_times, activity, budget)
+        return out
+
+    def _prompt(self, language: str | None, task: str) -> list[int]:
+        """The prompt ``generate`` decoded a window after: ``<|startoftranscript|>``, then for
+        a multilingual checkpoint the language (none: :data:`NO_LANGUAGE_TOKEN`) and the task."""
+        if not self.multilingual:
+            return [self._sot]
+        ids = self._processor.tokenizer.convert_tokens_to_ids
+        middle = [] if language is None else [ids(f"<|{language}|>")]
+        return [self._sot, *middle, ids(f"<|{task}|>")]
+
+    def _align(
+        self, features: Any, prompts: list[list[int]], texts: list[list[int]], seconds: list[float]
+    ) -> list[list[float]]:
+        """Where each window's text tokens start (seconds into the window): Whisper's own
+        word alignment (openai-whisper's ``find_alignment``): the text fed to the decoder
+        once more after ``<|notimestamps|>``, the alignment heads' cross-attention over the
+        window's own frames only, normalised per frame, median-filtered, and a dynamic time
+        warping path through it.
+
+        Not transformers' ``return_token_timestamps``: it takes one ``num_frames`` for a
+        batch (the longest window's), so a short window beside a full one was aligned over
+        its padding and its words were left out as unheard; a list of lengths fails
+        whenever ``generate`` decodes a window again at a higher temperature (it hands the
+        whole list to the rows decoded again). One more encoder pass per batch, and the
+        decoder once over the text; ``generate`` then needs no attention weights.
+        """
+        import torch
+        from transformers.models.whisper.generation_whisper import _dynamic_time_warping, _median_filter
+
+        pairs = zip(prompts, texts, strict=True)
+        seqs = [[*prompt, self._no_timestamps, *text, self._eos] for prompt, text in pairs]
+        width = max(map(len, seqs))
+        ids = torch.tensor([s + [self._eos] * (width - len(s)) for s in seqs], device=self.device)
+        with torch.inference_mode():
+            encoded = self._model.model.encoder(features).last_hidden_state
+            cross = self._model.model.decoder(
+                input_ids=ids, encoder_hidden_states=encoded, output_attentions=True, use_cache=False
+            ).cross_attentions
+        out: list[list[float]] = []
+        for row, (prompt, text, duration) in enumerate(zip(prompts, texts, seconds, strict=True)):
+            if not text:
+                out.append([])
+                continue
+            frames = max(1, min(ENCODER_FRAMES, round(duration * ENCODER_FRAMES_PER_SECOND)))
+            heads = torch.stack([cross[layer][row, head] for layer, head in self._alignment_heads])
+            weights = heads[:, : len(seqs[row]), :frames].float()
+            std, mean = torch.std_mean(weights, dim=-2, keepdim=True, unbiased=False)
+            weights = _median_filter((weights - mean) / std, self._median_filter_width).mean(dim=0)
+            # the row at <|notimestamps|> predicts the first text token, the last one the end
+            matrix = weights[len(prompt) : len(prompt) + len(text) + 1]
+            text_indices, time_indices = _dynamic_time_warping(-matrix.double().cpu().numpy())
+            jumps = np.pad(np.diff(text_indices), (1, 0), constant_values=1).astype(bool)
+            out.append((time_indices[jumps][: len(text)] / ENCODER_FRAMES_PER_SECOND).tolist())
         return out
 
     def _window_segments(
         self,
         window: Window,
         tokens: list[int],
-        token_times: list[float] | None,
+        text_times: list[float] | None,
         activity: VoiceActivity | None,
         budget: int,
     ) -> list[Segment]:
-        """One window's timestamped segments on the recording's timeline; with word times,
-        placed by them (:func:`twi_endpoint.timeline.place_words`)."""
+        """One window's timestamped segments on the recording's timeline; with word times
+        (``text_times``: where each text token starts, :meth:`_align`), placed by them
+        (:func:`twi_endpoint.timeline.place_words`)."""
         decode = self._processor.tokenizer.decode
 
         def text_of(ids: list[int]) -> str:
@@ -233,14 +291,13 @@ class TransformersEngine:
         # generate stopped at its token limit: as long as that, and no end of text (generate
         # drops a row's own end of text, but pads the shorter rows of a batch with it)
         ran_out = len(tokens) >= budget and self._eos not in tokens
-        words = activity is not None and token_times is not None and len(token_times) == len(tokens)
+        words = activity is not None and text_times is not None
         timed = window_segments(
             tokens, clock, self._timestamp_begin, self._eos, text_of, activity, ran_out, final=not words
         )
         if not words:
             return [seg for seg, _ in timed]
-        assert token_times is not None and activity is not None
-        text_times = [at for t, at in zip(tokens, token_times, strict=True) if t < self._eos]
+        assert text_times is not None and activity is not None
         out: list[Segment] = []
         for seg, r in timed:
             pairs = list(zip(r.tokens, text_times[r.first : r.first + len(r.tokens)], strict=False))

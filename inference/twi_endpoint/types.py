@@ -19,6 +19,8 @@ if TYPE_CHECKING:
 SAMPLE_RATE = 16_000  # Hz: Whisper's input rate
 CHUNK_SECONDS = 30  # Whisper's fixed receptive window
 N_SAMPLES = SAMPLE_RATE * CHUNK_SECONDS  # 480000 samples in a 30-second chunk
+ENCODER_FRAMES_PER_SECOND = 50  # Whisper's encoder output (20 ms a frame): the word alignment's time unit
+ENCODER_FRAMES = ENCODER_FRAMES_PER_SECOND * CHUNK_SECONDS  # 1500 for a 30-second chunk
 WHISPER_TEXT_CONTEXT = 448  # the decoder's positions (n_text_ctx): prompt and text together
 # The most tokens a window may generate: Whisper's own ``sample_len``, half the decoder's
 # context. A dense 29 s window of read speech takes ~120 (words, punctuation, timestamps);

@@ -16,6 +16,7 @@ from twi_contract import BATCH_CONTENT_TYPE, BatchItem, BatchKeys, format_custom
 from twi_endpoint.audio import decode_audio
 from twi_endpoint.types import SAMPLE_RATE
 
+from bench.inputs import build_said_again
 from twi_asr.local_model import LocalModel
 
 pytestmark = pytest.mark.shared
@@ -142,3 +143,23 @@ def test_transformers_words_when_asked(hf_model: LocalModel, data_clips: dict) -
         assert seg["start"] <= seg["words"][0]["start"] and seg["words"][-1]["end"] <= seg["end"]
         assert seg["end"] - seg["start"] <= 10.0
     assert all(set(w) == {"start", "end", "word"} for w in words)  # transformers gives no probability
+
+
+def test_transformers_words_of_a_short_window_are_timed_on_its_own_audio(
+    hf_model: LocalModel, shared_data: Path, wav_bytes: Callable[..., bytes]
+) -> None:
+    """One clip said ten times 1-10 s apart (``bench.inputs.build_said_again``, seed 5), with
+    word times. transformers aligned a batch over its longest window's frames, so a 7.7 s
+    window beside a 29 s one was aligned over its padding: its words fell where it has no
+    sound, were left out as unheard, and two repeats were lost (20 words deleted). Each
+    window is now aligned over its own frames (``TransformersEngine._align``)."""
+    again = build_said_again(shared_data, 1.5, seed=5)
+    raw = hf_model.invoke(wav_bytes(again.audio), "audio/wav", "language=en;words=true")
+    result = json.loads(raw)
+    said = "glad to see you again"
+    text = " ".join("".join(c.lower() if c.isalnum() else " " for c in result["transcript"]).split())
+    assert text.count(said) == again.clips == 10, result["transcript"]
+    starts = [s["start"] for s in result["segments"] if s["text"].strip()]
+    for span in again.spans:
+        assert any(abs(start - span.start_s) <= 0.5 for start in starts), (span, starts)
+    assert result["metadata"]["uncovered_speech"] == []

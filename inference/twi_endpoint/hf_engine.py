@@ -114,7 +114,12 @@ class TransformersEngine:
         self._timestamp_begin = self._no_timestamps + 1
         self._eos = int(gen.eos_token_id if isinstance(gen.eos_token_id, int) else gen.eos_token_id[0])
         self._sot = int(gen.decoder_start_token_id)
-        self._alignment_heads = [tuple(pair) for pair in getattr(gen, "alignment_heads", None) or ()]
+        # the heads whose cross-attention follows the speech; a checkpoint that names none
+        # gets openai-whisper's default, every head of the decoder's second half
+        layers, heads = model.config.decoder_layers, model.config.decoder_attention_heads
+        self._alignment_heads = [tuple(pair) for pair in getattr(gen, "alignment_heads", None) or ()] or [
+            (layer, head) for layer in range(layers // 2, layers) for head in range(heads)
+        ]
         self._median_filter_width = int(getattr(model.config, "median_filter_width", 7))
 
     def transcribe(

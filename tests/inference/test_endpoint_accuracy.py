@@ -163,3 +163,28 @@ def test_transformers_words_of_a_short_window_are_timed_on_its_own_audio(
     for span in again.spans:
         assert any(abs(start - span.start_s) <= 0.5 for start in starts), (span, starts)
     assert result["metadata"]["uncovered_speech"] == []
+
+
+def test_transformers_words_of_a_checkpoint_that_names_no_alignment_heads(
+    hf_model_dir: Path, tmp_path: Path, data_clips: dict
+) -> None:
+    """A fine-tune saved without ``alignment_heads`` in its generation config (transformers
+    then refused word times outright): the alignment reads every head of the decoder's
+    second half, openai-whisper's default, and JFK's words still fall on his speech."""
+    from twi_endpoint.hf_engine import load_transformers_engine
+    from twi_endpoint.types import DecodeOptions
+
+    for path in hf_model_dir.iterdir():
+        if path.name != "generation_config.json":
+            (tmp_path / path.name).symlink_to(path)
+    config = json.loads((hf_model_dir / "generation_config.json").read_text())
+    del config["alignment_heads"]
+    (tmp_path / "generation_config.json").write_text(json.dumps(config))
+    audio = decode_audio(data_clips["jfk.mp3"].path.read_bytes()).samples
+    result = load_transformers_engine(tmp_path, device="cpu").transcribe(
+        audio, DecodeOptions(language="en", words=True)
+    )
+    words = [w for seg in result.segments for w in seg.words]
+    assert [w.text.strip() for w in words][:4] == ["And", "so", "my", "fellow"]
+    starts = [w.start for w in words]
+    assert starts == sorted(starts) and 0.0 <= starts[0] <= 1.0 and words[-1].end <= audio.size / SAMPLE_RATE

@@ -213,13 +213,13 @@ class TransformersEngine:
                     kwargs["language"] = row_languages = [token] * len(batch)
             with torch.inference_mode():
                 rows = self._model.generate(features, **kwargs).tolist()
-            times: list[list[float] | None] = [None] * len(rows)
+            timings: list[list[tuple[float, float]] | None] = [None] * len(rows)
             if activity is not None and options.words:  # word times: cross-attention DTW
                 prompts = [self._prompt(language, options.task) for language in row_languages]
                 texts = [[t for t in tokens if t < self._eos] for tokens in rows]
-                times = list(self._align(features, prompts, texts, [w.duration_s for w in batch]))
-            for window, tokens, text_times in zip(batch, rows, times, strict=True):
-                out += self._window_segments(window, tokens, text_times, activity, budget)
+                timings = list(self._align(features, prompts, texts, [w.duration_s for w in batch]))
+            for window, tokens, timing in zip(batch, rows, timings, strict=True):
+                out += self._window_segments(window, tokens, timing, activity, budget)
         return out
 
     def _prompt(self, language: str | None, task: str) -> list[int]:
@@ -233,12 +233,13 @@ class TransformersEngine:
 
     def _align(
         self, features: Any, prompts: list[list[int]], texts: list[list[int]], seconds: list[float]
-    ) -> list[list[float]]:
-        """Where each window's text tokens start (seconds into the window): Whisper's own
-        word alignment (openai-whisper's ``find_alignment``): the text fed to the decoder
-        once more after ``<|notimestamps|>``, the alignment heads' cross-attention over the
-        window's own frames only, normalised per frame, median-filtered, and a dynamic time
-        warping path through it.
+    ) -> list[list[tuple[float, float]]]:
+        """Where each window's text tokens start (seconds into the window) and how probable
+        the decoder found each: Whisper's own word alignment (openai-whisper's
+        ``find_alignment``): the text fed to the decoder once more after
+        ``<|notimestamps|>``, the alignment heads' cross-attention over the window's own
+        frames only, normalised per frame, median-filtered, and a dynamic time warping path
+        through it; the probabilities from the same pass's logits.
 
         Not transformers' ``return_token_timestamps``: it takes one ``num_frames`` for a
         batch (the longest window's), so a short window beside a full one was aligned over
@@ -256,10 +257,11 @@ class TransformersEngine:
         ids = torch.tensor([s + [self._eos] * (width - len(s)) for s in seqs], device=self.device)
         with torch.inference_mode():
             encoded = self._model.model.encoder(features).last_hidden_state
-            cross = self._model.model.decoder(
+            decoded = self._model.model.decoder(
                 input_ids=ids, encoder_hidden_states=encoded, output_attentions=True, use_cache=False
-            ).cross_attentions
-        out: list[list[float]] = []
+            )
+        cross = decoded.cross_attentions
+        out: list[list[tuple[float, float]]] = []
         for row, (prompt, text, duration) in enumerate(zip(prompts, texts, seconds, strict=True)):
             if not text:
                 out.append([])
@@ -273,20 +275,27 @@ class TransformersEngine:
             matrix = weights[len(prompt) : len(prompt) + len(text) + 1]
             text_indices, time_indices = _dynamic_time_warping(-matrix.double().cpu().numpy())
             jumps = np.pad(np.diff(text_indices), (1, 0), constant_values=1).astype(bool)
-            out.append((time_indices[jumps][: len(text)] / ENCODER_FRAMES_PER_SECOND).tolist())
+            starts = (time_indices[jumps][: len(text)] / ENCODER_FRAMES_PER_SECOND).tolist()
+            with torch.inference_mode():
+                # the row at <|notimestamps|> and those after it predict the text's tokens
+                predicting = decoded.last_hidden_state[row, len(prompt) : len(prompt) + len(text)]
+                logits = self._model.proj_out(predicting)
+                at = torch.arange(len(text), device=logits.device)
+                probs = logits.float().softmax(dim=-1)[at, torch.tensor(text, device=logits.device)].tolist()
+            out.append(list(zip(starts, probs, strict=True)))
         return out
 
     def _window_segments(
         self,
         window: Window,
         tokens: list[int],
-        text_times: list[float] | None,
+        timing: list[tuple[float, float]] | None,
         activity: VoiceActivity | None,
         budget: int,
     ) -> list[Segment]:
         """One window's timestamped segments on the recording's timeline; with word times
-        (``text_times``: where each text token starts, :meth:`_align`), placed by them
-        (:func:`twi_endpoint.timeline.place_words`)."""
+        (``timing``: where each text token starts and its probability, :meth:`_align`),
+        placed by them (:func:`twi_endpoint.timeline.place_words`)."""
         decode = self._processor.tokenizer.decode
 
         def text_of(ids: list[int]) -> str:
@@ -296,17 +305,17 @@ class TransformersEngine:
         # generate stopped at its token limit: as long as that, and no end of text (generate
         # drops a row's own end of text, but pads the shorter rows of a batch with it)
         ran_out = len(tokens) >= budget and self._eos not in tokens
-        words = activity is not None and text_times is not None
+        words = activity is not None and timing is not None
         timed = window_segments(
             tokens, clock, self._timestamp_begin, self._eos, text_of, activity, ran_out, final=not words
         )
         if not words:
             return [seg for seg, _ in timed]
-        assert text_times is not None and activity is not None
+        assert timing is not None and activity is not None
         out: list[Segment] = []
         for seg, r in timed:
-            pairs = list(zip(r.tokens, text_times[r.first : r.first + len(r.tokens)], strict=False))
-            words_of_seg = _words(pairs, decode, clock)
+            timed_tokens = list(zip(r.tokens, timing[r.first : r.first + len(r.tokens)], strict=False))
+            words_of_seg = _words(timed_tokens, decode, clock)
             if not unheard(words_of_seg, clock):
                 out += place_words(seg, words_of_seg, activity)
         return out
@@ -337,22 +346,25 @@ def _without_language(generation_config: Any) -> Any:
     return config
 
 
-def _words(pairs: list[tuple[int, float]], decode: Callable[..., str], clock: WindowClock) -> list[Word]:
-    """One segment's ``(token, time)`` pairs grouped into words (a token that starts with a
-    space starts a word), each timed from its first token to the next word's, in recording
-    time (the last word: to its last token's time)."""
-    groups: list[tuple[list[int], float, float]] = []
-    for token, at in pairs:
+def _words(
+    timed_tokens: list[tuple[int, tuple[float, float]]], decode: Callable[..., str], clock: WindowClock
+) -> list[Word]:
+    """One segment's ``(token, (time, probability))`` grouped into words (a token that starts
+    with a space starts a word), each timed from its first token to the next word's, in
+    recording time (the last word: to its last token's time), its probability its tokens'
+    mean (as the CTranslate2 engine's)."""
+    groups: list[tuple[list[int], float, float, list[float]]] = []
+    for token, (at, p) in timed_tokens:
         if not groups or str(decode([token])).startswith(" "):
-            groups.append(([token], at, at))
+            groups.append(([token], at, at, [p]))
         else:
-            ids, start, _ = groups[-1]
-            groups[-1] = ([*ids, token], start, at)
+            ids, start, _, probs = groups[-1]
+            groups[-1] = ([*ids, token], start, at, [*probs, p])
     out = []
-    for k, (ids, at, last) in enumerate(groups):
+    for k, (ids, at, last, probs) in enumerate(groups):
         end = groups[k + 1][1] if k + 1 < len(groups) else last
         start, stop = clock.span(at, max(end, at))
-        out.append(Word(round(start, 3), round(stop, 3), str(decode(ids))))  # no probability here
+        out.append(Word(round(start, 3), round(stop, 3), str(decode(ids)), round(float(np.mean(probs)), 3)))
     return out
 
 

@@ -142,7 +142,9 @@ def test_transformers_words_when_asked(hf_model: LocalModel, data_clips: dict) -
     for seg in segments:
         assert seg["start"] <= seg["words"][0]["start"] and seg["words"][-1]["end"] <= seg["end"]
         assert seg["end"] - seg["start"] <= 10.0
-    assert all(set(w) == {"start", "end", "word"} for w in words)  # transformers gives no probability
+    assert all(set(w) == {"start", "end", "word", "probability"} for w in words)  # as the default engine's
+    assert all(0.0 < w["probability"] <= 1.0 for w in words)
+    assert min(w["probability"] for w in words) >= 0.3  # JFK's clear speech: no word is a guess
 
 
 def test_transformers_words_of_a_short_window_are_timed_on_its_own_audio(

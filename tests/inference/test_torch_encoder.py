@@ -11,8 +11,8 @@ from __future__ import annotations
 
 import json
 import struct
-import time
 from pathlib import Path
+from types import SimpleNamespace
 
 import ctranslate2
 import librosa
@@ -107,18 +107,29 @@ def test_matches_the_float32_encoder_closer_than_int8_on_real_speech(
         assert error < 0.05 and error < int8_error / 1.5, (seconds, error, int8_error)
 
 
-def test_the_encoder_is_chosen_by_what_runs_faster_here_at_each_input_length() -> None:
+def _test_clock(monkeypatch: pytest.MonkeyPatch) -> list[float]:
+    """The encoder timing's clock, moved by the test's encoders (a sleep on a loaded machine
+    overran 0.02 s to 0.06 s): ``clock[0] += seconds`` is an encoder taking that long."""
+    clock = [0.0]
+    monkeypatch.setattr("twi_endpoint.torch_encoder.time", SimpleNamespace(perf_counter=lambda: clock[0]))
+    return clock
+
+
+def test_the_encoder_is_chosen_by_what_runs_faster_here_at_each_input_length(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
     """As on an AMD Zen 4: CTranslate2's int8 faster on short inputs, PyTorch's on long ones
     (its attention kernel pays less for the square of the length)."""
+    clock = _test_clock(monkeypatch)
     seen: list[tuple[int, ...]] = []
     int8_s, flash_s = {1000: 0.01, 2000: 0.02, 3000: 0.06}, {1000: 0.03, 2000: 0.04, 3000: 0.03}
 
     def int8(mels: list[np.ndarray]) -> None:
         seen.append((len(mels), *mels[0].shape))
-        time.sleep(int8_s[mels[0].shape[1]])
+        clock[0] += int8_s[mels[0].shape[1]]
 
     def flash(mels: list[np.ndarray]) -> None:
-        time.sleep(flash_s[mels[0].shape[1]])
+        clock[0] += flash_s[mels[0].shape[1]]
 
     choice = faster_encoders({"int8": int8, "flash": flash}, n_mels=80)
     assert choice == {1000: "int8", 2000: "int8", 3000: "flash"}
@@ -126,16 +137,17 @@ def test_the_encoder_is_chosen_by_what_runs_faster_here_at_each_input_length() -
     assert faster_encoders({"flash": flash, "int8": int8}, n_mels=80) == choice  # not the order
 
 
-def test_an_encoder_clearly_slower_on_its_first_run_is_not_run_again() -> None:
+def test_an_encoder_clearly_slower_on_its_first_run_is_not_run_again(monkeypatch: pytest.MonkeyPatch) -> None:
+    clock = _test_clock(monkeypatch)
     calls = {"fast": 0, "slow": 0}
 
     def fast(mels: list[np.ndarray]) -> None:
         calls["fast"] += 1
-        time.sleep(0.002)
+        clock[0] += 0.002
 
     def slow(mels: list[np.ndarray]) -> None:
         calls["slow"] += 1
-        time.sleep(0.002 * SLOW_WARM_UP + 0.05)
+        clock[0] += 0.002 * SLOW_WARM_UP + 0.05
 
     choice = faster_encoders({"fast": fast, "slow": slow}, n_mels=80, lengths=(10, 20))
     assert choice == {10: "fast", 20: "fast"}

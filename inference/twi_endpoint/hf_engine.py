@@ -201,11 +201,16 @@ class TransformersEngine:
             budget = token_budget(max(w.duration_s for w in batch))
             kwargs: dict[str, Any] = {"return_timestamps": True, "max_new_tokens": budget}
             row_languages: list[str | None] = [None] * len(batch)  # the prompts' language tokens
+            words = activity is not None and options.words
+            detect = self.multilingual and options.language_token is None
+            # the batch's encoder output for language detection and word times, computed once
+            # for both (``generate`` encodes on its own: transformers 4.51 cannot share it)
+            encoded = self._encode(features) if detect or words else None
             if self.multilingual:  # English-only checkpoints reject language/task
                 kwargs["task"] = options.task
                 token = options.language_token
                 if token is None:
-                    kwargs["language"] = row_languages = list(self._detect(features))
+                    kwargs["language"] = row_languages = list(self._detect(encoded))
                     languages += kwargs["language"]
                 elif token == NO_LANGUAGE_TOKEN:
                     kwargs["generation_config"] = self._no_language
@@ -214,10 +219,10 @@ class TransformersEngine:
             with torch.inference_mode():
                 rows = self._model.generate(features, **kwargs).tolist()
             timings: list[list[tuple[float, float]] | None] = [None] * len(rows)
-            if activity is not None and options.words:  # word times: cross-attention DTW
+            if words:  # word times: cross-attention DTW
                 prompts = [self._prompt(language, options.task) for language in row_languages]
                 texts = [[t for t in tokens if t < self._eos] for tokens in rows]
-                timings = list(self._align(features, prompts, texts, [w.duration_s for w in batch]))
+                timings = list(self._align(encoded, prompts, texts, [w.duration_s for w in batch]))
             for window, tokens, timing in zip(batch, rows, timings, strict=True):
                 out += self._window_segments(window, tokens, timing, activity, budget)
         return out
@@ -231,8 +236,15 @@ class TransformersEngine:
         middle = [] if language is None else [ids(f"<|{language}|>")]
         return [self._sot, *middle, ids(f"<|{task}|>")]
 
+    def _encode(self, features: Any) -> Any:
+        """The encoder's output for a batch of log-mel ``features``."""
+        import torch
+
+        with torch.inference_mode():
+            return self._model.model.encoder(features).last_hidden_state
+
     def _align(
-        self, features: Any, prompts: list[list[int]], texts: list[list[int]], seconds: list[float]
+        self, encoded: Any, prompts: list[list[int]], texts: list[list[int]], seconds: list[float]
     ) -> list[list[tuple[float, float]]]:
         """Where each window's text tokens start (seconds into the window) and how probable
         the decoder found each: Whisper's own word alignment (openai-whisper's
@@ -245,8 +257,8 @@ class TransformersEngine:
         batch (the longest window's), so a short window beside a full one was aligned over
         its padding and its words were left out as unheard; a list of lengths fails
         whenever ``generate`` decodes a window again at a higher temperature (it hands the
-        whole list to the rows decoded again). One more encoder pass per batch, and the
-        decoder once over the text; ``generate`` then needs no attention weights.
+        whole list to the rows decoded again). It reads ``encoded`` (:meth:`_encode`), and
+        runs the decoder once over the text; ``generate`` then needs no attention weights.
         """
         import torch
         from transformers.models.whisper.generation_whisper import _dynamic_time_warping, _median_filter
@@ -256,7 +268,6 @@ class TransformersEngine:
         width = max(map(len, seqs))
         ids = torch.tensor([s + [self._eos] * (width - len(s)) for s in seqs], device=self.device)
         with torch.inference_mode():
-            encoded = self._model.model.encoder(features).last_hidden_state
             decoded = self._model.model.decoder(
                 input_ids=ids, encoder_hidden_states=encoded, output_attentions=True, use_cache=False
             )
@@ -320,17 +331,20 @@ class TransformersEngine:
                 out += place_words(seg, words_of_seg, activity)
         return out
 
-    def _detect(self, features: Any) -> list[str]:
-        """Whisper's own language identification, one per window (recorded in the result).
+    def _detect(self, encoded: Any) -> list[str]:
+        """Whisper's own language identification, one per window (recorded in the result),
+        on the batch's encoder output (:meth:`_encode`).
 
-        It runs the encoder once more; sharing the encoder output with ``generate`` breaks
-        batched decoding in transformers 4.51, and a deployment that configures the
-        language (a Twi fine-tune must) never pays this.
+        That is one more encoder pass than ``generate``'s own; sharing the encoder output
+        with ``generate`` breaks batched decoding in transformers 4.51 (a ``TypeError``
+        when it decodes a window again), and a deployment that configures the language (a
+        Twi fine-tune must) never pays this.
         """
         import torch
+        from transformers.modeling_outputs import BaseModelOutput
 
         with torch.inference_mode():
-            ids = self._model.detect_language(features)
+            ids = self._model.detect_language(encoder_outputs=BaseModelOutput(last_hidden_state=encoded))
         return [self._id_to_language.get(int(i), "en") for i in ids.view(-1).tolist()]
 
 

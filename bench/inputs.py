@@ -405,6 +405,8 @@ def _assemble(
     """Pause, clip, pause, clip, ..., pause (``gaps`` has one more entry than ``chosen``),
     recording where each clip's speech lands; ``gain_db`` for every clip or one per clip."""
     gains = [float(gain_db)] * len(chosen) if isinstance(gain_db, (int, float)) else list(gain_db)
+    if len(gains) != len(chosen):  # zipped with the clips below: a short list would drop clips
+        raise ValueError(f"{len(gains)} gains for {len(chosen)} clips")
     cache: dict[Path, np.ndarray] = {}
     parts: list[np.ndarray] = []
     spans: list[Span] = []

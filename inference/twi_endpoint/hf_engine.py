@@ -6,15 +6,18 @@ the request's VAD (run once) packs the speech into <= 30 s windows cut at pauses
 ``batch_size`` at a time with Whisper's timestamp tokens; speech of a second or more that
 no segment holds is decoded again on its own, and what is still uncovered is reported
 (:mod:`twi_endpoint.coverage`).
-With ``words=true`` every segment gets word times (Whisper's cross-attention alignment,
-each window over its own frames: :meth:`TransformersEngine._align`) and is cut at its
-pauses. Not by default: on CPU word times (then transformers' ``return_token_timestamps``)
-were off often enough that speech looked uncovered and was decoded twice (5 min of
-long-form: WER 8.4 % with them, 5.0 % without; 2026-12-02 on bench ``sparse20`` and
-``short_pauses``, seed 0: 4.78 and 5.38 % against 3.19 and 3.23 %, 30-46 % slower).
-Without them each segment is kept off the pieces of its window where it holds no speech of
-its own (:meth:`WindowClock.segments_spans`), so that a sentence whose timestamp lands a
-few tenths of a second across a joint does not span the joined pause.
+Every window's words are aligned (Whisper's cross-attention alignment, each window over
+its own frames: :meth:`TransformersEngine._align`), whether or not the request asks for
+them (``words=true`` only returns them): the timeline places segments by their words, cuts
+them at pauses and to 10 s, and checks coverage on them, as for the CTranslate2 engine.
+Timed by its timestamp tokens alone, a segment spanned the pauses its window had joined
+(bench ``short_pauses`` seed 0: segments of 16 and 23 s over pauses of 7-10 s, 72 % of
+clip starts within 0.5 s; over the 27 inputs of seeds 0-2, 12 runs under 95 % and a 38 s
+segment, now 1 run at 93 % and at most 9.4 s, 642 -> 624 errors, for 1.05-1.68x the time,
+343 against 267 s). The alignment reads the encoder output ``generate`` computed
+(:meth:`TransformersEngine._encoder_outputs`) and runs the decoder once more over the text.
+Without a VAD (no faster-whisper) each segment is kept off the pieces of its window where
+it holds no speech of its own (:meth:`WindowClock.segments_spans`).
 
 We do not use transformers' chunked ASR pipeline: it cuts blindly and merges
 overlapping windows by token matching, which drops words at the joins (29 % WER without
@@ -27,9 +30,10 @@ moments instead (:mod:`twi_endpoint.windows`) and no coverage is checked.
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import replace
 from pathlib import Path
 from typing import Any, Final
@@ -201,11 +205,11 @@ class TransformersEngine:
             budget = token_budget(max(w.duration_s for w in batch))
             kwargs: dict[str, Any] = {"return_timestamps": True, "max_new_tokens": budget}
             row_languages: list[str | None] = [None] * len(batch)  # the prompts' language tokens
-            words = activity is not None and options.words
+            words = activity is not None  # the timeline places segments by their words
             detect = self.multilingual and options.language_token is None
-            # the batch's encoder output for language detection and word times, computed once
-            # for both (``generate`` encodes on its own: transformers 4.51 cannot share it)
-            encoded = self._encode(features) if detect or words else None
+            # the batch's encoder output for language detection (before ``generate``, which
+            # takes the language), then for the word times
+            encoded = self._encode(features) if detect else None
             if self.multilingual:  # English-only checkpoints reject language/task
                 kwargs["task"] = options.task
                 token = options.language_token
@@ -216,10 +220,13 @@ class TransformersEngine:
                     kwargs["generation_config"] = self._no_language
                 else:
                     kwargs["language"] = row_languages = [token] * len(batch)
-            with torch.inference_mode():
+            with torch.inference_mode(), self._encoder_outputs() as seen:
                 rows = self._model.generate(features, **kwargs).tolist()
             timings: list[list[tuple[float, float]] | None] = [None] * len(rows)
             if words:  # word times: cross-attention DTW
+                if encoded is None:  # generate's own pass, when it ran once over the batch
+                    one = len(seen) == 1 and seen[0].shape[0] == len(batch)
+                    encoded = seen[0] if one else self._encode(features)
                 prompts = [self._prompt(language, options.task) for language in row_languages]
                 texts = [[t for t in tokens if t < self._eos] for tokens in rows]
                 timings = list(self._align(encoded, prompts, texts, [w.duration_s for w in batch]))
@@ -235,6 +242,21 @@ class TransformersEngine:
         ids = self._processor.tokenizer.convert_tokens_to_ids
         middle = [] if language is None else [ids(f"<|{language}|>")]
         return [self._sot, *middle, ids(f"<|{task}|>")]
+
+    @contextlib.contextmanager
+    def _encoder_outputs(self) -> Iterator[list[Any]]:
+        """Every encoder output computed while the block runs (``generate``'s own pass),
+        for the word alignment, which would otherwise encode the batch again (on the bench's
+        27 inputs of seeds 0-2, on CPU: 446 against 343 s, the same segments).
+        A forward hook, as ``generate`` in transformers 4.51 neither returns its encoder
+        output nor takes one from outside for a batch (:meth:`_detect`). A call in another
+        thread meanwhile adds its own output: the caller then encodes again."""
+        seen: list[Any] = []
+        handle = self._model.model.encoder.register_forward_hook(lambda _m, _i, out: seen.append(out[0]))
+        try:
+            yield seen
+        finally:
+            handle.remove()
 
     def _encode(self, features: Any) -> Any:
         """The encoder's output for a batch of log-mel ``features``."""
@@ -257,8 +279,10 @@ class TransformersEngine:
         batch (the longest window's), so a short window beside a full one was aligned over
         its padding and its words were left out as unheard; a list of lengths fails
         whenever ``generate`` decodes a window again at a higher temperature (it hands the
-        whole list to the rows decoded again). It reads ``encoded`` (:meth:`_encode`), and
-        runs the decoder once over the text; ``generate`` then needs no attention weights.
+        whole list to the rows decoded again). It reads ``encoded`` (``generate``'s own
+        encoder output, :meth:`_encoder_outputs`, or :meth:`_encode`'s where the language
+        was detected first) and runs the decoder once over the text; ``generate`` then needs
+        no attention weights.
         """
         import torch
         from transformers.models.whisper.generation_whisper import _dynamic_time_warping, _median_filter

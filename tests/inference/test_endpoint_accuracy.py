@@ -16,7 +16,8 @@ from twi_contract import BATCH_CONTENT_TYPE, BatchItem, BatchKeys, format_custom
 from twi_endpoint.audio import decode_audio
 from twi_endpoint.types import SAMPLE_RATE
 
-from bench.inputs import build_said_again
+from bench.inputs import build_hard_input, build_said_again
+from bench.timing import start_timing
 from twi_asr.local_model import LocalModel
 
 pytestmark = pytest.mark.shared
@@ -145,6 +146,26 @@ def test_transformers_words_when_asked(hf_model: LocalModel, data_clips: dict) -
     assert all(set(w) == {"start", "end", "word", "probability"} for w in words)  # as the default engine's
     assert all(0.0 < w["probability"] <= 1.0 for w in words)
     assert min(w["probability"] for w in words) >= 0.3  # JFK's clear speech: no word is a guess
+
+
+def test_transformers_segments_follow_the_speech_when_no_words_are_asked(
+    hf_model: LocalModel, shared_data: Path
+) -> None:
+    """The bench's ``short_pauses`` input of seed 0 (short utterances between pauses of 3-10
+    s), as the bench runs it, without ``words``. Timed by its timestamp tokens alone, a
+    segment of the transformers engine spanned the pauses its window had joined: segments of
+    16 and 23 s over pauses of 7-10 s, 72 % of clip starts within 0.5 s. Its words are now
+    aligned whether asked or not (``TransformersEngine._decode``) and place its segments, as
+    in the default engine: the issue's bounds, scored as the bench scores them."""
+    from twi_endpoint.types import DecodeOptions
+
+    hard = build_hard_input(shared_data, "short_pauses", 3, seed=0)
+    result = hf_model.engine.transcribe(hard.audio, DecodeOptions(language="en"))
+    segments = [(s.start, s.end, s.text) for s in result.segments]
+    timing = start_timing([(span.start_s, span.reference) for span in hard.spans], segments)
+    assert timing.max_segment_s <= 10.0, segments
+    assert timing.within_half_s >= 0.95, segments
+    assert all(not s.words for s in result.segments)  # not asked for
 
 
 def test_transformers_words_of_a_short_window_are_timed_on_its_own_audio(

@@ -205,7 +205,7 @@ class TransformersEngine:
             budget = token_budget(max(w.duration_s for w in batch))
             kwargs: dict[str, Any] = {"return_timestamps": True, "max_new_tokens": budget}
             row_languages: list[str | None] = [None] * len(batch)  # the prompts' language tokens
-            words = activity is not None  # the timeline places segments by their words
+            align = activity is not None  # the timeline places segments by their words
             detect = self.multilingual and options.language_token is None
             # the batch's encoder output for language detection (before ``generate``, which
             # takes the language), then for the word times
@@ -223,7 +223,7 @@ class TransformersEngine:
             with torch.inference_mode(), self._encoder_outputs() as seen:
                 rows = self._model.generate(features, **kwargs).tolist()
             timings: list[list[tuple[float, float]] | None] = [None] * len(rows)
-            if words:  # word times: cross-attention DTW
+            if align:  # word times: cross-attention DTW
                 if encoded is None:  # generate's own pass, when it ran once over the batch
                     one = len(seen) == 1 and seen[0].shape[0] == len(batch)
                     encoded = seen[0] if one else self._encode(features)

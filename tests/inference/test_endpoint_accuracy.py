@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 from twi_contract import BATCH_CONTENT_TYPE, BatchItem, BatchKeys, format_custom_attributes, pack_batch
 from twi_endpoint.audio import decode_audio
-from twi_endpoint.types import SAMPLE_RATE
+from twi_endpoint.types import SAMPLE_RATE, DecodeOptions
 
 from bench.inputs import build_hard_input, build_said_again
 from bench.timing import start_timing
@@ -157,8 +157,6 @@ def test_transformers_segments_follow_the_speech_when_no_words_are_asked(
     16 and 23 s over pauses of 7-10 s, 72 % of clip starts within 0.5 s. Its words are now
     aligned whether asked or not (``TransformersEngine._decode``) and place its segments, as
     in the default engine: the issue's bounds, scored as the bench scores them."""
-    from twi_endpoint.types import DecodeOptions
-
     hard = build_hard_input(shared_data, "short_pauses", 3, seed=0)
     result = hf_model.engine.transcribe(hard.audio, DecodeOptions(language="en"))
     segments = [(s.start, s.end, s.text) for s in result.segments]
@@ -195,7 +193,6 @@ def test_transformers_words_of_a_checkpoint_that_names_no_alignment_heads(
     then refused word times outright): the alignment reads every head of the decoder's
     second half, openai-whisper's default, and JFK's words still fall on his speech."""
     from twi_endpoint.hf_engine import load_transformers_engine
-    from twi_endpoint.types import DecodeOptions
 
     for path in hf_model_dir.iterdir():
         if path.name != "generation_config.json":

@@ -224,9 +224,9 @@ class TransformersEngine:
                 rows = self._model.generate(features, **kwargs).tolist()
             timings: list[list[tuple[float, float]] | None] = [None] * len(rows)
             if align:  # word times: cross-attention DTW
-                if encoded is None:  # generate's own pass, when it ran once over the batch
-                    one = len(seen) == 1 and seen[0].shape[0] == len(batch)
-                    encoded = seen[0] if one else self._encode(features)
+                if encoded is None:  # generate's own pass over the whole batch
+                    whole = [output for output in seen if output.shape[0] == len(batch)]
+                    encoded = whole[0] if len(whole) == 1 else self._encode(features)
                 prompts = [self._prompt(language, options.task) for language in row_languages]
                 texts = [[t for t in tokens if t < self._eos] for tokens in rows]
                 timings = list(self._align(encoded, prompts, texts, [w.duration_s for w in batch]))
@@ -249,8 +249,11 @@ class TransformersEngine:
         for the word alignment, which would otherwise encode the batch again (on the bench's
         27 inputs of seeds 0-2, on CPU: 446 against 343 s, the same segments).
         A forward hook, as ``generate`` in transformers 4.51 neither returns its encoder
-        output nor takes one from outside for a batch (:meth:`_detect`). A call in another
-        thread meanwhile adds its own output: the caller then encodes again."""
+        output nor takes one from outside for a batch (:meth:`_detect`). ``generate``
+        encodes again the rows it decodes again at a higher temperature (one batch of nine
+        on the bench's ``speech`` of seed 0): those passes have fewer rows, and the pass
+        over the whole batch is the one to read. A call in another thread meanwhile may
+        add a pass of as many rows: the caller then encodes again."""
         seen: list[Any] = []
         handle = self._model.model.encoder.register_forward_hook(lambda _m, _i, out: seen.append(out[0]))
         try:

@@ -410,7 +410,9 @@ def _already_there(words: str, found: Segment, segments: Sequence[Segment], acti
     if not words:
         return False
     spoken = [s for s in segments if has_words(s.text)]
-    before = max((s for s in spoken if s.start < found.start), key=lambda s: s.start, default=None)
+    # one that starts with it is both: "No. Firefox." held and "Firefox." found at its start
+    # (held-out ``short_pauses`` seed 31, a window's loop that wrote an answer twice)
+    before = max((s for s in spoken if s.start <= found.start), key=lambda s: s.start, default=None)
     after = min((s for s in spoken if s.start >= found.start), key=lambda s: s.start, default=None)
     ends = f" {plain_text(before.text)} " if before else ""
     starts = f" {plain_text(after.text)} " if after else ""

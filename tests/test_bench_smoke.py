@@ -111,6 +111,9 @@ def test_a_clip_starts_where_its_speech_rises_out_of_its_own_room_tone() -> None
     assert speech_bounds(np.concatenate([hum, speech, tone(0.4, -63.0)]).astype(np.float32))[
         0
     ] == pytest.approx(0.6, abs=0.02)
+    # a click (one 20 ms frame) before the first word, as a Common Voice "no" opens: not speech
+    clicked = np.concatenate([tone(0.3, -63.0), tone(0.02, -3.0), tone(0.4, -63.0), speech, tone(0.3, -63.0)])
+    assert speech_bounds(clicked.astype(np.float32)) == pytest.approx((0.72, 2.72), abs=0.02)
 
 
 @pytest.mark.shared

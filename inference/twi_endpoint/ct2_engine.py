@@ -68,8 +68,7 @@ from twi_endpoint.timeline import (
     compression_ratio,
     is_loop,
     loops_in_one_piece,
-    place_words,
-    unheard,
+    place_window,
     window_segments,
 )
 from twi_endpoint.torch_encoder import (
@@ -469,12 +468,8 @@ class CTranslate2Engine:
         placed: list[list[Segment]] = [[] for _ in batch]
         for i, seg_words in zip(rows, words, strict=True):
             activity = batch[i].recording.activity
-            placed[i] = [
-                part
-                for (seg, _), words_of_seg in zip(per_window[i], seg_words, strict=True)
-                if not unheard(words_of_seg, clocks[i])
-                for part in place_words(seg, words_of_seg, activity)
-            ]
+            segments = [seg for seg, _ in per_window[i]]
+            placed[i] = place_window(list(zip(segments, seg_words, strict=True)), clocks[i], activity)
         return placed
 
     def _align(

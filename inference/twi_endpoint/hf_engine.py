@@ -48,8 +48,7 @@ from twi_endpoint.segmentation import VoiceActivity, Window, plan_windows
 from twi_endpoint.timeline import (
     WindowClock,
     in_order,
-    place_words,
-    unheard,
+    place_window,
     window_segments,
 )
 from twi_endpoint.types import (
@@ -333,7 +332,7 @@ class TransformersEngine:
     ) -> list[Segment]:
         """One window's timestamped segments on the recording's timeline; with word times
         (``timing``: where each text token starts and its probability, :meth:`_align`),
-        placed by them (:func:`twi_endpoint.timeline.place_words`)."""
+        placed by them (:func:`twi_endpoint.timeline.place_window`)."""
         decode = self._processor.tokenizer.decode
 
         def text_of(ids: list[int]) -> str:
@@ -350,13 +349,11 @@ class TransformersEngine:
         if not words:
             return [seg for seg, _ in timed]
         assert timing is not None and activity is not None
-        out: list[Segment] = []
+        aligned = []
         for seg, r in timed:
             timed_tokens = list(zip(r.tokens, timing[r.first : r.first + len(r.tokens)], strict=False))
-            words_of_seg = _words(timed_tokens, decode, clock)
-            if not unheard(words_of_seg, clock):
-                out += place_words(seg, words_of_seg, activity)
-        return out
+            aligned.append((seg, _words(timed_tokens, decode, clock)))
+        return place_window(aligned, clock, activity)
 
     def _detect(self, encoded: Any) -> list[str]:
         """Whisper's own language identification, one per window (recorded in the result),

@@ -36,6 +36,7 @@ TIME_PRECISION = 0.02  # seconds per Whisper timestamp token
 MAX_SEGMENT_S = 10.0  # a longer segment is cut at its widest word gap
 MAX_PAUSE_S = 1.0  # a segment never spans a pause longer than this
 MAX_WORD_S = 1.5  # a word aligned longer than this is stretched over speech it does not hold
+SHORTEST_WORD_S = 0.133  # openai-whisper's: a word aligned shorter than this was hardly spoken
 COVER_MARGIN_S = 0.3  # Whisper's timestamps are this close to the speech: tolerated
 # A first word aligned more than this before its segment's timestamp is too long: the start
 # is taken from the timestamp (openai-whisper's ``add_word_timestamps``, its 0.5 s)
@@ -469,9 +470,29 @@ def is_loop(text: str) -> bool:
     return compression_ratio(text) > LOOP_COMPRESSION_RATIO
 
 
-def place_words(segment: Segment, words: Sequence[Word], activity: VoiceActivity) -> list[Segment]:
+def place_window(
+    segments: Sequence[tuple[Segment, Sequence[Word]]], clock: WindowClock, activity: VoiceActivity
+) -> list[Segment]:
+    """One window's segments, each with its aligned words, placed on the speech
+    (:func:`place_words`), less those the alignment found no audio for (:func:`unheard`).
+    Each is told where the words of the segment after it start: the alignment is one path
+    through the window, and a word it puts right before them is said with them
+    (:func:`within_segment`)."""
+    heard = [(seg, words) for seg, words in segments if not unheard(words, clock)]
+    firsts = [next((w.start for w in words if has_words(w.text)), None) for _, words in heard]
+    out: list[Segment] = []
+    for k, (seg, words) in enumerate(heard):
+        then = next((start for start in firsts[k + 1 :] if start is not None), None)
+        out += place_words(seg, words, activity, then)
+    return out
+
+
+def place_words(
+    segment: Segment, words: Sequence[Word], activity: VoiceActivity, then: float | None = None
+) -> list[Segment]:
     """``segment`` with its aligned ``words``: punctuation joined to its word, words moved
-    onto the speech, the segment spanning them and cut at its pauses and to at most 10 s
+    onto the speech (:func:`within_segment`, ``then``: where the next segment's words start),
+    the segment spanning them and cut at its pauses and to at most 10 s
     (:func:`split_segment`). Unchanged when it has no words; nothing when its words look
     made up and hold no speech (:func:`holds_speech`). Whether the words look made up
     (:func:`looks_made_up`) is judged here, on the times the alignment gave them: moved
@@ -485,7 +506,8 @@ def place_words(segment: Segment, words: Sequence[Word], activity: VoiceActivity
     if len(heard) < len(words):  # the timestamp that closed the repeat is not the speech's end
         segment = replace(segment, end=max(segment.end, heard[-1].end))
     words = heard
-    placed = trim_words_to_speech(within_segment(attach_punctuation(words), segment, activity), activity)
+    within = within_segment(attach_punctuation(words), segment, activity, then)
+    placed = trim_words_to_speech(within, activity)
     if not placed:
         return [segment]
     if made_up and not holds_speech(placed, activity):
@@ -514,7 +536,7 @@ def holds_speech(words: Sequence[Word], activity: VoiceActivity) -> bool:
 
 
 def within_segment(
-    words: Sequence[Word], segment: Segment, activity: VoiceActivity | None = None
+    words: Sequence[Word], segment: Segment, activity: VoiceActivity | None = None, then: float | None = None
 ) -> list[Word]:
     """Words that start no earlier than the time Whisper's timestamp tokens gave their segment,
     and no later than its end.
@@ -557,6 +579,24 @@ def within_segment(
     started 0.52 s from their first word (median, 109 starts, seeds 1, 8, 12, 17, 20), now
     0.27 s; JFK's "Ask what you can do" no longer starts on the "you" before it; no clip
     start moved on 45 runs; five fillers now written ("Aham", "of"), their time uncovered.
+
+    Not back into it: last words aligned after the segment's end, on speech, up to where
+    the next segment's words start (``then``, within two of the alignment's 20 ms steps,
+    each word at most ``MAX_WORD_S``) keep their times when the speech the VAD hears after
+    the word before them, up to the pause, is shorter than they are as aligned: they could
+    not have been said there, the path went on from them into the next sentence, and the
+    decoder closed its segment after them too late. JFK's "And so my fellow Americans"
+    after a pause came back as "... might never die and" and "So my fellow Americans",
+    "and" aligned right before "So" (0.54-0.56 s; held-out ``quiet`` seed 30, ``reverb``
+    seed 32: 0.13 s of speech left after "die"; ``speech`` seed 32 and ``telephone`` seeds
+    31-32: 0.19-0.32 s, the end of a word aligned short or Silero's tail on a phone line's
+    noise), and moved back it stood 1.5-10 s before it was said. Where speech as long is
+    left, the word was said there and the path carried it over the pause: a sonnet line's
+    "thee." aligned in the pause before "Had he married" (bench ``speech`` seed 19, 0.1 s
+    of alignment, 0.64 s of the line's speech after "with"), the MFA clip's "and" after
+    "some words" (``slow`` seed 8: 0.66 s, 1.02 s left; said before its pause, as the clip
+    alone shows). A word carried over a sentence the decoder skipped, as above, does not
+    run into the next segment's words: that sentence lies between them.
     """
     inside = sum(segment.start <= w.start < segment.end for w in words)
     if 2 * inside < len(words):
@@ -568,8 +608,24 @@ def within_segment(
             if segment.start - start > TIMESTAMP_PREFERRED_S:  # too long: the timestamp, mostly
                 start = max(start, min(words[0].end - _median_word_s(words), segment.start))
             segment = replace(segment, start=start)
+    said_next = len(words)  # from here on, words said at the next segment's start
+    while said_next > 1 and words[said_next - 1].start >= segment.end:
+        said_next -= 1
+    if not (
+        then is not None
+        and activity is not None
+        and said_next < len(words)
+        and abs(then - words[-1].end) <= 2 * TIME_PRECISION + 1e-6
+        and all(w.end - w.start <= MAX_WORD_S for w in words[said_next:])
+        and holds_speech(words[said_next:], activity)
+        and _speech_left_after(words[said_next - 1], activity) < words[-1].end - words[said_next].start
+    ):
+        said_next = len(words)
     out: list[Word] = []
     for k, w in enumerate(words):
+        if k >= said_next:
+            out.append(w)
+            continue
         if w.start >= segment.end and out:  # after the end the timestamp tokens gave
             begin = max(segment.start, min(out[-1].end, segment.end - TIME_PRECISION))
             out.append(replace(w, start=round(begin, 3), end=round(segment.end, 3)))
@@ -581,9 +637,17 @@ def within_segment(
         if end <= segment.start:  # squeezed to nothing: it runs to the next word
             end = words[k + 1].start if k + 1 < len(words) else segment.end
         out.append(replace(w, start=segment.start, end=round(max(end, segment.start), 3)))
-    if out and out[-1].end > segment.end + COVER_MARGIN_S:  # stretched over what was not written
+    stretched = said_next == len(words) and out and out[-1].end > segment.end + COVER_MARGIN_S
+    if stretched:  # over what was not written
         out[-1] = replace(out[-1], end=round(max(out[-1].start, segment.end), 3))
     return out
+
+
+def _speech_left_after(word: Word, activity: VoiceActivity) -> float:
+    """Seconds of speech the VAD hears from ``word``'s end without a break."""
+    mask = activity.speech_mask[frame_of(word.end) :]
+    breaks = np.flatnonzero(~mask)
+    return float(breaks[0] if breaks.size else mask.size) * FRAME_S
 
 
 def join_words(words: Sequence[Word]) -> str:
@@ -880,7 +944,8 @@ def word_anomaly(word: Word) -> float | None:
     if word.probability is None:
         return None
     duration = word.end - word.start
-    return float(word.probability < 0.15) + max(0.0, 0.133 - duration) * 15 + max(0.0, duration - 2.0)
+    too_short = max(0.0, SHORTEST_WORD_S - duration) * 15
+    return float(word.probability < 0.15) + too_short + max(0.0, duration - 2.0)
 
 
 def has_words(text: str) -> bool:

@@ -39,6 +39,7 @@ from twi_endpoint.timeline import (
     is_loop,
     looks_made_up,
     loops_in_one_piece,
+    place_window,
     place_words,
     snap_to_speech,
     split_segment,
@@ -749,6 +750,36 @@ def test_last_word_carried_past_its_segment_onto_skipped_speech_moves_back() -> 
     assert placed.end <= 191.52 + FRAME_S
     (start, end) = uncovered_speech([placed], activity)[-1]  # (the line's start: not in the test)
     assert start * FRAME_S == pytest.approx(194.72, abs=FRAME_S) and end * FRAME_S > 197.0
+
+
+def test_a_last_word_aligned_right_before_the_next_segment_is_said_with_it() -> None:
+    # held-out `quiet` seed 30: the decoder wrote "... might never die and" and then "So my
+    # fellow Americans"; the alignment put "and" after a 1.4 s pause, running into "So":
+    # JFK's "And so my fellow Americans". Moved back into its segment, it stood 1.5 s early
+    segment = Segment(79.17, 85.09, "that thereby beauties rose might never die and")
+    words = [Word(84.12, 84.52, " never", 1.0), Word(84.52, 84.98, " die", 0.99)]
+    words.append(Word(86.37, 86.92, " and", 0.53))
+    speech = _speech_at([(79.1, 85.0), (86.7, 88.6)], end=95.0)
+    assert within_segment(words, segment, speech, then=86.92) == words
+    assert within_segment(words, segment, speech)[-1].end == 85.09  # no segment after it: moved back
+    assert within_segment(words, segment, speech, then=90.0)[-1].end == 85.09  # nor one that starts later
+    # ... nor where speech is left after the word before it: said there, carried over the
+    # pause by the path (bench `speech` seed 19, a sonnet line's "thee." before "Had he
+    # married"), nor where it has no speech under it
+    line_runs_on = _speech_at([(79.1, 85.6), (86.7, 88.6)], end=95.0)
+    assert within_segment(words, segment, line_runs_on, then=86.92)[-1].end == 85.09
+    in_the_pause = [*words[:2], Word(86.3, 86.6, " and", 0.53)]
+    assert within_segment(in_the_pause, segment, speech, then=86.6)[-1].end == 85.09
+    # through the window: "and" starts the speech it was said in, the sentence before ends
+    # where it did
+    window = Window(((70 * SAMPLE_RATE, 95 * SAMPLE_RATE),))
+    so = Segment(86.75, 88.54, "So my fellow Americans")
+    so_words = [Word(86.92, 87.24, " So", 0.07), Word(87.24, 87.62, " my", 0.9)]
+    so_words += [Word(87.62, 87.98, " fellow", 1.0), Word(87.98, 88.54, " Americans", 0.8)]
+    clock = WindowClock(window, speech)
+    placed = in_order(place_window([(segment, words), (so, so_words)], clock, speech))
+    assert [p.text for p in placed] == ["never die", "and", "So my fellow Americans"]
+    assert placed[0].end <= 85.0 + FRAME_S and placed[1].start == pytest.approx(86.7, abs=FRAME_S)
 
 
 def test_a_last_word_stretched_past_its_segment_over_skipped_words_ends_with_it() -> None:

@@ -36,7 +36,6 @@ TIME_PRECISION = 0.02  # seconds per Whisper timestamp token
 MAX_SEGMENT_S = 10.0  # a longer segment is cut at its widest word gap
 MAX_PAUSE_S = 1.0  # a segment never spans a pause longer than this
 MAX_WORD_S = 1.5  # a word aligned longer than this is stretched over speech it does not hold
-SHORTEST_WORD_S = 0.133  # openai-whisper's: a word aligned shorter than this was hardly spoken
 COVER_MARGIN_S = 0.3  # Whisper's timestamps are this close to the speech: tolerated
 # A first word aligned more than this before its segment's timestamp is too long: the start
 # is taken from the timestamp (openai-whisper's ``add_word_timestamps``, its 0.5 s)
@@ -944,8 +943,7 @@ def word_anomaly(word: Word) -> float | None:
     if word.probability is None:
         return None
     duration = word.end - word.start
-    too_short = max(0.0, SHORTEST_WORD_S - duration) * 15
-    return float(word.probability < 0.15) + too_short + max(0.0, duration - 2.0)
+    return float(word.probability < 0.15) + max(0.0, 0.133 - duration) * 15 + max(0.0, duration - 2.0)
 
 
 def has_words(text: str) -> bool:

@@ -582,20 +582,22 @@ def within_segment(
     Not back into it: last words aligned after the segment's end, on speech, up to where
     the next segment's words start (``then``, within two of the alignment's 20 ms steps,
     each word at most ``MAX_WORD_S``) keep their times when the speech the VAD hears after
-    the word before them, up to the pause, is shorter than they are as aligned: they could
-    not have been said there, the path went on from them into the next sentence, and the
-    decoder closed its segment after them too late. JFK's "And so my fellow Americans"
-    after a pause came back as "... might never die and" and "So my fellow Americans",
-    "and" aligned right before "So" (0.54-0.56 s; held-out ``quiet`` seed 30, ``reverb``
-    seed 32: 0.13 s of speech left after "die"; ``speech`` seed 32 and ``telephone`` seeds
-    31-32: 0.19-0.32 s, the end of a word aligned short or Silero's tail on a phone line's
-    noise), and moved back it stood 1.5-10 s before it was said. Where speech as long is
-    left, the word was said there and the path carried it over the pause: a sonnet line's
-    "thee." aligned in the pause before "Had he married" (bench ``speech`` seed 19, 0.1 s
-    of alignment, 0.64 s of the line's speech after "with"), the MFA clip's "and" after
-    "some words" (``slow`` seed 8: 0.66 s, 1.02 s left; said before its pause, as the clip
-    alone shows). A word carried over a sentence the decoder skipped, as above, does not
-    run into the next segment's words: that sentence lies between them.
+    the word before them, up to the pause, is shorter than the segment's median word (the
+    unit openai-whisper measures words by): there is no room for a word there, the path
+    went on from them into the next sentence, and the decoder closed its segment after them
+    too late. JFK's "And so my fellow Americans" after a pause came back as "... might
+    never die and" and "So my fellow Americans", "and" aligned right before "So" (held-out
+    ``quiet`` seed 30 and ``reverb`` seed 32: 0.13 s of speech left after "die", median
+    words 0.46 and 0.42 s; ``speech`` seed 32 and ``telephone`` seeds 31-32: 0.19-0.32 s,
+    the end of a word aligned short or Silero's tail on a phone line's noise, medians
+    0.38-0.52 s), and moved back it stood 1.5-10 s before it was said. Where a word's room
+    is left, the word was said there and the path carried it over the pause: a sonnet
+    line's "thee." aligned in the pause before "Had he married" (bench ``speech`` seed 19:
+    0.64 s of the line's speech left after "with", median 0.28 s), the MFA clip's drawn-out
+    "and" after "some words" (``slow`` seed 8 and the radio show of seed 52: 1.02 and
+    0.61 s left, medians 0.51 and 0.53 s; said before its pause, as the clip alone shows).
+    A word carried over a sentence the decoder skipped, as above, does not run into the
+    next segment's words: that sentence lies between them.
     """
     inside = sum(segment.start <= w.start < segment.end for w in words)
     if 2 * inside < len(words):
@@ -617,7 +619,7 @@ def within_segment(
         and abs(then - words[-1].end) <= 2 * TIME_PRECISION + 1e-6
         and all(w.end - w.start <= MAX_WORD_S for w in words[said_next:])
         and holds_speech(words[said_next:], activity)
-        and _speech_left_after(words[said_next - 1], activity) < words[-1].end - words[said_next].start
+        and _speech_left_after(words[said_next - 1], activity) < _median_word_s(words)
     ):
         said_next = len(words)
     out: list[Word] = []

@@ -442,8 +442,8 @@ def test_merging_keeps_order_and_drops_what_was_decoded_twice() -> None:
     # again, "Firefox." came back from the same instant and stood beside it)
     answer = (Word(82.08, 82.24, " No.", 0.7), Word(82.24, 82.272, " Firefox.", 0.9))
     have = [Segment(82.08, 82.272, "No. Firefox.", answer)]
-    found = Segment(82.08, 82.496, "Firefox.", (Word(82.08, 82.496, " Firefox.", 0.6),))
-    assert [s.text for s in _merge(have, [found])] == ["No. Firefox."]
+    at_its_start = Segment(82.08, 82.496, "Firefox.", (Word(82.08, 82.496, " Firefox.", 0.6),))
+    assert [s.text for s in _merge(have, [at_its_start])] == ["No. Firefox."]
 
 
 def test_text_found_again_keeps_only_the_words_said_where_no_segment_stands() -> None:

@@ -475,8 +475,8 @@ def place_window(
     """One window's segments, each with its aligned words, placed on the speech
     (:func:`place_words`), less those the alignment found no audio for (:func:`unheard`).
     Each is told where the words of the segment after it start: the alignment is one path
-    through the window, and a word it puts right before them is said with them
-    (:func:`within_segment`)."""
+    through the window, and a last word it puts right before them, after a pause the
+    sentence before has no room left in, is said with them (:func:`within_segment`)."""
     heard = [(seg, words) for seg, words in segments if not unheard(words, clock)]
     firsts = [next((w.start for w in words if has_words(w.text)), None) for _, words in heard]
     out: list[Segment] = []

@@ -976,10 +976,33 @@ def in_order(segments: Sequence[Segment]) -> list[Segment]:
                 out[-1] = replace(prev, end=seg.start, words=words or prev.words)
             else:  # same start: this one begins where the previous ends
                 start = prev.end
-                words = tuple(replace(w, start=max(w.start, start), end=max(w.end, start)) for w in seg.words)
-                seg = replace(seg, start=start, end=max(seg.end, start), words=words)
+                seg = replace(seg, start=start, end=max(seg.end, start), words=_from(seg.words, start))
         out.append(seg)
     return out
+
+
+def _from(words: Sequence[Word], start: float) -> tuple[Word, ...]:
+    """``words`` starting no earlier than ``start``; those that ended by then share the time
+    of the first word that keeps some, in equal parts. Moved whole onto ``start`` they
+    lasted 0 s: a window's last word aligned onto the next sentence's first speech
+    ("forever." on "He" of "He hoped there would be stew", bench ``speech`` seed 0) put
+    both segments at one start, and "He" was left from 526.752 to 526.752 s."""
+    out: list[Word] = []
+    left: list[Word] = []  # words with no time left after ``start``
+    for w in words:
+        if w.end <= start:
+            left.append(w)
+            continue
+        begin = max(w.start, start)
+        step = (w.end - begin) / (len(left) + 1)
+        out += [
+            replace(v, start=round(begin + i * step, 3), end=round(begin + (i + 1) * step, 3))
+            for i, v in enumerate(left)
+        ]
+        out.append(replace(w, start=round(begin + len(left) * step, 3)))
+        left = []
+    out += [replace(v, start=start, end=start) for v in left]  # nothing after it to share
+    return tuple(out)
 
 
 def start_at_onsets(segments: Sequence[Segment], activity: VoiceActivity) -> list[Segment]:

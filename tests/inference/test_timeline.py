@@ -356,6 +356,24 @@ def test_segments_are_put_in_order_one_after_another() -> None:
     assert moved.start == first.end and all(moved.start <= w.start for w in moved.words)
 
 
+def test_a_word_a_moved_segment_start_passes_keeps_some_time() -> None:
+    # bench `speech` seed 0: a window's last word aligned onto the next sentence's first
+    # speech, so both segments start at once; the second's "He" ended before the first did
+    last = Segment(526.624, 526.752, 'forever."', (Word(526.624, 526.752, ' forever."', 0.8),))
+    words = (
+        Word(526.624, 526.688, " He", 0.9),
+        Word(526.688, 527.008, " hoped", 0.9),
+        Word(527.008, 527.2, " so", 0.9),
+    )
+    said = Segment(526.624, 527.2, "He hoped so", words)
+    _, moved = in_order([last, said])
+    assert moved.start == last.end == moved.words[0].start
+    assert all(w.end > w.start for w in moved.words), moved.words  # none of 0 s
+    assert [w.text for w in moved.words] == [" He", " hoped", " so"]
+    assert all(a.end <= b.start for a, b in itertools.pairwise(moved.words))
+    assert moved.words[1].end == 527.008 and moved.words[2] == words[2]  # the rest as aligned
+
+
 def test_uncovered_speech_is_found_and_reported() -> None:
     # speech 1-4 s, 6-6.5 s (too short to report), 8-11 s
     activity = _activity(

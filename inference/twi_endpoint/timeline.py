@@ -855,8 +855,7 @@ def at_sentence_ends(segments: Sequence[Segment]) -> list[Segment]:
     segments are what peers give (whisperX cuts its aligned segments with a sentence
     tokenizer). Run last, after the coverage check: what counts as decoded twice there
     (:mod:`twi_endpoint.coverage`) is judged on the segments as the decoder wrote them. A
-    segment whose words no longer spell its text (:func:`in_order` clipped them) is kept
-    whole.
+    segment whose words do not spell its text is kept whole: they cannot place the cut.
 
     A sentence ends where the next one starts, its last word with it: on the VAD's 32 ms
     frames a word's end is rounded up and the next word's start down
@@ -961,7 +960,7 @@ def plain_text(text: str) -> str:
 def in_order(segments: Sequence[Segment]) -> list[Segment]:
     """Segments sorted by start and made not to overlap: where one ends after the next
     starts (word times of neighbouring sentences disagree by a frame or two), it ends
-    where the next begins. Of two with the same start, the second begins where the first
+    where the next begins, its words with it (:func:`_until`). Of two with the same start, the second begins where the first
     ends, and so do its words that started earlier (a word standing before its segment's
     start would be read as said there: held-out ``short_pauses`` seed 31, "Firefox." found
     again at a segment's start, its word 0.19 s before the segment)."""
@@ -970,15 +969,32 @@ def in_order(segments: Sequence[Segment]) -> list[Segment]:
         if out and out[-1].end > seg.start:
             prev = out[-1]
             if seg.start > prev.start:
-                words = tuple(
-                    replace(w, end=min(w.end, seg.start)) for w in prev.words if w.start < seg.start
-                )
-                out[-1] = replace(prev, end=seg.start, words=words or prev.words)
+                out[-1] = replace(prev, end=seg.start, words=_until(prev.words, seg.start))
             else:  # same start: this one begins where the previous ends
                 start = prev.end
                 seg = replace(seg, start=start, end=max(seg.end, start), words=_from(seg.words, start))
         out.append(seg)
     return out
+
+
+def _until(words: Sequence[Word], end: float) -> tuple[Word, ...]:
+    """``words`` ending no later than ``end``; those that start at or after it share the
+    time of the last word that keeps some, in equal parts (none does: ``words`` as they
+    are). Left out, the segment's text still held them and its words did not: "Stuff it
+    into you, with Belly counseled him." without "him." in its words (bench ``babble`` seed
+    18, the next segment timed from the talkers at "him."'s start), "words, words, words."
+    without its last (seed 23)."""
+    kept = [replace(w, end=min(w.end, end)) for w in words if w.start < end]
+    if not kept:
+        return tuple(words)
+    left = [w for w in words if w.start >= end]
+    last = kept.pop()
+    step = (last.end - last.start) / (len(left) + 1)
+    shared = [
+        replace(w, start=round(last.start + i * step, 3), end=round(last.start + (i + 1) * step, 3))
+        for i, w in enumerate([last, *left])
+    ]
+    return (*kept, *shared[:-1], replace(shared[-1], end=last.end))
 
 
 def _from(words: Sequence[Word], start: float) -> tuple[Word, ...]:

@@ -336,7 +336,7 @@ def test_a_segment_is_cut_into_its_sentences() -> None:
     assert at_sentence_ends([Segment(90.784, 91.5, "Two. When forty", two)]) == [
         Segment(90.784, 91.5, "Two. When forty", two)
     ]
-    # a segment whose words no longer spell its text (cut short where the next one starts) stays whole
+    # a segment whose words do not spell its text stays whole
     clipped = replace(seg, words=seg.words[:7])
     assert at_sentence_ends([clipped]) == [clipped]
     assert at_sentence_ends([Segment(0.0, 2.0, "No words. Two sentences.")]) == [
@@ -354,6 +354,23 @@ def test_segments_are_put_in_order_one_after_another() -> None:
     assert [s.text for s in ordered] == ["No. Firefox.", "Firefox.", "He could."]
     moved = ordered[1]
     assert moved.start == first.end and all(moved.start <= w.start for w in moved.words)
+
+
+def test_a_segment_cut_short_by_the_next_keeps_all_its_words() -> None:
+    # bench `babble` seed 18: the next segment, timed from the talkers, starts where "him."
+    # does; cut there, the segment's text held "him." and its words did not
+    words = (
+        Word(165.12, 165.504, " Belly", 0.9),
+        Word(165.472, 166.016, " counseled", 0.9),
+        Word(166.016, 166.2, " him.", 0.9),
+    )
+    said = Segment(165.12, 166.2, "Belly counseled him.", words)
+    talk = Segment(166.016, 167.104, "Thank you.", (Word(166.016, 167.104, " Thank you.", 0.5),))
+    cut, _ = in_order([said, talk])
+    assert cut.end == talk.start and "".join(w.text for w in cut.words).strip() == cut.text
+    assert all(cut.start <= w.start < w.end <= cut.end for w in cut.words), cut.words
+    assert all(a.end <= b.start for a, b in itertools.pairwise(cut.words[1:]))
+    assert cut.words[0] == words[0]  # the words before it as aligned
 
 
 def test_a_word_a_moved_segment_start_passes_keeps_some_time() -> None:

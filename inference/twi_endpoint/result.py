@@ -139,23 +139,45 @@ def _segment(segment: Segment) -> dict[str, Any]:
         SegmentKeys.TEXT: segment.text.strip(),
     }
     if segment.words:
-        words = segment.words
-        following = [w.start for w in words[1:]] + [words[-1].end]
-        out[SegmentKeys.WORDS] = [_word(w, ends_by) for w, ends_by in zip(words, following, strict=True)]
+        out[SegmentKeys.WORDS] = [
+            _word(w, span) for w, span in zip(segment.words, one_at_a_time(segment.words), strict=True)
+        ]
     return out
 
 
-def _word(word: Word, ends_by: float) -> dict[str, Any]:
-    """A word as the result gives it, ending no later than the next word starts (``ends_by``).
+def one_at_a_time(words: tuple[Word, ...]) -> list[tuple[float, float]]:
+    """Each word's ``(start, end)`` as the result gives it: ending no later than the next
+    word starts, and words that start together sharing the time up to the next word's start
+    (or their end), in equal parts, in their order.
 
-    Word times are moved onto the VAD's 32 ms frames (:func:`timeline.trim_words_to_speech`):
-    a start rounded down and the word before it rounded up overlapped by a frame, 32 ms, on
-    most words of a sentence; a reader highlighting words as they are said expects one at
-    a time."""
-    end = max(word.start, min(word.end, ends_by))
+    A reader highlighting words as they are said expects one at a time. Word times are
+    moved onto the VAD's 32 ms frames (:func:`timeline.trim_words_to_speech`): a start
+    rounded down and the word before it rounded up overlapped by a frame, 32 ms, on most
+    words of a sentence; and a word the alignment put in a pause moves to the next speech
+    onset, where the word after it may start too: cut at that start it lasted 0 s ("For"
+    of "For a full hour" at 188.16-188.16 s, the long recording of the tests)."""
+    out: list[tuple[float, float]] = []
+    k = 0
+    while k < len(words):
+        start = words[k].start
+        n = 1
+        while k + n < len(words) and words[k + n].start <= start:
+            n += 1
+        end = max(w.end for w in words[k : k + n])
+        if k + n < len(words):
+            end = min(end, words[k + n].start)
+        end = max(start, end)
+        step = (end - start) / n
+        out += [(start + i * step, end if i == n - 1 else start + (i + 1) * step) for i in range(n)]
+        k += n
+    return out
+
+
+def _word(word: Word, span: tuple[float, float]) -> dict[str, Any]:
+    """A word as the result gives it, at ``span`` (:func:`one_at_a_time`)."""
     out: dict[str, Any] = {
-        WordKeys.START: round(word.start, ROUND_SECONDS),
-        WordKeys.END: round(end, ROUND_SECONDS),
+        WordKeys.START: round(span[0], ROUND_SECONDS),
+        WordKeys.END: round(span[1], ROUND_SECONDS),
         WordKeys.WORD: word.text.strip(),
     }
     if word.probability is not None:

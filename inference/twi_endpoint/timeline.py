@@ -960,10 +960,11 @@ def plain_text(text: str) -> str:
 def in_order(segments: Sequence[Segment]) -> list[Segment]:
     """Segments sorted by start and made not to overlap: where one ends after the next
     starts (word times of neighbouring sentences disagree by a frame or two), it ends
-    where the next begins, its words with it (:func:`_until`). Of two with the same start, the second begins where the first
-    ends, and so do its words that started earlier (a word standing before its segment's
-    start would be read as said there: held-out ``short_pauses`` seed 31, "Firefox." found
-    again at a segment's start, its word 0.19 s before the segment)."""
+    where the next begins, its words with it (:func:`_until`). Of two with the same start,
+    the second begins where the first ends, and so do its words that started earlier (a
+    word standing before its segment's start would be read as said there: held-out
+    ``short_pauses`` seed 31, "Firefox." found again at a segment's start, its word 0.19 s
+    before the segment; :func:`_from`)."""
     out: list[Segment] = []
     for seg in sorted(segments, key=lambda x: x.start):
         if out and out[-1].end > seg.start:

@@ -95,7 +95,7 @@ def test_long_recording_is_transcribed_completely(
     model: LocalModel = request.getfixturevalue("hf_model" if engine == "transformers" else "ct2_model")
     audio, reference = long_recording(engine)
     duration = len(audio) / SAMPLE_RATE
-    result = json.loads(model.invoke(wav_bytes(audio), "audio/wav", "language=en"))
+    result = json.loads(model.invoke(wav_bytes(audio), "audio/wav", "language=en;words=true"))
     segments, meta = result["segments"], result["metadata"]
     measured = wer([reference], [result["transcript"]])
     print(f"{engine} long {duration:.0f}s WER {measured:.3f} rtf {meta['rtf']:.3f} chunks {meta['chunks']}")
@@ -107,6 +107,14 @@ def test_long_recording_is_transcribed_completely(
     # overlapped it by a frame (the transformers engine: "This is the acoustic corpus." and
     # "I'm talking pretty fast here.")
     assert all(a["end"] <= b["start"] for a, b in itertools.pairwise(segments)), segments
+    # each segment's words are its text, inside it, one after another, none of 0 s: a
+    # segment cut short where the next starts had kept its text and lost its last words
+    for seg in segments:
+        words = seg["words"]
+        assert "".join(w["word"] for w in words) == seg["text"].replace(" ", ""), seg  # "self-" "substantial"
+        assert seg["start"] <= words[0]["start"] and words[-1]["end"] <= seg["end"], seg
+        assert all(w["start"] < w["end"] for w in words), seg
+        assert all(a["end"] <= b["start"] for a, b in itertools.pairwise(words)), seg
     assert segments[0]["start"] < 5 and segments[-1]["end"] > duration - 10  # the whole recording
     # The end of the recording (the last clip, "...and that should be all thanks") is there,
     # at the end: nothing was cut at 30 s and nothing was dropped after it.

@@ -14,6 +14,7 @@ from typing import Any
 from twi_contract import BatchKeys, ResultKeys, SegmentKeys, WordKeys
 from twi_contract import MetadataKeys as Meta
 
+from twi_endpoint.timeline import shared
 from twi_endpoint.types import Segment, Transcription, Word
 
 ROUND_SECONDS = 3  # millisecond precision for every time in the result
@@ -159,16 +160,14 @@ def one_at_a_time(words: tuple[Word, ...]) -> list[tuple[float, float]]:
     out: list[tuple[float, float]] = []
     k = 0
     while k < len(words):
-        start = words[k].start
         n = 1
-        while k + n < len(words) and words[k + n].start <= start:
+        while k + n < len(words) and words[k + n].start <= words[k].start:
             n += 1
         end = max(w.end for w in words[k : k + n])
         if k + n < len(words):
             end = min(end, words[k + n].start)
-        end = max(start, end)
-        step = (end - start) / n
-        out += [(start + i * step, end if i == n - 1 else start + (i + 1) * step) for i in range(n)]
+        together = shared(words[k : k + n], words[k].start, max(words[k].start, end))
+        out += [(w.start, w.end) for w in together]
         k += n
     return out
 

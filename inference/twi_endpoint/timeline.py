@@ -980,7 +980,7 @@ def in_order(segments: Sequence[Segment]) -> list[Segment]:
 
 def _until(words: Sequence[Word], end: float) -> tuple[Word, ...]:
     """``words`` ending no later than ``end``; those that start at or after it share the
-    time of the last word that keeps some, in equal parts (none does: ``words`` as they
+    time of the last word that keeps some (:func:`shared`; none does: ``words`` as they
     are). Left out, the segment's text still held them and its words did not: "Stuff it
     into you, with Belly counseled him." without "him." in its words (bench ``babble`` seed
     18, the next segment timed from the talkers at "him."'s start), "words, words, words."
@@ -988,19 +988,13 @@ def _until(words: Sequence[Word], end: float) -> tuple[Word, ...]:
     kept = [replace(w, end=min(w.end, end)) for w in words if w.start < end]
     if not kept:
         return tuple(words)
-    left = [w for w in words if w.start >= end]
     last = kept.pop()
-    step = (last.end - last.start) / (len(left) + 1)
-    shared = [
-        replace(w, start=round(last.start + i * step, 3), end=round(last.start + (i + 1) * step, 3))
-        for i, w in enumerate([last, *left])
-    ]
-    return (*kept, *shared[:-1], replace(shared[-1], end=last.end))
+    return (*kept, *shared([last, *(w for w in words if w.start >= end)], last.start, last.end))
 
 
 def _from(words: Sequence[Word], start: float) -> tuple[Word, ...]:
     """``words`` starting no earlier than ``start``; those that ended by then share the time
-    of the first word that keeps some, in equal parts. Moved whole onto ``start`` they
+    of the first word that keeps some (:func:`shared`). Moved whole onto ``start`` they
     lasted 0 s: a window's last word aligned onto the next sentence's first speech
     ("forever." on "He" of "He hoped there would be stew", bench ``speech`` seed 0) put
     both segments at one start, and "He" was left from 526.752 to 526.752 s."""
@@ -1010,16 +1004,23 @@ def _from(words: Sequence[Word], start: float) -> tuple[Word, ...]:
         if w.end <= start:
             left.append(w)
             continue
-        begin = max(w.start, start)
-        step = (w.end - begin) / (len(left) + 1)
-        out += [
-            replace(v, start=round(begin + i * step, 3), end=round(begin + (i + 1) * step, 3))
-            for i, v in enumerate(left)
-        ]
-        out.append(replace(w, start=round(begin + len(left) * step, 3)))
+        out += shared([*left, w], max(w.start, start), w.end)
         left = []
-    out += [replace(v, start=start, end=start) for v in left]  # nothing after it to share
-    return tuple(out)
+    return (*out, *shared(left, start, start))  # nothing after them to share
+
+
+def shared(words: Sequence[Word], start: float, end: float) -> list[Word]:
+    """``words`` one after another from ``start`` to ``end``, in equal parts, in their
+    order: where the times cannot tell them apart, each is still given some."""
+    step = (end - start) / max(1, len(words))
+    return [
+        replace(
+            w,
+            start=round(start + i * step, 3),
+            end=round(end if i == len(words) - 1 else start + (i + 1) * step, 3),
+        )
+        for i, w in enumerate(words)
+    ]
 
 
 def start_at_onsets(segments: Sequence[Segment], activity: VoiceActivity) -> list[Segment]:

@@ -232,6 +232,9 @@ def test_a_first_word_is_first_heard_where_its_speaker_starts() -> None:
     crowd = _heard(cases["crowd"][0])
     (seg,) = start_at_onsets([Segment(2.0, 2.7, "So he", (Word(2.0, 2.4, " So", 0.9),))], crowd)
     assert seg.start == pytest.approx(2.0, abs=FRAME_S)
+    # the words after it start no earlier (the alignment had the second word 0.2 s before)
+    first, second = trim_words_to_speech([word[0], Word(1.8, 2.7, " he", 0.9)], crowd)
+    assert first.start == pytest.approx(2.0, abs=FRAME_S) and second.start >= first.start
     # without levels (a VAD built from probabilities alone) the first word is not moved
     (first,) = trim_words_to_speech(word[:1], replace(crowd, level_db=None))
     assert first.start == pytest.approx(1.0, abs=FRAME_S)

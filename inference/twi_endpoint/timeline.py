@@ -886,8 +886,8 @@ def at_sentence_ends(segments: Sequence[Segment]) -> list[Segment]:
         for k, part in enumerate(kept):
             start = seg.start if k == 0 else part[0].start
             if k + 1 < len(kept):  # the next sentence starts after this one's last word does
-                last = replace(part[-1], end=min(part[-1].end, kept[k + 1][0].start))
-                part, end = [*part[:-1], last], max(start, last.end)
+                part = list(_until(part, kept[k + 1][0].start))
+                end = max(start, part[-1].end)
             else:
                 end = max(start, seg.end)
             out.append(

@@ -9,7 +9,9 @@ Contenders (all Whisper base, the same OpenAI weights):
 * ``baseline_a``: the seed's approach, transformers ``pipeline("automatic-speech-recognition",
   chunk_length_s=30, batch_size=1)``; FP32 on CPU, FP16 on CUDA;
 * ``transformers``: our transformers engine with its defaults (``twi_endpoint.hf_engine``);
-* ``ctranslate2``: our CTranslate2 engine with its defaults (``twi_endpoint.ct2_engine``);
+* ``ctranslate2``: our CTranslate2 engine with its defaults (``twi_endpoint.ct2_engine``), its
+  CPU encoder chosen as the endpoint chooses it (``TWI_ASR_CPU_ENCODER``: ``ctranslate2``
+  measures a CPU without bfloat16 on any CPU);
 * ``faster_whisper_batched``: the peer, faster-whisper's ``BatchedInferencePipeline`` called
   directly with its defaults (same int8/float16 compute type as ours, so only the method differs);
 * ``faster_whisper``: the second peer, faster-whisper's sequential ``WhisperModel.transcribe``
@@ -96,8 +98,11 @@ def _load_transformers(hf_dir: Path, ct2_dir: Path, device: str, batch_size: int
 
 def _load_ctranslate2(hf_dir: Path, ct2_dir: Path, device: str, batch_size: int | None) -> Loaded:
     from twi_endpoint.ct2_engine import load_ctranslate2_engine
+    from twi_endpoint.settings import EndpointSettings
 
-    return _load_engine(load_ctranslate2_engine(ct2_dir, device=device, batch_size=batch_size), ct2_dir)
+    encoder = EndpointSettings.from_env().cpu_encoder
+    engine = load_ctranslate2_engine(ct2_dir, device=device, batch_size=batch_size, cpu_encoder=encoder)
+    return _load_engine(engine, ct2_dir)
 
 
 def _load_peer(hf_dir: Path, ct2_dir: Path, device: str, batch_size: int | None) -> Loaded:

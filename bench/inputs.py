@@ -122,6 +122,11 @@ FLOOR_MARGIN_DB = 10.0  # ... and a frame within this of it is not speech either
 # 2026-12-04 and put the word 0.43 s early (Whisper's cross-attention word times, 0.69-0.74 s
 # for faster-whisper and ours, follow the click).
 FIRST_WORD_S = {"mfa_acoustic_corpus.wav": 1.05}
+# Speech is a stretch of loud frames, quiet of up to SPEECH_GAP_S inside it (a stop's closure,
+# the break between syllables) joined, that holds at least SPEECH_LOUD_S of loud frames (a
+# syllable's vowel); a click or a pop alone holds less (speech_bounds).
+SPEECH_GAP_S = 0.2
+SPEECH_LOUD_S = 0.1
 INNER_PAUSE_MIN_S = 1.0  # pauses inserted *inside* a clip (the "inner_pauses" input)
 INNER_PAUSE_MAX_S = 4.0
 SHORT_CLIP_MAX_S = 5.5  # the "short_pauses" input: only short utterances ...
@@ -289,7 +294,7 @@ def _frame_db(audio: np.ndarray) -> np.ndarray:
 
 def speech_bounds(audio: np.ndarray) -> tuple[float, float]:
     """Where a clip's speech really starts and ends (seconds): its first and last two loud
-    frames in a row.
+    frames in a row, in its stretches of speech.
 
     Energy only, independent of any VAD an engine uses: clips come with 0.1-0.5 s of
     leading silence, which would otherwise count as timing error. Loud means over
@@ -297,27 +302,44 @@ def speech_bounds(audio: np.ndarray) -> tuple[float, float]:
     the pre-emphasis of speech front ends: -34 dB at 50 Hz, -8 dB at 1 kHz). A noise bed
     of hum or rumble is loud in the whole band only: on it JFK's inaugural clip started at
     0.10 s against "And" at 0.32 s, and a LibriVox clip ("had he married") at 0.02 s
-    against 0.26 s, on a single frame of it; a click or hiss is loud in the first difference
-    only (three clips of ../shared would start at 0.00-0.10 s on it). Both agree with
-    Silero's first speech within 0.06 s on every English clip of ../shared as recorded but
-    that "had", breathed in 0.09 s before Silero hears it (and the clip of FIRST_WORD_S);
-    at 0.8x pace one more is early, by 0.28 s: two frames of a sound at the file's start.
+    against 0.26 s, on a single frame of it; a hiss is loud in the first difference only
+    (three clips of ../shared would start at 0.00-0.10 s on it). Both agree with Silero's
+    first speech within 0.06 s on every English clip of ../shared as recorded but that
+    "had", breathed in 0.09 s before Silero hears it (and the clip of FIRST_WORD_S).
 
-    Speech is two loud frames in a row (40 ms): a word lasts longer than one 20 ms frame, a
-    click or a breath's burst need not. A Common Voice "no" (held out) opens with one loud
-    frame 0.42 s before the word, and every engine's segment was 0.42 s "late" (0.53 s at
-    0.8x pace, 1.6-3.3 s in ``inner_pauses``, which stretched the gap after it as a pause
-    between words). On the 31 English clips of ../shared (the held-out ones of ``formats``
-    too), as recorded and at 0.8x pace, the start moved on seven, 0.04-0.54 s later but
-    the clip of FIRST_WORD_S, which that sets (the end, by the same rule, 0.04-0.22 s
-    earlier on sixteen). Against Silero's first speech: closer on three, as close on one
-    (0.02 s either side), and the "no" at its word, where Silero hears the burst at the
-    clip's pace (1.06 s) and the word at 0.8x (1.86 s, as this rule does).
+    Two loud frames in a row (40 ms): a word lasts longer than one 20 ms frame. A Common
+    Voice "no" (held out) opens with one loud frame 0.42 s before the word, and every
+    engine's segment was 0.42 s "late" (0.53 s at 0.8x pace, 1.6-3.3 s in ``inner_pauses``,
+    which stretched the gap after it as a pause between words). On the 31 English clips of
+    ../shared (the held-out ones of ``formats`` too), as recorded and at 0.8x pace, the
+    start moved on seven, 0.04-0.54 s later but the clip of FIRST_WORD_S, which that sets
+    (the end 0.04-0.22 s earlier on sixteen). Against Silero's first speech: closer on
+    three, as close on one (0.02 s either side), and the "no" at its word.
+
+    A click can last longer than two frames: of a stretch of speech (loud frames,
+    :data:`SPEECH_GAP_S` of quiet inside it joined) at least :data:`SPEECH_LOUD_S` is loud,
+    and a sound alone that holds less is not speech (a clip of nothing else keeps it). A Twi
+    Common Voice clip opens with a 60 ms click 0.6 s before its first word: 0.20 -> 0.80 s
+    (Silero: 0.78 s); at 0.8x pace an English clip opens with two loud frames of a sound at
+    the file's start, 0.28 s before its word: now at the word. Of the 53 recordings of
+    ../shared (all languages, every format), as recorded, the start moved on that Twi clip
+    and on the MFA clip of FIRST_WORD_S (0.64 -> 1.06 s: its 40 ms click at 0.64 s, where
+    its table entry, 1.05 s, sets it anyway), the end on two Twi clips with a click after
+    their last word (1.34 and 0.40 s earlier). Not enough alone for that MFA clip: with
+    pauses stretched into it (``inner_pauses``, a floor of room tone under its own) the
+    click's tail is loud too, 100 ms of it.
     """
     db = _frame_db(audio)
     slope = _frame_db(np.append(audio[:1], np.diff(audio)))
-    loud = (db > onset_level(db)) & (slope > onset_level(slope))
-    held = np.flatnonzero(loud[:-1] & loud[1:])  # the first of two loud frames in a row
+    loud = np.flatnonzero((db > onset_level(db)) & (slope > onset_level(slope)))
+    gap, least = (
+        round(SPEECH_GAP_S * SAMPLE_RATE / ONSET_FRAME),
+        round(SPEECH_LOUD_S * SAMPLE_RATE / ONSET_FRAME),
+    )
+    stretches = np.split(loud, np.flatnonzero(np.diff(loud) > gap + 1) + 1) if loud.size else []
+    speech = [frames for frames in stretches if frames.size >= least] or stretches
+    # the first of two loud frames in a row, in each stretch of speech
+    held = np.concatenate([frames[:-1][np.diff(frames) == 1] for frames in speech] or [loud])
     if held.size == 0:
         return 0.0, audio.size / SAMPLE_RATE
     return held[0] * ONSET_FRAME / SAMPLE_RATE, (held[-1] + 2) * ONSET_FRAME / SAMPLE_RATE
@@ -437,7 +459,7 @@ def _assemble(
         first, last = speech_bounds(audio)
         if clip.path.name in FIRST_WORD_S:  # after the pauses stretched in before it
             word = round(FIRST_WORD_S[clip.path.name] / speed * SAMPLE_RATE)
-            first = max(first, (word + sum(n for cut, n in inserted if cut <= word)) / SAMPLE_RATE)
+            first = (word + sum(n for cut, n in inserted if cut <= word)) / SAMPLE_RATE
         spans.append(
             Span(round(at / SAMPLE_RATE + first, 3), round(at / SAMPLE_RATE + last, 3), clip.reference)
         )

@@ -116,6 +116,38 @@ def test_a_clip_starts_where_its_speech_rises_out_of_its_own_room_tone() -> None
     assert speech_bounds(clicked.astype(np.float32)) == pytest.approx((0.72, 2.72), abs=0.02)
 
 
+def test_a_click_before_the_first_word_is_not_its_start_but_a_short_first_word_is() -> None:
+    rng = np.random.default_rng(5)
+
+    def tone(seconds: float, db: float) -> np.ndarray:  # noise this loud (dBFS)
+        return rng.standard_normal(round(seconds * SAMPLE_RATE)) * 10 ** (db / 20)
+
+    speech, floor = tone(2.0, -3.0), tone(0.3, -63.0)
+    # a click of 60 ms (three frames), then 0.4 s of quiet: shorter than a syllable's vowel
+    clicked = np.concatenate([floor, tone(0.06, -3.0), tone(0.4, -63.0), speech, floor])
+    assert speech_bounds(clicked.astype(np.float32)) == pytest.approx((0.76, 2.76), abs=0.02)
+    # "He", 60 ms, then 0.12 s of quiet (a stop's closure) before the next word: speech
+    he = np.concatenate([floor, tone(0.06, -3.0), tone(0.12, -63.0), speech, floor])
+    assert speech_bounds(he.astype(np.float32))[0] == pytest.approx(0.3, abs=0.02)
+    # a clip of nothing but one short sound keeps it
+    assert speech_bounds(
+        np.concatenate([floor, tone(0.06, -3.0), floor]).astype(np.float32)
+    ) == pytest.approx((0.3, 0.36), abs=0.02)
+
+
+def test_a_common_voice_clip_starts_at_its_first_word_not_at_the_click_before_it(data_clips: dict) -> None:
+    """tests/data/twi_34997394.mp3 opens with a 60 ms click 0.6 s before its first word
+    (its first loud frames at 0.20 s); Silero, which knows nothing of the bench, hears the
+    speech begin at the word."""
+    from twi_endpoint.segmentation import speech_probabilities
+
+    audio = load_clip(data_clips["twi_34997394.mp3"].path)
+    start = speech_bounds(audio)[0]
+    probs = speech_probabilities(audio)
+    heard = int(np.argmax(probs > 0.5)) * audio.size / probs.size / SAMPLE_RATE
+    assert start == pytest.approx(0.8, abs=0.04) and start == pytest.approx(heard, abs=0.1)
+
+
 @pytest.mark.shared
 def test_the_sonnets_start_at_their_first_word_not_at_the_room_tone() -> None:
     sonnets = next(c for c in english_clips(SHARED_DATA) if c.path.name == SONNETS)

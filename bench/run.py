@@ -15,7 +15,8 @@ Same machine, same Whisper base weights, same audio for every contender:
 Every clip's true start is known, so besides WER (with substitutions, deletions and
 insertions) each contender gets a timing error: for each clip, how far the start of the
 segment holding its first words is from where its speech starts (median, 95th percentile,
-share within 0.5 s), and its longest segment.
+share within 0.5 s; ``found``: the clips whose first words some segment holds at all, a
+clip misread whole counting as a miss), and its longest segment.
 
 Each contender runs in its own process (clean cold-load time and peak memory), several times
 per input within a time budget; medians are reported, with ratios against baseline A (the
@@ -241,7 +242,7 @@ def _ratios(results: list[dict[str, Any]], inputs: list[LongForm]) -> None:
 def _table(results: list[dict[str, Any]], inputs: list[LongForm]) -> str:
     head = (
         f"{'contender':28} {'input':12} {'runs':>4} {'wall s':>7} {'x RT':>6} {'RTF':>7} {'vs A':>6} "
-        f"{'WER %':>6} {'S/D/I':>11} {'start p50/p95 s':>15} {'<=0.5s':>6} {'max seg':>7} "
+        f"{'WER %':>6} {'S/D/I':>11} {'start p50/p95 s':>15} {'<=0.5s':>6} {'found':>7} {'max seg':>7} "
         f"{'load s':>7} {'RSS MB':>7} {'GPU MB':>7} {'steal':>5}"
     )
     lines = [head, "-" * len(head)]
@@ -259,13 +260,15 @@ def _table(results: list[dict[str, Any]], inputs: list[LongForm]) -> str:
             t = it.get("timing")
             starts = f"{t['median_s']:.2f}/{t['p95_s']:.2f}" if t and t["median_s"] is not None else "-"
             within = f"{t['within_half_s'] * 100:.0f} %" if t else "-"
+            # clips whose first words were found at all: one misread whole counts as a miss
+            found = f"{t['found']}/{t['clips']}" if t else "-"
             longest = f"{t['max_segment_s']:.1f}" if t else "-"
             steal = r.get("steal_share")
             stolen = "-" if steal is None else f"{steal * 100:.0f} %"
             lines.append(
                 f"{r['label']:28} {lf.name:12} {it['runs']:>4} {it['median_wall_s']:>7.1f} "
                 f"{it['x_real_time']:>6.1f} {it['rtf']:>7.4f} {speedup:>6.2f} {w['wer'] * 100:>6.2f} "
-                f"{sdi:>11} {starts:>15} {within:>6} {longest:>7} "
+                f"{sdi:>11} {starts:>15} {within:>6} {found:>7} {longest:>7} "
                 f"{r['load_s']:>7.1f} {r['peak_rss_mb']:>7.0f} {r['peak_gpu_mb'] or 0:>7.0f} {stolen:>5}"
             )
     return "\n".join(lines)

@@ -465,6 +465,9 @@ def test_quick_bench_runs_end_to_end(tmp_path: Path) -> None:
         timing = speech["timing"]  # every contender here returns timed segments
         assert timing["clips"] >= 1 and timing["found"] >= 1 and timing["median_s"] is not None
     assert "ctranslate2" in proc.stdout and "x RT" in proc.stdout
+    ours = report["results"][0]["inputs"]["speech"]["timing"]
+    found = f"{ours['found']}/{ours['clips']}"
+    assert "found" in proc.stdout and f" {found} " in proc.stdout  # clips found at all, beside the share
     # --quick: 4 short files (`python -m bench.short`), one request each, then in one
     # coalesced request, beside the same audio as one file and the model's ceiling
     short = report["short_files"]

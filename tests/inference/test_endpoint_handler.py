@@ -74,6 +74,33 @@ def test_twi_text_is_utf8_json(ct2_model: LocalModel, data_clips: dict) -> None:
     assert result["transcript"]
 
 
+def test_an_offset_does_not_hide_a_quiet_recording(
+    ct2_model: LocalModel, data_clips: dict, wav_bytes: Callable[..., bytes], wer: Callable[..., float]
+) -> None:
+    """A quiet speaker (four clips with pauses, 30 dB down) on a recorder with a DC offset
+    larger than the speech: the offset is no sound, and the speech is heard as without it.
+    Before the decoder removed it, the VAD took the offset for loudness, did not raise the
+    quiet recording and heard 2.2 s of its 23 s of speech: 61 words lost, none reported."""
+    from twi_endpoint.audio import decode_audio
+
+    names = ("jfk.mp3", "librivox_0870.wav", "sonnet1.ogg", "librivox_0880.wav")
+    noise = np.random.default_rng(0)
+    parts = []
+    for i, name in enumerate(names):
+        pause = noise.standard_normal(int((2.5 + i % 3) * SAMPLE_RATE)) * 3e-4
+        parts += [pause, decode_audio(data_clips[name].path.read_bytes()).samples]
+    quiet = np.concatenate([*parts, noise.standard_normal(2 * SAMPLE_RATE) * 3e-4]) * 0.03
+    reference = [" ".join(data_clips[n].reference for n in names)]
+    plain, offset = (
+        ct2_model.transcribe(wav_bytes(quiet + dc), "audio/wav", language="en") for dc in (0.0, 0.05)
+    )
+    speech = [r["metadata"]["speech_sec"] for r in (plain, offset)]
+    errors = [wer(reference, [r["transcript"]]) for r in (plain, offset)]
+    print(f"WER {errors}, speech {speech}")
+    assert speech[1] == pytest.approx(speech[0], abs=0.5) and speech[0] > 20
+    assert errors[1] <= errors[0] + 0.05 < 0.2
+
+
 def test_silence_and_noise_give_empty_transcripts(
     ct2_model: LocalModel, wav_bytes: Callable[..., bytes]
 ) -> None:

@@ -47,7 +47,8 @@ def test_put_waits_for_and_prints_the_transcript(local_up: tuple[Path, subproces
     assert done.returncode == 0, done.stderr
     assert "uploaded s3://" in done.stderr and "audio/mine/Ɔkɔmfo/librivox_0880.wav" in done.stderr
     assert "transcripts/mine/Ɔkɔmfo/librivox_0880.wav.json" in done.stdout
-    assert "he was not an ill disposed young man" in done.stdout.lower().replace("-", " ")
+    # the clip's transcript ("ill-disposed" or "ill-sposed": whisper-base is on the edge there)
+    assert "he was not an ill" in done.stdout.lower() and "young man" in done.stdout.lower()
 
     listed = run("results", "--json", "--workdir", str(workdir))
     assert listed.returncode == 0

@@ -336,10 +336,10 @@ def speech_bounds(audio: np.ndarray) -> tuple[float, float]:
         round(SPEECH_GAP_S * SAMPLE_RATE / ONSET_FRAME),
         round(SPEECH_LOUD_S * SAMPLE_RATE / ONSET_FRAME),
     )
-    stretches = np.split(loud, np.flatnonzero(np.diff(loud) > gap + 1) + 1) if loud.size else []
+    stretches = np.split(loud, np.flatnonzero(np.diff(loud) > gap + 1) + 1)
     speech = [frames for frames in stretches if frames.size >= least] or stretches
     # the first of two loud frames in a row, in each stretch of speech
-    held = np.concatenate([frames[:-1][np.diff(frames) == 1] for frames in speech] or [loud])
+    held = np.concatenate([frames[:-1][np.diff(frames) == 1] for frames in speech])
     if held.size == 0:
         return 0.0, audio.size / SAMPLE_RATE
     return held[0] * ONSET_FRAME / SAMPLE_RATE, (held[-1] + 2) * ONSET_FRAME / SAMPLE_RATE

@@ -65,18 +65,32 @@ def _is_english(folder: str, file: str) -> bool:
     return folder == "en" or "_en_" in file
 
 
+class CannotBuild(ValueError):
+    """The data given cannot make this input (held-out data need not have every folder of
+    ../shared): the bench leaves the input out and says why."""
+
+
 def _with_references(shared_data: Path, folder: str) -> list[Clip]:
     """The clips of ``shared_data/folder`` whose manifest row has a reference (speech, not
-    noise)."""
+    noise); none when the data has no such folder (held-out data laid out like ../shared
+    may hold only ``en/``). A row without ``duration_s`` is measured from its file."""
     manifest = shared_data / folder / "manifest.tsv"
     if not manifest.is_file():
-        raise FileNotFoundError(f"benchmark data missing: {manifest}")
+        return []
     with open(manifest, encoding="utf-8", newline="") as f:
-        return [
-            Clip(shared_data / folder / row["file"], float(row["duration_s"]), row["reference"])
-            for row in csv.DictReader(f, delimiter="\t")
-            if row["reference"].strip()
-        ]
+        rows = [row for row in csv.DictReader(f, delimiter="\t") if (row.get("reference") or "").strip()]
+    clips = []
+    for row in rows:
+        path = shared_data / folder / row["file"]
+        seconds = (row.get("duration_s") or "").strip()
+        clips.append(Clip(path, float(seconds) if seconds else _duration_s(path), row["reference"]))
+    return clips
+
+
+def _duration_s(path: Path) -> float:
+    import librosa
+
+    return float(librosa.get_duration(path=str(path)))
 
 
 def english_clips(shared_data: Path) -> list[Clip]:
@@ -88,7 +102,10 @@ def english_clips(shared_data: Path) -> list[Clip]:
         if _is_english(folder, clip.path.name)
     ]
     if not clips:
-        raise FileNotFoundError(f"no English clips with references under {shared_data}")
+        raise FileNotFoundError(
+            f"no English clips with references under {shared_data} (a manifest.tsv of file, "
+            f"duration_s, reference in {' or '.join(f + '/' for f in ENGLISH_FOLDERS)})"
+        )
     return clips
 
 
@@ -282,7 +299,8 @@ def other_language_recordings(shared_data: Path) -> list[np.ndarray]:
         if not _is_english(folder, clip.path.name)
     ]
     if not out:
-        raise FileNotFoundError(f"no recordings in other languages under {shared_data}")
+        folders = " or ".join(f + "/" for f in OTHER_LANGUAGE_FOLDERS)
+        raise CannotBuild(f"no recordings in other languages with a reference in {shared_data}: {folders}")
     return out
 
 
@@ -506,7 +524,11 @@ def build_longform(
 
 
 def build_hard_input(shared_data: Path, name: str, minutes: float, seed: int = 0) -> LongForm:
-    """One of :data:`HARD_INPUTS`: speech arranged the way that made Whisper skip sentences."""
+    """One of :data:`HARD_INPUTS`: speech arranged the way that made Whisper skip sentences.
+
+    Raises :class:`CannotBuild` when the data has no clip short enough for it, or, for
+    ``babble``, no recording in another language to be its talkers.
+    """
     if name not in HARD_INPUTS:
         raise ValueError(f"unknown hard input {name!r}: choose from {', '.join(HARD_INPUTS)}")
     if minutes <= 0:
@@ -515,6 +537,8 @@ def build_hard_input(shared_data: Path, name: str, minutes: float, seed: int = 0
     rng = random.Random(f"{name}-{seed}")
     noise = np.random.default_rng([seed, len(name)])
     pool = [c for c in english_clips(shared_data) if how.max_clip_s is None or c.duration_s <= how.max_clip_s]
+    if not pool:
+        raise CannotBuild(f"no English clip of at most {how.max_clip_s:g} s under {shared_data}")
     # inserted pauses lengthen each clip by about 2 x 2.5 s: leave room for them (a slower
     # pace lengthens the input by up to 1 / speed: the budget is of the clips as recorded,
     # so that the sonnet, 158 s, is not alone in it)

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import csv
 import json
 import random
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -29,6 +31,7 @@ from bench.inputs import (
     SAMPLE_RATE,
     SHORT_CLIP_MAX_S,
     SLOW_SPEED,
+    CannotBuild,
     Clip,
     _assemble,
     at_speed,
@@ -51,6 +54,7 @@ from twi_asr.scoring import SPELLING_FILE, word_error_rate
 ROOT = Path(__file__).resolve().parent.parent
 SHARED_DIR = ROOT.parent / "shared"  # as in conftest.py
 SHARED_DATA = SHARED_DIR / "data"
+SHIPPED = ROOT / "tests" / "data"  # the clips the repository ships, with their manifest.tsv
 SONNETS = "librivox_en_shakespeare-sonnets-1-3_concat.flac"  # opens with 0.42 s of room tone
 # Only a guard against a hang, never a speed check: the quick bench below takes 77 s alone
 # on 2 cores, 120-135 s beside another test worker (2026-12-01), 170+ s beside two.
@@ -432,6 +436,43 @@ def test_bench_says_what_is_missing_without_shared(tmp_path: Path) -> None:
     proc = run_bench("--shared", tmp_path / "nowhere", "--out", tmp_path, timeout=60)
     assert proc.returncode == 2
     assert "needs ../shared" in proc.stderr and "nowhere" in proc.stderr
+
+
+def held_out(folder: Path, names: list[str]) -> Path:
+    """A folder laid out like ../shared with only ``data/en/`` (shipped clips), its manifest
+    without ``duration_s``: held-out data need not have every folder and column of ours."""
+    en = folder / "data" / "en"
+    en.mkdir(parents=True)
+    with open(SHIPPED / "manifest.tsv", encoding="utf-8", newline="") as f:
+        references = {row["file"]: row["reference"] for row in csv.DictReader(f, delimiter="\t")}
+    for name in names:
+        shutil.copy(SHIPPED / name, en / name)
+    lines = ["file\treference", *(f"{name}\t{references[name]}" for name in names)]
+    (en / "manifest.tsv").write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return folder
+
+
+def test_held_out_data_with_only_english_clips_makes_every_input_it_can(tmp_path: Path) -> None:
+    shared = held_out(tmp_path / "held-out", ["librivox_0870.wav", "librivox_0880.wav", "jfk.mp3"])
+    durations = sorted(clip.duration_s for clip in english_clips(shared / "data"))  # read from the files
+    assert durations == pytest.approx([2.99, 7.1, 11.0], abs=0.1)
+    with pytest.raises(CannotBuild, match="other languages"):  # babble's talkers: long/ or twi/
+        build_hard_input(shared / "data", "babble", minutes=0.25)
+    # the bench leaves that input out, says why, and builds the rest (no model under --shared)
+    sizes = ("--minutes", "0.5", "--sparse-minutes", "0.5", "--hard-minutes", "0.25", "--short-files", "0")
+    proc = run_bench("--shared", shared, *sizes, "--save-inputs", tmp_path / "inputs", timeout=300)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert "input babble left out: no recordings in other languages" in proc.stderr
+    built = load_longforms(tmp_path / "inputs")
+    assert [lf.name for lf in built] == ["speech", "sparse20", *(n for n in HARD_INPUTS if n != "babble")]
+    assert all(lf.clips >= 1 and lf.reference.strip() and len(lf.spans) == lf.clips for lf in built)
+
+
+def test_a_hard_input_without_a_clip_short_enough_for_it_is_left_out(tmp_path: Path) -> None:
+    shared = held_out(tmp_path, ["jfk.mp3"])  # 11 s: no short utterance between long pauses
+    with pytest.raises(CannotBuild, match=f"at most {SHORT_CLIP_MAX_S:g} s"):
+        build_hard_input(shared / "data", "short_pauses", minutes=0.25)
+    assert build_hard_input(shared / "data", "quiet", minutes=0.25).clips >= 1
 
 
 def test_quick_keeps_the_sizes_given_on_the_command_line() -> None:

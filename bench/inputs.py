@@ -70,7 +70,7 @@ class CannotBuild(ValueError):
     ../shared): the bench leaves the input out and says why."""
 
 
-def _with_references(shared_data: Path, folder: str) -> list[Clip]:
+def clips_with_references(shared_data: Path, folder: str) -> list[Clip]:
     """The clips of ``shared_data/folder`` whose manifest row has a reference (speech, not
     noise); none when the data has no such folder (held-out data laid out like ../shared
     may hold only ``en/``). A row without ``duration_s`` is measured from its file."""
@@ -98,7 +98,7 @@ def english_clips(shared_data: Path) -> list[Clip]:
     clips = [
         clip
         for folder in ENGLISH_FOLDERS
-        for clip in _with_references(shared_data, folder)
+        for clip in clips_with_references(shared_data, folder)
         if _is_english(folder, clip.path.name)
     ]
     if not clips:
@@ -295,7 +295,7 @@ def other_language_recordings(shared_data: Path) -> list[np.ndarray]:
     out = [
         load_clip(clip.path)
         for folder in OTHER_LANGUAGE_FOLDERS
-        for clip in _with_references(shared_data, folder)
+        for clip in clips_with_references(shared_data, folder)
         if not _is_english(folder, clip.path.name)
     ]
     if not out:

@@ -38,7 +38,6 @@ engine's own Python: segments, coverage), ``result`` (building and serialising t
 from __future__ import annotations
 
 import argparse
-import csv
 import io
 import json
 import multiprocessing
@@ -62,6 +61,7 @@ from twi_endpoint.segmentation import usable_cpu_count
 from twi_endpoint.types import SAMPLE_RATE
 from twi_lambdas import names
 
+from bench.inputs import clips_with_references
 from bench.machine import busy_s, description
 
 LANGUAGE = "en"
@@ -90,23 +90,21 @@ class ShortFile:
 
 
 def short_clips(shared_data: Path) -> list[ShortFile]:
-    """English clips of 3-30 s with a reference, in the formats users upload."""
-    clips = []
-    for folder in SHORT_FOLDERS:
-        manifest = shared_data / folder / "manifest.tsv"
-        if not manifest.is_file():
-            raise FileNotFoundError(f"short-files data missing: {manifest}")
-        with open(manifest, encoding="utf-8", newline="") as f:
-            for row in csv.DictReader(f, delimiter="\t"):
-                duration = float(row["duration_s"])
-                if (
-                    row["reference"].strip()
-                    and SHORT_MIN_S <= duration <= SHORT_MAX_S
-                    and not row["file"].startswith(NON_ENGLISH_PREFIXES)
-                ):
-                    clips.append(ShortFile(shared_data / folder / row["file"], duration, row["reference"]))
+    """English clips of 3-30 s with a reference, in the formats users upload (from the
+    folders of :data:`SHORT_FOLDERS` the data has)."""
+    clips = [
+        ShortFile(clip.path, clip.duration_s, clip.reference)
+        for folder in SHORT_FOLDERS
+        for clip in clips_with_references(shared_data, folder)
+        if SHORT_MIN_S <= clip.duration_s <= SHORT_MAX_S
+        and not clip.path.name.startswith(NON_ENGLISH_PREFIXES)
+    ]
     if not clips:
-        raise FileNotFoundError(f"no English clips of {SHORT_MIN_S:g}-{SHORT_MAX_S:g} s under {shared_data}")
+        folders = " or ".join(f + "/" for f in SHORT_FOLDERS)
+        raise FileNotFoundError(
+            f"no English clips of {SHORT_MIN_S:g}-{SHORT_MAX_S:g} s with a reference under "
+            f"{shared_data} ({folders})"
+        )
     return clips
 
 
@@ -691,8 +689,10 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--out", type=Path, default=None, help="write the report (JSON) here")
     args = p.parse_args(argv)
     data = args.shared / "data"
-    if not all((data / folder / "manifest.tsv").is_file() for folder in SHORT_FOLDERS):
-        print(f"the short-files workload needs ../shared/data (not found at {args.shared})", file=sys.stderr)
+    try:
+        short_clips(data)
+    except FileNotFoundError as e:
+        print(f"the short-files workload needs ../shared/data: {e}", file=sys.stderr)
         return 2
     concurrencies = (
         [int(c) for c in args.concurrency.split(",") if c.strip() and int(c) > 0]

@@ -47,7 +47,7 @@ from bench.inputs import (
     save_longforms,
     speech_bounds,
 )
-from bench.short import STAGES
+from bench.short import STAGES, short_clips
 from bench.timing import start_timing
 from twi_asr.scoring import SPELLING_FILE, word_error_rate
 
@@ -456,6 +456,8 @@ def test_held_out_data_with_only_english_clips_makes_every_input_it_can(tmp_path
     shared = held_out(tmp_path / "held-out", ["librivox_0870.wav", "librivox_0880.wav", "jfk.mp3"])
     durations = sorted(clip.duration_s for clip in english_clips(shared / "data"))  # read from the files
     assert durations == pytest.approx([2.99, 7.1, 11.0], abs=0.1)
+    # the short-files workload takes its 3-30 s clips from en/ alone (formats/ is not there)
+    assert sorted(clip.path.name for clip in short_clips(shared / "data")) == ["jfk.mp3", "librivox_0870.wav"]
     with pytest.raises(CannotBuild, match="other languages"):  # babble's talkers: long/ or twi/
         build_hard_input(shared / "data", "babble", minutes=0.25)
     # the bench leaves that input out, says why, and builds the rest (no model under --shared)

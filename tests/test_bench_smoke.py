@@ -48,7 +48,7 @@ from bench.inputs import (
     speech_bounds,
 )
 from bench.short import STAGES, short_clips
-from bench.timing import start_timing
+from bench.timing import matched_pairs, start_timing
 from twi_asr.scoring import SPELLING_FILE, word_error_rate
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -430,6 +430,27 @@ def test_start_timing_finds_each_clip_in_its_segment() -> None:
     # a clip whose first words sit in the middle of a segment: that segment's start counts
     late = start_timing(spans, [(1.2, 12.0, "hello there my friend good morning to you")])
     assert late.p95_s is not None and late.p95_s > 8.0
+
+
+def test_start_timing_pairs_an_answer_said_again_where_it_was_said() -> None:
+    """Held-out ``short_pauses`` seed 31, ours: "no" and "Fire fox" said by turns; whisper-base
+    writes "Firefox" (never a match) and a "No. Firefox." too many. Of the alignments with the
+    fewest edits, jiwer's paired the "no"s with answers 12-20 s away; a segment starts within
+    0.02 s of each."""
+    spans = [(103.581, "Fire fox"), (116.412, "no"), (128.744, "no"), (139.829, "Fire fox")]
+    spans += [(149.617, "no"), (159.169, "Fire fox")]
+    segments = [(103.584, 104.128, "Firefox."), (116.416, 116.608, "No."), (128.736, 128.992, "No,")]
+    segments += [(139.84, 140.224, "Firefox."), (149.632, 149.792, "No. Firefox. No.")]
+    segments += [(149.856, 149.888, "Firefox. No."), (159.2, 159.584, "Firefox.")]
+    t = start_timing(spans, segments)
+    assert (t.found, t.within_half_s) == (3, 0.5) and t.p95_s is not None and t.p95_s < 0.05
+    # an answer written twice: the one where the clip is (jiwer's: 10 s before it)
+    assert start_timing([(10.0, "no")], [(0.0, 0.3, "No."), (10.0, 10.2, "No.")]).median_s == 0.0
+    # both in the clip's time (up to the next clip): the one nearer its start
+    twice = start_timing([(0.0, "no"), (10.0, "yes")], [(0.0, 0.3, "No."), (10.0, 10.2, "No. Yes.")])
+    assert twice.within_half_s == 1.0
+    # the fewest edits first, then the most pairs: two substitutions never stand in for one
+    assert matched_pairs(["a", "b"], ["b", "a"], lambda i: np.zeros(2)) in ([(0, 1)], [(1, 0)])
 
 
 def test_bench_says_what_is_missing_without_shared(tmp_path: Path) -> None:

@@ -93,6 +93,11 @@ def _duration_s(path: Path) -> float:
     return float(librosa.get_duration(path=str(path)))
 
 
+def either(folders: Sequence[str]) -> str:
+    """``("en", "long")`` as "en/ or long/", for a message that says where data was looked for."""
+    return " or ".join(f"{folder}/" for folder in folders)
+
+
 def english_clips(shared_data: Path) -> list[Clip]:
     """Every English clip with a reference under ``shared_data`` (``en/`` and ``long/``)."""
     clips = [
@@ -104,7 +109,7 @@ def english_clips(shared_data: Path) -> list[Clip]:
     if not clips:
         raise FileNotFoundError(
             f"no English clips with references under {shared_data} (a manifest.tsv of file, "
-            f"duration_s, reference in {' or '.join(f + '/' for f in ENGLISH_FOLDERS)})"
+            f"duration_s, reference in {either(ENGLISH_FOLDERS)})"
         )
     return clips
 
@@ -299,7 +304,7 @@ def other_language_recordings(shared_data: Path) -> list[np.ndarray]:
         if not _is_english(folder, clip.path.name)
     ]
     if not out:
-        folders = " or ".join(f + "/" for f in OTHER_LANGUAGE_FOLDERS)
+        folders = either(OTHER_LANGUAGE_FOLDERS)
         raise CannotBuild(f"no recordings in other languages with a reference in {shared_data}: {folders}")
     return out
 

@@ -420,14 +420,15 @@ def _short_and_flow(
 ) -> bool:
     """The short-files workload (and with ``--flow`` the whole flow), each in its own process
     like the contenders; their figures go into ``report`` (``short_files``, ``flow``)."""
-    from bench.short import SHORT_FOLDERS
+    from bench.short import short_clips
     from bench.short import table as short_table
 
     if args.short_files <= 0 and not args.flow:
         return True
-    if not any((data_dir / f / "manifest.tsv").is_file() for f in SHORT_FOLDERS):
-        folders = " or ".join(f + "/" for f in SHORT_FOLDERS)
-        print(f"short files skipped: no manifest.tsv in {folders} under {data_dir}", file=sys.stderr)
+    try:
+        short_clips(data_dir)
+    except FileNotFoundError as e:
+        print(f"short files skipped: {e}", file=sys.stderr)
         return True
     common = ["--shared", str(args.shared), "--n", str(max(1, args.short_files)), "--seed", str(args.seed)]
     common += ["--model", str(ct2_dir)]

@@ -61,7 +61,7 @@ from twi_endpoint.segmentation import usable_cpu_count
 from twi_endpoint.types import SAMPLE_RATE
 from twi_lambdas import names
 
-from bench.inputs import clips_with_references
+from bench.inputs import clips_with_references, either
 from bench.machine import busy_s, description
 
 LANGUAGE = "en"
@@ -100,10 +100,9 @@ def short_clips(shared_data: Path) -> list[ShortFile]:
         and not clip.path.name.startswith(NON_ENGLISH_PREFIXES)
     ]
     if not clips:
-        folders = " or ".join(f + "/" for f in SHORT_FOLDERS)
         raise FileNotFoundError(
             f"no English clips of {SHORT_MIN_S:g}-{SHORT_MAX_S:g} s with a reference under "
-            f"{shared_data} ({folders})"
+            f"{shared_data} ({either(SHORT_FOLDERS)})"
         )
     return clips
 

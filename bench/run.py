@@ -316,22 +316,29 @@ def _hf_model(args: argparse.Namespace) -> Path:
     return given if (given / "config.json").is_file() else SHARED_DIR / "models" / "whisper-base"
 
 
-def _inputs(args: argparse.Namespace, data_dir: Path) -> list[LongForm]:
+def _inputs(args: argparse.Namespace, data_dir: Path) -> tuple[list[LongForm], dict[str, str]]:
+    """The inputs, and those the data cannot make with the reason (held-out data need not
+    have every folder of ../shared)."""
     if args.inputs_dir is not None:
-        return load_longforms(args.inputs_dir)
+        return load_longforms(args.inputs_dir), {}
     inputs = [build_longform(data_dir, args.minutes, seed=args.seed)]
     if args.sparse_minutes > 0:
         inputs.append(build_longform(data_dir, args.sparse_minutes, args.seed + 1, SPARSE_SPEECH_FRACTION))
+    left_out = {}
     for name in HARD_INPUTS if args.hard_minutes > 0 else ():
         try:
             inputs.append(build_hard_input(data_dir, name, args.hard_minutes, args.seed))
-        except CannotBuild as e:  # held-out data need not have every folder of ../shared
-            print(f"input {name} left out: {e}", file=sys.stderr)
-    return inputs
+        except CannotBuild as e:
+            left_out[name] = str(e)
+    return inputs, left_out
 
 
 def _report(
-    args: argparse.Namespace, inputs: list[LongForm], results: list[dict[str, Any]], started: float
+    args: argparse.Namespace,
+    inputs: list[LongForm],
+    results: list[dict[str, Any]],
+    started: float,
+    left_out: dict[str, str],
 ) -> dict[str, Any]:
     return {
         "machine": {
@@ -350,6 +357,7 @@ def _report(
             }
             for lf in inputs
         ],
+        "left_out": left_out,  # inputs the data could not make, with the reason
         "results": results,
         "total_s": round(time.perf_counter() - started, 1),
     }
@@ -371,12 +379,15 @@ def main(argv: list[str] | None = None) -> int:
         )
         return 2
     started = time.perf_counter()
-    inputs = _inputs(args, data_dir) if args.contenders or args.save_inputs is not None else []
+    wanted = bool(args.contenders) or args.save_inputs is not None
+    inputs, left_out = _inputs(args, data_dir) if wanted else ([], {})
     for lf in inputs:
         print(
             f"input {lf.name}: {lf.duration_s:.0f} s, {lf.speech_s:.0f} s speech in {lf.clips} clips",
             file=sys.stderr,
         )
+    for name, why in left_out.items():
+        print(f"input {name} left out: {why}", file=sys.stderr)
     if args.save_inputs is not None:
         save_longforms(inputs, args.save_inputs)
         print(f"wrote the inputs to {args.save_inputs}", file=sys.stderr)
@@ -385,7 +396,7 @@ def main(argv: list[str] | None = None) -> int:
     args.out.mkdir(parents=True, exist_ok=True)
     json_path = args.out / "bench.json"
     results: list[dict[str, Any]] = []
-    report = _report(args, inputs, results, started)
+    report = _report(args, inputs, results, started, left_out)
     with tempfile.TemporaryDirectory(prefix="twi-bench-") as tmp:
         folder = Path(tmp)
         _write_inputs(folder, inputs)
@@ -400,7 +411,7 @@ def main(argv: list[str] | None = None) -> int:
                 results.append(result)
                 _ratios(results, inputs)
                 # written after every contender: an interrupted run keeps what it measured
-                report = _report(args, inputs, results, started)
+                report = _report(args, inputs, results, started, left_out)
                 json_path.write_text(json.dumps(report, indent=1, ensure_ascii=False), encoding="utf-8")
         ok = all("error" not in r for r in results)
         if results:
@@ -411,6 +422,8 @@ def main(argv: list[str] | None = None) -> int:
     report["total_s"] = round(time.perf_counter() - started, 1)
     json_path.write_text(json.dumps(report, indent=1, ensure_ascii=False), encoding="utf-8")
     charted = f" and {args.out / 'bench.png'}" if results else ""
+    for name, why in left_out.items():  # said again under the table
+        print(f"input {name} left out: {why}")
     print(f"\nwrote {json_path}{charted} in {report['total_s']:.0f} s")
     return 0 if ok and extra_ok else 1
 

@@ -482,13 +482,21 @@ def test_held_out_data_with_only_english_clips_makes_every_input_it_can(tmp_path
     with pytest.raises(CannotBuild, match="other languages"):  # babble's talkers: long/ or twi/
         build_hard_input(shared / "data", "babble", minutes=0.25)
     # the bench leaves that input out, says why, and builds the rest (no model under --shared)
-    sizes = ("--minutes", "0.5", "--sparse-minutes", "0.5", "--hard-minutes", "0.25", "--short-files", "0")
+    sizes = ("--minutes", "0.25", "--sparse-minutes", "0.25", "--hard-minutes", "0.25", "--short-files", "0")
     proc = run_bench("--shared", shared, *sizes, "--save-inputs", tmp_path / "inputs", timeout=300)
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert "input babble left out: no recordings in other languages" in proc.stderr
     built = load_longforms(tmp_path / "inputs")
-    assert [lf.name for lf in built] == ["speech", "sparse20", *(n for n in HARD_INPUTS if n != "babble")]
+    made = ["speech", "sparse20", *(n for n in HARD_INPUTS if n != "babble")]
+    assert [lf.name for lf in built] == made
     assert all(lf.clips >= 1 and lf.reference.strip() and len(lf.spans) == lf.clips for lf in built)
+    # measured: the report names what was left out and why, and the table says it again
+    out = tmp_path / "results"
+    proc = run_bench("--shared", shared, *sizes, "--contenders", "ctranslate2", "--out", out, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    report = json.loads((out / "bench.json").read_text(encoding="utf-8"))
+    assert [i["name"] for i in report["inputs"]] == made and list(report["left_out"]) == ["babble"]
+    assert "input babble left out: no recordings in other languages" in proc.stdout
 
 
 def test_a_hard_input_without_a_clip_short_enough_for_it_is_left_out(tmp_path: Path) -> None:

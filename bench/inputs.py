@@ -9,7 +9,6 @@ recording that is mostly silence, to check that silence costs (almost) nothing.
 
 from __future__ import annotations
 
-import csv
 import random
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
@@ -19,6 +18,8 @@ from typing import NamedTuple
 import numpy as np
 from twi_endpoint.segmentation import frame_power
 from twi_endpoint.types import SAMPLE_RATE
+
+from twi_asr.evaluation.manifest import MANIFEST_NAME, read_manifest
 
 ENGLISH_FOLDERS = ("en", "long")  # only rows with an English reference are used (see _is_english)
 MIN_PAUSE_S = 0.5
@@ -74,17 +75,13 @@ def clips_with_references(shared_data: Path, folder: str) -> list[Clip]:
     """The clips of ``shared_data/folder`` whose manifest row has a reference (speech, not
     noise); none when the data has no such folder (held-out data laid out like ../shared
     may hold only ``en/``). A row without ``duration_s`` is measured from its file."""
-    manifest = shared_data / folder / "manifest.tsv"
+    manifest = shared_data / folder / MANIFEST_NAME
     if not manifest.is_file():
         return []
-    with open(manifest, encoding="utf-8", newline="") as f:
-        rows = [row for row in csv.DictReader(f, delimiter="\t") if (row.get("reference") or "").strip()]
-    clips = []
-    for row in rows:
-        path = shared_data / folder / row["file"]
-        seconds = (row.get("duration_s") or "").strip()
-        clips.append(Clip(path, float(seconds) if seconds else _duration_s(path), row["reference"]))
-    return clips
+    return [
+        Clip(c.path, c.duration_s if c.duration_s is not None else _duration_s(c.path), c.reference)
+        for c in read_manifest(manifest, check_files=False, skip_unreferenced=True)
+    ]
 
 
 def _duration_s(path: Path) -> float:

@@ -689,7 +689,7 @@ def main(argv: list[str] | None = None) -> int:
     args = p.parse_args(argv)
     data = args.shared / "data"
     try:
-        short_clips(data)
+        files = short_workload(data, args.n, args.seed)  # its clips read once
     except FileNotFoundError as e:
         print(f"the short-files workload needs ../shared/data: {e}", file=sys.stderr)
         return 2
@@ -698,7 +698,6 @@ def main(argv: list[str] | None = None) -> int:
         if args.concurrency
         else [container_concurrency()]
     )  # "0": only the one-file run and the ceiling
-    files = short_workload(data, args.n, args.seed)
     hf_dir = args.shared / "models" / "whisper-base"
     coalesce = [int(g) for g in args.coalesce.split(",") if g.strip() and int(g) > 0]
     settings = {"n": args.n, "seed": args.seed, "concurrency": concurrencies, "coalesce": coalesce}

@@ -136,6 +136,20 @@ def test_a_manifest_in_the_shared_format(tmp_path: Path) -> None:
         read_manifest(tmp_path)
 
 
+def test_a_manifest_that_lists_noise_without_a_reference(tmp_path: Path) -> None:
+    """../shared's ``long/`` lists noise recordings with no reference: an evaluation refuses
+    them, the benchmark (``skip_unreferenced``) reads the speech only."""
+    (tmp_path / "manifest.tsv").write_text(
+        "file\tduration_s\treference\nspeech.wav\t3.0\tAane\nnoise.wav\t60.0\t\n", encoding="utf-8"
+    )
+    with pytest.raises(ManifestError, match=r"line 3: noise\.wav has no reference"):
+        read_manifest(tmp_path, check_files=False)
+    (clip,) = read_manifest(tmp_path, check_files=False, skip_unreferenced=True)
+    assert (clip.file, clip.reference, clip.duration_s) == ("speech.wav", "Aane", 3.0)
+    (tmp_path / "manifest.tsv").write_text("file\treference\nnoise.wav\t\n", encoding="utf-8")
+    assert read_manifest(tmp_path, check_files=False, skip_unreferenced=True) == []
+
+
 def test_model_names() -> None:
     specs = parse_model_specs(["/m/whisper-base", "/n/whisper-base", "mine=/o/x", "rel/dir"])
     assert [s.name for s in specs] == ["whisper-base", "whisper-base-2", "mine", "dir"]

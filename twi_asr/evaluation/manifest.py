@@ -34,8 +34,14 @@ def manifest_path(path: str | Path) -> Path:
     return p / MANIFEST_NAME if p.is_dir() else p
 
 
-def read_manifest(path: str | Path, check_files: bool = True) -> list[ManifestClip]:
-    """The rows of a manifest; ManifestError names the problem and the line."""
+def read_manifest(
+    path: str | Path, check_files: bool = True, skip_unreferenced: bool = False
+) -> list[ManifestClip]:
+    """The rows of a manifest; ManifestError names the problem and the line.
+
+    ``skip_unreferenced``: a row without a reference is no clip, and a manifest of none is
+    no error (a corpus lists noise recordings too, as ../shared's ``long/`` does; the
+    benchmark reads only the speech)."""
     source = manifest_path(path)
     try:
         with open(source, encoding="utf-8", newline="") as f:
@@ -57,10 +63,12 @@ def read_manifest(path: str | Path, check_files: bool = True) -> list[ManifestCl
         clip_path = Path(name) if Path(name).is_absolute() else source.parent / name
         if check_files and not clip_path.is_file():
             raise ManifestError(f"{source}, line {line}: no audio file at {clip_path}")
+        if not reference and skip_unreferenced:
+            continue
         if not reference:
             raise ManifestError(f"{source}, line {line}: {name} has no reference")
         clips.append(ManifestClip(name, clip_path, reference, _float(row.get("duration_s"))))
-    if not clips:
+    if not clips and not skip_unreferenced:
         raise ManifestError(f"{source}: no clips")
     return clips
 

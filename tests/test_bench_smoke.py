@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import csv
 import json
 import random
 import shutil
@@ -49,6 +48,7 @@ from bench.inputs import (
 )
 from bench.short import STAGES, short_clips
 from bench.timing import matched_pairs, start_timing
+from twi_asr.evaluation.manifest import read_manifest
 from twi_asr.scoring import SPELLING_FILE, word_error_rate
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -464,8 +464,7 @@ def held_out(folder: Path, names: list[str]) -> Path:
     without ``duration_s``: held-out data need not have every folder and column of ours."""
     en = folder / "data" / "en"
     en.mkdir(parents=True)
-    with open(SHIPPED / "manifest.tsv", encoding="utf-8", newline="") as f:
-        references = {row["file"]: row["reference"] for row in csv.DictReader(f, delimiter="\t")}
+    references = {clip.file: clip.reference for clip in read_manifest(SHIPPED)}
     for name in names:
         shutil.copy(SHIPPED / name, en / name)
     lines = ["file\treference", *(f"{name}\t{references[name]}" for name in names)]

@@ -15,8 +15,10 @@ with timestamps and word times, checked against the VAD so that no sentence is l
 * Whisper sometimes jumps over a sentence (after a long pause, in slow hesitant speech).
   Instead of guessing from text length, every speech region the VAD found is checked
   against the words (:mod:`twi_endpoint.coverage`): speech of a second or more that no
-  segment holds is decoded again on its own, batched; what is still uncovered after that is
-  reported in the result, never dropped in silence.
+  segment holds is decoded again on its own, batched, and so is the speech after a
+  window's last timestamp where its decoder opened a segment and stopped (where Whisper's
+  own sequential decoding would seek to: :func:`twi_endpoint.timeline.seek_point`); what
+  is still uncovered after that is reported in the result, never dropped in silence.
 * A window whose result looks broken (repetition loop, very low log-probability) is decoded
   again with beam 5, and a loop neither gets out of is left out of the transcript (its
   speech decoded again on its own, then reported); a window the model calls "no speech"
@@ -69,6 +71,7 @@ from twi_endpoint.timeline import (
     is_loop,
     loops_in_one_piece,
     place_window,
+    seek_point,
     window_segments,
 )
 from twi_endpoint.torch_encoder import (
@@ -348,7 +351,8 @@ class CTranslate2Engine:
                 prepared.append(_Recording(checked, options, activity, _RequestState(options)))
             recordings = [r for r in prepared if isinstance(r, _Recording)]
             plans = [plan_windows(r.activity.probs, r.audio.size, r.activity.options) for r in recordings]
-            found = self._transcribe_windows(recordings, plans)
+            unwritten: list[list[tuple[float, float]]] = [[] for _ in recordings]
+            found = self._transcribe_windows(recordings, plans, unwritten)
             for recording, windows, segments in zip(recordings, plans, found, strict=True):
                 recording.segments, recording.decoded_windows = segments, len(windows)
             alive = [r for r in recordings if r.error is None]
@@ -357,6 +361,7 @@ class CTranslate2Engine:
                 lambda again: self._transcribe_windows(alive, again),
                 self.decode.recovery_rounds,
                 [windows for r, windows in zip(recordings, plans, strict=True) if r.error is None],
+                [left for r, left in zip(recordings, unwritten, strict=True) if r.error is None],
             )
             for recording, (segments, again) in zip(alive, recovered, strict=True):
                 recording.segments = segments
@@ -368,10 +373,15 @@ class CTranslate2Engine:
 
     # --- internals ---------------------------------------------------------------------
     def _transcribe_windows(
-        self, recordings: list[_Recording], windows: list[list[Window]]
+        self,
+        recordings: list[_Recording],
+        windows: list[list[Window]],
+        unwritten: list[list[tuple[float, float]]] | None = None,
     ) -> list[list[Segment]]:
         """Encode, decode and time ``windows[k]`` of each ``recordings[k]``, all of them in
-        shared batches of ``batch_size``; the segments of each recording.
+        shared batches of ``batch_size``; the segments of each recording. ``unwritten[k]``,
+        where given, gets what the decoders left of ``recordings[k]`` after their seek points
+        (:func:`twi_endpoint.timeline.seek_point`).
 
         Each row of a batch is one window of one recording, prompted with that recording's
         own language and task. A recording whose prompt cannot be settled leaves the batch
@@ -395,6 +405,16 @@ class CTranslate2Engine:
             )
             for job, timed in zip(batch, self._timed(encoded, batch, decoded, clocks), strict=True):
                 found[job] = timed
+            if unwritten is not None:
+                for job, d, clock in zip(batch, decoded, clocks, strict=True):
+                    tokenizer = job.recording.state.tokenizer
+                    t = (
+                        None
+                        if d.ran_out or self._is_silence(d)
+                        else seek_point(d.tokens, tokenizer.timestamp_begin, tokenizer.eot, clock.duration)
+                    )
+                    if t is not None:
+                        unwritten[job.index].append(clock.rest_of_piece(t))
         segments: list[list[Segment]] = [[] for _ in recordings]
         for job in jobs:
             segments[job.index] += found.get(job, [])

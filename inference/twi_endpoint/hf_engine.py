@@ -49,6 +49,7 @@ from twi_endpoint.timeline import (
     WindowClock,
     in_order,
     place_window,
+    seek_point,
     window_segments,
 )
 from twi_endpoint.types import (
@@ -143,13 +144,15 @@ class TransformersEngine:
             cov = None
         else:
             windows = plan_windows(activity.probs, audio.size, activity.options)
-            segments = self._decode(audio, windows, options, languages, activity)
+            unwritten: list[tuple[float, float]] = []
+            segments = self._decode(audio, windows, options, languages, activity, unwritten)
             segments, again = recover_uncovered(
                 segments,
                 activity,
                 lambda ws: self._decode(audio, ws, options, languages, activity),
                 RECOVERY_ROUNDS,
                 windows,
+                unwritten,
             )
             decoded = len(windows) + again
             segments, cov = finished(segments, activity)
@@ -191,8 +194,11 @@ class TransformersEngine:
         options: DecodeOptions,
         languages: list[str],
         activity: VoiceActivity | None,
+        unwritten: list[tuple[float, float]] | None = None,
     ) -> list[Segment]:
-        """Segments of ``windows``, decoded ``batch_size`` windows at a time with timestamps."""
+        """Segments of ``windows``, decoded ``batch_size`` windows at a time with timestamps;
+        ``unwritten``, where given, gets what the decoder left after its seek points
+        (:func:`twi_endpoint.timeline.seek_point`)."""
         import torch
 
         out: list[Segment] = []
@@ -230,7 +236,7 @@ class TransformersEngine:
                 texts = [[t for t in tokens if t < self._eos] for tokens in rows]
                 timings = list(self._align(encoded, prompts, texts, [w.duration_s for w in batch]))
             for window, tokens, timing in zip(batch, rows, timings, strict=True):
-                out += self._window_segments(window, tokens, timing, activity, budget)
+                out += self._window_segments(window, tokens, timing, activity, budget, unwritten)
         return out
 
     def _prompt(self, language: str | None, task: str) -> list[int]:
@@ -329,10 +335,12 @@ class TransformersEngine:
         timing: list[tuple[float, float]] | None,
         activity: VoiceActivity | None,
         budget: int,
+        unwritten: list[tuple[float, float]] | None = None,
     ) -> list[Segment]:
         """One window's timestamped segments on the recording's timeline; with word times
         (``timing``: where each text token starts and its probability, :meth:`_align`),
-        placed by them (:func:`twi_endpoint.timeline.place_window`)."""
+        placed by them (:func:`twi_endpoint.timeline.place_window`). What the decoder left
+        after its seek point goes to ``unwritten``."""
         decode = self._processor.tokenizer.decode
 
         def text_of(ids: list[int]) -> str:
@@ -342,6 +350,9 @@ class TransformersEngine:
         # generate stopped at its token limit: as long as that, and no end of text (generate
         # drops a row's own end of text, but pads the shorter rows of a batch with it)
         ran_out = len(tokens) >= budget and self._eos not in tokens
+        seek = None if ran_out else seek_point(tokens, self._timestamp_begin, self._eos, clock.duration)
+        if seek is not None and unwritten is not None:
+            unwritten.append(clock.rest_of_piece(seek))
         words = activity is not None and timing is not None
         timed = window_segments(
             tokens, clock, self._timestamp_begin, self._eos, text_of, activity, ran_out, final=not words

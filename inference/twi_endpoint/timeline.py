@@ -167,6 +167,13 @@ class WindowClock:
             )
         return out
 
+    def rest_of_piece(self, t: float) -> tuple[float, float]:
+        """Recording times from window time ``t`` to the end of the piece that holds it: the
+        audio a decoder that stopped at ``t`` (:func:`seek_point`) left unwritten, up to the
+        pause after it (the pieces after are the coverage check's, by their own speech)."""
+        k = max(0, bisect.bisect_right(self._offsets, t) - 1)
+        return self(t), self._starts[k] + self._lengths[k]
+
     def pieces_under(self, start: float, end: float) -> list[int]:
         """The window's pieces (stretches of the recording with a pause between them) that
         the window times ``start``-``end`` overlap."""
@@ -228,20 +235,14 @@ def timestamped_segments(
     Text with no closing timestamp (the decoder stopped at the token limit) runs to the
     window's end; text before any timestamp starts at 0. When the times restart inside one
     window (transformers' generate does it: ``<|22.96|><|22.96|><|0.00|> text <|4.32|>``),
-    later times count on from the last one.
+    later times count on from the last one (:func:`_token_times`).
     """
     out: list[TimedTokens] = []
     start: float | None = None
     text: list[int] = []
     seen = 0  # text tokens before ``text``
-    base = last = 0.0
-    for token in tokens:
-        if token >= timestamp_begin:
-            step = (token - timestamp_begin) * TIME_PRECISION
-            if base + step < last and not text:  # transformers restarted the clock: count on
-                base = last
-            t = min(base + step, window_s)
-            last = max(last, t)
+    for token, t in zip(tokens, _token_times(tokens, timestamp_begin, eot, window_s), strict=True):
+        if t is not None:
             if text:
                 begin = start if start is not None else 0.0
                 out.append(TimedTokens(begin, max(t, begin), text, seen))
@@ -254,6 +255,54 @@ def timestamped_segments(
         begin = start if start is not None else 0.0
         out.append(TimedTokens(begin, max(window_s, begin), text, seen))
     return out
+
+
+def _token_times(
+    tokens: Sequence[int], timestamp_begin: int, eot: int, window_s: float
+) -> list[float | None]:
+    """Each token's time in the window: a timestamp's, counted on from the last where the
+    times restart with no text since it (transformers' generate), at most ``window_s``;
+    ``None`` for text and other tokens."""
+    out: list[float | None] = []
+    base = last = 0.0
+    text = False  # text since the last timestamp
+    for token in tokens:
+        if token >= timestamp_begin:
+            step = (token - timestamp_begin) * TIME_PRECISION
+            if base + step < last and not text:  # transformers restarted the clock: count on
+                base = last
+            t = min(base + step, window_s)
+            last = max(last, t)
+            out.append(t)
+            text = False
+        else:
+            out.append(None)
+            text = text or token < eot
+    return out
+
+
+def seek_point(tokens: Sequence[int], timestamp_begin: int, eot: int, window_s: float) -> float | None:
+    """Where openai-whisper's sequential decoding would go on from in this window: the time
+    of a segment the decoder opened after its text and never wrote (its text ends
+    ``... to do<|23.52|><|23.52|>``, then the end of text), when that is before the window's
+    end; else ``None`` (the decoder closed its last segment, ``... to do<|23.52|>``: the
+    window is read to its end; or it wrote no text at all).
+
+    Whisper decodes a recording window after window and, at such an ending
+    (``single_timestamp_ending`` false), seeks to that time and decodes on from there: the
+    decoder saw more to write and stopped. Here windows are decoded side by side, so the
+    audio from that time on is decoded again on its own (:func:`twi_endpoint.coverage.
+    recover_uncovered_many`), as the rest of its speech would be if it were long enough for
+    the coverage check: the last words of a sentence at a piece's end, "... in his power to
+    do [for them]" (0.7 s of speech; bench ``slow`` seed 90), were lost in silence."""
+    times = _token_times(tokens, timestamp_begin, eot, window_s)
+    written = [(token, t) for token, t in zip(tokens, times, strict=True) if t is not None or token < eot]
+    if len(written) < 3 or written[-1][1] is None or written[-2][1] is None:
+        return None
+    if all(t is not None for _, t in written):  # no text: the coverage check's to judge
+        return None
+    at = written[-1][1]
+    return at if at < window_s - TIME_PRECISION else None
 
 
 def window_segments(

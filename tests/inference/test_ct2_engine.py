@@ -578,6 +578,23 @@ def test_words_a_last_word_was_stretched_over_are_decoded_again(
     assert _wer(sparse.reference, result.text) < 0.08  # whisper-base: 3-5 %
 
 
+@pytest.mark.shared
+def test_the_last_words_of_a_sentence_the_decoder_stopped_before_are_decoded_again(
+    engine: CTranslate2Engine, shared_data: Path
+) -> None:
+    """Bench ``slow`` of seed 90, as ``make bench`` builds it (float): a window's decoder
+    wrote "... in his power to do" and stopped, opening a segment where "for them" starts
+    (``<|23.52|><|23.52|>``, then the end of text). The 0.7 s of speech after "do" was under
+    what the coverage check decodes again, so the two words were lost and reported nowhere.
+    Decoded again from the decoder's own seek point (:func:`twi_endpoint.timeline.seek_point`),
+    they are found."""
+    slow = build_hard_input(shared_data, "slow", 3.0, seed=90)
+    result = engine.transcribe(slow.audio, ENGLISH)
+    assert "in his power to do for them" in _words(slow.reference)
+    assert "in his power to do for them" in _words(result.text), result.text
+    assert result.coverage is not None and result.coverage.uncovered == ()
+
+
 def test_repeated_requests_reuse_the_model_and_agree(engine: CTranslate2Engine, data_clips: dict) -> None:
     audio = _load(data_clips["librivox_0880.wav"].path)
     model = engine._model

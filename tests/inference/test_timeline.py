@@ -41,6 +41,7 @@ from twi_endpoint.timeline import (
     loops_in_one_piece,
     place_window,
     place_words,
+    seek_point,
     snap_to_speech,
     split_segment,
     squeezed,
@@ -162,6 +163,30 @@ def test_timestamp_tokens_become_segments() -> None:
     (c,) = timestamped_segments([TS + 50, 103, 104], TS, EOT, 12.0)
     assert (c.start, c.end) == (1.0, 12.0)
     assert timestamped_segments([TS, TS + 10, EOT], TS, EOT, 5.0) == []
+
+
+def test_a_segment_opened_and_never_written_is_where_whisper_would_seek_to() -> None:
+    # "... to do<|23.52|><|23.52|>" and the end of text: the decoder stopped at 23.52 s of a
+    # 28.7 s window (bench `slow` seed 90, "[for them]" left unwritten)
+    text = [TS + 0, 100, 101, TS + 250, TS + 250, 102, 103, TS + 1176, TS + 1176]
+    assert seek_point([*text, EOT], TS, EOT, 28.7) == pytest.approx(23.52)
+    assert seek_point([*text, EOT, EOT, EOT], TS, EOT, 28.7) == pytest.approx(23.52)  # a batch's padding
+    # its last segment closed: read to its end, as openai-whisper's single timestamp ending
+    assert seek_point(text[:-1], TS, EOT, 28.7) is None
+    # opened at the window's end, or no text at all: nothing left to it
+    assert seek_point([TS + 0, 100, TS + 1434, TS + 1434], TS, EOT, 28.7) is None
+    assert seek_point([TS + 0, TS + 0], TS, EOT, 28.7) is None
+    # transformers restarts the clock: the times count on (22.96 + 4.32 s)
+    restarted = [TS + 0, 100, TS + 1148, TS + 1148, TS + 0, 101, TS + 216, TS + 216]
+    assert seek_point(restarted, TS, EOT, 29.5) == pytest.approx(27.28)
+
+
+def test_the_rest_of_a_piece_is_up_to_the_pause_after_it() -> None:
+    # pieces 10-12 s and 30-33 s joined: window time 1.5 s is 11.5 s, its piece ends at 12 s
+    window = Window(((10 * SAMPLE_RATE, 12 * SAMPLE_RATE), (30 * SAMPLE_RATE, 33 * SAMPLE_RATE)))
+    clock = WindowClock(window)
+    assert clock.rest_of_piece(1.5) == pytest.approx((11.5, 12.0))
+    assert clock.rest_of_piece(2.5) == pytest.approx((30.5, 33.0))
 
 
 def test_segment_edges_move_onto_the_speech() -> None:
@@ -584,6 +609,42 @@ def test_speech_running_on_from_a_segment_is_decoded_again_from_its_last_word() 
     regions = uncovered_speech(unworded, activity, RETRY_MIN_S)
     (window,) = recovery_windows(regions, unworded, activity, activity.options)
     assert window.start_s > 30.0
+
+
+def test_speech_a_decoder_left_after_its_seek_point_is_decoded_again_however_short() -> None:
+    # bench `slow` seed 90: "... in his power to do" then "<|23.52|><|23.52|>": the decoder
+    # stopped where "for them" starts (171.45 s) and its piece ends at 172.45 s; the speech
+    # runs on to 172.09 s, 0.67 s after "do", under RETRY_MIN_S once the segment's margin is
+    # counted: the coverage check alone decoded it nowhere and reported it nowhere
+    spoken = [(" power", 170.66, 170.98), (" to", 170.94, 171.2), (" do", 171.17, 171.42)]
+    held = [Segment(163.84, 171.42, "in his power to do", tuple(Word(a, b, t, 0.9) for t, a, b in spoken))]
+    activity = _speech_at([(163.5, 172.09), (175.5, 178.9)], end=180.0)
+    later = Segment(175.5, 178.9, "He might even have been made amiable himself.")
+    decoded: list[Window] = []
+
+    def decode(windows: list[Window]) -> list[Segment]:
+        decoded.extend(windows)
+        heard = [(" do", 171.17, 171.42), (" for", 171.45, 171.7), (" them.", 171.7, 172.05)]
+        return [Segment(171.17, 172.05, "do for them.", tuple(Word(a, b, t, 0.9) for t, a, b in heard))]
+
+    assert recover_uncovered([*held, later], activity, decode, rounds=2) == ([*held, later], 0)
+    assert decoded == []
+    segments, again = recover_uncovered([*held, later], activity, decode, 2, unwritten=[(171.45, 172.45)])
+    assert [s.text for s in segments] == ["in his power to do", "for them.", later.text] and again == 1
+    # decoded with "do" before it (the speech runs on from the segment), not after the pause
+    (window,) = decoded
+    assert window.start_s <= 171.17 and 172.09 <= window.end_s < 175.5
+    # no speech to speak of after the seek point (a breath): nothing decoded again
+    decoded.clear()
+    breath = _speech_at([(163.5, 171.62), (175.5, 178.9)], end=180.0)
+    assert recover_uncovered([*held, later], breath, decode, 2, unwritten=[(171.45, 172.45)])[1] == 0
+    # what the coverage check decodes again anyway is left to it: the same windows
+    long_tail = _speech_at([(163.5, 173.5), (175.5, 178.9)], end=180.0)
+    recover_uncovered([*held, later], long_tail, decode, 2)
+    alone = list(decoded)
+    decoded.clear()
+    recover_uncovered([*held, later], long_tail, decode, 2, unwritten=[(171.45, 174.0)])
+    assert decoded == alone != []
 
 
 def test_a_first_pass_window_that_came_back_empty_is_not_decoded_again_whole() -> None:

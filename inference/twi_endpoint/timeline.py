@@ -578,9 +578,16 @@ def holds_speech(words: Sequence[Word], activity: VoiceActivity) -> bool:
     after "his belly counseled him", bench ``inner_pauses`` seed 13), and
     :func:`place_words` leaves such text out when it also looks made up
     (:func:`looks_made_up`): openai-whisper's ``hallucination_silence_threshold`` skips a
-    segment that looks made up amid silence, on the same two counts."""
+    segment that looks made up amid silence, on the same two counts.
+
+    A word the alignment gave no time (it ends where it starts) holds the frame it stands
+    in: "Thanks." at 70.080 s, on speech the VAD heard but at a frame's edge (2190 frames of
+    32 ms), held no frame, and a word of no length looks made up, so the decoder's
+    "Thanks." was left out (bench ``reverb`` seed 90)."""
     mask = activity.speech_mask
-    return any(mask[frame_of(w.start) : frame_of(w.end, up=True)].any() for w in words)
+    return any(
+        mask[frame_of(w.start) : max(frame_of(w.end, up=True), frame_of(w.start) + 1)].any() for w in words
+    )
 
 
 def within_segment(

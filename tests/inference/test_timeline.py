@@ -34,6 +34,7 @@ from twi_endpoint.timeline import (
     WindowClock,
     after_audio,
     at_sentence_ends,
+    frame_of,
     holds_speech,
     in_order,
     is_loop,
@@ -970,6 +971,21 @@ def test_text_that_looks_made_up_after_the_last_speech_is_left_out() -> None:
     assert not looks_made_up(meant)
     (said,) = place_words(Segment(163.1, 163.7, "Thank you."), meant, activity)
     assert said.text == "Thank you."
+
+
+def test_a_word_of_no_length_holds_the_frame_it_stands_in() -> None:
+    # bench `reverb` seed 90: the decoder wrote "Thanks.", and the alignment gave "Thanks" no
+    # frame of its own (its full stop went to the next piece) at 70.080 s, 2190 frames of
+    # 32 ms to the digit, inside the speech the VAD heard: it held no frame, looked made up
+    # (a word of no length), and was left out as text made up in silence
+    activity = _speech_at([(69.06, 70.3)], end=75.0)
+    thanks = [Word(70.08, 70.08, " Thanks", 0.962), Word(74.048, 74.252, ".", 0.606)]
+    assert frame_of(70.08) == frame_of(70.08, up=True)  # on a frame's edge
+    assert looks_made_up(thanks) and holds_speech(thanks[:1], activity)
+    (kept,) = place_words(Segment(69.912, 70.304, "Thanks."), thanks, activity, then=74.252)
+    assert kept.text == "Thanks." and 69.06 <= kept.start <= 70.3
+    # in silence it is still left out
+    assert not holds_speech([Word(72.0, 72.0, " Thanks", 0.962)], activity)
 
 
 def test_the_first_text_of_a_speech_region_starts_where_the_region_does() -> None:

@@ -69,7 +69,6 @@ from twi_endpoint.windows import split_windows
 logger = logging.getLogger(__name__)
 
 ENGINE_NAME: Final = "transformers"
-TIME_PRECISION: Final = 0.02  # seconds per Whisper timestamp token
 AUTO_BATCH_CUDA: Final = 16  # 30 s windows per forward pass on a GPU (fp16 large-v3 fits in 16 GB)
 AUTO_BATCH_CPU: Final = 4  # on CPU batching mostly saves Python overhead; more only costs memory
 

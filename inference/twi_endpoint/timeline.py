@@ -67,7 +67,7 @@ class WindowClock:
         self._sound = activity.sound_mask if activity is not None else None
 
     def __call__(self, t: float) -> float:
-        k = max(0, bisect.bisect_right(self._offsets, t) - 1)
+        k = self._piece_at(t)
         local = min(max(t - self._offsets[k], 0.0), self._lengths[k])
         return self._starts[k] + local
 
@@ -171,8 +171,12 @@ class WindowClock:
         """Recording times from window time ``t`` to the end of the piece that holds it: the
         audio a decoder that stopped at ``t`` (:func:`seek_point`) left unwritten, up to the
         pause after it (the pieces after are the coverage check's, by their own speech)."""
-        k = max(0, bisect.bisect_right(self._offsets, t) - 1)
+        k = self._piece_at(t)
         return self(t), self._starts[k] + self._lengths[k]
+
+    def _piece_at(self, t: float) -> int:
+        """The piece that window time ``t`` lies in (at a joint, the piece after it)."""
+        return max(0, bisect.bisect_right(self._offsets, t) - 1)
 
     def pieces_under(self, start: float, end: float) -> list[int]:
         """The window's pieces (stretches of the recording with a pause between them) that

@@ -87,21 +87,32 @@ def _load_engine(engine: Any, model_dir: Path) -> Loaded:
         result = engine.transcribe(audio, options)
         return str(result.text), [(s.start, s.end, s.text) for s in result.segments]
 
-    return Loaded(run, engine.device, engine.dtype, engine.batch_size, model_dir.name)
+    beam = engine.beam_size
+    dtype = engine.dtype if beam == 1 else f"{engine.dtype}, beam {beam}"  # the table says what ran
+    return Loaded(run, engine.device, dtype, engine.batch_size, model_dir.name)
 
 
 def _load_transformers(hf_dir: Path, ct2_dir: Path, device: str, batch_size: int | None) -> Loaded:
     from twi_endpoint.hf_engine import load_transformers_engine
+    from twi_endpoint.settings import EndpointSettings
 
-    return _load_engine(load_transformers_engine(hf_dir, device=device, batch_size=batch_size), hf_dir)
+    beam = EndpointSettings.from_env().beam_size  # as the endpoint takes it (TWI_ASR_BEAM_SIZE)
+    engine = load_transformers_engine(hf_dir, device=device, batch_size=batch_size, beam_size=beam)
+    return _load_engine(engine, hf_dir)
 
 
 def _load_ctranslate2(hf_dir: Path, ct2_dir: Path, device: str, batch_size: int | None) -> Loaded:
     from twi_endpoint.ct2_engine import load_ctranslate2_engine
     from twi_endpoint.settings import EndpointSettings
 
-    encoder = EndpointSettings.from_env().cpu_encoder
-    engine = load_ctranslate2_engine(ct2_dir, device=device, batch_size=batch_size, cpu_encoder=encoder)
+    settings = EndpointSettings.from_env()  # as the endpoint takes them
+    engine = load_ctranslate2_engine(
+        ct2_dir,
+        device=device,
+        batch_size=batch_size,
+        cpu_encoder=settings.cpu_encoder,
+        beam_size=settings.beam_size,
+    )
     return _load_engine(engine, ct2_dir)
 
 

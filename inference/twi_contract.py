@@ -340,6 +340,7 @@ class MetadataKeys:
     ENGINE: Final = "engine"
     MODEL: Final = "model"
     BATCH_SIZE: Final = "batch_size"
+    BEAM_SIZE: Final = "beam_size"  # hypotheses each window's first decoding kept (1: greedy)
     CHUNKS: Final = "chunks"
     DECODE_TIME_SEC: Final = "decode_time_sec"
     INFERENCE_TIME_SEC: Final = "inference_time_sec"

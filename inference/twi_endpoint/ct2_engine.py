@@ -1,4 +1,5 @@
-"""Whisper on CTranslate2 (through faster-whisper's model wrapper): batched, greedy, VAD-cut,
+"""Whisper on CTranslate2 (through faster-whisper's model wrapper): batched, greedy (beam search where
+configured: ``TWI_ASR_BEAM_SIZE``), VAD-cut,
 with timestamps and word times, checked against the VAD so that no sentence is lost silently.
 
 * Silero VAD runs once per request (:class:`twi_endpoint.segmentation.VoiceActivity`); its
@@ -65,6 +66,7 @@ from twi_endpoint.segmentation import (
     usable_cpu_count,
     vad_parts,
 )
+from twi_endpoint.settings import DEFAULT_BEAM_SIZE
 from twi_endpoint.timeline import (
     WindowClock,
     compression_ratio,
@@ -190,10 +192,11 @@ def batches_of_one_size(
 class Ct2DecodeSettings:
     """Decoding knobs. The defaults are what the benchmark measured as fastest at full accuracy."""
 
-    # Greedy: with timestamp tokens and the coverage check, beam 2 gave no better text over
-    # three mixes of clips (seeds 0-2: the same WER on two, worse on one) for ~10 % more time.
-    beam_size: int = 1
-    fallback_beam_size: int = 5  # re-decode of windows that look broken
+    # Greedy (twi_endpoint.settings.DEFAULT_BEAM_SIZE): with timestamp tokens and the
+    # coverage check, beam search bought fewer errors on degraded audio only, for 1.13-1.46x
+    # the time (beam 2-5); TWI_ASR_BEAM_SIZE chooses another.
+    beam_size: int = DEFAULT_BEAM_SIZE
+    fallback_beam_size: int = 5  # re-decode of windows that look broken (where beam_size is less)
     no_speech_threshold: float = 0.6  # Whisper's own silence rule, with log_prob_threshold
     log_prob_threshold: float = -1.0
     max_new_tokens: int = SAMPLE_LEN  # tokens a window may generate
@@ -321,6 +324,11 @@ class CTranslate2Engine:
             )
 
     # --- public ---------------------------------------------------------------------
+    @property
+    def beam_size(self) -> int:
+        """Hypotheses the first decoding of each window keeps (1: greedy)."""
+        return self.decode.beam_size
+
     def transcribe(
         self, audio: np.ndarray, options: DecodeOptions, activity: VoiceActivity | None = None
     ) -> Transcription:
@@ -925,10 +933,15 @@ def _resolve_device(device: str | None) -> str:
 
 
 def load_ctranslate2_engine(
-    model_dir: str | Path, device: str | None = None, batch_size: int | None = None, cpu_encoder: str = "auto"
+    model_dir: str | Path,
+    device: str | None = None,
+    batch_size: int | None = None,
+    cpu_encoder: str = "auto",
+    beam_size: int = DEFAULT_BEAM_SIZE,
 ) -> CTranslate2Engine:
     """Load a CTranslate2 Whisper directory once; ``None`` picks device and batch size;
-    ``cpu_encoder`` (:data:`twi_endpoint.settings.CPU_ENCODERS`) which encoder runs on CPU.
+    ``cpu_encoder`` (:data:`twi_endpoint.settings.CPU_ENCODERS`) which encoder runs on CPU;
+    ``beam_size`` the hypotheses each window's first decoding keeps (1: greedy).
 
     The directory must hold ``model.bin`` (CTranslate2) and ``tokenizer.json``.
     """
@@ -941,6 +954,8 @@ def load_ctranslate2_engine(
     resolved = _resolve_device(device)
     if batch_size is not None and batch_size < 1:
         raise ModelLoadError(f"batch_size must be >= 1, got {batch_size}")
+    if beam_size < 1:
+        raise ModelLoadError(f"beam_size must be >= 1, got {beam_size}")
     engine = CTranslate2Engine(
         path,
         device=resolved,
@@ -948,8 +963,14 @@ def load_ctranslate2_engine(
         batch_size=batch_size or (CUDA_BATCH_SIZE if resolved == "cuda" else CPU_BATCH_SIZE),
         cpu_threads=usable_cpu_count(),
         cpu_encoder=cpu_encoder,
+        decode=Ct2DecodeSettings(beam_size=beam_size),
     )
     log.info(
-        "loaded %s on %s (%s, batch %d)", engine.model_name, engine.device, engine.dtype, engine.batch_size
+        "loaded %s on %s (%s, batch %d, beam %d)",
+        engine.model_name,
+        engine.device,
+        engine.dtype,
+        engine.batch_size,
+        engine.beam_size,
     )
     return engine

@@ -43,7 +43,9 @@ def load_engine(model_dir: str | Path, settings: EndpointSettings) -> Engine:
     if kind == TRANSFORMERS:
         from twi_endpoint.hf_engine import load_transformers_engine
 
-        return load_transformers_engine(model_dir, device=settings.device, batch_size=settings.batch_size)
+        return load_transformers_engine(
+            model_dir, device=settings.device, batch_size=settings.batch_size, beam_size=settings.beam_size
+        )
     if kind == CTRANSLATE2:
         from twi_endpoint.ct2_engine import load_ctranslate2_engine
 
@@ -52,5 +54,6 @@ def load_engine(model_dir: str | Path, settings: EndpointSettings) -> Engine:
             device=settings.device,
             batch_size=settings.batch_size,
             cpu_encoder=settings.cpu_encoder,
+            beam_size=settings.beam_size,
         )
     raise ModelLoadError(f"unknown engine {kind!r} (TWI_ASR_ENGINE): expected one of {', '.join(ENGINES)}")

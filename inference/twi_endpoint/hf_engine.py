@@ -42,9 +42,10 @@ import numpy as np
 from twi_contract import NO_LANGUAGE_TOKEN
 
 from twi_endpoint.coverage import RECOVERY_ROUNDS, finished, recover_uncovered
-from twi_endpoint.errors import TwiAsrError
+from twi_endpoint.errors import ModelLoadError, TwiAsrError
 from twi_endpoint.gate import peak_frame_dbfs, voice_activity
 from twi_endpoint.segmentation import VoiceActivity, Window, plan_windows
+from twi_endpoint.settings import DEFAULT_BEAM_SIZE
 from twi_endpoint.timeline import (
     WindowClock,
     in_order,
@@ -87,7 +88,11 @@ class TransformersEngine:
     name = ENGINE_NAME
 
     def __init__(
-        self, model_dir: str | Path, device: str | None = None, batch_size: int | None = None
+        self,
+        model_dir: str | Path,
+        device: str | None = None,
+        batch_size: int | None = None,
+        beam_size: int = DEFAULT_BEAM_SIZE,
     ) -> None:
         import torch
         from transformers import WhisperForConditionalGeneration, WhisperProcessor
@@ -105,6 +110,9 @@ class TransformersEngine:
         self.batch_size = batch_size or (
             AUTO_BATCH_CUDA if self.device.startswith("cuda") else AUTO_BATCH_CPU
         )
+        if beam_size < 1:
+            raise ModelLoadError(f"beam_size must be >= 1, got {beam_size}")
+        self.beam_size = beam_size  # 1: greedy, generate's default
         self.model_name = path.name
         self.dtype = str(next(model.parameters()).dtype).removeprefix("torch.")
         gen = model.generation_config
@@ -208,6 +216,8 @@ class TransformersEngine:
             ).input_features.to(self.device, self._torch_dtype)
             budget = token_budget(max(w.duration_s for w in batch))
             kwargs: dict[str, Any] = {"return_timestamps": True, "max_new_tokens": budget}
+            if self.beam_size > 1:
+                kwargs["num_beams"] = self.beam_size
             row_languages: list[str | None] = [None] * len(batch)  # the prompts' language tokens
             align = activity is not None  # the timeline places segments by their words
             detect = self.multilingual and options.language_token is None
@@ -417,7 +427,10 @@ def _words(
 
 
 def load_transformers_engine(
-    model_dir: str | Path, device: str | None = None, batch_size: int | None = None
+    model_dir: str | Path,
+    device: str | None = None,
+    batch_size: int | None = None,
+    beam_size: int = DEFAULT_BEAM_SIZE,
 ) -> TransformersEngine:
     """Entry point shaped like the CTranslate2 engine's ``load_ctranslate2_engine``."""
-    return TransformersEngine(model_dir, device=device, batch_size=batch_size)
+    return TransformersEngine(model_dir, device=device, batch_size=batch_size, beam_size=beam_size)

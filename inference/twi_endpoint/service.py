@@ -225,6 +225,7 @@ def _file_result(
         batch_size=engine.batch_size,
         task=opts.decode.task,
         extra={
+            MetadataKeys.BEAM_SIZE: engine.beam_size,
             MetadataKeys.LANGUAGE_TOKEN: token,
             MetadataKeys.GATE: gate.reason,
             MetadataKeys.INPUT_FORMAT: request.input_format,
@@ -335,6 +336,7 @@ def _transcribe_batch(batch: BatchRequest, model: LoadedModel) -> dict[str, Any]
             MetadataKeys.ENGINE: engine.name,
             MetadataKeys.MODEL: engine.model_name,
             MetadataKeys.BATCH_SIZE: engine.batch_size,
+            MetadataKeys.BEAM_SIZE: engine.beam_size,
         },
     )
 

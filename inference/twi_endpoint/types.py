@@ -126,6 +126,11 @@ class Engine(Protocol):
     dtype: str  # "float16", "float32", "int8", "int8_float16": what really runs
     batch_size: int
 
+    @property
+    def beam_size(self) -> int:
+        """Hypotheses each window's first decoding keeps (1: greedy)."""
+        ...
+
     def transcribe(
         self, audio: np.ndarray, options: DecodeOptions, activity: VoiceActivity | None = None
     ) -> Transcription:

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any, Final
 
 from twi_contract import LANGUAGE_EXPECTED, TASKS, parse_language
+from twi_endpoint.settings import DEFAULT_BEAM_SIZE, MAX_BEAM_SIZE
 from twi_lambdas import names
 from twi_lambdas.settings import coalescing_errors
 
@@ -33,6 +34,7 @@ CTX_NETWORK_ISOLATION: Final = "network_isolation"
 CTX_AUTOSCALING: Final = "autoscaling"
 CTX_LANGUAGE: Final = "language"
 CTX_TASK: Final = "task"
+CTX_BEAM_SIZE: Final = "beam_size"
 CTX_MAX_CONCURRENT: Final = "max_concurrent_invocations_per_instance"
 CTX_BACKLOG_TARGET: Final = "backlog_per_instance_target"
 CTX_ALARM_EMAIL: Final = "alarm_email"
@@ -87,6 +89,7 @@ class StackSettings:
     autoscaling: bool = True  # false: no scaling target (e.g. while changing instance_type)
     language: str | None = None  # the endpoint's default (TWI_ASR_LANGUAGE), e.g. tw; None: detect
     task: str = "transcribe"
+    beam_size: int = DEFAULT_BEAM_SIZE  # the endpoint's decoder (TWI_ASR_BEAM_SIZE): 1 = greedy
     max_concurrent_invocations_per_instance: int = DEFAULT_CONCURRENCY  # = model-server workers
     backlog_per_instance_target: float = 2.0  # queued requests per instance before scaling out
     alarm_email: str | None = None
@@ -166,6 +169,7 @@ class StackSettings:
         if self.language is not None:
             self._check(_parses(self.language), CTX_LANGUAGE, LANGUAGE_EXPECTED)
         self._check(self.task in TASKS, CTX_TASK, f"one of {', '.join(TASKS)}")
+        self._check(1 <= self.beam_size <= MAX_BEAM_SIZE, CTX_BEAM_SIZE, f"between 1 and {MAX_BEAM_SIZE}")
         self._check(
             1 <= self.max_concurrent_invocations_per_instance <= 1000,
             CTX_MAX_CONCURRENT,
@@ -234,6 +238,7 @@ class StackSettings:
             autoscaling=bool(_bool(get, CTX_AUTOSCALING, d.autoscaling)),
             language=_language(_str(get, CTX_LANGUAGE)),
             task=(_str(get, CTX_TASK) or d.task).lower(),
+            beam_size=_int(get, CTX_BEAM_SIZE, d.beam_size),
             max_concurrent_invocations_per_instance=_int(
                 get, CTX_MAX_CONCURRENT, d.max_concurrent_invocations_per_instance
             ),

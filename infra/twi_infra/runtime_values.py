@@ -155,9 +155,11 @@ def model_environment(
     hf_model_id: str | None,
     hf_model_revision: str | None = None,
     workers: int = DEFAULT_CONCURRENCY,
+    beam_size: int = endpoint_settings.DEFAULT_BEAM_SIZE,
 ) -> dict[str, str]:
     """The container environment: the toolkit's switches plus our endpoint settings;
-    ``workers`` model-server workers, one per request taken at once (``DEFAULT_CONCURRENCY``)."""
+    ``workers`` model-server workers, one per request taken at once (``DEFAULT_CONCURRENCY``);
+    ``beam_size`` the decoder's (set only where it is not the endpoint's own default)."""
     env = {
         "SAGEMAKER_PROGRAM": ENTRY_POINT,
         "SAGEMAKER_SUBMIT_DIRECTORY": "/opt/ml/model/code",
@@ -170,6 +172,8 @@ def model_environment(
     }
     if language is not None:
         env[endpoint_settings.ENV_LANGUAGE] = language
+    if beam_size != endpoint_settings.DEFAULT_BEAM_SIZE:
+        env[endpoint_settings.ENV_BEAM_SIZE] = str(beam_size)
     if hf_model_id is not None:
         env["HF_MODEL_ID"] = hf_model_id
     if hf_model_revision is not None:  # the toolkit downloads this commit, not the moving main

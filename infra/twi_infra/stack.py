@@ -110,6 +110,7 @@ class TwiAsrStack(Stack):
                     hf_model_id=settings.effective_hf_model_id,
                     hf_model_revision=settings.hf_model_revision,
                     workers=settings.max_concurrent_invocations_per_instance,
+                    beam_size=settings.beam_size,
                 ),
                 instance_type=settings.instance_type,
                 initial_instance_count=settings.min_instances,

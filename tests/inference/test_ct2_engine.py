@@ -15,6 +15,7 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import Any
 
 import librosa
 import numpy as np
@@ -595,6 +596,28 @@ def test_the_last_words_of_a_sentence_the_decoder_stopped_before_are_decoded_aga
     assert result.coverage is not None and result.coverage.uncovered == ()
 
 
+def test_every_window_is_decoded_with_the_beam_it_is_configured_with(
+    ct2_model_dir: Path, data_clips: dict
+) -> None:
+    """``TWI_ASR_BEAM_SIZE=5`` (``beam_size``): beam search for every window from the start,
+    so no window is decoded twice for looking broken (the greedy default's beam-5 retry)."""
+    beam = load_ctranslate2_engine(ct2_model_dir, device="cpu", beam_size=5)
+    assert beam.beam_size == 5
+    sizes: list[int] = []
+    generate = beam._generate
+
+    def spy(encoded: Any, prompts: list[list[int]], size: int, tokenizers: list[Any], budget: int) -> Any:
+        sizes.append(size)
+        return generate(encoded, prompts, size, tokenizers, budget)
+
+    beam._generate = spy  # type: ignore[method-assign,assignment]
+    for name in ("jfk.mp3", "librivox_0880.wav"):
+        clip = data_clips[name]
+        result = beam.transcribe(_load(clip.path), ENGLISH)
+        assert _wer(clip.reference, result.text) <= CLIP_WER_BOUND[name], result.text
+    assert sizes and set(sizes) == {5}
+
+
 def test_repeated_requests_reuse_the_model_and_agree(engine: CTranslate2Engine, data_clips: dict) -> None:
     audio = _load(data_clips["librivox_0880.wav"].path)
     model = engine._model
@@ -675,6 +698,8 @@ def test_load_rejects_what_is_not_a_ctranslate2_model(tmp_path: Path, ct2_model_
         load_ctranslate2_engine(ct2_model_dir, device="tpu")
     with pytest.raises(ModelLoadError, match="batch_size"):
         load_ctranslate2_engine(ct2_model_dir, device="cpu", batch_size=0)
+    with pytest.raises(ModelLoadError, match="beam_size must be >= 1"):
+        load_ctranslate2_engine(ct2_model_dir, device="cpu", beam_size=0)
 
 
 # --- segmentation (no model) -----------------------------------------------------------------

@@ -37,7 +37,8 @@ def test_result_contract(ct2_model: LocalModel, data_clips: dict) -> None:
     meta = result["metadata"]
     required = {
         "audio_duration_sec", "processing_time_sec", "rtf", "device", "dtype", "engine", "model",
-        "batch_size", "chunks", "decode_time_sec", "inference_time_sec", "language_source", "task",
+        "batch_size", "beam_size", "chunks", "decode_time_sec", "inference_time_sec", "language_source",
+        "task",
     }  # fmt: skip
     assert required <= set(meta)
     assert meta["rtf"] == meta["processing_time_sec"] / meta["audio_duration_sec"]
@@ -47,6 +48,7 @@ def test_result_contract(ct2_model: LocalModel, data_clips: dict) -> None:
     assert (meta["device"], meta["dtype"], meta["engine"]) == (engine.device, engine.dtype, "ctranslate2")
     assert meta["device"] == "cpu" and meta["dtype"].startswith("int8")  # what really ran here
     assert meta["chunks"] >= 1 and meta["task"] == "transcribe" and meta["language_source"] == "request"
+    assert meta["beam_size"] == engine.beam_size == 1  # greedy unless TWI_ASR_BEAM_SIZE says otherwise
     for seg in result["segments"]:
         assert 0 <= seg["start"] <= seg["end"] <= meta["audio_duration_sec"]
         assert "words" not in seg  # only when asked

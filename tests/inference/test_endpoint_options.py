@@ -32,6 +32,8 @@ def test_settings_from_env() -> None:
     assert EndpointSettings.from_env({"TWI_ASR_LANGUAGE": "auto"}).language is None
     assert EndpointSettings.from_env({}).cpu_encoder == "auto"
     assert EndpointSettings.from_env({"TWI_ASR_CPU_ENCODER": " CTranslate2 "}).cpu_encoder == "ctranslate2"
+    assert EndpointSettings.from_env({}).beam_size == 1  # greedy, broken windows again with beam 5
+    assert EndpointSettings.from_env({"TWI_ASR_BEAM_SIZE": "5"}).beam_size == 5
 
 
 @pytest.mark.parametrize(
@@ -40,6 +42,8 @@ def test_settings_from_env() -> None:
         ({"TWI_ASR_TASK": "summarize"}, "invalid task 'summarize'"),
         ({"TWI_ASR_BATCH_SIZE": "many"}, "TWI_ASR_BATCH_SIZE='many' is not an integer"),
         ({"TWI_ASR_BATCH_SIZE": "0"}, "must be at least 1"),
+        ({"TWI_ASR_BEAM_SIZE": "0"}, "TWI_ASR_BEAM_SIZE='0' must be at least 1"),
+        ({"TWI_ASR_BEAM_SIZE": "50"}, "TWI_ASR_BEAM_SIZE='50' must be at most 10"),
         ({"TWI_ASR_MAX_AUDIO_SECONDS": "1h"}, "TWI_ASR_MAX_AUDIO_SECONDS='1h' is not a number"),
         (
             {"TWI_ASR_CPU_ENCODER": "fp8"},

@@ -80,6 +80,8 @@ def test_model_sources(tmp_path: Path) -> None:
         ({"alarm_email": "ops"}, r"alarm_email='ops' .* e-mail"),
         ({"max_concurrent_invocations_per_instance": 0}, r"max_concurrent_invocations_per_instance=0"),
         ({"oldest_request_alarm_seconds": 5}, r"oldest_request_alarm_seconds=5 .* at least 60"),
+        ({"beam_size": 0}, r"beam_size=0 .* between 1 and 10"),
+        ({"beam_size": "11"}, r"beam_size=11 .* between 1 and 10"),
         ({"instance_type": 42}, r"instance_type=42 is invalid: expected a string"),
         ({"max_instances": True}, r"max_instances=True is invalid: expected an integer"),
         ({"coalesce_max_files": 0}, r"coalesce_max_files=0 .* between 1 \(no coalescing\) and 30"),
@@ -124,6 +126,21 @@ def test_model_environment_carries_endpoint_settings() -> None:
     # what the endpoint reads back must parse
     parsed = endpoint_settings.EndpointSettings.from_env(env)
     assert (parsed.language, parsed.task) == ("yo", "translate")
+
+
+def test_beam_size_reaches_the_container_only_where_asked() -> None:
+    """The endpoint's own default needs no variable; another is set and parses back."""
+    assert _settings({}).beam_size == endpoint_settings.DEFAULT_BEAM_SIZE
+    plain = runtime_values.model_environment(
+        region="eu-west-1", language=None, task="transcribe", hf_model_id=None
+    )
+    assert endpoint_settings.ENV_BEAM_SIZE not in plain
+    s = _settings({"beam_size": "5"})
+    env = runtime_values.model_environment(
+        region=s.region, language=None, task=s.task, hf_model_id=None, beam_size=s.beam_size
+    )
+    assert env[endpoint_settings.ENV_BEAM_SIZE] == "5"
+    assert endpoint_settings.EndpointSettings.from_env(env).beam_size == 5
 
 
 @pytest.mark.parametrize(("asked", "initial"), [(0, 1), (3, 3)])

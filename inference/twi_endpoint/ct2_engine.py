@@ -294,9 +294,10 @@ class CTranslate2Engine:
             ThreadPoolExecutor(self.replicas, thread_name_prefix="ct2") if self.replicas > 1 else None
         )
         # One window alone (a short file, a window decoded again, the odd one of a batch) on
-        # one replica leaves the other cores idle: such work runs on a second instance of the
-        # same weights that spreads one window over every core. 2 cores, one 30 s window:
-        # encoder 1.93 -> 1.03 s, greedy decoding 0.26 -> 0.15 s; the same text.
+        # one replica leaves the other cores idle: its encoder (CTranslate2's) and alignment
+        # run on a second instance of the same weights that spreads one window over every
+        # core. 2 cores, one 30 s window: encoder 1.93 -> 1.03 s; the same text. Not its
+        # decoding (:meth:`_generate`): a decoder step's matrices are too small to share.
         self._solo = (
             ctranslate2.models.Whisper(
                 str(model_dir),
@@ -586,8 +587,8 @@ class CTranslate2Engine:
         return [_words_by_segment(result, timed[k], clocks[k], tokenizer) for k, result in enumerate(results)]
 
     def _model_for(self, rows: int) -> Any:
-        """The instance to run ``rows`` windows in one call on: one window alone on the
-        all-core instance (where there is one), more on the replicas."""
+        """The instance to encode or align ``rows`` windows in one call on: one window alone
+        on the all-core instance (where there is one), more on the replicas."""
         return self._solo if rows == 1 and self._solo is not None else self._model
 
     def _pick_cpu_encoder(
@@ -801,7 +802,10 @@ class CTranslate2Engine:
             }
             outputs = [by_index[i] for i in range(n)]
         else:
-            outputs = self._model_for(n).generate(encoded, prompts, **kwargs)
+            # One window on one replica's single thread, not on the all-core instance: spread
+            # over 2 threads its greedy decoding took 1.6-2.0x as long, beam 5 2.0-3.6x (5-29 s
+            # windows, 2026-12-05; a decoder of whisper-small's size 1.05-1.6x), the same text.
+            outputs = self._model.generate(encoded, prompts, **kwargs)
         decoded = []
         for out, tokenizer in zip(outputs, tokenizers, strict=True):
             tokens = [t for t in out.sequences_ids[0] if t != tokenizer.eot]

@@ -645,6 +645,28 @@ def test_a_lone_window_on_every_core_reads_as_on_a_replica(
         assert [s.words for s in shared.segments] == [s.words for s in alone.segments]
 
 
+def test_a_lone_window_is_decoded_on_one_thread_and_aligned_on_every_core(
+    engine: CTranslate2Engine, data_clips: dict, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A decoder step's matrices are too small to share between threads: one window's
+    decoding runs on a replica (one thread), its alignment on the all-core instance."""
+    if engine._solo is None:
+        pytest.skip("one core: a single replica, no all-core instance")
+    calls: list[str] = []
+    solo = engine._solo
+
+    class Watched:
+        def __getattr__(self, name: str) -> Any:
+            calls.append(name)
+            return getattr(solo, name)
+
+    monkeypatch.setattr(engine, "_solo", Watched())
+    clip = data_clips["jfk.mp3"]
+    result = engine.transcribe(_load(clip.path), ENGLISH)
+    assert _wer(clip.reference, result.text) <= CLIP_WER_BOUND["jfk.mp3"], result.text
+    assert "align" in calls and "generate" not in calls
+
+
 def test_encoder_input_is_the_window_rounded_up_to_10_s_steps() -> None:
     """The audio and its 1 s quiet tail, in whole 10 s steps, never over Whisper's 30 s."""
     seconds = [encoder_samples(d) / SAMPLE_RATE for d in (0.5, 3.0, 8.99, 9.5, 15.0, 19.0, 21.0, 29.0, 45.0)]

@@ -102,7 +102,7 @@ def ct2(ct2_model_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterat
     folder = linked_copy(ct2_model_dir, tmp_path_factory.mktemp("twi-ct2") / "model")
     engine = load_ctranslate2_engine(folder, device="cpu")
     spy = engine._model = _Ct2Spy(engine._model)
-    if engine._solo is not None:  # a window alone runs on the all-core instance
+    if engine._solo is not None:  # a window alone is aligned on the all-core instance
         engine._solo = _Ct2Spy(engine._solo, spy.prompts)
     yield engine, spy, folder
 

@@ -145,6 +145,14 @@ MAX_PAYLOAD_MB: Final = names.MAX_ASYNC_INPUT_BYTES // 2**20  # MMS rejects bodi
 # 4.8x real time, coalesced bursts 3.9x -> 4.2x (whole local flow); the GPU instance is not
 # measured. Each worker holds its own copy of the model (whisper-small float16: ~0.5 GB).
 DEFAULT_CONCURRENCY: Final = 2
+# The worker processes share the instance's cores, and each spreads its work over all of
+# them (the encoder, PyTorch's or CTranslate2's, on OpenMP threads). OpenMP's threads spin
+# after each parallel region by default, waiting for the next: beside another worker that
+# spinning takes the cores the other needs. Passive, they sleep (2 cores, 2 workers,
+# `python -m bench.short --n 40`, 2026-12-05: one request per file 21.8-22.6x -> 41.1-44.0x,
+# 10 files per request 18.1-25.5x -> 44.1-45.8x; one request at a time 24.3-40.3x either
+# way, WER the same).
+OPENMP_WAIT_POLICY: Final = {"OMP_WAIT_POLICY": "PASSIVE"}
 
 
 def model_environment(
@@ -169,6 +177,7 @@ def model_environment(
         "SAGEMAKER_MODEL_SERVER_TIMEOUT": str(MODEL_SERVER_TIMEOUT_SECONDS),
         "SAGEMAKER_MAX_PAYLOAD_IN_MB": str(MAX_PAYLOAD_MB),
         endpoint_settings.ENV_TASK: task,
+        **OPENMP_WAIT_POLICY,
     }
     if language is not None:
         env[endpoint_settings.ENV_LANGUAGE] = language

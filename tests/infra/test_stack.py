@@ -229,6 +229,7 @@ def test_model_runs_our_code_on_the_hugging_face_dlc(synth: Synth) -> None:
     assert env["HF_MODEL_ID"] == "openai/whisper-base"  # default source: weights from the Hub
     assert int(env["SAGEMAKER_MODEL_SERVER_TIMEOUT"]) >= 3600
     assert env["SAGEMAKER_MODEL_SERVER_WORKERS"] == "2"  # = MaxConcurrentInvocationsPerInstance
+    assert env["OMP_WAIT_POLICY"] == "PASSIVE"  # the workers share the cores: no spinning threads
     assert int(env["SAGEMAKER_MAX_PAYLOAD_IN_MB"]) * 2**20 >= names.MAX_ASYNC_INPUT_BYTES
     assert "cdk-hnb659fds-assets" in json.dumps(container["ModelDataUrl"])
 

@@ -1,6 +1,6 @@
-"""Whisper on CTranslate2 (through faster-whisper's model wrapper): batched, greedy (beam search where
-configured: ``TWI_ASR_BEAM_SIZE``), VAD-cut,
-with timestamps and word times, checked against the VAD so that no sentence is lost silently.
+"""Whisper on CTranslate2 (through faster-whisper's model wrapper): batched, greedy (beam search
+where ``TWI_ASR_BEAM_SIZE`` asks for it), VAD-cut, with timestamps and word times, checked
+against the VAD so that no sentence is lost silently.
 
 * Silero VAD runs once per request (:class:`twi_endpoint.segmentation.VoiceActivity`); its
   speech is packed into <=30 s windows cut only in pauses, so no word is split between

@@ -94,6 +94,8 @@ class TransformersEngine:
         batch_size: int | None = None,
         beam_size: int = DEFAULT_BEAM_SIZE,
     ) -> None:
+        if beam_size < 1:
+            raise ModelLoadError(f"beam_size must be >= 1, got {beam_size}")
         import torch
         from transformers import WhisperForConditionalGeneration, WhisperProcessor
 
@@ -110,8 +112,6 @@ class TransformersEngine:
         self.batch_size = batch_size or (
             AUTO_BATCH_CUDA if self.device.startswith("cuda") else AUTO_BATCH_CPU
         )
-        if beam_size < 1:
-            raise ModelLoadError(f"beam_size must be >= 1, got {beam_size}")
         self.beam_size = beam_size  # 1: greedy, generate's default
         self.model_name = path.name
         self.dtype = str(next(model.parameters()).dtype).removeprefix("torch.")

@@ -34,8 +34,8 @@ ENV_CPU_ENCODER: Final = "TWI_ASR_CPU_ENCODER"  # CTranslate2 engine on CPU: see
 # int8; "ctranslate2": always CTranslate2's (no PyTorch loaded: ~390 MB less memory);
 # "bfloat16": always PyTorch's (twi_endpoint.torch_encoder).
 CPU_ENCODERS: Final = ("auto", "ctranslate2", "bfloat16")
-# Greedy decoding, with the windows whose text looks broken decoded again with beam 5 (both
-# engines), is the default: on 2 CPU cores beam 5 for every window cost 1.46x the time for 9 %
+# Greedy decoding is the default (the CTranslate2 engine decodes a window whose text looks
+# broken again with beam 5): on 2 CPU cores beam 5 for every window cost 1.46x the time for 9 %
 # fewer errors, most of them on degraded audio (a phone line 141 -> 118), none on clean read
 # speech (bench/FINDINGS.md, 2026-12-05). Call centres may prefer it; the endpoint takes 1-10.
 DEFAULT_BEAM_SIZE: Final = 1

@@ -10,6 +10,7 @@ import itertools
 import json
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -159,6 +160,26 @@ def test_transformers_words_when_asked(hf_model: LocalModel, data_clips: dict) -
     assert all(set(w) == {"start", "end", "word", "probability"} for w in words)  # as the default engine's
     assert all(0.0 < w["probability"] <= 1.0 for w in words)
     assert min(w["probability"] for w in words) >= 0.3  # JFK's clear speech: no word is a guess
+
+
+def test_transformers_beam_search_when_configured(
+    hf_model: LocalModel, data_clips: dict, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``TWI_ASR_BEAM_SIZE`` reaches ``generate`` (``num_beams``) and the result says it."""
+    engine = hf_model.engine
+    beams: list[int] = []
+    generate = engine._model.generate
+
+    def watched(*args: Any, **kwargs: Any) -> Any:
+        beams.append(kwargs.get("num_beams", 1))
+        return generate(*args, **kwargs)
+
+    monkeypatch.setattr(engine, "beam_size", 3)
+    monkeypatch.setattr(engine._model, "generate", watched)
+    raw = hf_model.invoke(data_clips["jfk.mp3"].path.read_bytes(), "audio/mpeg", "language=en")
+    result = json.loads(raw)
+    assert beams == [3] and result["metadata"]["beam_size"] == 3
+    assert result["transcript"].startswith("And so my fellow Americans, ask not what your country can do")
 
 
 def test_transformers_segments_follow_the_speech_when_no_words_are_asked(

@@ -73,7 +73,6 @@ from twi_endpoint.timeline import (
     is_loop,
     loops_in_one_piece,
     place_window,
-    seek_point,
     window_segments,
 )
 from twi_endpoint.torch_encoder import (
@@ -417,13 +416,11 @@ class CTranslate2Engine:
             if unwritten is not None:
                 for job, d, clock in zip(batch, decoded, clocks, strict=True):
                     tokenizer = job.recording.state.tokenizer
-                    t = (
-                        None
-                        if d.ran_out or self._is_silence(d)
-                        else seek_point(d.tokens, tokenizer.timestamp_begin, tokenizer.eot, clock.duration)
-                    )
-                    if t is not None:
-                        unwritten[job.index].append(clock.rest_of_piece(t))
+                    if d.ran_out or self._is_silence(d):
+                        continue
+                    left = clock.unwritten(d.tokens, tokenizer.timestamp_begin, tokenizer.eot)
+                    if left is not None:
+                        unwritten[job.index].append(left)
         segments: list[list[Segment]] = [[] for _ in recordings]
         for job in jobs:
             segments[job.index] += found.get(job, [])

@@ -50,7 +50,6 @@ from twi_endpoint.timeline import (
     WindowClock,
     in_order,
     place_window,
-    seek_point,
     window_segments,
 )
 from twi_endpoint.types import (
@@ -359,9 +358,9 @@ class TransformersEngine:
         # generate stopped at its token limit: as long as that, and no end of text (generate
         # drops a row's own end of text, but pads the shorter rows of a batch with it)
         ran_out = len(tokens) >= budget and self._eos not in tokens
-        seek = None if ran_out else seek_point(tokens, self._timestamp_begin, self._eos, clock.duration)
-        if seek is not None and unwritten is not None:
-            unwritten.append(clock.rest_of_piece(seek))
+        left = None if ran_out else clock.unwritten(tokens, self._timestamp_begin, self._eos)
+        if left is not None and unwritten is not None:
+            unwritten.append(left)
         words = activity is not None and timing is not None
         timed = window_segments(
             tokens, clock, self._timestamp_begin, self._eos, text_of, activity, ran_out, final=not words

@@ -174,6 +174,13 @@ class WindowClock:
         k = self._piece_at(t)
         return self(t), self._starts[k] + self._lengths[k]
 
+    def unwritten(self, tokens: Sequence[int], timestamp_begin: int, eot: int) -> tuple[float, float] | None:
+        """What the decoder of this window left unwritten after its seek point
+        (:func:`seek_point` on its ``tokens``), to the end of that piece; None where it read
+        the window to its end. Both engines ask it of each window they decode."""
+        t = seek_point(tokens, timestamp_begin, eot, self.duration)
+        return None if t is None else self.rest_of_piece(t)
+
     def _piece_at(self, t: float) -> int:
         """The piece that window time ``t`` lies in (at a joint, the piece after it)."""
         return max(0, bisect.bisect_right(self._offsets, t) - 1)

@@ -23,7 +23,9 @@ against the VAD so that no sentence is lost silently.
 * A window whose result looks broken (repetition loop, very low log-probability) is decoded
   again with beam 5, and a loop neither gets out of is left out of the transcript (its
   speech decoded again on its own, then reported); a window the model calls "no speech"
-  with low confidence in its text produces nothing.
+  with low confidence in its text produces nothing. A loop that ran to the token budget
+  (the decoder never closed its segment) is first decoded again as text alone, greedy,
+  its words timed by the alignment: cheaper than the beam, and out of the loop there.
 * Several recordings (a coalesced request of short files) are transcribed together
   (:meth:`CTranslate2Engine.transcribe_many`): their windows fill the same batches, so a
   few short files keep the batch, and on CPU both replicas, busy instead of decoding one
@@ -196,6 +198,7 @@ class Ct2DecodeSettings:
     # the time (beam 2-5); TWI_ASR_BEAM_SIZE chooses another.
     beam_size: int = DEFAULT_BEAM_SIZE
     fallback_beam_size: int = 5  # re-decode of windows that look broken (where beam_size is less)
+    text_retry: bool = True  # a loop to the token budget decoded again without timestamps first
     no_speech_threshold: float = 0.6  # Whisper's own silence rule, with log_prob_threshold
     log_prob_threshold: float = -1.0
     max_new_tokens: int = SAMPLE_LEN  # tokens a window may generate
@@ -731,13 +734,31 @@ class CTranslate2Engine:
             most = self.decode.max_new_tokens
             return most if seconds is None else token_budget(max(seconds[i] for i in rows), most)
 
+        def still_broken(rows: Iterable[int]) -> list[int]:
+            return [
+                i
+                for i in rows
+                if self._needs_fallback(results[i], tokenizers[i], clocks[i] if clocks is not None else None)
+            ]
+
         everyone = range(len(prompts))
         results = self._generate(encoded, prompts, self.decode.beam_size, tokenizers, budget(everyone))
-        broken = [
-            i
-            for i, r in enumerate(results)
-            if self._needs_fallback(r, tokenizers[i], clocks[i] if clocks is not None else None)
-        ]
+        broken = still_broken(everyone)
+        unclosed = [i for i in broken if results[i].ran_out] if self.decode.text_retry else []
+        if unclosed:
+            # A loop that ran to the token budget: the decoder never closed its segment.
+            # Decode it again as text alone (as faster-whisper's batched pipeline and whisperX
+            # decode every window) and let the alignment time its words, as every window's are.
+            retried = self._generate(
+                _rows(encoded, unclosed),
+                [[*prompts[i], tokenizers[i].no_timestamps] for i in unclosed],
+                self.decode.beam_size,
+                [tokenizers[i] for i in unclosed],
+                budget(unclosed),
+            )
+            for i, r in zip(unclosed, retried, strict=True):
+                results[i] = max(results[i], r, key=self._preference)
+            broken = still_broken(broken)
         if broken and self.decode.fallback_beam_size > self.decode.beam_size:
             # Re-decode only the broken windows (their encoder outputs, sliced on the host).
             retried = self._generate(

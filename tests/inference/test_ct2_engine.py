@@ -22,6 +22,7 @@ import numpy as np
 import pytest
 from twi_endpoint.ct2_engine import (
     CTranslate2Engine,
+    _Decoded,
     encoder_samples,
     load_ctranslate2_engine,
     usable_cpu_count,
@@ -512,6 +513,44 @@ def test_repetition_loops_never_reach_the_transcript(
     assert max(ratios) > LOOP_COMPRESSION_RATIO  # the decoder did loop on them
     # ... and stopped where 5 s of speech can hold no more text, not at Whisper's 224 tokens
     assert max(lengths) <= token_budget(6.5) < SAMPLE_LEN
+
+
+def test_a_loop_that_ran_to_its_token_budget_is_decoded_again_as_text_alone(
+    engine: CTranslate2Engine, data_clips: dict, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Whisper, asked for timestamps, can loop without ever closing its segment: on held-out
+    answers said by turns ("no", "Fire fox", 17 in a 22.9 s window) greedy decoding wrote
+    "Firefox. No." to the token budget (224) and beam 5 looped as well (113 tokens), 3.1 s
+    of the request's 4.1 s. Such a window is decoded again as text alone first, greedy (as
+    faster-whisper's batched pipeline decodes every window), and its words are timed by the
+    alignment; 45 tokens there, every answer written. The loop is put in the first
+    decoding's place here, so that it happens on any CPU: the rest is the real model."""
+    clip = data_clips["jfk.mp3"]
+    calls: list[tuple[int, bool]] = []
+    generate = engine._generate
+
+    def looping_first(
+        encoded: Any, prompts: list[list[int]], beam: int, tokenizers: list[Any], budget: int
+    ) -> list[_Decoded]:
+        tokenizer = tokenizers[0]
+        calls.append((beam, prompts[0][-1] == tokenizer.no_timestamps))
+        decoded = generate(encoded, prompts, beam, tokenizers, budget)
+        if len(calls) > 1:
+            return decoded
+        said = tokenizer.encode(" And so my fellow Americans.")
+        loop = ([tokenizer.timestamp_begin] + said * budget)[:budget]
+        return [_Decoded(tokenizer.decode(loop[1:]), loop, -0.1, 0.0, ran_out=True)]
+
+    monkeypatch.setattr(engine, "_generate", looping_first)
+    result = engine.transcribe(_load(clip.path), DecodeOptions(language="en", words=True))
+    assert calls[:2] == [(1, False), (1, True)]  # greedy with timestamps, then as text alone
+    assert 5 not in [beam for beam, _ in calls]  # the text was no loop: no beam search
+    assert _wer(clip.reference, result.text) <= CLIP_WER_BOUND["jfk.mp3"], result.text
+    # timed by its words: sentences, each on the speech, none over the window
+    assert len(result.segments) >= 2 and all(s.words for s in result.segments)
+    assert result.segments[0].start < 0.5 and result.segments[-1].end <= 11.0
+    assert all(a.end <= b.start for a, b in itertools.pairwise(result.segments))
+    assert result.coverage is not None and result.coverage.uncovered == ()
 
 
 @pytest.mark.shared

@@ -24,8 +24,9 @@ against the VAD so that no sentence is lost silently.
   again with beam 5, and a loop neither gets out of is left out of the transcript (its
   speech decoded again on its own, then reported); a window the model calls "no speech"
   with low confidence in its text produces nothing. A loop that ran to the token budget
-  (the decoder never closed its segment) is first decoded again as text alone, greedy,
-  its words timed by the alignment: cheaper than the beam, and out of the loop there.
+  (the decoder never reached its end of text) is first decoded again as text alone,
+  greedy, its words timed by the alignment: cheaper than the beam, and where the timestamp
+  mode ran away (answers said by turns), out of the loop.
 * Several recordings (a coalesced request of short files) are transcribed together
   (:meth:`CTranslate2Engine.transcribe_many`): their windows fill the same batches, so a
   few short files keep the batch, and on CPU both replicas, busy instead of decoding one
@@ -724,7 +725,8 @@ class CTranslate2Engine:
         seconds: Sequence[float] | None = None,
         clocks: Sequence[WindowClock] | None = None,
     ) -> list[_Decoded]:
-        """Each row decoded with its own tokenizer's prompt; broken rows again with beam 5.
+        """Each row decoded with its own tokenizer's prompt; broken rows again with beam 5, a
+        loop that ran to the token budget first as text alone (greedy, no timestamps).
         ``seconds``: each row's audio, which bounds the tokens it may take (:func:`token_budget`;
         none given: Whisper's 224); ``clocks``: each row's window, where a loop is judged
         (:meth:`_needs_fallback`)."""
@@ -734,6 +736,9 @@ class CTranslate2Engine:
             most = self.decode.max_new_tokens
             return most if seconds is None else token_budget(max(seconds[i] for i in rows), most)
 
+        everyone = range(len(prompts))
+        results = self._generate(encoded, prompts, self.decode.beam_size, tokenizers, budget(everyone))
+
         def still_broken(rows: Iterable[int]) -> list[int]:
             return [
                 i
@@ -741,12 +746,10 @@ class CTranslate2Engine:
                 if self._needs_fallback(results[i], tokenizers[i], clocks[i] if clocks is not None else None)
             ]
 
-        everyone = range(len(prompts))
-        results = self._generate(encoded, prompts, self.decode.beam_size, tokenizers, budget(everyone))
         broken = still_broken(everyone)
         unclosed = [i for i in broken if results[i].ran_out] if self.decode.text_retry else []
         if unclosed:
-            # A loop that ran to the token budget: the decoder never closed its segment.
+            # A loop that ran to the token budget: the decoder never reached its end of text.
             # Decode it again as text alone (as faster-whisper's batched pipeline and whisperX
             # decode every window) and let the alignment time its words, as every window's are.
             retried = self._generate(

@@ -523,7 +523,7 @@ def test_a_loop_that_ran_to_its_token_budget_is_decoded_again_as_text_alone(
     "Firefox. No." to the token budget (224) and beam 5 looped as well (113 tokens), 3.1 s
     of the request's 4.1 s. Such a window is decoded again as text alone first, greedy (as
     faster-whisper's batched pipeline decodes every window), and its words are timed by the
-    alignment; 45 tokens there, every answer written. The loop is put in the first
+    alignment; 45 tokens there, and no loop. The loop is put in the first
     decoding's place here, so that it happens on any CPU: the rest is the real model."""
     clip = data_clips["jfk.mp3"]
     calls: list[tuple[int, bool]] = []

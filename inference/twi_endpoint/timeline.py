@@ -998,11 +998,11 @@ def looks_made_up(aligned: Sequence[Word]) -> bool:
     first three words squeezed into 0.1 s).
 
     A word that repeats the word before it is judged by its probability alone: the
-    alignment cannot part the same word said twice in a row (the cross-attention of one
-    token is that of the next), so it gives each but a frame or two and their length says
-    nothing. In a hall, "some more words, words, words, words, and that should be all.
-    Thanks." found again came back with three "words," of 30 ms each and was dropped as
-    made up (bench ``reverb`` seed 96: 8 words deleted)."""
+    alignment cannot part the same word said twice in a row (its two tokens attend alike),
+    so it may give each but a frame or two, and their length says nothing. In a hall,
+    "some more words, words, words, words, and that should be all. Thanks." found again
+    came back with three "words," of 30 ms each and was dropped as made up (bench
+    ``reverb`` seed 96: 8 words deleted)."""
     spoken = [w for w in aligned if has_words(w.text)][:8]
     scores = [
         (None if w.probability is None else _doubt(w))

@@ -123,7 +123,10 @@ def test_ct2_prompts_with_the_declared_token(
     spy.prompts.clear()
     result = run(engine, folder, attributes, data_clips)
     decode = engine._whisper.hf_tokenizer.decode
-    assert {decode(p, skip_special_tokens=False) for p in spy.prompts} == {prompt}  # decode and align
+    prompts = {decode(p, skip_special_tokens=False) for p in spy.prompts}
+    # decode and align; whisper-base loops on Twi, and a loop to the token budget is decoded
+    # again as text alone: the same prompt, then <|notimestamps|>
+    assert prompts - {f"{prompt}<|notimestamps|>"} == {prompt}
     assert result["language"] == "tw"
     meta = result["metadata"]
     assert (meta["language_token"], meta["language_source"]) == (token, "request")

@@ -1005,9 +1005,7 @@ def looks_made_up(aligned: Sequence[Word]) -> bool:
     ``reverb`` seed 96: 8 words deleted)."""
     spoken = [w for w in aligned if has_words(w.text)][:8]
     scores = [
-        (None if w.probability is None else _doubt(w))
-        if k and plain_text(w.text) == plain_text(spoken[k - 1].text)
-        else word_anomaly(w)
+        _doubt(w) if k and plain_text(w.text) == plain_text(spoken[k - 1].text) else word_anomaly(w)
         for k, w in enumerate(spoken)
     ]
     known = [score for score in scores if score is not None]
@@ -1025,15 +1023,17 @@ def word_anomaly(word: Word) -> float | None:
     for a word without a probability."""
     if word.anomaly is not None:
         return word.anomaly
-    if word.probability is None:
+    doubt = _doubt(word)
+    if doubt is None:
         return None
     duration = word.end - word.start
-    return _doubt(word) + max(0.0, 0.133 - duration) * 15 + max(0.0, duration - 2.0)
+    return doubt + max(0.0, 0.133 - duration) * 15 + max(0.0, duration - 2.0)
 
 
-def _doubt(word: Word) -> float:
-    """The part of :func:`word_anomaly` that is the decoder's own: improbable (p < 0.15)."""
-    return float(word.probability is not None and word.probability < IMPROBABLE_WORD)
+def _doubt(word: Word) -> float | None:
+    """The part of :func:`word_anomaly` that is the decoder's own: improbable (p < 0.15);
+    None for a word without a probability."""
+    return None if word.probability is None else float(word.probability < IMPROBABLE_WORD)
 
 
 def has_words(text: str) -> bool:

@@ -10,6 +10,7 @@ import pytest
 from twi_endpoint.coverage import (
     RETRY_MIN_S,
     coverage,
+    held_span,
     merge_segments,
     recover_uncovered,
     recovery_windows,
@@ -264,6 +265,48 @@ def test_a_first_word_is_first_heard_where_its_speaker_starts() -> None:
     # without levels (a VAD built from probabilities alone) the first word is not moved
     (first,) = trim_words_to_speech(word[:1], replace(crowd, level_db=None))
     assert first.start == pytest.approx(1.0, abs=FRAME_S)
+
+
+def test_a_first_word_aligned_up_to_its_voice_is_heard_against_the_words_after_it() -> None:
+    """The alignment can end a sentence's first word a frame or two into its voice, having
+    given it the talk before: its own loudest frame is then the voice's onset, and the talk
+    (7 dB under it) counted as the word ("He" 91.17-92.29 s, the voice at 92.23 s: bench
+    ``babble`` seed 101). The voice's level is its first two words' loudest: the word starts
+    where that voice is heard. The time it left was read by the decoder and stays held."""
+    # other people talking (-40 dB, bursts to -35) until the speaker's onset (-28 dB, two
+    # frames) at 2.0 s, then the voice (-20 dB)
+    crowd = _heard([(1.3, -40.0), (0.2, -35.0), (0.5, -40.0), (2 * FRAME_S, -28.0), (2.0, -20.0)])
+    words = [Word(1.0, 2.06, " He", 0.9), Word(2.06, 2.4, " began", 0.9), Word(2.4, 2.7, " a", 0.9)]
+    first, second, _ = trim_words_to_speech(words, crowd)
+    assert first.start == pytest.approx(2.0, abs=FRAME_S) and second.start >= first.start
+    # held from where the first-word rule left it: twice the median word before its end
+    assert first.decoded_from == pytest.approx(2.06 - 2 * 0.34, abs=FRAME_S)
+    segment = Segment(first.start, 2.7, "He began a", (first, second, _))
+    assert held_span(segment)[0] == first.decoded_from
+    # the first text of a region opened by the talk goes no further back than the voice
+    (seg,) = start_at_onsets([Segment(2.0, 2.7, "He began", (Word(2.0, 2.06, " He", 0.9), words[1]))], crowd)
+    assert seg.start == pytest.approx(2.0, abs=FRAME_S)
+
+
+def test_the_first_word_after_a_pause_inside_a_segment_is_a_first_word_too() -> None:
+    """A decoder segment can hold two sentences with a pause between them; cut there, the
+    second opens a segment of its own, and its first word gets a first word's rules. In a
+    crowd the alignment had put "Author" 1.5 s on the talk before its sentence (the voice at
+    126.16 s, the segment at 124.35 s: bench ``babble`` seed 96)."""
+    crowd = _heard([(1.0, -20.0), (1.6, -40.0), (0.2, -35.0), (1.2, -40.0), (2.0, -20.0)])
+    words = [
+        Word(0.2, 0.8, " longer.", 0.9),
+        Word(2.0, 3.5, " Author", 0.9),  # 1.2 s after "longer.", all of it on the talk
+        Word(4.1, 4.4, " of", 0.9),
+        Word(4.4, 4.6, " the", 0.9),
+    ]
+    placed = trim_words_to_speech(words, crowd)
+    assert placed[0].start == pytest.approx(0.2, abs=FRAME_S)
+    author = placed[1]
+    assert author.end == pytest.approx(4.1, abs=FRAME_S) and author.start >= 4.0 - 0.7
+    assert author.decoded_from is not None
+    (_, second) = split_segment(Segment(0.2, 4.6, "longer. Author of the", tuple(placed)))
+    assert second.start == pytest.approx(author.start)
 
 
 def test_a_first_word_its_time_does_not_hold_goes_to_the_word_after_it() -> None:

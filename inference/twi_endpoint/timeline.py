@@ -830,8 +830,8 @@ def trim_words_to_speech(words: Sequence[Word], activity: VoiceActivity) -> list
         start = round(onset * FRAME_S, 3)
         out.append(replace(w, start=start, end=round(max(start, region_end * FRAME_S), 3)))
     placed = start_where_heard(out, activity)
-    for k in range(1, len(placed)):  # a word after a pause opens a segment (split_segment)
-        if placed[k].start - placed[k - 1].end > MAX_PAUSE_S:
+    for k in range(1, len(placed)):
+        if _opens_segment(placed[k - 1], placed[k]):
             placed[k:] = start_where_heard(placed[k:], activity)
     return placed
 
@@ -868,8 +868,7 @@ def start_where_heard(words: list[Word], activity: VoiceActivity) -> list[Word]:
             start = max(first.start, second.start - _median_word_s(words))
             first = replace(first, start=round(start, 3), end=second.start, decoded_from=first.start)
             words = [first, *words[1:]]
-    until = frame_of(words[1].end, up=True) if len(words) > 1 else None
-    onset = activity.voice_onset(frame_of(first.start), frame_of(first.end, up=True), until)
+    onset = _voice_onset(activity, frame_of(first.start), first.end, words)
     if onset is None:
         return words
     start = max(first.start, min(round(onset * FRAME_S, 3), first.end))
@@ -878,6 +877,14 @@ def start_where_heard(words: list[Word], activity: VoiceActivity) -> list[Word]:
     # the words after it start no earlier: "was" aligned 0.06 s before "He" was heard
     # (the transformers engine, bench ``babble`` seed 0)
     return [replace(first, start=start), *_from(words[1:], start)]
+
+
+def _voice_onset(activity: VoiceActivity, first: int, end_s: float, words: Sequence[Word]) -> int | None:
+    """Where the voice of a segment's first word is first heard in frames from ``first`` to
+    its end ``end_s`` (:meth:`VoiceActivity.voice_onset`), the voice's level that of the
+    segment's first two ``words``."""
+    until = frame_of(words[1].end, up=True) if len(words) > 1 else None
+    return activity.voice_onset(first, frame_of(end_s, up=True), until)
 
 
 def _longest_first_word_s(words: Sequence[Word]) -> float:
@@ -897,9 +904,16 @@ def split_segment(segment: Segment) -> list[Segment]:
     if not segment.words:
         return [segment]
     out: list[Segment] = []
-    for words in _cut_between(segment.words, lambda prev, word: word.start - prev.end > MAX_PAUSE_S):
+    for words in _cut_between(segment.words, _opens_segment):
         out.extend(cut_long(words))
     return out
+
+
+def _opens_segment(prev: Word, word: Word) -> bool:
+    """Whether ``word`` opens a segment of its own: a pause of over ``MAX_PAUSE_S`` after
+    ``prev`` (:func:`split_segment` cuts there, and :func:`trim_words_to_speech` gives it a
+    first word's rules)."""
+    return word.start - prev.end > MAX_PAUSE_S
 
 
 def _cut_between(words: Sequence[Word], cut: Callable[[Word, Word], bool]) -> list[list[Word]]:
@@ -1152,8 +1166,7 @@ def start_at_onsets(segments: Sequence[Segment], activity: VoiceActivity) -> lis
         k = bisect.bisect_right(onsets, frame_of(seg.start)) - 1
         if k >= 0 and frame_of(seg.start) < regions[k][1]:
             first_end = seg.words[0].end if seg.words else seg.start
-            until = frame_of(seg.words[1].end, up=True) if len(seg.words) > 1 else None
-            heard = activity.voice_onset(regions[k][0], frame_of(first_end, up=True), until)
+            heard = _voice_onset(activity, regions[k][0], first_end, seg.words)
             onset = round((regions[k][0] if heard is None else heard) * FRAME_S, 3)
             if onset < seg.start and (not out or out[-1].end <= onset) and first_end - onset <= MAX_WORD_S:
                 words = (replace(seg.words[0], start=onset), *seg.words[1:]) if seg.words else ()

@@ -169,8 +169,29 @@ def _check_rate(rate: int, what: str) -> None:
         )
 
 
+def downmix(frames: np.ndarray) -> np.ndarray:
+    """``frames`` (samples x channels) as one channel: the mean of the channels, each first
+    turned to the polarity of the loudest one.
+
+    A plain mean cancels a channel whose polarity is inverted (a miswired balanced cable, a
+    recorder's second input, a "wide stereo" effect): such a file decoded to silence, its
+    transcript came back empty with ``gate: silence`` and nothing in ``uncovered_speech``
+    (a 7 s LibriVox clip with its right channel inverted, as WAV, MP3 or AAC; ffmpeg's own
+    ``-ac 1``, which openai-whisper and faster-whisper decode with, does the same). The sign
+    of each channel's correlation with the loudest undoes it. Channels that hold different
+    speakers (a call's two parties, one per channel) hardly correlate, and turning one over
+    changes nothing audible: they seldom speak at once.
+    """
+    if frames.shape[1] == 1:
+        return np.ascontiguousarray(frames[:, 0])
+    frames = np.asarray(frames, dtype=np.float32)
+    gram = frames.T @ frames  # each channel's power, and how it correlates with each other one
+    polarity = np.where(gram[:, int(np.argmax(np.diag(gram)))] < 0, -1.0, 1.0)
+    return frames @ (polarity / frames.shape[1]).astype(np.float32)
+
+
 def _to_mono_16k(frames: np.ndarray, rate: int) -> np.ndarray:
-    mono = frames.mean(axis=1, dtype=np.float32) if frames.shape[1] > 1 else frames[:, 0]
+    mono = downmix(frames)
     if rate != SAMPLE_RATE:
         import soxr
 
@@ -269,11 +290,13 @@ _NO_AUDIO_MAP: Final = b"matches no streams"  # ffmpeg: "Stream map '0:a:0' matc
 
 def _run_ffmpeg(exe: str, source: str, data: bytes | None, max_seconds: float, timeout: float) -> np.ndarray:
     cmd = [exe, "-nostdin", "-hide_banner", "-loglevel", "error", "-threads", "0", "-i", source]
-    cmd += ["-map", "0:a:0", "-vn", "-sn", "-dn", "-ac", "1", "-ar", str(SAMPLE_RATE)]
-    cmd += ["-af", f"aresample=resampler={_resampler(exe)}"]
+    # Its channels as they are (more than two folded to stereo by ffmpeg's own matrix, which
+    # leaves out the LFE), so that :func:`downmix` sees each one; a WAV header says how many.
+    cmd += ["-map", "0:a:0", "-vn", "-sn", "-dn", "-ar", str(SAMPLE_RATE)]
+    cmd += ["-af", f"aresample=resampler={_resampler(exe)},aformat=channel_layouts=mono|stereo"]
     if max_seconds != float("inf"):
         cmd += ["-t", f"{max_seconds + 1:.3f}"]  # one second more, so "too long" is detectable
-    cmd += ["-f", "f32le", "-acodec", "pcm_f32le", "pipe:1"]
+    cmd += ["-fflags", "+bitexact", "-f", "wav", "-acodec", "pcm_f32le", "pipe:1"]  # no tags: aligned
     try:
         proc = subprocess.run(
             cmd, input=data if data is not None else b"", capture_output=True, timeout=timeout
@@ -285,10 +308,30 @@ def _run_ffmpeg(exe: str, source: str, data: bytes | None, max_seconds: float, t
         raise _NoAudioStream(message)
     if proc.returncode != 0:
         raise _FfmpegFailed(message or f"exit status {proc.returncode}")
-    if len(proc.stdout) < 4:
+    frames = _wav_frames(proc.stdout)
+    if frames.shape[0] == 0:
         raise _FfmpegFailed(message or "no audio samples in the input")
-    usable = len(proc.stdout) - len(proc.stdout) % 4
-    return _finite(np.frombuffer(proc.stdout[:usable], dtype=np.float32))
+    return _finite(downmix(frames))
+
+
+def _wav_frames(wav: bytes) -> np.ndarray:
+    """ffmpeg's 32-bit float WAV from a pipe as (samples x channels): a view of ``wav`` (10 min
+    of stereo is 77 MB), copied only if its samples start off a 4-byte boundary. On a pipe
+    ffmpeg cannot go back to write the sizes (0xFFFFFFFF), so the samples run from the
+    ``data`` chunk to the end; ``fmt `` says how many channels. A last frame cut short (ffmpeg
+    stopped) is dropped."""
+    channels, pos = 0, 12  # after "RIFF", its size and "WAVE"
+    while pos + 8 <= len(wav):
+        chunk, size = wav[pos : pos + 4], int.from_bytes(wav[pos + 4 : pos + 8], "little")
+        if chunk == b"fmt ":
+            channels = int.from_bytes(wav[pos + 10 : pos + 12], "little")
+        elif chunk == b"data" and channels > 0:
+            samples = memoryview(wav)[pos + 8 :]
+            usable = len(samples) - len(samples) % (4 * channels)
+            frames = np.frombuffer(samples[:usable], dtype=np.float32).reshape(-1, channels)
+            return np.require(frames, requirements="A")  # its header's length may leave it unaligned
+        pos += 8 + size + size % 2
+    return np.zeros((0, 1), dtype=np.float32)
 
 
 def _last_error_line(stderr: bytes, source: str) -> str:

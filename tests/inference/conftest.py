@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import re
+import subprocess
 from collections.abc import Callable
 from pathlib import Path
 
@@ -78,3 +79,19 @@ def shared_clips() -> Callable[[str], list[tuple[Path, float, str]]]:
             return [(SHARED_DATA / folder / r["file"], float(r["duration_s"]), r["reference"]) for r in rows]
 
     return read
+
+
+@pytest.fixture(scope="session")
+def inverted_twin(wav_bytes: Callable[..., bytes]) -> Callable[[np.ndarray, str], bytes]:
+    """Samples -> stereo whose right channel is the left turned over (a miswired cable), as
+    a WAV (``"wav"``: libsndfile reads it) or AAC (``"aac"``: ffmpeg's path)."""
+
+    def encode(samples: np.ndarray, container: str) -> bytes:
+        body = wav_bytes(np.stack([samples, -samples], axis=1))
+        if container == "wav":
+            return body
+        cmd = ["ffmpeg", "-nostdin", "-loglevel", "error", "-f", "wav", "-i", "pipe:0", "-c:a", "aac"]
+        cmd += ["-f", "adts", "pipe:1"]
+        return subprocess.run(cmd, input=body, capture_output=True, check=True).stdout
+
+    return encode

@@ -76,6 +76,36 @@ def test_stereo_is_downmixed(wav_bytes: Callable[..., bytes]) -> None:
     assert float(np.abs(samples).max()) == pytest.approx(0.25, abs=1e-3)  # (a constant, now removed)
 
 
+@pytest.mark.parametrize("container", ["wav", "aac"])
+def test_a_channel_of_inverted_polarity_does_not_cancel_its_twin(
+    container: str, inverted_twin: Callable[[np.ndarray, str], bytes]
+) -> None:
+    """Averaged as they are, the two channels cancel to silence (an empty transcript, nothing
+    uncovered); each channel turned to the loudest one's polarity first, the speech is kept."""
+    speech = decode_audio((DATA / "librivox_0870.wav").read_bytes()).samples
+    decoded = decode_audio(inverted_twin(speech, container)).samples
+    n = min(len(speech), len(decoded))
+    # AAC delays what it encodes (priming samples): line the two up first
+    spectrum = np.fft.rfft(decoded[:n], 2 * n) * np.conj(np.fft.rfft(speech[:n], 2 * n))
+    lag = int(np.argmax(np.fft.irfft(spectrum)[: SAMPLE_RATE // 4]))
+    assert np.corrcoef(speech[: n - lag], decoded[lag:n])[0, 1] > 0.95
+    level = float(np.sqrt(np.mean(decoded**2)) / np.sqrt(np.mean(speech**2)))
+    assert level == pytest.approx(1.0, abs=0.1)
+
+
+def test_two_parties_on_two_channels_are_both_kept(wav_bytes: Callable[..., bytes]) -> None:
+    """A call recorded one party per channel: channels that do not correlate are averaged as
+    they are, whichever way the polarity test turns them."""
+    speech = decode_audio((DATA / "librivox_0870.wav").read_bytes()).samples
+    half = len(speech) // 2
+    left, right = speech.copy(), -speech.copy()
+    left[half:] = 0.0  # the agent speaks first, on the left ...
+    right[:half] = 0.0  # ... the caller answers on the right
+    decoded = decode_audio(wav_bytes(np.stack([left, right], axis=1))).samples
+    assert np.abs(decoded[:half] - left[:half] / 2).max() < 1e-3
+    assert np.abs(np.abs(decoded[half:]) - np.abs(right[half:]) / 2).max() < 1e-3
+
+
 @pytest.mark.parametrize(
     ("body", "content_type", "message"),
     [

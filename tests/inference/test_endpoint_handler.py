@@ -11,6 +11,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from twi_endpoint.audio import decode_audio
 from twi_endpoint.errors import AudioTooShortError, InvalidRequestError, TwiAsrError
 from twi_endpoint.types import SAMPLE_RATE
 from twi_lambdas.subtitles import MAX_CUE_SECONDS
@@ -101,6 +102,21 @@ def test_an_offset_does_not_hide_a_quiet_recording(
     print(f"WER {errors}, speech {speech}")
     assert speech[1] == pytest.approx(speech[0], abs=0.5) and speech[0] > 20
     assert errors[1] <= errors[0] + 0.05 < 0.2
+
+
+def test_a_stereo_file_with_a_channel_turned_over_is_transcribed(
+    ct2_model: LocalModel,
+    data_clips: dict,
+    wer: Callable[..., float],
+    inverted_twin: Callable[[np.ndarray, str], bytes],
+) -> None:
+    """Its right channel the left inverted: averaged as they were, the channels cancelled and
+    the endpoint answered an empty transcript (gate ``silence``) for 7 s of speech."""
+    clip = data_clips["librivox_0870.wav"]
+    body = inverted_twin(decode_audio(clip.path.read_bytes()).samples, "aac")
+    result = ct2_model.transcribe(body, language="en")
+    assert result["metadata"].get("gate") != "silence"
+    assert wer([clip.reference], [result["transcript"]]) < 0.1
 
 
 def test_silence_and_noise_give_empty_transcripts(

@@ -49,11 +49,12 @@ def wer() -> Callable[[list[str], list[str]], float]:
 
 @pytest.fixture(scope="session")
 def wav_bytes() -> Callable[..., bytes]:
-    """Samples -> a 16-bit PCM WAV body (what a client would upload)."""
+    """Samples -> a 16-bit PCM WAV body (what a client would upload); ``subtype="FLOAT"``: a
+    32-bit float WAV, its samples as they are."""
 
-    def encode(samples: np.ndarray, rate: int = 16_000) -> bytes:
+    def encode(samples: np.ndarray, rate: int = 16_000, subtype: str = "PCM_16") -> bytes:
         buf = io.BytesIO()
-        sf.write(buf, samples, rate, format="WAV", subtype="PCM_16")
+        sf.write(buf, samples, rate, format="WAV", subtype=subtype)
         return buf.getvalue()
 
     return encode

@@ -106,6 +106,19 @@ def test_two_parties_on_two_channels_are_both_kept(wav_bytes: Callable[..., byte
     assert np.abs(np.abs(decoded[half:]) - np.abs(right[half:]) / 2).max() < 1e-3
 
 
+def test_a_float_recording_written_at_16_bit_scale_is_brought_to_full_scale(
+    wav_bytes: Callable[..., bytes],
+) -> None:
+    """Float samples 32768 times too loud (16-bit values in a float WAV) come back at full
+    scale, undistorted; a lossy codec's overshoot of full scale is left as it is."""
+    speech = decode_audio((DATA / "librivox_0870.wav").read_bytes()).samples
+    decoded = decode_audio(wav_bytes(speech * 32768, subtype="FLOAT")).samples
+    assert float(np.abs(decoded).max()) == pytest.approx(1.0)
+    assert np.abs(decoded - speech / np.abs(speech).max()).max() < 1e-5
+    overshoot = decode_audio((DATA / "twi_35280406.mp3").read_bytes()).samples  # a clipped MP3
+    assert 1.1 < float(np.abs(overshoot).max()) < 1.2
+
+
 @pytest.mark.parametrize(
     ("body", "content_type", "message"),
     [

@@ -119,6 +119,18 @@ def test_a_stereo_file_with_a_channel_turned_over_is_transcribed(
     assert wer([clip.reference], [result["transcript"]]) < 0.1
 
 
+def test_a_float_recording_written_at_16_bit_scale_is_transcribed(
+    ct2_model: LocalModel, data_clips: dict, wav_bytes: Callable[..., bytes], wer: Callable[..., float]
+) -> None:
+    """16-bit sample values in a float WAV, 90 dB over full scale: read as they were, Whisper
+    wrote nothing for the clip's 7 s (all of it in ``uncovered_speech``)."""
+    clip = data_clips["librivox_0870.wav"]
+    body = wav_bytes(decode_audio(clip.path.read_bytes()).samples * 32768, subtype="FLOAT")
+    result = ct2_model.transcribe(body, language="en")
+    assert result["metadata"]["uncovered_speech"] == []
+    assert wer([clip.reference], [result["transcript"]]) < 0.1
+
+
 def test_silence_and_noise_give_empty_transcripts(
     ct2_model: LocalModel, wav_bytes: Callable[..., bytes]
 ) -> None:

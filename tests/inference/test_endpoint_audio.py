@@ -106,6 +106,15 @@ def test_two_parties_on_two_channels_are_both_kept(wav_bytes: Callable[..., byte
     assert np.abs(np.abs(decoded[half:]) - np.abs(right[half:]) / 2).max() < 1e-3
 
 
+def test_offsets_of_opposite_sign_do_not_turn_quiet_speech_over(wav_bytes: Callable[..., bytes]) -> None:
+    """Each channel with its own DC bias, +0.05 and -0.05, under speech in phase at -44 dBFS:
+    judged by their raw products the offsets outweigh the speech, and the second channel,
+    turned over, cancelled it. Judged about their means, the speech is kept whole."""
+    speech = 0.1 * decode_audio((DATA / "librivox_0870.wav").read_bytes()).samples
+    decoded = decode_audio(wav_bytes(np.stack([speech + 0.05, speech - 0.05], axis=1))).samples
+    assert np.abs(decoded - speech).max() < 1e-3
+
+
 def test_a_float_recording_written_at_16_bit_scale_is_brought_to_full_scale(
     wav_bytes: Callable[..., bytes],
 ) -> None:

@@ -92,7 +92,7 @@ def decode_audio(
     if decoded is None:
         samples = _decode_ffmpeg(data, what, kind, ffmpeg, max_seconds, timeout)
         decoded = DecodedAudio(samples, kind, "ffmpeg")
-    decoded = replace(decoded, samples=at_full_scale(without_offset(decoded.samples)))
+    decoded = replace(decoded, samples=without_offset(at_full_scale(decoded.samples)))
 
     duration = decoded.duration
     if duration > max_seconds:
@@ -132,27 +132,36 @@ def without_offset(samples: np.ndarray) -> np.ndarray:
     return (samples - np.float32(samples.mean(dtype=np.float64))).astype(np.float32, copy=False)
 
 
-# Beyond this peak a recording was written at another scale than full scale (1.0); below it,
-# a lossy codec's reconstruction of a clipped recording overshoots (Common Voice Twi MP3s of
-# ../shared: 1.04-1.16), and Whisper reads a recording 64 times too loud word for word.
+# Beyond this level a recording was written at another scale than full scale (1.0); below
+# it, a lossy codec's reconstruction of a clipped recording overshoots (Common Voice Twi
+# MP3s of ../shared peak at 1.04-1.16), and Whisper reads a recording 64 times too loud word
+# for word.
 OVER_FULL_SCALE: Final = 2.0
+LOUDEST_SHARE: Final = 1e-4  # the level: what all but this share of the samples stay under
 
 
 def at_full_scale(samples: np.ndarray) -> np.ndarray:
-    """``samples`` brought back to full scale when their peak lies beyond ``OVER_FULL_SCALE``.
+    """``samples`` brought back to full scale when their level lies beyond ``OVER_FULL_SCALE``.
 
     A 32-bit float WAV holds any value, and a common way to write one puts 16-bit sample
     values in it (``scipy.io.wavfile.write`` of a float array at the scale of 32768). Read as
     they are, every level is 90 dB too loud: Whisper wrote nothing for 7 s of clear speech
     (``uncovered_speech`` 0.1-7.1 s; 256 times too loud it already misread, 1024 times it
-    wrote "And And"). Divided by its peak, the recording is undistorted; clipped to
-    full scale, as a 16-bit decoder would (openai-whisper, faster-whisper), its speech would
-    be a square wave.
+    wrote "And And"). Divided by its level, the recording is itself again, the few samples
+    above the level clipped; clipped as a whole to full scale, as a 16-bit decoder would
+    (openai-whisper, faster-whisper), its speech would be a square wave. The level is what
+    all but ``LOUDEST_SHARE`` of the samples stay under, not the peak: a damaged file's few
+    wild samples (one at 1e6) would have divided the speech down to silence. Such samples,
+    in a recording at its own scale, are clipped to full scale: left, one of 1e6 moved the
+    mean :func:`without_offset` takes away (run after this) by 9 for a 7 s clip.
     """
-    peak = float(np.abs(samples).max()) if samples.size else 0.0
-    if peak <= OVER_FULL_SCALE:
+    if samples.size == 0 or float(np.abs(samples).max()) <= OVER_FULL_SCALE:
         return samples
-    return (samples / np.float32(peak)).astype(np.float32, copy=False)
+    magnitude = np.abs(samples)
+    rank = min(magnitude.size - 1, int(magnitude.size * (1.0 - LOUDEST_SHARE)))
+    level = float(np.partition(magnitude, rank)[rank])
+    scaled = samples / np.float32(level) if level > OVER_FULL_SCALE else samples
+    return np.clip(scaled, -1.0, 1.0).astype(np.float32, copy=False)
 
 
 def _describe(name: str | None, content_type: str | None, size: int) -> str:

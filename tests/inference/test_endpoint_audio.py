@@ -119,11 +119,21 @@ def test_a_float_recording_written_at_16_bit_scale_is_brought_to_full_scale(
     wav_bytes: Callable[..., bytes],
 ) -> None:
     """Float samples 32768 times too loud (16-bit values in a float WAV) come back at full
-    scale, undistorted; a lossy codec's overshoot of full scale is left as it is."""
+    scale, the same sound; a damaged file's wild sample neither silences the speech around it
+    nor, in a recording at its own scale, moves it; a lossy codec's overshoot is left alone."""
     speech = decode_audio((DATA / "librivox_0870.wav").read_bytes()).samples
     decoded = decode_audio(wav_bytes(speech * 32768, subtype="FLOAT")).samples
     assert float(np.abs(decoded).max()) == pytest.approx(1.0)
-    assert np.abs(decoded - speech / np.abs(speech).max()).max() < 1e-5
+    assert np.count_nonzero(np.abs(decoded) >= 1.0) <= 1e-4 * decoded.size + 1  # clipped: the top 0.01 %
+    assert np.corrcoef(decoded, speech)[0, 1] > 0.999
+    wild = speech * 32768
+    wild[SAMPLE_RATE] = 1e9
+    rescued = decode_audio(wav_bytes(wild, subtype="FLOAT")).samples
+    assert np.sqrt(np.mean(rescued**2)) == pytest.approx(np.sqrt(np.mean(decoded**2)), rel=0.01)
+    at_scale = speech.copy()
+    at_scale[SAMPLE_RATE] = 1e6
+    kept = decode_audio(wav_bytes(at_scale, subtype="FLOAT")).samples
+    assert np.abs(np.delete(kept - speech, SAMPLE_RATE)).max() < 1e-3  # its speech untouched
     overshoot = decode_audio((DATA / "twi_35280406.mp3").read_bytes()).samples  # a clipped MP3
     assert 1.1 < float(np.abs(overshoot).max()) < 1.2
 

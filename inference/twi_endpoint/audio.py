@@ -155,9 +155,9 @@ def at_full_scale(samples: np.ndarray) -> np.ndarray:
     in a recording at its own scale, are clipped to full scale: left, one of 1e6 moved the
     mean :func:`without_offset` takes away (run after this) by 9 for a 7 s clip.
     """
-    if samples.size == 0 or float(np.abs(samples).max()) <= OVER_FULL_SCALE:
-        return samples
     magnitude = np.abs(samples)
+    if samples.size == 0 or float(magnitude.max()) <= OVER_FULL_SCALE:
+        return samples
     rank = min(magnitude.size - 1, int(magnitude.size * (1.0 - LOUDEST_SHARE)))
     level = float(np.partition(magnitude, rank)[rank])
     scaled = samples / np.float32(level) if level > OVER_FULL_SCALE else samples

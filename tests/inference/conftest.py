@@ -83,7 +83,7 @@ def shared_clips() -> Callable[[str], list[tuple[Path, float, str]]]:
 
 
 @pytest.fixture(scope="session")
-def inverted_twin(wav_bytes: Callable[..., bytes]) -> Callable[[np.ndarray, str], bytes]:
+def inverted_twin(wav_bytes: Callable[..., bytes], ffmpeg: str) -> Callable[[np.ndarray, str], bytes]:
     """Samples -> stereo whose right channel is the left turned over (a miswired cable), as
     a WAV (``"wav"``: libsndfile reads it) or AAC (``"aac"``: ffmpeg's path)."""
 
@@ -91,7 +91,7 @@ def inverted_twin(wav_bytes: Callable[..., bytes]) -> Callable[[np.ndarray, str]
         body = wav_bytes(np.stack([samples, -samples], axis=1))
         if container == "wav":
             return body
-        cmd = ["ffmpeg", "-nostdin", "-loglevel", "error", "-f", "wav", "-i", "pipe:0", "-c:a", "aac"]
+        cmd = [ffmpeg, "-nostdin", "-loglevel", "error", "-f", "wav", "-i", "pipe:0", "-c:a", "aac"]
         cmd += ["-f", "adts", "pipe:1"]
         return subprocess.run(cmd, input=body, capture_output=True, check=True).stdout
 

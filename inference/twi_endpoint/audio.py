@@ -113,7 +113,7 @@ def without_offset(samples: np.ndarray) -> np.ndarray:
     DC bias) is no sound, but every level the endpoint reads counts it as one.
 
     The silence gate's loudest frame, the VAD's raise of a quiet recording
-    (``segmentation.vad_gain``, from its loudest frames) and its loud frames all read an
+    (``segmentation.vad_gain``, from its loudest sound) and its loud frames all read an
     offset as loudness: a quiet recording (four shipped clips with pauses, 30 dB down) with
     an offset of 0.05 was not raised, Silero heard 2.2 s of its 23.2 s of speech, and 61 of
     68 words were lost without a trace in ``uncovered_speech`` (tests/inference

@@ -401,7 +401,7 @@ def vad_gain(audio: np.ndarray) -> float:
     3-4 with either. Steady noise is as loud in its loudest second as at its loudest, so room
     tone is raised as before; speech is raised more (its loudest second is under its loudest
     vowel: 3.5 dB in the median of the 67 recordings of ``tests/data`` and ../shared), the
-    bench's ``quiet`` inputs 3-4 dB. On the 33 bench runs this moved (``quiet`` of seeds
+    bench's ``quiet`` inputs 3-4 dB. On the 22 bench runs this moved (``quiet`` of seeds
     100-108 and held-out quiet, slow and repeated speech), old and new alternating: errors
     249 -> 251, deletions 45 -> 49, every clip start the same; on the 67 recordings, the same
     text but five (punctuation, and a quiet conversation's missing words found).

@@ -47,9 +47,10 @@ NOISE_FLOOR_PERCENTILE = 10  # the floor: the power under which this share of th
 ONSET_CONTEXT_S = 3.0  # a word's onset is heard against the floor this far around it
 RELISTEN_CONTEXT_S = 0.5  # audio a fresh Silero hears before a loud stretch (listen_again)
 # A quieter recording is raised to this before Silero hears it (:func:`vad_gain`, since
-# 2026-12-06 from its loudest second of sound, 1-6 dB under its loudest frame in speech): the
-# loudest frame of the quietest real clips measured (LibriSpeech's, -20.5 and -21.5 dBFS), and
-# a level where noise is still no speech to Silero (white noise at -8 dBFS is speech to it).
+# 2026-12-06 from its loudest second of sound, in speech most often 1-6 dB under its loudest
+# frame): the loudest frame of the quietest real clips measured (LibriSpeech's, -20.5 and
+# -21.5 dBFS), and a level where noise is still no speech to Silero (white noise at -8 dBFS is
+# speech to it).
 VAD_LEVEL_DBFS = -20.0
 
 
@@ -391,7 +392,7 @@ def vad_gain(audio: np.ndarray) -> float:
     white noise at -26 and -20 dBFS became speech to the gate; at -14 dBFS, the same 8 of 12.
     Only raised, never lowered: relative levels inside a recording (a quiet second speaker)
     stay as they are, and a recording as loud as the level is heard as before (all of the
-    bench's inputs but ``quiet``, and 48 of the 53 real recordings in ../shared).
+    bench's inputs but ``quiet``, and 27 of the 53 real recordings in ../shared).
 
     Its sound is the level of its loudest second (:func:`sound_level`), not of its loudest
     frame: a sound shorter than that sets nothing. One click of a handled recorder had set

@@ -69,7 +69,7 @@ from twi_endpoint.segmentation import (
     usable_cpu_count,
     vad_parts,
 )
-from twi_endpoint.settings import DEFAULT_BEAM_SIZE
+from twi_endpoint.settings import DEFAULT_BEAM_SIZE, checked_beam_size
 from twi_endpoint.timeline import (
     WindowClock,
     compression_ratio,
@@ -979,8 +979,6 @@ def load_ctranslate2_engine(
     resolved = _resolve_device(device)
     if batch_size is not None and batch_size < 1:
         raise ModelLoadError(f"batch_size must be >= 1, got {batch_size}")
-    if beam_size < 1:
-        raise ModelLoadError(f"beam_size must be >= 1, got {beam_size}")
     engine = CTranslate2Engine(
         path,
         device=resolved,
@@ -988,7 +986,7 @@ def load_ctranslate2_engine(
         batch_size=batch_size or (CUDA_BATCH_SIZE if resolved == "cuda" else CPU_BATCH_SIZE),
         cpu_threads=usable_cpu_count(),
         cpu_encoder=cpu_encoder,
-        decode=Ct2DecodeSettings(beam_size=beam_size),
+        decode=Ct2DecodeSettings(beam_size=checked_beam_size(beam_size)),
     )
     log.info(
         "loaded %s on %s (%s, batch %d, beam %d)",

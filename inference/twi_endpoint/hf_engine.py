@@ -42,10 +42,10 @@ import numpy as np
 from twi_contract import NO_LANGUAGE_TOKEN
 
 from twi_endpoint.coverage import RECOVERY_ROUNDS, finished, recover_uncovered
-from twi_endpoint.errors import ModelLoadError, TwiAsrError
+from twi_endpoint.errors import TwiAsrError
 from twi_endpoint.gate import peak_frame_dbfs, voice_activity
 from twi_endpoint.segmentation import VoiceActivity, Window, plan_windows
-from twi_endpoint.settings import DEFAULT_BEAM_SIZE
+from twi_endpoint.settings import DEFAULT_BEAM_SIZE, checked_beam_size
 from twi_endpoint.timeline import (
     WindowClock,
     in_order,
@@ -93,8 +93,7 @@ class TransformersEngine:
         batch_size: int | None = None,
         beam_size: int = DEFAULT_BEAM_SIZE,
     ) -> None:
-        if beam_size < 1:
-            raise ModelLoadError(f"beam_size must be >= 1, got {beam_size}")
+        checked_beam_size(beam_size)
         import torch
         from transformers import WhisperForConditionalGeneration, WhisperProcessor
 

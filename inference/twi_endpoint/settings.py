@@ -13,7 +13,7 @@ from typing import Final
 
 from twi_contract import LANGUAGE_EXPECTED, TASKS, parse_language
 
-from twi_endpoint.errors import InvalidRequestError
+from twi_endpoint.errors import InvalidRequestError, ModelLoadError
 from twi_endpoint.types import QUIETEST_SPEECH_DBFS
 
 ENV_LANGUAGE: Final = "TWI_ASR_LANGUAGE"  # default language, e.g. "tw" (twi_contract); unset = detect
@@ -43,6 +43,14 @@ MAX_BEAM_SIZE: Final = 10
 # Where a timed encoder choice is remembered for this machine (twi_endpoint.torch_encoder.
 # remembered_choice): $XDG_CACHE_HOME/twi-asr, else ~/.cache/twi-asr (the XDG default).
 ENV_CACHE_HOME: Final = "XDG_CACHE_HOME"
+
+
+def checked_beam_size(beam_size: int) -> int:
+    """``beam_size`` as an engine is loaded with it: a clear error for one under 1 (the
+    environment's value is checked, with its upper bound, where it is read)."""
+    if beam_size < 1:
+        raise ModelLoadError(f"beam_size must be >= 1, got {beam_size}")
+    return beam_size
 
 
 @dataclass(frozen=True)

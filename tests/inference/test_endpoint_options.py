@@ -105,6 +105,18 @@ def test_engine_detected_from_files(ct2_model_dir: Path, tmp_path: Path) -> None
         detect_engine(tmp_path / "missing")
 
 
+def test_both_engines_refuse_a_beam_under_one_before_loading(ct2_model_dir: Path, tmp_path: Path) -> None:
+    """One check (``settings.checked_beam_size``), before any weights are read: the
+    transformers engine is given a directory with none."""
+    from twi_endpoint.ct2_engine import load_ctranslate2_engine
+    from twi_endpoint.hf_engine import load_transformers_engine
+
+    with pytest.raises(ModelLoadError, match="beam_size must be >= 1, got 0"):
+        load_transformers_engine(tmp_path, device="cpu", beam_size=0)
+    with pytest.raises(ModelLoadError, match="beam_size must be >= 1, got -1"):
+        load_ctranslate2_engine(ct2_model_dir, device="cpu", beam_size=-1)
+
+
 def test_gate_energy_and_vad(data_clips: dict) -> None:
     from twi_endpoint.audio import decode_audio
 

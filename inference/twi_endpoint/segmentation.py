@@ -410,9 +410,6 @@ def vad_gain(audio: np.ndarray) -> float:
     return _gain(frame_power(audio, VAD_FRAME))
 
 
-SUSTAINED_FRAMES = 3  # 96 ms: a vowel lasts this long; a click (2 frames at most) does not
-
-
 def _gain(power: np.ndarray) -> float:
     """:func:`vad_gain` of frames of ``power``: computed once per request with the loud
     frames and the levels (:func:`detect_speech`)."""
@@ -421,6 +418,9 @@ def _gain(power: np.ndarray) -> float:
         return 1.0
     most = 10 ** ((VAD_LEVEL_DBFS - QUIETEST_SPEECH_DBFS) / 20)
     return min(most, max(1.0, 10 ** (VAD_LEVEL_DBFS / 20) / float(np.sqrt(loudest))))
+
+
+SUSTAINED_FRAMES = 3  # 96 ms: a vowel lasts this long; a click (2 frames at most) does not
 
 
 LEVEL_SOUND_S = 1.0  # a recording's level: its loudest second of sound in all ...

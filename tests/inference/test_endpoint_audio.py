@@ -16,6 +16,12 @@ from twi_endpoint.types import SAMPLE_RATE
 DATA = Path(__file__).resolve().parents[1] / "data"
 
 
+@pytest.fixture(scope="module")
+def speech() -> np.ndarray:
+    """7 s of one reader (librivox_0870.wav), decoded: the channel and scale tests' speech."""
+    return decode_audio((DATA / "librivox_0870.wav").read_bytes()).samples
+
+
 @pytest.fixture
 def private_tmp(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     """Point tempfile at an empty folder, so a leftover temp file would be seen."""
@@ -78,11 +84,10 @@ def test_stereo_is_downmixed(wav_bytes: Callable[..., bytes]) -> None:
 
 @pytest.mark.parametrize("container", ["wav", "aac"])
 def test_a_channel_of_inverted_polarity_does_not_cancel_its_twin(
-    container: str, inverted_twin: Callable[[np.ndarray, str], bytes]
+    container: str, inverted_twin: Callable[[np.ndarray, str], bytes], speech: np.ndarray
 ) -> None:
     """Averaged as they are, the two channels cancel to silence (an empty transcript, nothing
     uncovered); each channel turned to the loudest one's polarity first, the speech is kept."""
-    speech = decode_audio((DATA / "librivox_0870.wav").read_bytes()).samples
     decoded = decode_audio(inverted_twin(speech, container)).samples
     n = min(len(speech), len(decoded))
     # AAC delays what it encodes (priming samples): line the two up first
@@ -93,10 +98,11 @@ def test_a_channel_of_inverted_polarity_does_not_cancel_its_twin(
     assert level == pytest.approx(1.0, abs=0.1)
 
 
-def test_two_parties_on_two_channels_are_both_kept(wav_bytes: Callable[..., bytes]) -> None:
+def test_two_parties_on_two_channels_are_both_kept(
+    wav_bytes: Callable[..., bytes], speech: np.ndarray
+) -> None:
     """A call recorded one party per channel: channels that do not correlate are averaged as
     they are, whichever way the polarity test turns them."""
-    speech = decode_audio((DATA / "librivox_0870.wav").read_bytes()).samples
     half = len(speech) // 2
     left, right = speech.copy(), -speech.copy()
     left[half:] = 0.0  # the agent speaks first, on the left ...
@@ -106,22 +112,23 @@ def test_two_parties_on_two_channels_are_both_kept(wav_bytes: Callable[..., byte
     assert np.abs(np.abs(decoded[half:]) - np.abs(right[half:]) / 2).max() < 1e-3
 
 
-def test_offsets_of_opposite_sign_do_not_turn_quiet_speech_over(wav_bytes: Callable[..., bytes]) -> None:
+def test_offsets_of_opposite_sign_do_not_turn_quiet_speech_over(
+    wav_bytes: Callable[..., bytes], speech: np.ndarray
+) -> None:
     """Each channel with its own DC bias, +0.05 and -0.05, under speech in phase at -44 dBFS:
     judged by their raw products the offsets outweigh the speech, and the second channel,
     turned over, cancelled it. Judged about their means, the speech is kept whole."""
-    speech = 0.1 * decode_audio((DATA / "librivox_0870.wav").read_bytes()).samples
-    decoded = decode_audio(wav_bytes(np.stack([speech + 0.05, speech - 0.05], axis=1))).samples
-    assert np.abs(decoded - speech).max() < 1e-3
+    quiet = 0.1 * speech
+    decoded = decode_audio(wav_bytes(np.stack([quiet + 0.05, quiet - 0.05], axis=1))).samples
+    assert np.abs(decoded - quiet).max() < 1e-3
 
 
 def test_a_float_recording_written_at_16_bit_scale_is_brought_to_full_scale(
-    wav_bytes: Callable[..., bytes],
+    wav_bytes: Callable[..., bytes], speech: np.ndarray
 ) -> None:
     """Float samples 32768 times too loud (16-bit values in a float WAV) come back at full
     scale, the same sound; a damaged file's wild sample neither silences the speech around it
     nor, in a recording at its own scale, moves it; a lossy codec's overshoot is left alone."""
-    speech = decode_audio((DATA / "librivox_0870.wav").read_bytes()).samples
     decoded = decode_audio(wav_bytes(speech * 32768, subtype="FLOAT")).samples
     assert float(np.abs(decoded).max()) == pytest.approx(1.0)
     assert np.count_nonzero(np.abs(decoded) >= 1.0) <= 1e-4 * decoded.size + 1  # clipped: the top 0.01 %

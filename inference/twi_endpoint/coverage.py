@@ -25,6 +25,7 @@ from dataclasses import replace
 
 import numpy as np
 
+from twi_endpoint.hallucination import looks_made_up
 from twi_endpoint.segmentation import (
     FRAME_S,
     SILERO_MIN_SPEECH_S,
@@ -34,18 +35,8 @@ from twi_endpoint.segmentation import (
     Window,
     pack_regions,
 )
-from twi_endpoint.timeline import (
-    COVER_MARGIN_S,
-    at_sentence_ends,
-    cut_long,
-    frame_of,
-    has_words,
-    in_order,
-    looks_made_up,
-    overlap,
-    plain_text,
-    start_at_onsets,
-)
+from twi_endpoint.sentences import at_sentence_ends, cut_long, has_words, in_order, plain_text
+from twi_endpoint.timeline import COVER_MARGIN_S, frame_of, overlap, start_at_onsets
 from twi_endpoint.types import SAMPLE_RATE, Segment, SpeechCoverage
 
 logger = logging.getLogger(__name__)

@@ -60,6 +60,7 @@ from twi_contract import NO_LANGUAGE_TOKEN
 
 from twi_endpoint.coverage import RECOVERY_ROUNDS, finished, recover_uncovered_many
 from twi_endpoint.errors import InvalidRequestError, ModelLoadError
+from twi_endpoint.hallucination import compression_ratio, is_loop
 from twi_endpoint.segmentation import (
     SegmentationOptions,
     VoiceActivity,
@@ -70,14 +71,7 @@ from twi_endpoint.segmentation import (
     vad_parts,
 )
 from twi_endpoint.settings import DEFAULT_BEAM_SIZE, checked_beam_size
-from twi_endpoint.timeline import (
-    WindowClock,
-    compression_ratio,
-    is_loop,
-    loops_in_one_piece,
-    place_window,
-    window_segments,
-)
+from twi_endpoint.timeline import WindowClock, loops_in_one_piece, place_window, window_segments
 from twi_endpoint.torch_encoder import (
     TorchEncoder,
     bfloat16_units,

@@ -45,13 +45,9 @@ from twi_endpoint.coverage import RECOVERY_ROUNDS, finished, recover_uncovered
 from twi_endpoint.errors import TwiAsrError
 from twi_endpoint.gate import peak_frame_dbfs, voice_activity
 from twi_endpoint.segmentation import VoiceActivity, Window, plan_windows
+from twi_endpoint.sentences import in_order
 from twi_endpoint.settings import DEFAULT_BEAM_SIZE, checked_beam_size
-from twi_endpoint.timeline import (
-    WindowClock,
-    in_order,
-    place_window,
-    window_segments,
-)
+from twi_endpoint.timeline import WindowClock, place_window, window_segments
 from twi_endpoint.types import (
     ENCODER_FRAMES,
     ENCODER_FRAMES_PER_SECOND,

@@ -14,7 +14,7 @@ from typing import Any
 from twi_contract import BatchKeys, ResultKeys, SegmentKeys, WordKeys
 from twi_contract import MetadataKeys as Meta
 
-from twi_endpoint.timeline import shared
+from twi_endpoint.sentences import shared
 from twi_endpoint.types import Segment, Transcription, Word
 
 ROUND_SECONDS = 3  # millisecond precision for every time in the result

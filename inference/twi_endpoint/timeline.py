@@ -6,50 +6,48 @@ module turns what they produced into the result's segments:
 1. :class:`WindowClock` maps a time inside a window (whose pieces skip the long silences)
    back to the recording, each word inside one piece;
 2. :func:`timestamped_segments` reads ``<|t0|> text <|t1|>`` token runs, and
-   :func:`without_loops` leaves out the text of a decoder stuck repeating itself;
+   :func:`without_loops` leaves out the text of a decoder stuck repeating itself (the tests
+   of what a decoder made up are in :mod:`twi_endpoint.hallucination`);
 3. :func:`snap_to_speech` moves a segment's edges onto the speech the VAD found: Whisper's
    timestamps land anywhere in the pause before a sentence, the VAD knows where it starts;
-4. :func:`split_segment` cuts a segment with word times at every pause longer than
+4. :func:`place_words` moves the words onto the speech they were said in, and
+   :func:`sentences.split_segment` cuts the segment at every pause longer than
    ``MAX_PAUSE_S`` and to at most ``MAX_SEGMENT_S``, so subtitles follow the speech;
 5. :mod:`twi_endpoint.coverage` then checks the segments against the VAD: speech no
    segment holds is decoded again on its own, and what is still uncovered is reported;
-6. :func:`at_sentence_ends` finally cuts each segment into its sentences.
+6. :func:`sentences.at_sentence_ends` finally cuts each segment into its
+   sentences.
 """
 
 from __future__ import annotations
 
 import bisect
-import itertools
 import logging
-import zlib
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 
 import numpy as np
 
+from twi_endpoint.hallucination import (
+    LOOP_COMPRESSION_RATIO,
+    compression_ratio,
+    is_loop,
+    looks_made_up,
+    squeezed,
+    without_squeezed_runs,
+    word_anomaly,
+)
 from twi_endpoint.segmentation import FRAME_S, VoiceActivity, Window, mask_runs
-from twi_endpoint.types import SAMPLE_RATE, Segment, Word
+from twi_endpoint.sentences import has_words, opens_segment, split_segment, words_from
+from twi_endpoint.types import SAMPLE_RATE, TIME_PRECISION, Segment, Word
 
 logger = logging.getLogger(__name__)
 
-TIME_PRECISION = 0.02  # seconds per Whisper timestamp token
-MAX_SEGMENT_S = 10.0  # a longer segment is cut at its widest word gap
-MAX_PAUSE_S = 1.0  # a segment never spans a pause longer than this
 MAX_WORD_S = 1.5  # a word aligned longer than this is stretched over speech it does not hold
 COVER_MARGIN_S = 0.3  # Whisper's timestamps are this close to the speech: tolerated
 # A first word aligned more than this before its segment's timestamp is too long: the start
 # is taken from the timestamp (openai-whisper's ``add_word_timestamps``, its 0.5 s)
 TIMESTAMP_PREFERRED_S = 0.5
-# Whisper's own repetition test (openai-whisper's ``compression_ratio_threshold``): text
-# whose zlib ratio is above this is the decoder stuck in a loop, not speech
-LOOP_COMPRESSION_RATIO = 2.4
-IMPROBABLE_WORD = 0.15  # openai-whisper's word-anomaly test: a word the decoder doubts
-SENTENCE_ENDS = (".", "?", "!", "…", "。")
-# Titles written with a full stop before a name ("Mr. John Dashwood"): no sentence ends there
-TITLES = frozenset(
-    {"mr", "mrs", "ms", "dr", "prof", "st", "mt", "jr", "sr", "rev", "gen", "col", "lt", "capt", "sgt"}
-)
-CLOSING_MARKS = "\"')]»”’"  # a quote or bracket closed after a sentence's full stop
 
 
 class WindowClock:
@@ -379,63 +377,8 @@ def after_audio(words: Sequence[Word], clock: WindowClock) -> bool:
 def unheard(words: Sequence[Word], clock: WindowClock) -> bool:
     """Whether the alignment found no audio under a segment's text, which the engines then
     leave out: text after its window's audio (:func:`after_audio`) or squeezed into one
-    instant after the speech of the text before it (:func:`squeezed`)."""
+    instant after the speech of the text before it (:func:`hallucination.squeezed`)."""
     return after_audio(words, clock) or squeezed(words)
-
-
-def squeezed(words: Sequence[Word]) -> bool:
-    """Whether a segment's words, two or more, all start within two of the alignment's 20 ms
-    steps of its first: the alignment found no audio for any of them and squeezed them into
-    one instant, as :func:`after_audio` sees at a window's end, here after the speech of the
-    text before them.
-
-    A decoder at the end of a recording can repeat its last sentence with timestamps still
-    inside the window: bench ``telephone`` seed 11 (held out), "Mr. John Dashwood had then
-    leisure to consider how much there might be prudently in his power to do for them." and
-    the same again, all 22 words of the repeat aligned at 178.088 s, where the first one's
-    "them" ends (the third copy, timed after the audio, :func:`after_audio` left out): kept,
-    it stood as a 32 ms segment, 22 insertions. Two words said take longer than 40 ms. Text
-    left out so whose speech no other segment holds is decoded again on its own."""
-    spoken = [w for w in words if has_words(w.text)]
-    return len(spoken) >= 2 and _at_one_instant(spoken[0], spoken[-1])
-
-
-def _at_one_instant(first: Word, then: Word) -> bool:
-    """Whether ``then`` starts within two of the alignment's 20 ms steps of ``first``."""
-    return then.start - first.start <= 2 * TIME_PRECISION + 1e-6
-
-
-SQUEEZED_RUN = 3  # words in a row at one instant, inside a segment: no audio under them
-
-
-def without_squeezed_runs(words: Sequence[Word]) -> list[Word]:
-    """``words`` less every run of :data:`SQUEEZED_RUN` or more spoken words in a row that
-    the alignment started within two of its 20 ms steps of the run's first (and the
-    punctuation after them): as :func:`squeezed` finds for a whole segment, it found no
-    audio for them. Three words are never said in 40 ms; two can be ("who had": 40 ms
-    apart in a clean sentence).
-
-    A decoder can go on repeating a recording's last sentence inside the segment that holds
-    it: clips laid back to back, "For the twentieth time that evening the two men shook
-    hands," and then the same four times more, timed by its tokens inside the window and
-    aligned at one instant after "hands" (in that segment and the next, which ends with
-    one more word, so neither is squeezed whole): 25 insertions. The timestamp token that
-    closed such a segment closed the repeat, and the words before it may end after it
-    (:func:`place_words` keeps their times). Speech under words left out so is found
-    uncovered and decoded again."""
-    spoken = [k for k, w in enumerate(words) if has_words(w.text)]
-    dropped: set[int] = set()
-    i = 0
-    while i < len(spoken):
-        j = i
-        while j + 1 < len(spoken) and _at_one_instant(words[spoken[i]], words[spoken[j + 1]]):
-            j += 1
-        if j - i + 1 < SQUEEZED_RUN:
-            i += 1
-            continue
-        dropped.update(range(spoken[i], spoken[j + 1] if j + 1 < len(spoken) else len(words)))
-        i = j + 1
-    return [w for k, w in enumerate(words) if k not in dropped]
 
 
 def without_loops(
@@ -450,7 +393,7 @@ def without_loops(
     Min Min ..." (100 words for 2.9 s of speech; the beam ended it by itself), on a noisy
     phone call beam 5 wrote "Oh, oh, oh, ..." 33 times in one segment and greedy decoding
     "I'm going to get my car." and "Oh, baby." again and again, a dozen segments squeezed
-    into 2 s. A segment that is a loop by itself (:func:`is_loop`; speech that repeats
+    into 2 s. A segment that is a loop by itself (:func:`hallucination.is_loop`; speech that repeats
     itself stays far under it) is left out. A loop of whole sentences is left out only
     when the decoder ran out of tokens (``ran_out``), as it did there: a refrain said three
     times over compresses as well, and a decoder that stops by itself has read it to its
@@ -500,7 +443,7 @@ def loops_in_one_piece(
     eot: int,
     decode: Callable[[list[int]], str],
 ) -> bool:
-    """Whether a window's decoded text is a loop (:func:`is_loop`) inside one of its pieces:
+    """Whether a window's decoded text is a loop (:func:`hallucination.is_loop`) inside one of its pieces:
     the text of its timestamped segments that each lie in that piece alone. A segment timed
     across pieces is left to its words (:func:`without_loops`).
 
@@ -515,19 +458,6 @@ def loops_in_one_piece(
         if len(pieces) == 1:
             by_piece.setdefault(pieces[0], []).append(decode(r.tokens))
     return any(is_loop(" ".join(texts)) for texts in by_piece.values())
-
-
-def compression_ratio(text: str) -> float:
-    """Whisper's repetition measure: the bytes of ``text`` over the bytes of it compressed."""
-    data = text.encode("utf-8")
-    return len(data) / len(zlib.compress(data)) if data else 0.0
-
-
-def is_loop(text: str) -> bool:
-    """Whether ``text`` is the decoder repeating itself (:data:`LOOP_COMPRESSION_RATIO`).
-    Speech that repeats itself stays far under it: over the 488 segments of 14 bench inputs
-    the highest was 1.54 ("and here are some more words, words, words, words, words.")."""
-    return compression_ratio(text) > LOOP_COMPRESSION_RATIO
 
 
 def place_window(
@@ -553,9 +483,9 @@ def place_words(
     """``segment`` with its aligned ``words``: punctuation joined to its word, words moved
     onto the speech (:func:`within_segment`, ``then``: where the next segment's words start),
     the segment spanning them and cut at its pauses and to at most 10 s
-    (:func:`split_segment`). Unchanged when it has no words; nothing when its words look
+    (:func:`sentences.split_segment`). Unchanged when it has no words; nothing when its words look
     made up and hold no speech (:func:`holds_speech`). Whether the words look made up
-    (:func:`looks_made_up`) is judged here, on the times the alignment gave them: moved
+    (:func:`hallucination.looks_made_up`) is judged here, on the times the alignment gave them: moved
     onto the speech, the first words of a sentence whose soft onset the VAD heard late are
     squeezed into a few milliseconds at its onset, and would read as too short to be spoken."""
     words = [replace(w, anomaly=word_anomaly(w)) for w in words]
@@ -589,7 +519,7 @@ def holds_speech(words: Sequence[Word], activity: VoiceActivity) -> bool:
     it was trained to expect at the end of a video ("Thank you.", 0.2 s on the breath
     after "his belly counseled him", bench ``inner_pauses`` seed 13), and
     :func:`place_words` leaves such text out when it also looks made up
-    (:func:`looks_made_up`): openai-whisper's ``hallucination_silence_threshold`` skips a
+    (:func:`hallucination.looks_made_up`): openai-whisper's ``hallucination_silence_threshold`` skips a
     segment that looks made up amid silence, on the same two counts.
 
     A word the alignment gave no time (it ends where it starts) holds the frame it stands
@@ -719,11 +649,6 @@ def _speech_left_after(word: Word, activity: VoiceActivity) -> float:
     return float(breaks[0] if breaks.size else mask.size) * FRAME_S
 
 
-def join_words(words: Sequence[Word]) -> str:
-    """Words back to text, spelt as the tokenizer spells them (each with its leading space)."""
-    return "".join(w.text for w in words)
-
-
 def snap_to_speech(segment: Segment, activity: VoiceActivity) -> Segment:
     """``segment`` with its start moved forward to the first speech frame inside it and its
     end back to the last one; unchanged when the VAD found no speech inside it.
@@ -798,7 +723,7 @@ def trim_words_to_speech(words: Sequence[Word], activity: VoiceActivity) -> list
     (:func:`start_where_heard`): where a talker's burst opened the speech region, the
     region's onset is not the word's (``babble`` seeds 0-2: 75 -> 92, 95 -> 100, 87 -> 91 %).
     So does each word after a pause longer than ``MAX_PAUSE_S``: cut there, it opens a
-    segment of its own (:func:`split_segment`). A decoder segment can hold two sentences,
+    segment of its own (:func:`sentences.split_segment`). A decoder segment can hold two sentences,
     and the alignment had put 1.5 s of a crowd's talk into the second one's first word
     ("Author" at 124.35 s, the voice at 126.16 s: ``babble`` seed 96).
     """
@@ -831,7 +756,7 @@ def trim_words_to_speech(words: Sequence[Word], activity: VoiceActivity) -> list
         out.append(replace(w, start=start, end=round(max(start, region_end * FRAME_S), 3)))
     placed = start_where_heard(out, activity)
     for k in range(1, len(placed)):
-        if _opens_segment(placed[k - 1], placed[k]):
+        if opens_segment(placed[k - 1], placed[k]):
             placed[k:] = start_where_heard(placed[k:], activity)
     return placed
 
@@ -876,7 +801,7 @@ def start_where_heard(words: list[Word], activity: VoiceActivity) -> list[Word]:
         first = replace(first, decoded_from=first.start)
     # the words after it start no earlier: "was" aligned 0.06 s before "He" was heard
     # (the transformers engine, bench ``babble`` seed 0)
-    return [replace(first, start=start), *_from(words[1:], start)]
+    return [replace(first, start=start), *words_from(words[1:], start)]
 
 
 def _voice_onset(activity: VoiceActivity, first: int, end_s: float, words: Sequence[Word]) -> int | None:
@@ -895,249 +820,6 @@ def _longest_first_word_s(words: Sequence[Word]) -> float:
 def _median_word_s(words: Sequence[Word]) -> float:
     """The median of ``words``' durations, at most 0.7 s (openai-whisper's cap)."""
     return min(0.7, float(np.median([w.end - w.start for w in words])))
-
-
-def split_segment(segment: Segment) -> list[Segment]:
-    """Cut a segment with word times at every gap longer than ``MAX_PAUSE_S``, then cut any
-    part longer than ``MAX_SEGMENT_S`` at its best break: the widest gap, preferring one
-    after a sentence end."""
-    if not segment.words:
-        return [segment]
-    out: list[Segment] = []
-    for words in _cut_between(segment.words, _opens_segment):
-        out.extend(cut_long(words))
-    return out
-
-
-def _opens_segment(prev: Word, word: Word) -> bool:
-    """Whether ``word`` opens a segment of its own: a pause of over ``MAX_PAUSE_S`` after
-    ``prev`` (:func:`split_segment` cuts there, and :func:`trim_words_to_speech` gives it a
-    first word's rules)."""
-    return word.start - prev.end > MAX_PAUSE_S
-
-
-def _cut_between(words: Sequence[Word], cut: Callable[[Word, Word], bool]) -> list[list[Word]]:
-    """``words`` (at least one) in runs, a new one wherever ``cut(word, next_word)``."""
-    parts: list[list[Word]] = [[words[0]]]
-    for prev, word in itertools.pairwise(words):
-        if cut(prev, word):
-            parts.append([])
-        parts[-1].append(word)
-    return parts
-
-
-def cut_long(words: list[Word]) -> list[Segment]:
-    if len(words) < 2 or words[-1].end - words[0].start <= MAX_SEGMENT_S:
-        text = join_words(words).strip()
-        return (
-            [Segment(round(words[0].start, 3), round(words[-1].end, 3), text, tuple(words))] if text else []
-        )
-
-    def score(i: int) -> float:  # break before words[i]
-        gap = words[i].start - words[i - 1].end
-        sentence = words[i - 1].text.strip().endswith(SENTENCE_ENDS)
-        return gap + (1.0 if sentence else 0.0) + (0.3 if words[i - 1].text.strip().endswith(",") else 0.0)
-
-    # only breaks that leave both sides shorter than the whole: progress guaranteed
-    best = max(range(1, len(words)), key=score)
-    return cut_long(words[:best]) + cut_long(words[best:])
-
-
-def at_sentence_ends(segments: Sequence[Segment]) -> list[Segment]:
-    """Each segment with word times cut into its sentences (:func:`ends_sentence`), each
-    part timed by its words.
-
-    Whisper's timestamp tokens mostly close a segment at a sentence's end, but not where the
-    next sentence follows within a second: speakers taking turns 0.05-0.3 s apart came back
-    as "He could wait no longer. He hoped there would be stew ..." (bench
-    ``build_back_to_back``), the second speaker's start then inside a segment. Sentence-level
-    segments are what peers give (whisperX cuts its aligned segments with a sentence
-    tokenizer). Run last, after the coverage check: what counts as decoded twice there
-    (:mod:`twi_endpoint.coverage`) is judged on the segments as the decoder wrote them. A
-    segment whose words do not spell its text is kept whole: they cannot place the cut.
-
-    A sentence ends where the next one starts, its last word with it: on the VAD's 32 ms
-    frames a word's end is rounded up and the next word's start down
-    (:func:`trim_words_to_speech`), so cut there the two segments overlapped by a frame
-    (the transformers engine's segments on bench seeds 0-2: 245 times in 146 runs, two cues
-    on the screen at once). A sentence whose first word starts no later than the last word
-    of the sentence before it is not cut from it: its times cannot place the cut (the
-    alignment moved "Two." off a pause onto the next onset, where "When forty winters"
-    starts too)."""
-    out: list[Segment] = []
-    for seg in segments:
-        words = seg.words
-        if len(words) < 2 or join_words(words).strip() != seg.text:
-            out.append(seg)
-            continue
-        kept: list[list[Word]] = []
-        for part in _cut_between(words, ends_sentence):
-            if kept and part[0].start <= kept[-1][-1].start:
-                kept[-1] += part
-            else:
-                kept.append(part)
-        if len(kept) == 1:
-            out.append(seg)
-            continue
-        for k, part in enumerate(kept):
-            start = seg.start if k == 0 else part[0].start
-            if k + 1 < len(kept):  # the next sentence starts after this one's last word does
-                part = list(_until(part, kept[k + 1][0].start))
-                end = max(start, part[-1].end)
-            else:
-                end = max(start, seg.end)
-            out.append(
-                replace(
-                    seg,
-                    start=round(start, 3),
-                    end=round(end, 3),
-                    text=join_words(part).strip(),
-                    words=tuple(part),
-                )
-            )
-    return out
-
-
-def ends_sentence(word: Word, then: Word) -> bool:
-    """Whether a sentence ends after ``word``, ``then`` opening the next: ``word`` ends in a
-    sentence mark (a closing quote or bracket after it allowed) and ``then`` does not start
-    in lower case. A full stop after an abbreviation ends nothing: an initial ("J."), an
-    initialism ("U.S."), a title before a name (``TITLES``)."""
-    text = word.text.strip().rstrip(CLOSING_MARKS)
-    if not text.endswith(SENTENCE_ENDS):
-        return False
-    if text.endswith(".") and not text.endswith(".."):
-        stem = text[:-1]
-        if "." in stem or (len(stem) == 1 and stem.isalpha()) or stem.lower() in TITLES:
-            return False
-    first = next((c for c in then.text if c.isalpha()), "")
-    return not first.islower()
-
-
-def looks_made_up(aligned: Sequence[Word]) -> bool:
-    """Whisper's own test for text it made up (``is_segment_anomaly`` in openai-whisper's
-    ``transcribe.py``): among a segment's first 8 words, improbable ones (p < 0.15) and ones
-    too short (< 0.133 s) or too long (> 2 s) to have been spoken add up. Applied to speech
-    decoded again on its own: the first pass already skipped it, and Whisper fills a
-    window of breath or noise with "Thank you for watching." Words without probabilities
-    are not judged. Words are judged as the alignment timed them: :func:`place_words`
-    moves them onto the speech but each keeps the score it had (:func:`word_anomaly`);
-    judged on the moved times, a whole sentence was dropped ("For a full hour ..." its
-    first three words squeezed into 0.1 s).
-
-    A word that repeats the word before it is judged by its probability alone: the
-    alignment cannot part the same word said twice in a row (its two tokens attend alike),
-    so it may give each but a frame or two, and their length says nothing. In a hall,
-    "some more words, words, words, words, and that should be all. Thanks." found again
-    came back with three "words," of 30 ms each and was dropped as made up (bench
-    ``reverb`` seed 96: 8 words deleted)."""
-    spoken = [w for w in aligned if has_words(w.text)][:8]
-    scores = [
-        _doubt(w) if k and plain_text(w.text) == plain_text(spoken[k - 1].text) else word_anomaly(w)
-        for k, w in enumerate(spoken)
-    ]
-    known = [score for score in scores if score is not None]
-    if not known or len(known) < len(scores):
-        return False
-    score = sum(known)
-    return score >= 3 or score + 0.01 >= len(known)
-
-
-def word_anomaly(word: Word) -> float | None:
-    """One word's part of :func:`looks_made_up`'s score: improbable (p < 0.15), too short
-    (< 0.133 s) or too long (> 2 s) as the alignment timed it. The score a word got when
-    aligned (``word.anomaly``) is kept once :func:`place_words` moves it, so words can be
-    judged again later, apart from the segment they came in (``coverage._outside``). None
-    for a word without a probability."""
-    if word.anomaly is not None:
-        return word.anomaly
-    doubt = _doubt(word)
-    if doubt is None:
-        return None
-    duration = word.end - word.start
-    return doubt + max(0.0, 0.133 - duration) * 15 + max(0.0, duration - 2.0)
-
-
-def _doubt(word: Word) -> float | None:
-    """The part of :func:`word_anomaly` that is the decoder's own: improbable (p < 0.15);
-    None for a word without a probability."""
-    return None if word.probability is None else float(word.probability < IMPROBABLE_WORD)
-
-
-def has_words(text: str) -> bool:
-    """Whether ``text`` holds a word: a lone "." or "..." (punctuation Whisper writes for a
-    pause) holds no speech."""
-    return any(c.isalnum() for c in text)
-
-
-def plain_text(text: str) -> str:
-    return " ".join("".join(c.lower() if c.isalnum() else " " for c in text).split())
-
-
-def in_order(segments: Sequence[Segment]) -> list[Segment]:
-    """Segments sorted by start and made not to overlap: where one ends after the next
-    starts (word times of neighbouring sentences disagree by a frame or two), it ends
-    where the next begins, its words with it (:func:`_until`). Of two with the same start,
-    the second begins where the first ends, and so do its words that started earlier (a
-    word standing before its segment's start would be read as said there: held-out
-    ``short_pauses`` seed 31, "Firefox." found again at a segment's start, its word 0.19 s
-    before the segment; :func:`_from`)."""
-    out: list[Segment] = []
-    for seg in sorted(segments, key=lambda x: x.start):
-        if out and out[-1].end > seg.start:
-            prev = out[-1]
-            if seg.start > prev.start:
-                out[-1] = replace(prev, end=seg.start, words=_until(prev.words, seg.start))
-            else:  # same start: this one begins where the previous ends
-                start = prev.end
-                seg = replace(seg, start=start, end=max(seg.end, start), words=_from(seg.words, start))
-        out.append(seg)
-    return out
-
-
-def _until(words: Sequence[Word], end: float) -> tuple[Word, ...]:
-    """``words`` ending no later than ``end``; those that start at or after it share the
-    time of the last word that keeps some (:func:`shared`; none does: ``words`` as they
-    are). Left out, the segment's text still held them and its words did not: "Stuff it
-    into you, with Belly counseled him." without "him." in its words (bench ``babble`` seed
-    18, the next segment timed from the talkers at "him."'s start), "words, words, words."
-    without its last (seed 23)."""
-    kept = [replace(w, end=min(w.end, end)) for w in words if w.start < end]
-    if not kept:
-        return tuple(words)
-    last = kept.pop()
-    return (*kept, *shared([last, *(w for w in words if w.start >= end)], last.start, last.end))
-
-
-def _from(words: Sequence[Word], start: float) -> tuple[Word, ...]:
-    """``words`` starting no earlier than ``start``; those that ended by then share the time
-    of the first word that keeps some (:func:`shared`). Moved whole onto ``start`` they
-    lasted 0 s: a window's last word aligned onto the next sentence's first speech
-    ("forever." on "He" of "He hoped there would be stew", bench ``speech`` seed 0) put
-    both segments at one start, and "He" was left from 526.752 to 526.752 s."""
-    out: list[Word] = []
-    left: list[Word] = []  # words with no time left after ``start``
-    for w in words:
-        if w.end <= start:
-            left.append(w)
-            continue
-        out += shared([*left, w], max(w.start, start), w.end)
-        left = []
-    return (*out, *shared(left, start, start))  # nothing after them to share
-
-
-def shared(words: Sequence[Word], start: float, end: float) -> list[Word]:
-    """``words`` one after another from ``start`` to ``end``, in equal parts, in their
-    order: where the times cannot tell them apart, each is still given some."""
-    step = (end - start) / max(1, len(words))
-    return [
-        replace(
-            w,
-            start=round(start + i * step, 3),
-            end=round(end if i == len(words) - 1 else start + (i + 1) * step, 3),
-        )
-        for i, w in enumerate(words)
-    ]
 
 
 def start_at_onsets(segments: Sequence[Segment], activity: VoiceActivity) -> list[Segment]:

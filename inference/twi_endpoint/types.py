@@ -21,6 +21,7 @@ CHUNK_SECONDS = 30  # Whisper's fixed receptive window
 N_SAMPLES = SAMPLE_RATE * CHUNK_SECONDS  # 480000 samples in a 30-second chunk
 ENCODER_FRAMES_PER_SECOND = 50  # Whisper's encoder output (20 ms a frame): the word alignment's time unit
 ENCODER_FRAMES = ENCODER_FRAMES_PER_SECOND * CHUNK_SECONDS  # 1500 for a 30-second chunk
+TIME_PRECISION = 1 / ENCODER_FRAMES_PER_SECOND  # 0.02 s per Whisper timestamp token
 WHISPER_TEXT_CONTEXT = 448  # the decoder's positions (n_text_ctx): prompt and text together
 # The most tokens a window may generate: Whisper's own ``sample_len``, half the decoder's
 # context. A dense 29 s window of read speech takes ~120 (words, punctuation, timestamps);
@@ -68,7 +69,7 @@ class Word:
     end: float
     text: str  # as the tokenizer spells it, with its leading space
     probability: float | None = None  # the decoder's mean token probability, where known
-    # Whisper's anomaly score of the word as the alignment timed it (timeline.word_anomaly),
+    # Whisper's anomaly score of the word as the alignment timed it (hallucination.word_anomaly),
     # kept once the word is moved onto the speech; not part of the result
     anomaly: float | None = None
     # where a first word was before it was moved off talk that does not hold it
@@ -83,7 +84,7 @@ class Segment:
     end: float  # seconds
     text: str
     words: tuple[Word, ...] = ()  # filled when the engine aligned this segment's words
-    # Whisper's word-anomaly test, on the words as aligned (timeline.looks_made_up)
+    # Whisper's word-anomaly test, on the words as aligned (hallucination.looks_made_up)
     made_up: bool = False
 
 

@@ -29,6 +29,7 @@ from twi_endpoint.ct2_engine import (
 )
 from twi_endpoint.errors import InvalidRequestError, ModelLoadError
 from twi_endpoint.gate import peak_frame_dbfs
+from twi_endpoint.hallucination import LOOP_COMPRESSION_RATIO, is_loop
 from twi_endpoint.segmentation import (
     FRAME_S,
     VAD_FRAME,
@@ -42,8 +43,8 @@ from twi_endpoint.segmentation import (
     speech_regions,
     vad_gain,
 )
+from twi_endpoint.sentences import MAX_SEGMENT_S
 from twi_endpoint.settings import EndpointSettings
-from twi_endpoint.timeline import LOOP_COMPRESSION_RATIO, MAX_SEGMENT_S, is_loop
 from twi_endpoint.types import (
     QUIETEST_SPEECH_DBFS,
     SAMPLE_LEN,
@@ -632,7 +633,7 @@ def test_a_sentence_the_decoder_repeats_inside_its_window_is_kept_once(
     """Bench ``telephone`` seed 11 (held out): the last window's decoder wrote "Mr. John
     Dashwood had then leisure ... to do for them." three times; the third timed after the
     audio, the second inside it, its 22 words aligned at one instant where the first one's
-    last word ends (:func:`twi_endpoint.timeline.squeezed`). The call holds the sentence
+    last word ends (:func:`twi_endpoint.hallucination.squeezed`). The call holds the sentence
     twice (at 137 s and 171 s), and the result must too."""
     call = build_hard_input(shared_data, "telephone", minutes=3.0, seed=11)
     result = engine.transcribe(call.audio, ENGLISH)
@@ -1039,7 +1040,7 @@ def test_a_last_sentence_repeated_inside_its_segment_is_written_once(
     replayed 16-bit as the bench does. The last window's decoder wrote the recording's last
     sentence, "For the twentieth time that evening the two men shook hands.", and then the
     same four times more, timed inside the window: the repeats aligned at one instant after
-    "hands", in that segment and the next (:func:`twi_endpoint.timeline.without_squeezed_runs`).
+    "hands", in that segment and the next (:func:`twi_endpoint.hallucination.without_squeezed_runs`).
     """
     turns = build_back_to_back(shared_data, 4.0, seed=41)
     save_longforms([turns], tmp_path)
@@ -1080,7 +1081,7 @@ def test_speakers_taking_turns_each_start_a_segment(
     """Clips laid back to back 0.05-0.3 s apart (seed 42): Whisper wrote "He could wait no
     longer. He hoped there would be stew ..." as one segment, the second clip's start 2.3 s
     after that segment's. Segments are cut at their sentence ends
-    (:func:`twi_endpoint.timeline.at_sentence_ends`)."""
+    (:func:`twi_endpoint.sentences.at_sentence_ends`)."""
     turns = build_back_to_back(shared_data, 4.0, seed=42)
     save_longforms([turns], tmp_path)
     (replayed,) = load_longforms(tmp_path)

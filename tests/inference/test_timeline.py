@@ -17,6 +17,7 @@ from twi_endpoint.coverage import (
     short_utterance_windows,
     uncovered_speech,
 )
+from twi_endpoint.hallucination import is_loop, looks_made_up, squeezed, without_squeezed_runs
 from twi_endpoint.segmentation import (
     FRAME_S,
     SILERO_MIN_SPEECH_S,
@@ -26,27 +27,20 @@ from twi_endpoint.segmentation import (
     Window,
     plan_windows,
 )
+from twi_endpoint.sentences import MAX_PAUSE_S, MAX_SEGMENT_S, at_sentence_ends, in_order, split_segment
 from twi_endpoint.timeline import (
     COVER_MARGIN_S,
-    MAX_PAUSE_S,
-    MAX_SEGMENT_S,
     MAX_WORD_S,
     TimedTokens,
     WindowClock,
     after_audio,
-    at_sentence_ends,
     frame_of,
     holds_speech,
-    in_order,
-    is_loop,
-    looks_made_up,
     loops_in_one_piece,
     place_window,
     place_words,
     seek_point,
     snap_to_speech,
-    split_segment,
-    squeezed,
     start_at_onsets,
     timestamped_segments,
     trim_words_to_speech,
@@ -54,7 +48,6 @@ from twi_endpoint.timeline import (
     window_segments,
     within_segment,
     without_loops,
-    without_squeezed_runs,
 )
 from twi_endpoint.types import MIN_TOKEN_BUDGET, SAMPLE_LEN, SAMPLE_RATE, Segment, Word, token_budget
 

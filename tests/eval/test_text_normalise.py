@@ -136,6 +136,16 @@ def test_a_manifest_in_the_shared_format(tmp_path: Path) -> None:
         read_manifest(tmp_path)
 
 
+def test_a_manifest_saved_by_a_spreadsheet(tmp_path: Path) -> None:
+    """Excel and LibreOffice write a byte-order mark, Windows line ends and the column names
+    as someone typed them: read as the shared format, not refused for a missing column."""
+    (tmp_path / "manifest.tsv").write_bytes(
+        "\ufeffFile\t Duration_s \tReference\r\nɔdɔ.wav\t2.5\tƆdɔ yɛ dɛ.\r\n".encode()
+    )
+    (clip,) = read_manifest(tmp_path, check_files=False)
+    assert (clip.file, clip.reference, clip.duration_s) == ("ɔdɔ.wav", "Ɔdɔ yɛ dɛ.", 2.5)
+
+
 def test_a_manifest_that_lists_noise_without_a_reference(tmp_path: Path) -> None:
     """../shared's ``long/`` lists noise recordings with no reference: an evaluation refuses
     them, the benchmark (``skip_unreferenced``) reads the speech only."""

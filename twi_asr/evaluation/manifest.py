@@ -3,7 +3,9 @@
 The columns ``file`` (relative to the manifest's folder, or absolute) and ``reference`` are
 required; ``duration_s`` is used when present; other columns (``source``, ``license``, ``notes``)
 are ignored. Fields may be quoted the CSV way (``"a ""quoted"" note"``). This is the format of
-``../shared/data/<language>/manifest.tsv`` and ``tests/data/manifest.tsv``.
+``../shared/data/<language>/manifest.tsv`` and ``tests/data/manifest.tsv``. A manifest saved
+by a spreadsheet reads the same: a byte-order mark, Windows line ends and the column names
+in another case or with spaces around them.
 """
 
 from __future__ import annotations
@@ -44,8 +46,9 @@ def read_manifest(
     benchmark reads only the speech)."""
     source = manifest_path(path)
     try:
-        with open(source, encoding="utf-8", newline="") as f:
+        with open(source, encoding="utf-8-sig", newline="") as f:  # -sig: a BOM is no column name
             reader = csv.DictReader(f, delimiter="\t")
+            reader.fieldnames = [name.strip().lower() for name in reader.fieldnames or ()]
             missing = [c for c in REQUIRED_COLUMNS if c not in (reader.fieldnames or ())]
             if missing:
                 raise ManifestError(

@@ -55,6 +55,9 @@ def _cut_between(words: Sequence[Word], cut: Callable[[Word, Word], bool]) -> li
 
 
 def cut_long(words: list[Word]) -> list[Segment]:
+    """``words`` as one segment, or cut in two again and again while a part is longer than
+    :data:`MAX_SEGMENT_S`: before the word with the best break (the widest gap, +1 s after
+    a sentence's end, +0.3 s after a comma). A part without text is no segment."""
     if len(words) < 2 or words[-1].end - words[0].start <= MAX_SEGMENT_S:
         text = join_words(words).strip()
         return (

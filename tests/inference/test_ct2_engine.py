@@ -109,6 +109,12 @@ def _room_noise(seconds: float, seed: int = 0, rms: float = 3e-4) -> np.ndarray:
     return (rng.standard_normal(int(seconds * SAMPLE_RATE)) * rms).astype(np.float32)
 
 
+def _beep(seconds: float, peak: float) -> np.ndarray:
+    """A 1 kHz tone of ``peak`` amplitude: a recording app's beep, a test tone."""
+    t = np.arange(int(seconds * SAMPLE_RATE)) / SAMPLE_RATE
+    return (peak * np.sin(2 * np.pi * 1000 * t)).astype(np.float32)
+
+
 @pytest.fixture(scope="module")
 def engine(ct2_model_dir: Path) -> CTranslate2Engine:
     return load_ctranslate2_engine(ct2_model_dir, device="cpu")
@@ -326,7 +332,7 @@ def test_a_loud_sound_that_is_not_speech_stays_silence_when_heard_again() -> Non
     t = np.arange(int(0.6 * SAMPLE_RATE)) / SAMPLE_RATE
     rng = np.random.default_rng(5)
     sounds = [
-        0.1 * np.sin(2 * np.pi * 1000 * t),
+        _beep(0.6, 0.1),
         0.05 * rng.standard_normal(t.size),
         0.3 * np.exp(-20 * t) * rng.standard_normal(t.size),
     ]
@@ -375,9 +381,8 @@ def test_a_click_or_a_beep_does_not_keep_a_quiet_recording_from_being_raised(
     clicked, beeped = quiet.copy(), quiet.copy()
     t = np.arange(160) / SAMPLE_RATE
     clicked[4000:4160] += (np.sin(2 * np.pi * 1000 * t) * np.exp(-400 * t)).astype(np.float32)
-    t = np.arange(SAMPLE_RATE // 2) / SAMPLE_RATE
-    beep = np.sin(2 * np.pi * 1000 * t) * np.sqrt(2) * 10 ** (-10 / 20)  # -10 dBFS
-    beeped[4000 : 4000 + t.size] += beep.astype(np.float32)
+    beep = _beep(0.5, np.sqrt(2) * 10 ** (-10 / 20))  # -10 dBFS
+    beeped[4000 : 4000 + beep.size] += beep
     for sounded in (clicked, beeped):
         assert vad_gain(sounded) == pytest.approx(vad_gain(quiet))  # neither sets the raise
     lost = [
@@ -501,8 +506,8 @@ def test_a_recordings_level_is_its_loudest_second_of_sound(long_form: LongForm) 
     level = sound_level(power)
     assert 0.1 * power.max() < level < 0.8 * power.max()  # under its loudest vowel, over its breaths
     beeped = long_form.audio.copy()
-    t = np.arange(SAMPLE_RATE // 2) / SAMPLE_RATE
-    beeped[4000 : 4000 + t.size] += np.sin(2 * np.pi * 1000 * t).astype(np.float32)
+    beep = _beep(0.5, 1.0)
+    beeped[4000 : 4000 + beep.size] += beep
     assert 10 * np.log10(sound_level(frame_power(beeped, VAD_FRAME)) / level) < 1.0
 
 

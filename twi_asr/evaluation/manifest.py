@@ -48,8 +48,8 @@ def read_manifest(
     try:
         with open(source, encoding="utf-8-sig", newline="") as f:  # -sig: a BOM is no column name
             reader = csv.DictReader(f, delimiter="\t")
-            reader.fieldnames = [name.strip().lower() for name in reader.fieldnames or ()]
-            missing = [c for c in REQUIRED_COLUMNS if c not in (reader.fieldnames or ())]
+            columns = reader.fieldnames = [name.strip().lower() for name in reader.fieldnames or ()]
+            missing = [c for c in REQUIRED_COLUMNS if c not in columns]
             if missing:
                 raise ManifestError(
                     f"{source}: the header has no {', '.join(missing)} column "

@@ -16,7 +16,11 @@ Every clip's true start is known, so besides WER (with substitutions, deletions 
 insertions) each contender gets a timing error: for each clip, how far the start of the
 segment holding its first words is from where its speech starts (median, 95th percentile,
 share within 0.5 s; ``found``: the clips whose first words some segment holds at all, a
-clip misread whole counting as a miss), and its longest segment.
+clip misread whole counting as a miss), ``lost``: the clips at least half of whose words
+were deleted (a sentence dropped, not misread), and its longest segment; and the subtitles
+the product would write from its segments (:mod:`bench.cues`): cues on screen over 7 s,
+and cues on screen through more than a second of a pause between clips. Under the table,
+where each lost clip and each such cue starts, to listen to.
 
 Each contender runs in its own process (clean cold-load time and peak memory), several times
 per input within a time budget; medians are reported, with ratios against baseline A (the
@@ -51,6 +55,7 @@ import numpy as np
 from twi_infra.paths import PROJECT_ROOT
 
 from bench import machine
+from bench.cues import check_cues
 from bench.inputs import (
     HARD_INPUTS,
     CannotBuild,
@@ -228,6 +233,7 @@ def _score(result: dict[str, Any], inputs: list[LongForm], hf_dir: Path) -> None
         if lf.spans and item.get("segments"):
             spans = [(sp.start_s, sp.reference) for sp in lf.spans]
             item["timing"] = start_timing(spans, item["segments"], str(hf_dir)).as_dict()
+            item["cues"] = check_cues([(sp.start_s, sp.end_s) for sp in lf.spans], item["segments"]).as_dict()
 
 
 def _ratios(results: list[dict[str, Any]], inputs: list[LongForm]) -> None:
@@ -244,7 +250,8 @@ def _ratios(results: list[dict[str, Any]], inputs: list[LongForm]) -> None:
 def _table(results: list[dict[str, Any]], inputs: list[LongForm]) -> str:
     head = (
         f"{'contender':28} {'input':12} {'runs':>4} {'wall s':>7} {'x RT':>6} {'RTF':>7} {'vs A':>6} "
-        f"{'WER %':>6} {'S/D/I':>11} {'start p50/p95 s':>15} {'<=0.5s':>6} {'found':>7} {'max seg':>7} "
+        f"{'WER %':>6} {'S/D/I':>11} {'start p50/p95 s':>15} {'<=0.5s':>6} {'found':>7} {'lost':>4} "
+        f"{'max seg':>7} {'cues >7s/pause':>14} "
         f"{'load s':>7} {'RSS MB':>7} {'GPU MB':>7} {'steal':>5}"
     )
     lines = [head, "-" * len(head)]
@@ -264,16 +271,39 @@ def _table(results: list[dict[str, Any]], inputs: list[LongForm]) -> str:
             within = f"{t['within_half_s'] * 100:.0f} %" if t else "-"
             # clips whose first words were found at all: one misread whole counts as a miss
             found = f"{t['found']}/{t['clips']}" if t else "-"
+            lost = f"{t['lost']}" if t else "-"  # clips with half their words or more deleted
+            c = it.get("cues")
+            cue_faults = f"{c['too_long']}/{c['over_pause']} of {c['cues']}" if c else "-"
             longest = f"{t['max_segment_s']:.1f}" if t else "-"
             steal = r.get("steal_share")
             stolen = "-" if steal is None else f"{steal * 100:.0f} %"
             lines.append(
                 f"{r['label']:28} {lf.name:12} {it['runs']:>4} {it['median_wall_s']:>7.1f} "
                 f"{it['x_real_time']:>6.1f} {it['rtf']:>7.4f} {speedup:>6.2f} {w['wer'] * 100:>6.2f} "
-                f"{sdi:>11} {starts:>15} {within:>6} {found:>7} {longest:>7} "
+                f"{sdi:>11} {starts:>15} {within:>6} {found:>7} {lost:>4} {longest:>7} {cue_faults:>14} "
                 f"{r['load_s']:>7.1f} {r['peak_rss_mb']:>7.0f} {r['peak_gpu_mb'] or 0:>7.0f} {stolen:>5}"
             )
     return "\n".join(lines)
+
+
+def _where_to_listen(results: list[dict[str, Any]], inputs: list[LongForm]) -> list[str]:
+    """A line for each run that lost a clip or showed a cue through a pause: where (seconds)."""
+    lines = []
+    for r in results:
+        for lf in inputs:
+            it = r.get("inputs", {}).get(lf.name) or {}
+            lost = (it.get("timing") or {}).get("lost_at_s") or ()
+            over = (it.get("cues") or {}).get("over_pause_at_s") or ()
+            said = [f"clips lost at {_seconds(lost)}"] if lost else []
+            said += [f"cues through a pause from {_seconds(over)}"] if over else []
+            if said:
+                lines.append(f"{r['label']} {lf.name}: {'; '.join(said)}")
+    return lines
+
+
+def _seconds(times: list[float], most: int = 5) -> str:
+    shown = ", ".join(f"{t:g}" for t in times[:most])
+    return f"{shown} s" + (f" and {len(times) - most} more" if len(times) > most else "")
 
 
 def _chart(results: list[dict[str, Any]], inputs: list[LongForm], path: Path) -> None:
@@ -416,6 +446,7 @@ def main(argv: list[str] | None = None) -> int:
         ok = all("error" not in r for r in results)
         if results:
             print(_table(results, inputs))
+            print("\n".join(_where_to_listen(results, inputs)))
             if any("error" not in r for r in results):
                 _chart(results, inputs, args.out / "bench.png")
         extra_ok = _short_and_flow(args, data_dir, ct2_dir, folder, report)

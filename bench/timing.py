@@ -1,15 +1,18 @@
-"""Timing error: how far segment starts are from where each reference clip's speech starts."""
+"""How each reference clip fared: how far the segment holding its first words starts from where
+its speech starts, and whether its words came back at all (a clip lost is a sentence dropped)."""
 
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
+from typing import Any
 
 import numpy as np
 
 from twi_asr.scoring import english_normalizer, unelide
 
 MAX_GAP_S = 3600.0  # a pair's time gap counts up to this (an hour): it only breaks ties
+LOST_SHARE = 0.5  # a clip with at least this share of its words deleted counts as lost
 
 
 @dataclass(frozen=True)
@@ -22,8 +25,12 @@ class TimingResult:
     p95_s: float | None
     within_half_s: float  # share of clips (missing ones count as misses) within 0.5 s
     max_segment_s: float  # the longest segment
+    # clips at least LOST_SHARE of whose words the alignment deleted: a sentence dropped (one
+    # misread is written, not lost); where they start, to listen to
+    lost: int = 0
+    lost_at_s: tuple[float, ...] = ()
 
-    def as_dict(self) -> dict[str, float | int | None]:
+    def as_dict(self) -> dict[str, Any]:
         return asdict(self)
 
 
@@ -33,14 +40,15 @@ def start_timing(
     model_dir: str | None = None,
 ) -> TimingResult:
     """For each reference clip (``(true_start_s, reference)``), the distance between its true
-    start and the start of the segment that holds its first recognised words.
+    start and the start of the segment that holds its first recognised words, and the clips
+    lost (at least ``LOST_SHARE`` of their words deleted).
 
     Words are matched by a minimum-edit alignment, as the WER counts them, so a clip's first
     words are looked for where they belong, not wherever the same words occur: a long input
     repeats clips, and difflib's greedy longest blocks then matched whole clips to the wrong
     repetition (on one 10-minute mix 14 of 36 clips went unfound). Of the alignments with
     the fewest edits, the one whose matched words lie closest in time to their clips
-    (:func:`matched_pairs`): the text alone cannot tell repeated short answers apart.
+    (:func:`aligned`): the text alone cannot tell repeated short answers apart.
     """
     norm = english_normalizer(model_dir)
     ref_words: list[str] = []
@@ -69,9 +77,15 @@ def start_timing(
         apart = np.maximum(0.0, np.maximum(seg_at - clip_until[clip], clip_at[clip] - seg_until))
         return apart + 1e-3 * np.abs(seg_at - clip_at[clip])
 
+    pairs, deleted = aligned(ref_words, hyp_words, time_gap)
     first_match: dict[int, int] = {}  # clip -> hypothesis word matched to its earliest word
-    for i, j in matched_pairs(ref_words, hyp_words, time_gap):
+    for i, j in pairs:
         first_match.setdefault(ref_clip[i], j)
+    words_deleted = np.bincount(
+        np.asarray([ref_clip[i] for i in deleted], dtype=np.int64), minlength=len(spans)
+    )
+    words_in = np.bincount(np.asarray(ref_clip, dtype=np.int64), minlength=len(spans))
+    lost = [k for k in range(len(spans)) if words_in[k] and words_deleted[k] >= LOST_SHARE * words_in[k]]
     errors = []
     for clip, word in first_match.items():
         errors.append(abs(segments[hyp_segment[word]][0] - spans[clip][0]))
@@ -84,19 +98,22 @@ def start_timing(
         p95_s=round(float(np.percentile(arr, 95)), 3) if errors else None,
         within_half_s=round(within, 4),
         max_segment_s=round(max((e - s for s, e, _ in segments), default=0.0), 3),
+        lost=len(lost),
+        lost_at_s=tuple(round(spans[k][0], 2) for k in lost),
     )
 
 
-def matched_pairs(
+def aligned(
     ref: Sequence[str], hyp: Sequence[str], time_gap: Callable[[int], np.ndarray]
-) -> list[tuple[int, int]]:
+) -> tuple[list[tuple[int, int]], list[int]]:
     """``(i, j)`` for each reference word ``ref[i]`` a minimum-edit alignment pairs with an
-    equal ``hyp[j]``, in order. Of the alignments with the fewest substitutions, deletions
-    and insertions, the one with the most equal pairs (a substitution counts as the largest
-    gap, so two of them never stand in for a pair), then the least ``time_gap(i)[j]`` over
-    its pairs (seconds between the clip of ``ref[i]`` and the segment of ``hyp[j]``): where the text
-    leaves a choice (the same short answer said again and a word of it missing or added),
-    the words are paired where they were said. Held-out ``short_pauses`` seed 31 ("no" and
+    equal ``hyp[j]``, in order, and the ``i`` of each reference word it deletes. Of the
+    alignments with the fewest substitutions, deletions and insertions, the one with the
+    most equal pairs (a substitution counts as the largest gap, so two of them never stand
+    in for a pair), then the least ``time_gap(i)[j]`` over its pairs (seconds between the
+    clip of ``ref[i]`` and the segment of ``hyp[j]``): where the text leaves a choice (the
+    same short answer said again and a word of it missing or added), the words are paired
+    where they were said. Held-out ``short_pauses`` seed 31 ("no" and
     "Fire fox" said by turns, a "No. Firefox." written too many): the text alone paired
     the "no"s with answers up to 50 s away, and 0 of 17 clip starts were within 0.5 s
     while a segment started within 0.05 s of every clip.
@@ -106,7 +123,7 @@ def matched_pairs(
     """
     n, m = len(ref), len(hyp)
     if not n or not m:
-        return []
+        return [], list(range(n))
     vocabulary = {w: k for k, w in enumerate(dict.fromkeys([*ref, *hyp]))}
     hyp_ids = np.asarray([vocabulary[w] for w in hyp])
     steps = np.arange(m + 1, dtype=np.float64)
@@ -129,7 +146,7 @@ def matched_pairs(
         moves[i, 0] = 1
         moves[i, 1:] = np.where(row[1:] < best[1:], 2, np.where(diagonal <= deletion, 0, 1))
         previous = row
-    pairs = []
+    pairs, deleted = [], []
     i, j = n, m
     while i > 0 or j > 0:
         move = moves[i, j]
@@ -138,7 +155,8 @@ def matched_pairs(
                 pairs.append((i - 1, j - 1))
             i, j = i - 1, j - 1
         elif move == 1:
+            deleted.append(i - 1)
             i -= 1
         else:
             j -= 1
-    return pairs[::-1]
+    return pairs[::-1], deleted[::-1]

@@ -12,6 +12,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from bench.cues import CueCheck, check_cues
 from bench.inputs import (
     BABBLE_SNR_DB,
     FAR_VOICE_GAIN_DB,
@@ -47,7 +48,7 @@ from bench.inputs import (
     speech_bounds,
 )
 from bench.short import STAGES, short_clips
-from bench.timing import matched_pairs, start_timing
+from bench.timing import aligned, start_timing
 from twi_asr.evaluation.manifest import read_manifest
 from twi_asr.scoring import SPELLING_FILE, word_error_rate
 
@@ -450,7 +451,31 @@ def test_start_timing_pairs_an_answer_said_again_where_it_was_said() -> None:
     twice = start_timing([(0.0, "no"), (10.0, "yes")], [(0.0, 0.3, "No."), (10.0, 10.2, "No. Yes.")])
     assert twice.within_half_s == 1.0
     # the fewest edits first, then the most pairs: two substitutions never stand in for one
-    assert matched_pairs(["a", "b"], ["b", "a"], lambda i: np.zeros(2)) in ([(0, 1)], [(1, 0)])
+    assert aligned(["a", "b"], ["b", "a"], lambda i: np.zeros(2)) in (([(0, 1)], [1]), ([(1, 0)], [0]))
+
+
+def test_a_clip_whose_words_did_not_come_back_is_lost_and_one_misread_is_not() -> None:
+    spans = [(1.0, "hello there my friend"), (6.0, "good morning to you all"), (12.0, "see you soon")]
+    segments = [(1.1, 3.0, "Hello there, my friend."), (12.1, 13.0, "Sea ewe spoon.")]
+    t = start_timing(spans, segments)
+    assert (t.lost, t.lost_at_s) == (1, (6.0,))  # the greeting never came back; the misread one did
+    half = start_timing(spans, sorted([*segments, (6.1, 7.0, "Good morning.")]))  # 3 of 5 deleted
+    assert (half.lost, half.lost_at_s) == (1, (6.0,))
+    most = start_timing(spans, sorted([*segments, (6.1, 7.0, "Good morning to you.")]))
+    assert most.lost == 0
+
+
+def test_cues_are_checked_against_the_pauses_between_clips() -> None:
+    """The product's subtitles (:mod:`twi_lambdas.subtitles`) from a contender's segments: a
+    segment that holds two clips and the 4 s pause between them puts words on screen in the
+    pause; one segment a clip does not."""
+    spans = [(1.0, 3.0), (7.0, 9.0)]
+    apart = [(1.0, 3.0, "The first sentence is here."), (7.0, 9.0, "And the second one is there.")]
+    assert check_cues(spans, apart) == CueCheck(cues=2, too_long=0, over_pause=0)
+    together = check_cues(spans, [(1.0, 9.0, "The first sentence is here. And the second one is there.")])
+    assert together.over_pause >= 1 and together.over_pause_at_s[0] < 7.0 and together.too_long == 0
+    # a short pause (under a second) between clips is no pause to keep off
+    assert check_cues([(1.0, 3.0), (3.8, 6.0)], [(1.0, 6.0, "One sentence. And another.")]).over_pause == 0
 
 
 def test_bench_says_what_is_missing_without_shared(tmp_path: Path) -> None:
@@ -539,6 +564,10 @@ def test_quick_bench_runs_end_to_end(tmp_path: Path) -> None:
     ours = report["results"][0]["inputs"]["speech"]["timing"]
     found = f"{ours['found']}/{ours['clips']}"
     assert "found" in proc.stdout and f" {found} " in proc.stdout  # clips found at all, beside the share
+    # no clip lost, and the subtitles of our segments keep to the clips (in the table too)
+    cues = report["results"][0]["inputs"]["speech"]["cues"]
+    assert ours["lost"] == 0 and cues["cues"] >= ours["clips"] and cues["too_long"] == cues["over_pause"] == 0
+    assert "lost" in proc.stdout and f" 0/0 of {cues['cues']} " in proc.stdout
     # --quick: 4 short files (`python -m bench.short`), one request each, then in one
     # coalesced request, beside the same audio as one file and the model's ceiling
     short = report["short_files"]

@@ -48,6 +48,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -301,7 +302,7 @@ def _where_to_listen(results: list[dict[str, Any]], inputs: list[LongForm]) -> l
     return lines
 
 
-def _seconds(times: list[float], most: int = 5) -> str:
+def _seconds(times: Sequence[float], most: int = 5) -> str:
     shown = ", ".join(f"{t:g}" for t in times[:most])
     return f"{shown} s" + (f" and {len(times) - most} more" if len(times) > most else "")
 
@@ -446,7 +447,8 @@ def main(argv: list[str] | None = None) -> int:
         ok = all("error" not in r for r in results)
         if results:
             print(_table(results, inputs))
-            print("\n".join(_where_to_listen(results, inputs)))
+            for line in _where_to_listen(results, inputs):
+                print(line)
             if any("error" not in r for r in results):
                 _chart(results, inputs, args.out / "bench.png")
         extra_ok = _short_and_flow(args, data_dir, ct2_dir, folder, report)

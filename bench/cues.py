@@ -3,16 +3,18 @@
 The product writes ``.srt``/``.vtt`` from a result's segments (:mod:`twi_lambdas.subtitles`:
 without word times, as by default, each segment's time is shared among its words). A cue
 is judged as a viewer would: on screen for more than ``MAX_CUE_SECONDS``, or on screen
-through more than ``MAX_PAUSE_SECONDS`` of a pause in which nobody speaks. The pauses known
-are those between the clips of a benchmark recording (from one clip's last sound to the
-next one's first); a pause inside a clip (``inner_pauses``) is not known and not checked.
+through more than ``MAX_PAUSE_SECONDS`` of a pause in which nobody speaks. The bench knows
+the pauses between the clips of its recordings (from one clip's last sound to the next
+one's first: :func:`pauses_between`); a pause inside a clip (``inner_pauses``) is not known
+and not checked. The endpoint's tests check their long file's cues the same way.
 """
 
 from __future__ import annotations
 
 import itertools
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass
+from typing import Any
 
 from twi_contract import SegmentKeys
 from twi_lambdas.subtitles import MAX_CUE_SECONDS, MAX_PAUSE_SECONDS, cues
@@ -29,15 +31,18 @@ class CueCheck:
         return asdict(self)
 
 
-def check_cues(
-    spans: Sequence[tuple[float, float]], segments: Sequence[tuple[float, float, str]]
-) -> CueCheck:
-    """The cues of ``segments`` (``(start, end, text)``) against the clips at ``spans``
-    (``(first sound, last sound)`` in seconds, in order)."""
-    made = cues([{SegmentKeys.START: s, SegmentKeys.END: e, SegmentKeys.TEXT: t} for s, e, t in segments])
-    pauses = [
-        (end, then) for (_, end), (then, _) in itertools.pairwise(spans) if then - end > MAX_PAUSE_SECONDS
-    ]
+def pauses_between(spans: Sequence[tuple[float, float]]) -> list[tuple[float, float]]:
+    """The pauses over ``MAX_PAUSE_SECONDS`` between clips at ``spans`` (``(first sound, last
+    sound)`` in seconds, in order): from one clip's last sound to the next one's first."""
+    between = ((end, then) for (_, end), (then, _) in itertools.pairwise(spans))
+    return [(a, b) for a, b in between if b - a > MAX_PAUSE_SECONDS]
+
+
+def check_cues(pauses: Sequence[tuple[float, float]], segments: Sequence[Mapping[str, Any]]) -> CueCheck:
+    """The cues the product makes of ``segments`` (result segments: ``start``, ``end``,
+    ``text``, ``words`` when timed) against the ``pauses`` (``(start, end)``, seconds) in
+    which nobody speaks."""
+    made = cues(segments)
     over = [c for c in made if any(min(c.end, b) - max(c.start, a) > MAX_PAUSE_SECONDS for a, b in pauses)]
     return CueCheck(
         cues=len(made),
@@ -45,3 +50,8 @@ def check_cues(
         over_pause=len(over),
         over_pause_at_s=tuple(round(c.start, 2) for c in over),
     )
+
+
+def as_segments(timed: Sequence[tuple[float, float, str]]) -> list[dict[str, Any]]:
+    """``(start, end, text)`` as result segments (what the bench's contenders return)."""
+    return [{SegmentKeys.START: s, SegmentKeys.END: e, SegmentKeys.TEXT: t} for s, e, t in timed]

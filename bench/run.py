@@ -56,7 +56,7 @@ import numpy as np
 from twi_infra.paths import PROJECT_ROOT
 
 from bench import machine
-from bench.cues import check_cues
+from bench.cues import as_segments, check_cues, pauses_between
 from bench.inputs import (
     HARD_INPUTS,
     CannotBuild,
@@ -234,7 +234,8 @@ def _score(result: dict[str, Any], inputs: list[LongForm], hf_dir: Path) -> None
         if lf.spans and item.get("segments"):
             spans = [(sp.start_s, sp.reference) for sp in lf.spans]
             item["timing"] = start_timing(spans, item["segments"], str(hf_dir)).as_dict()
-            item["cues"] = check_cues([(sp.start_s, sp.end_s) for sp in lf.spans], item["segments"]).as_dict()
+            pauses = pauses_between([(sp.start_s, sp.end_s) for sp in lf.spans])
+            item["cues"] = check_cues(pauses, as_segments(item["segments"])).as_dict()
 
 
 def _ratios(results: list[dict[str, Any]], inputs: list[LongForm]) -> None:

@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from bench.cues import CueCheck, check_cues
+from bench.cues import CueCheck, as_segments, check_cues, pauses_between
 from bench.inputs import (
     BABBLE_SNR_DB,
     FAR_VOICE_GAIN_DB,
@@ -469,13 +469,15 @@ def test_cues_are_checked_against_the_pauses_between_clips() -> None:
     """The product's subtitles (:mod:`twi_lambdas.subtitles`) from a contender's segments: a
     segment that holds two clips and the 4 s pause between them puts words on screen in the
     pause; one segment a clip does not."""
-    spans = [(1.0, 3.0), (7.0, 9.0)]
-    apart = [(1.0, 3.0, "The first sentence is here."), (7.0, 9.0, "And the second one is there.")]
-    assert check_cues(spans, apart) == CueCheck(cues=2, too_long=0, over_pause=0)
-    together = check_cues(spans, [(1.0, 9.0, "The first sentence is here. And the second one is there.")])
-    assert together.over_pause >= 1 and together.over_pause_at_s[0] < 7.0 and together.too_long == 0
+    pauses = pauses_between([(1.0, 3.0), (7.0, 9.0)])
+    assert pauses == [(3.0, 7.0)]
+    apart = as_segments([(1.0, 3.0, "The first sentence is here."), (7.0, 9.0, "And the second is there.")])
+    assert check_cues(pauses, apart) == CueCheck(cues=2, too_long=0, over_pause=0)
+    together = as_segments([(1.0, 9.0, "The first sentence is here. And the second is there.")])
+    faults = check_cues(pauses, together)
+    assert faults.over_pause >= 1 and faults.over_pause_at_s[0] < 7.0 and faults.too_long == 0
     # a short pause (under a second) between clips is no pause to keep off
-    assert check_cues([(1.0, 3.0), (3.8, 6.0)], [(1.0, 6.0, "One sentence. And another.")]).over_pause == 0
+    assert pauses_between([(1.0, 3.0), (3.8, 6.0)]) == []
 
 
 def test_bench_says_what_is_missing_without_shared(tmp_path: Path) -> None:

@@ -81,10 +81,9 @@ def start_timing(
     first_match: dict[int, int] = {}  # clip -> hypothesis word matched to its earliest word
     for i, j in pairs:
         first_match.setdefault(ref_clip[i], j)
-    words_deleted = np.bincount(
-        np.asarray([ref_clip[i] for i in deleted], dtype=np.int64), minlength=len(spans)
-    )
-    words_in = np.bincount(np.asarray(ref_clip, dtype=np.int64), minlength=len(spans))
+    clip_of = np.asarray(ref_clip, dtype=np.int64)  # each reference word's clip
+    words_in = np.bincount(clip_of, minlength=len(spans))
+    words_deleted = np.bincount(clip_of[deleted], minlength=len(spans))
     lost = [k for k in range(len(spans)) if words_in[k] and words_deleted[k] >= LOST_SHARE * words_in[k]]
     errors = []
     for clip, word in first_match.items():

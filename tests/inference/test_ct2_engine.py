@@ -54,7 +54,7 @@ from twi_endpoint.types import (
     token_budget,
 )
 
-from bench.cues import check_cues
+from bench.cues import as_segments, check_cues
 from bench.inputs import (
     LongForm as BenchLongForm,
 )
@@ -244,7 +244,7 @@ def test_no_segment_or_cue_spans_a_pause(long_form: LongForm, long_result: Trans
         for lo, hi in long_form.pauses:
             assert not (s.start < lo and s.end > hi), (s, (lo, hi))
     # the .srt/.vtt cues: none over 7 s, none on screen through more than a second of a pause
-    segments = [{"start": s.start, "end": s.end, "text": s.text} for s in long_result.segments]
+    segments = as_segments([(s.start, s.end, s.text) for s in long_result.segments])
     check = check_cues(long_form.pauses, segments)
     assert check.cues >= len(LONG_FORM_CLIPS) and check.too_long == check.over_pause == 0, check
 
